@@ -1,0 +1,410 @@
+"""A seeded world of customer journeys whose churn follows a known hazard.
+
+Churn is driven only by recent friction at a few planted touchpoints (payment errors at checkout,
+slow or unanswered support tickets and the low effort scores that follow them, exit intent on the
+pricing page). Decoy touchpoints (newsletter, social, ads, content, search, ...) scale with how active
+a customer is but never enter the hazard. The simulator writes the landing files in the input
+contract, and its ground truth to a separate folder the pipeline never reads, so tests can compare
+what the pipeline found with what is true.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+PLANTED_DRIVERS = ("checkout", "customer_service", "pricing")
+DECOYS = ("website", "content", "search", "cart", "newsletter", "social_media", "advertising", "community", "feedback_survey")
+WEEK = timedelta(days=7)
+_WINDOW_WEEKS = 4  # the hazard looks at the last four weeks of friction
+_HAZARD_BASE = -5.2
+_HAZARD_WEIGHTS = {"payment_errors": (0.9, 3), "bad_tickets": (1.1, 2), "low_ces": (0.5, 2), "pricing_exits": (0.6, 3)}
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    customers: int = 20_000
+    weeks: int = 52
+    start: datetime = datetime(2025, 11, 3, tzinfo=UTC)
+    sessions_per_week: float = 1.0
+    horizon_days: int = 90
+    seed: int = 7
+    dirty_rows: bool = True  # a few invalid rows, so the demo shows its quarantine
+    truth_replicates: int = 40  # Monte Carlo runs behind each customer's true churn probability
+
+    @property
+    def end(self) -> datetime:
+        return self.start + self.weeks * WEEK
+
+
+@dataclass(frozen=True)
+class Latent:
+    """What the simulator knows about each customer and the pipeline must infer."""
+
+    activity: np.ndarray
+    payment_error_rate: np.ndarray
+    bad_service: np.ndarray
+    ticket_rate: np.ndarray
+    pricing_exit_rate: np.ndarray
+
+    def tile(self, k: int) -> Latent:
+        return Latent(*(np.tile(v, k) for v in asdict(self).values()))
+
+
+def _latent(rng: np.random.Generator, n: int, config: WorldConfig) -> Latent:
+    return Latent(
+        activity=config.sessions_per_week * rng.lognormal(0.0, 0.6, n),
+        payment_error_rate=np.where(rng.random(n) < 0.12, 0.4, 0.02),
+        bad_service=rng.random(n) < 0.2,
+        ticket_rate=0.06 * rng.gamma(2.0, 0.5, n),
+        pricing_exit_rate=np.where(rng.random(n) < 0.2, 0.25, 0.02),
+    )
+
+
+def _week_frictions(rng: np.random.Generator, latent: Latent, active: np.ndarray) -> dict[str, np.ndarray]:
+    """One week of the touchpoints that matter, for every customer (zero where inactive)."""
+    sessions = rng.poisson(latent.activity * active)
+    checkouts = rng.binomial(sessions, 0.3)
+    tickets = rng.poisson(latent.ticket_rate * active)
+    bad_tickets = rng.binomial(tickets, np.where(latent.bad_service, 0.9, 0.05))
+    return {
+        "sessions": sessions,
+        "checkouts": checkouts,
+        "payment_errors": rng.binomial(checkouts, latent.payment_error_rate),
+        "pricing_exits": rng.binomial(sessions, latent.pricing_exit_rate),
+        "tickets": tickets,
+        "bad_tickets": bad_tickets,
+        "low_ces": rng.binomial(bad_tickets, 0.6),
+        "high_ces": rng.binomial(tickets - bad_tickets, 0.6),
+    }
+
+
+def _hazard(window: list[dict[str, np.ndarray]], n: int) -> np.ndarray:
+    """Weekly churn probability from the last weeks' friction: the planted truth."""
+    logit = np.full(n, _HAZARD_BASE)
+    for name, (weight, cap) in _HAZARD_WEIGHTS.items():
+        recent = sum((w[name] for w in window), np.zeros(n, dtype=np.int64))
+        logit += weight * np.minimum(recent, cap)
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def _simulate_forward(rng: np.random.Generator, latent: Latent, window: list, alive: np.ndarray, weeks: int) -> np.ndarray:
+    """Whether each customer churns within `weeks`, continuing from the given state."""
+    window, alive, churned = list(window), alive.copy(), np.zeros(alive.shape, dtype=bool)
+    for _ in range(weeks):
+        leaving = alive & (rng.random(alive.size) < _hazard(window, alive.size))
+        churned |= leaving
+        alive &= ~leaving
+        window = [*window[1:], _week_frictions(rng, latent, alive)]
+    return churned
+
+
+@dataclass(frozen=True)
+class World:
+    customers: pl.DataFrame
+    clickstream: pl.DataFrame
+    support: pl.DataFrame
+    surveys: pl.DataFrame
+    truth: pl.DataFrame
+
+
+def simulate(config: WorldConfig = WorldConfig()) -> World:
+    rng = np.random.default_rng(config.seed)
+    n = config.customers
+    latent = _latent(rng, n, config)
+    pre_start = rng.random(n) < 0.4
+    signup_week = np.where(pre_start, -1, rng.integers(0, max(1, config.weeks - 12), n))
+    signup_at = np.where(
+        pre_start,
+        -rng.uniform(1, 730, n) * 86400,
+        (signup_week + rng.random(n)) * WEEK.total_seconds(),
+    )
+    churn_seconds = np.full(n, np.nan)
+    alive = np.zeros(n, dtype=bool)
+    window = [_week_frictions(rng, latent, alive) for _ in range(_WINDOW_WEEKS)]
+    weekly: list[pl.DataFrame] = []
+    for week in range(config.weeks):
+        alive |= signup_week == week - 1
+        leaving = alive & (rng.random(n) < _hazard(window, n))
+        churn_seconds[leaving] = (week + rng.random(leaving.sum())) * WEEK.total_seconds()
+        alive &= ~leaving
+        frictions = _week_frictions(rng, latent, alive)
+        window = [*window[1:], frictions]
+        idx = np.flatnonzero(alive)
+        weekly.append(pl.DataFrame({"customer": idx, "week": np.full(idx.size, week), **{k: v[idx] for k, v in frictions.items()}}))
+    cw = pl.concat(weekly)
+
+    horizon_weeks = round(config.horizon_days / 7)
+    reps = config.truth_replicates
+    mc = _simulate_forward(
+        np.random.default_rng(config.seed + 1), latent.tile(reps), [{k: np.tile(v, reps) for k, v in w.items()} for w in window], np.tile(alive, reps), horizon_weeks
+    )
+    actual = _simulate_forward(np.random.default_rng(config.seed + 2), latent, window, alive, horizon_weeks)
+    ids = np.array([f"C{i:06d}" for i in range(n)])
+    truth = pl.DataFrame(
+        {
+            "customer_id": ids,
+            "active_at_end": alive,
+            "true_churn_probability": mc.reshape(reps, n).mean(axis=0),
+            "churns_in_horizon": actual,
+        }
+    ).filter(pl.col("active_at_end"))
+
+    events = _Expander(rng, config, cw, latent, ids)
+    return World(
+        customers=_customers(rng, config, ids, signup_at, churn_seconds),
+        clickstream=events.clickstream(),
+        support=events.tickets,
+        surveys=events.surveys(),
+        truth=truth,
+    )
+
+
+def _ts(config: WorldConfig, seconds: np.ndarray) -> pl.Series:
+    """Seconds since the world's start (NaN for 'never') as UTC timestamps."""
+    micros = np.round((config.start.timestamp() + seconds) * 1e6)
+    return pl.Series(micros).fill_nan(None).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))
+
+
+def _customers(rng, config: WorldConfig, ids, signup_at, churn_seconds) -> pl.DataFrame:
+    plan = rng.choice(["basic", "pro", "business"], ids.size, p=[0.6, 0.3, 0.1])
+    price = np.select([plan == "basic", plan == "pro"], [19.0, 49.0], 149.0)
+    return pl.DataFrame(
+        {
+            "customer_id": ids,
+            "name": [f"Customer {i}" for i in range(ids.size)],
+            "email": [f"customer{i}@example.com" for i in range(ids.size)],
+            "phone": [f"+1-555-{i:07d}" for i in range(ids.size)],
+            "signup_at": _ts(config, signup_at),
+            "churned_at": _ts(config, churn_seconds),
+            "plan": plan,
+            "country": rng.choice(["US", "GB", "DE", "FR", "BR"], ids.size),
+            "monthly_value": np.round(price * rng.uniform(0.8, 1.2, ids.size), 2),
+        }
+    )
+
+
+class _Expander:
+    """Expands customer-week counts into individual events with sessions, pages and timestamps."""
+
+    def __init__(self, rng: np.random.Generator, config: WorldConfig, cw: pl.DataFrame, latent: Latent, ids: np.ndarray):
+        self.rng, self.config, self.ids = rng, config, ids
+        self.cw = cw.with_row_index("cw").with_columns(
+            session_offset=pl.col("sessions").cum_sum() - pl.col("sessions"),
+            activity=pl.Series(latent.activity[cw["customer"].to_numpy()]),
+        )
+        sessions = self.cw.select(pl.col("cw").repeat_by("sessions").explode().drop_nulls())["cw"].to_numpy()
+        self.session_cw = sessions
+        self.session_start = self._week_seconds(sessions) + rng.uniform(0, 6.9 * 86400, sessions.size)
+        self.tickets, self._ticket_cw = self._support()
+
+    def _week_seconds(self, cw_idx: np.ndarray) -> np.ndarray:
+        return self.cw["week"].to_numpy()[cw_idx] * WEEK.total_seconds()
+
+    def _repeat(self, counts: np.ndarray) -> np.ndarray:
+        return np.repeat(np.arange(counts.size), counts)
+
+    def _in_sessions(self, per_cw: np.ndarray) -> np.ndarray:
+        """Place `per_cw[i]` events in random sessions of customer-week i; returns session indices."""
+        cw_idx = self._repeat(per_cw)
+        offsets = self.cw["session_offset"].to_numpy()[cw_idx]
+        return offsets + (self.rng.random(cw_idx.size) * self.cw["sessions"].to_numpy()[cw_idx]).astype(np.int64)
+
+    def _session_events(self, session: np.ndarray, event_type: str, minutes: tuple[float, float], page=None, value=None) -> dict:
+        at = self.session_start[session] + self.rng.uniform(minutes[0] * 60, minutes[1] * 60, session.size)
+        return {"session": session, "seconds": at, "event_type": event_type, "page": page, "value": value}
+
+    def _per_session(self, p: float) -> np.ndarray:
+        return np.flatnonzero(self.rng.random(self.session_start.size) < p)
+
+    def clickstream(self) -> pl.DataFrame:
+        rng, cw = self.rng, self.cw
+        n_sessions = self.session_start.size
+        parts = []
+        views = self._repeat(1 + rng.poisson(1.5, n_sessions))
+        parts.append(self._session_events(views, "page_view", (0, 5), page=rng.choice(["/", "/products", "/account", "/help"], views.size)))
+        parts.append(self._session_events(self._repeat(rng.poisson(1.2, n_sessions)), "product_view", (2, 10), page="/products/item"))
+        parts.append(self._session_events(self._per_session(0.15), "page_view", (1, 6), page="/blog/how-to"))
+        parts.append(self._session_events(self._per_session(0.1), "page_view", (3, 6), page="/pricing"))
+        searches = self._per_session(0.4)
+        parts.append(self._session_events(searches, "search", (1, 8), value=np.where(rng.random(searches.size) < 0.15, 0.0, rng.integers(1, 50, searches.size))))
+        carts = self._per_session(0.35)
+        parts.append(self._session_events(carts, "add_to_cart", (10, 15)))
+        parts.append(self._session_events(carts[rng.random(carts.size) < 0.2], "remove_from_cart", (15, 18)))
+        parts.append(self._session_events(self._per_session(0.03), "chatbot_message", (2, 20)))
+
+        exits = self._in_sessions(cw["pricing_exits"].to_numpy())
+        parts.append(self._session_events(exits, "page_view", (25, 26), page="/pricing"))
+        parts.append(self._session_events(exits, "exit_intent", (27, 28), page="/pricing"))
+
+        checkout_cw = self._repeat(cw["checkouts"].to_numpy())
+        checkout_session = self._in_sessions(cw["checkouts"].to_numpy())
+        rank = np.arange(checkout_cw.size) - np.searchsorted(checkout_cw, checkout_cw)
+        failed = rank < cw["payment_errors"].to_numpy()[checkout_cw]
+        start = self.session_start[checkout_session] + rng.uniform(20 * 60, 25 * 60, checkout_session.size)
+        parts.append({"session": checkout_session, "seconds": start, "event_type": "checkout_start", "page": "/checkout", "value": None})
+        parts.append({"session": checkout_session[failed], "seconds": start[failed] + 30, "event_type": "payment_error", "page": "/checkout", "value": None})
+        bought = np.where(failed, rng.random(failed.size) < 0.4, rng.random(failed.size) < 0.9)
+        order_value = np.round(rng.gamma(2.0, 30.0, bought.sum()), 2)
+        parts.append({"session": checkout_session[bought], "seconds": start[bought] + 120, "event_type": "purchase", "page": "/checkout", "value": order_value})
+        abandoned = ~bought & (rng.random(bought.size) < 0.5)
+        parts.append({"session": checkout_session[abandoned], "seconds": start[abandoned] + 90, "event_type": "exit_intent", "page": "/checkout", "value": None})
+        returns = checkout_session[bought][rng.random(bought.sum()) < 0.05]
+        parts.append(self._session_events(returns, "return_request", (60 * 24 * 3, 60 * 24 * 10)))
+
+        frames = [self._frame_from_sessions(p) for p in parts]
+        activity = cw["activity"].to_numpy()
+        for event_type, rate in {
+            "email_open": 0.8 * np.sqrt(activity),
+            "email_click": 0.15 * np.sqrt(activity),
+            "social_visit": 0.15 * activity,
+            "ad_click": np.full(activity.size, 0.1),
+            "referral_visit": np.full(activity.size, 0.03),
+            "community_post": 0.05 * activity,
+            "review_post": np.full(activity.size, 0.02),
+            "unsubscribe": np.full(activity.size, 0.002),
+            "plan_downgrade": np.full(activity.size, 0.003),
+        }.items():
+            frames.append(self._frame_from_weeks(rng.poisson(rate), event_type))
+        renewals = ((cw["week"] + cw["customer"]) % 4 == 0).to_numpy().astype(np.int64)
+        frames.append(self._frame_from_weeks(renewals, "subscription_renewal"))
+        events = pl.concat(frames, how="vertical_relaxed").sort("ts")
+        events = events.filter(pl.col("ts") < self.config.end)
+        return events.with_columns(event_id=pl.format("E{}", pl.int_range(pl.len()))).select(
+            "event_id", "customer_id", "ts", "event_type", "session_id", "page", "channel", "value"
+        )
+
+    def _frame_from_sessions(self, part: dict) -> pl.DataFrame:
+        session = part["session"]
+        cw_idx = self.session_cw[session]
+        return pl.DataFrame(
+            {
+                "customer_id": self.ids[self.cw["customer"].to_numpy()[cw_idx]],
+                "ts": _ts(self.config, part["seconds"]),
+                "event_type": part["event_type"],
+                "session_id": pl.Series(session).cast(pl.String).str.replace(r"^", "S"),
+                "page": part["page"] if not isinstance(part["page"], type(None)) else pl.Series([None] * session.size, dtype=pl.String),
+                "channel": "web",
+                "value": pl.Series(part["value"], dtype=pl.Float64) if part["value"] is not None else pl.Series([None] * session.size, dtype=pl.Float64),
+            }
+        )
+
+    def _frame_from_weeks(self, per_cw: np.ndarray, event_type: str) -> pl.DataFrame:
+        cw_idx = self._repeat(per_cw)
+        seconds = self._week_seconds(cw_idx) + self.rng.uniform(0, 6.9 * 86400, cw_idx.size)
+        return pl.DataFrame(
+            {
+                "customer_id": self.ids[self.cw["customer"].to_numpy()[cw_idx]],
+                "ts": _ts(self.config, seconds),
+                "event_type": event_type,
+                "session_id": pl.Series([None] * cw_idx.size, dtype=pl.String),
+                "page": pl.Series([None] * cw_idx.size, dtype=pl.String),
+                "channel": "email" if event_type.startswith("email") or event_type == "unsubscribe" else "web",
+                "value": pl.Series([None] * cw_idx.size, dtype=pl.Float64),
+            }
+        )
+
+    def _support(self) -> tuple[pl.DataFrame, np.ndarray]:
+        rng, cw = self.rng, self.cw
+        ticket_cw = self._repeat(cw["tickets"].to_numpy())
+        rank = np.arange(ticket_cw.size) - np.searchsorted(ticket_cw, ticket_cw)
+        bad = rank < cw["bad_tickets"].to_numpy()[ticket_cw]
+        opened = self._week_seconds(ticket_cw) + rng.uniform(0, 6.5 * 86400, ticket_cw.size)
+        unanswered = bad & (rng.random(ticket_cw.size) < 0.4)
+        first_hours = np.where(bad, rng.uniform(30, 120, ticket_cw.size), rng.uniform(0.2, 8, ticket_cw.size))
+        first = np.where(unanswered, np.nan, opened + first_hours * 3600)
+        resolve_hours = np.where(bad, rng.uniform(24, 200, ticket_cw.size), rng.uniform(1, 48, ticket_cw.size))
+        resolved = np.where(unanswered | (bad & (rng.random(ticket_cw.size) < 0.3)), np.nan, first + resolve_hours * 3600)
+        end = (self.config.end - self.config.start).total_seconds()
+        first, resolved = np.where(first < end, first, np.nan), np.where(resolved < end, resolved, np.nan)
+        tickets = pl.DataFrame(
+            {
+                "ticket_id": [f"T{i:07d}" for i in range(ticket_cw.size)],
+                "customer_id": self.ids[cw["customer"].to_numpy()[ticket_cw]],
+                "opened_at": _ts(self.config, opened),
+                "channel": rng.choice(["phone", "email", "chat", "form"], ticket_cw.size, p=[0.3, 0.35, 0.25, 0.1]),
+                "category": rng.choice(["billing", "delivery", "product", "account", "technical", "other"], ticket_cw.size),
+                "first_response_at": _ts(self.config, first),
+                "resolved_at": _ts(self.config, resolved),
+                "reopened": np.where(bad, rng.poisson(0.5, ticket_cw.size), rng.poisson(0.05, ticket_cw.size)),
+                "escalated": np.where(bad, rng.random(ticket_cw.size) < 0.3, rng.random(ticket_cw.size) < 0.03),
+            }
+        ).with_columns(_bad=pl.Series(bad), _rank=pl.Series(rank), _opened_s=pl.Series(opened))
+        return tickets, ticket_cw
+
+    def surveys(self) -> pl.DataFrame:
+        rng, cw, t = self.rng, self.cw, self.tickets
+        bad, rank = t["_bad"].to_numpy(), t["_rank"].to_numpy()
+        n_bad = cw["bad_tickets"].to_numpy()[self._ticket_cw]
+        # exactly the responses the hazard counted: the first low_ces bad and high_ces good tickets of each week
+        answered = np.where(bad, rank < cw["low_ces"].to_numpy()[self._ticket_cw], rank - n_bad < cw["high_ces"].to_numpy()[self._ticket_cw])
+        ces_score = np.where(bad, rng.integers(1, 4, bad.size), rng.integers(5, 8, bad.size))[answered]
+        ces = pl.DataFrame(
+            {
+                "customer_id": t["customer_id"].filter(pl.Series(answered)),
+                "ts": _ts(self.config, t["_opened_s"].to_numpy()[answered] + rng.uniform(3600, 86400, answered.sum())),
+                "survey_type": "ces",
+                "score": ces_score.astype(np.float64),
+                "touchpoint": "customer_service",
+            }
+        )
+        nps_cw = self._repeat(rng.binomial(1, 0.04, cw.height))
+        nps = pl.DataFrame(
+            {
+                "customer_id": self.ids[cw["customer"].to_numpy()[nps_cw]],
+                "ts": _ts(self.config, self._week_seconds(nps_cw) + rng.uniform(0, 6.9 * 86400, nps_cw.size)),
+                "survey_type": "nps",
+                "score": rng.integers(0, 11, nps_cw.size).astype(np.float64),
+                "touchpoint": pl.Series([None] * nps_cw.size, dtype=pl.String),
+            }
+        )
+        responses = pl.concat([ces, nps]).filter(pl.col("ts") < self.config.end).sort("ts")
+        return responses.with_columns(response_id=pl.format("R{}", pl.int_range(pl.len())), comment=pl.lit(None, pl.String)).select(
+            "response_id", "customer_id", "ts", "survey_type", "score", "touchpoint", "comment"
+        )
+
+
+def _iso(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%S%.3fZ"))
+
+
+def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str, int]:
+    """Write the landing files (one format per table, to exercise them all) and the ground truth."""
+    landing, truth_dir = data_root / "landing", data_root / "truth"
+    for table in ("customers", "clickstream", "support", "surveys"):
+        folder = landing / table
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():
+            old.unlink()
+    customers = _iso(world.customers)
+    support = _iso(world.support.drop("_bad", "_rank", "_opened_s"))
+    surveys = _iso(world.surveys)
+    clickstream = world.clickstream
+    if config.dirty_rows:
+        customers = pl.concat([customers, pl.DataFrame({"customer_id": [None, "C_BAD"], "signup_at": ["2026-01-01", "last tuesday"]})], how="diagonal")
+        clickstream = pl.concat([clickstream, clickstream.head(2)])
+        surveys = pl.concat([surveys, surveys.head(1).with_columns(response_id=pl.lit("R_BAD"), score=pl.lit("11"), survey_type=pl.lit("nps"))], how="vertical_relaxed")
+    customers.write_csv(landing / "customers" / "customers.csv")
+    for (month,), part in clickstream.with_columns(m=pl.col("ts").dt.strftime("%Y-%m")).partition_by("m", as_dict=True).items():
+        part.drop("m").write_parquet(landing / "clickstream" / f"clickstream_{month}.parquet")
+    support.write_ndjson(landing / "support" / "tickets.jsonl")
+    surveys.write_csv(landing / "surveys" / "responses.csv")
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    world.truth.write_parquet(truth_dir / "customers.parquet")
+    (truth_dir / "world.json").write_text(
+        json.dumps(
+            {
+                "planted_drivers": list(PLANTED_DRIVERS),
+                "decoys": list(DECOYS),
+                "end": config.end.isoformat(),
+                "config": {k: str(v) for k, v in asdict(config).items()},
+            },
+            indent=2,
+        )
+    )
+    return {"customers": world.customers.height, "clickstream": world.clickstream.height, "support": world.support.height, "surveys": world.surveys.height}
