@@ -160,3 +160,10 @@ def _check_unambiguous(touchpoints: list[Touchpoint], path: Path) -> None:
                 claimed[value] = touchpoint.name
     if sum(t.surveys_without_touchpoint for t in touchpoints) > 1:
         raise CatalogueError(f"{path}: only one touchpoint may set surveys_without_touchpoint")
+
+
+def touchpoints_for_event(catalogue: Catalogue, event_type: str) -> list[str]:
+    """Every touchpoint an event type can land in (page rules first), in catalogue order."""
+    by_page = [t.name for t in catalogue.touchpoints for r in t.page_rules if event_type in r.event_types]
+    plain = [t.name for t in catalogue.touchpoints if event_type in t.event_types]
+    return list(dict.fromkeys(by_page + plain))

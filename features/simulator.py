@@ -22,8 +22,11 @@ PLANTED_DRIVERS = ("checkout", "customer_service", "pricing")
 DECOYS = ("website", "content", "search", "cart", "newsletter", "social_media", "advertising", "community", "feedback_survey")
 WEEK = timedelta(days=7)
 _WINDOW_WEEKS = 4  # the hazard looks at the last four weeks of friction
-_HAZARD_BASE = -5.2
-_HAZARD_WEIGHTS = {"payment_errors": (0.9, 3), "bad_tickets": (1.1, 2), "low_ces": (0.5, 2), "pricing_exits": (0.6, 3)}
+_HAZARD_BASE = -7.0
+_HAZARD_WEIGHTS = {"payment_errors": (1.2, 4), "bad_tickets": (1.6, 3), "low_ces": (0.6, 2), "pricing_exits": (1.0, 4)}
+_TROUBLES = ("payment", "pricing", "service")  # episodes of friction at the planted touchpoints
+_TROUBLE_EXIT = 0.1  # weekly chance an episode ends: about ten weeks each
+_TROUBLE_START = (0.03, 0.002)  # weekly chance one starts, for fragile and robust customers
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Latent:
     bad_service: np.ndarray
     ticket_rate: np.ndarray
     pricing_exit_rate: np.ndarray
+    trouble_rate: np.ndarray  # weekly chance of starting an episode at each planted touchpoint
 
     def tile(self, k: int) -> Latent:
         return Latent(*(np.tile(v, k) for v in asdict(self).values()))
@@ -59,24 +63,52 @@ class Latent:
 def _latent(rng: np.random.Generator, n: int, config: WorldConfig) -> Latent:
     return Latent(
         activity=config.sessions_per_week * rng.lognormal(0.0, 0.6, n),
-        payment_error_rate=np.where(rng.random(n) < 0.12, 0.4, 0.02),
-        bad_service=rng.random(n) < 0.2,
+        payment_error_rate=np.where(rng.random(n) < 0.1, 0.1, 0.02),
+        bad_service=rng.random(n) < 0.1,
         ticket_rate=0.06 * rng.gamma(2.0, 0.5, n),
-        pricing_exit_rate=np.where(rng.random(n) < 0.2, 0.25, 0.02),
+        pricing_exit_rate=np.full(n, 0.02),
+        trouble_rate=np.where(rng.random(n) < 0.3, _TROUBLE_START[0], _TROUBLE_START[1]),
     )
 
 
-def _week_frictions(rng: np.random.Generator, latent: Latent, active: np.ndarray) -> dict[str, np.ndarray]:
-    """One week of the touchpoints that matter, for every customer (zero where inactive)."""
-    sessions = rng.poisson(latent.activity * active)
-    checkouts = rng.binomial(sessions, 0.3)
-    tickets = rng.poisson(latent.ticket_rate * active)
-    bad_tickets = rng.binomial(tickets, np.where(latent.bad_service, 0.9, 0.05))
+@dataclass
+class State:
+    """The part of the world that carries from one week to the next."""
+
+    alive: np.ndarray
+    trouble: dict[str, np.ndarray]
+    window: list[dict[str, np.ndarray]]
+
+    def tile(self, k: int) -> State:
+        return State(
+            np.tile(self.alive, k),
+            {name: np.tile(v, k) for name, v in self.trouble.items()},
+            [{name: np.tile(v, k) for name, v in week.items()} for week in self.window],
+        )
+
+
+def _new_state(rng: np.random.Generator, latent: Latent, n: int) -> State:
+    alive = np.zeros(n, dtype=bool)
+    trouble = {t: np.zeros(n, dtype=bool) for t in _TROUBLES}
+    return State(alive, trouble, [_week_frictions(rng, latent, trouble, alive) for _ in range(_WINDOW_WEEKS)])
+
+
+def _week_frictions(rng: np.random.Generator, latent: Latent, trouble: dict[str, np.ndarray], active: np.ndarray) -> dict[str, np.ndarray]:
+    """One week of the touchpoints that matter, for every customer (zero where inactive).
+
+    A customer in a payment episode keeps retrying a failing payment; in a pricing episode keeps
+    leaving from the pricing page; in a service episode keeps opening tickets that go unanswered.
+    """
+    retries = rng.poisson(0.8 * trouble["payment"] * active)
+    sessions = rng.poisson(latent.activity * active) + retries
+    checkouts = rng.binomial(sessions - retries, 0.4) + retries
+    tickets = rng.poisson((latent.ticket_rate + 0.5 * trouble["service"]) * active)
+    bad_tickets = rng.binomial(tickets, np.where(trouble["service"] | latent.bad_service, 0.9, 0.05))
     return {
         "sessions": sessions,
         "checkouts": checkouts,
-        "payment_errors": rng.binomial(checkouts, latent.payment_error_rate),
-        "pricing_exits": rng.binomial(sessions, latent.pricing_exit_rate),
+        "payment_errors": rng.binomial(checkouts, np.where(trouble["payment"], 0.7, latent.payment_error_rate)),
+        "pricing_exits": rng.binomial(sessions, np.where(trouble["pricing"], 0.5, latent.pricing_exit_rate)),
         "tickets": tickets,
         "bad_tickets": bad_tickets,
         "low_ces": rng.binomial(bad_tickets, 0.6),
@@ -93,14 +125,27 @@ def _hazard(window: list[dict[str, np.ndarray]], n: int) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def _simulate_forward(rng: np.random.Generator, latent: Latent, window: list, alive: np.ndarray, weeks: int) -> np.ndarray:
-    """Whether each customer churns within `weeks`, continuing from the given state."""
-    window, alive, churned = list(window), alive.copy(), np.zeros(alive.shape, dtype=bool)
+def _step(rng: np.random.Generator, latent: Latent, state: State, joining: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Advance one week: who leaves (decided on the weeks before), then this week's frictions."""
+    n = state.alive.size
+    if joining is not None:
+        state.alive |= joining
+    leaving = state.alive & (rng.random(n) < _hazard(state.window, n))
+    state.alive &= ~leaving
+    for name, in_trouble in state.trouble.items():
+        state.trouble[name] = np.where(in_trouble, rng.random(n) > _TROUBLE_EXIT, rng.random(n) < latent.trouble_rate) & state.alive
+    frictions = _week_frictions(rng, latent, state.trouble, state.alive)
+    state.window = [*state.window[1:], frictions]
+    return leaving, frictions
+
+
+def _simulate_forward(rng: np.random.Generator, latent: Latent, state: State, weeks: int) -> np.ndarray:
+    """Whether each customer churns within `weeks`, continuing from a copy of the given state."""
+    state = State(state.alive.copy(), dict(state.trouble), list(state.window))
+    churned = np.zeros(state.alive.size, dtype=bool)
     for _ in range(weeks):
-        leaving = alive & (rng.random(alive.size) < _hazard(window, alive.size))
+        leaving, _ = _step(rng, latent, state)
         churned |= leaving
-        alive &= ~leaving
-        window = [*window[1:], _week_frictions(rng, latent, alive)]
     return churned
 
 
@@ -125,26 +170,20 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
         (signup_week + rng.random(n)) * WEEK.total_seconds(),
     )
     churn_seconds = np.full(n, np.nan)
-    alive = np.zeros(n, dtype=bool)
-    window = [_week_frictions(rng, latent, alive) for _ in range(_WINDOW_WEEKS)]
+    state = _new_state(rng, latent, n)
     weekly: list[pl.DataFrame] = []
     for week in range(config.weeks):
-        alive |= signup_week == week - 1
-        leaving = alive & (rng.random(n) < _hazard(window, n))
+        leaving, frictions = _step(rng, latent, state, joining=signup_week == week - 1)
         churn_seconds[leaving] = (week + rng.random(leaving.sum())) * WEEK.total_seconds()
-        alive &= ~leaving
-        frictions = _week_frictions(rng, latent, alive)
-        window = [*window[1:], frictions]
-        idx = np.flatnonzero(alive)
+        idx = np.flatnonzero(state.alive)
         weekly.append(pl.DataFrame({"customer": idx, "week": np.full(idx.size, week), **{k: v[idx] for k, v in frictions.items()}}))
     cw = pl.concat(weekly)
 
     horizon_weeks = round(config.horizon_days / 7)
     reps = config.truth_replicates
-    mc = _simulate_forward(
-        np.random.default_rng(config.seed + 1), latent.tile(reps), [{k: np.tile(v, reps) for k, v in w.items()} for w in window], np.tile(alive, reps), horizon_weeks
-    )
-    actual = _simulate_forward(np.random.default_rng(config.seed + 2), latent, window, alive, horizon_weeks)
+    mc = _simulate_forward(np.random.default_rng(config.seed + 1), latent.tile(reps), state.tile(reps), horizon_weeks)
+    actual = _simulate_forward(np.random.default_rng(config.seed + 2), latent, state, horizon_weeks)
+    alive = state.alive
     ids = np.array([f"C{i:06d}" for i in range(n)])
     truth = pl.DataFrame(
         {

@@ -1,0 +1,61 @@
+"""Monthly training cutoffs whose horizon is fully observed, and the stacked training table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from features.build import build_features
+from features.labels import churn_labels, population
+from features.registry import FeatureDef
+
+
+class NotEnoughHistory(ValueError):
+    """The inputs do not span enough time to train and validate by time."""
+
+
+def month_start_at_or_before(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def previous_month(moment: datetime) -> datetime:
+    return datetime(moment.year - (moment.month == 1), 12 if moment.month == 1 else moment.month - 1, 1, tzinfo=UTC)
+
+
+def plan_cutoffs(first_event: datetime, as_of: datetime, horizon_days: int, train_cutoffs: int, min_history_days: int = 30) -> tuple[list[datetime], datetime]:
+    """(training cutoffs, holdout cutoff), all month starts.
+
+    The holdout is the latest month start whose horizon ends by `as_of`. Training cutoffs end their
+    horizon by the holdout cutoff, so no training label sees the holdout's label window.
+    """
+    horizon = timedelta(days=horizon_days)
+    holdout = month_start_at_or_before(as_of - horizon)
+    cutoffs, cutoff = [], month_start_at_or_before(holdout - horizon)
+    while len(cutoffs) < train_cutoffs and cutoff - first_event >= timedelta(days=min_history_days):
+        cutoffs.append(cutoff)
+        cutoff = previous_month(cutoff)
+    if holdout - first_event < timedelta(days=min_history_days) or not cutoffs:
+        span = (as_of - first_event).days
+        raise NotEnoughHistory(
+            f"the inputs span {span} days ({first_event:%Y-%m-%d} to {as_of:%Y-%m-%d}); training by time with a "
+            f"{horizon_days}-day horizon needs at least {2 * horizon_days + min_history_days + 31} days. "
+            "Add older events or lower horizon_days."
+        )
+    return sorted(cutoffs), holdout
+
+
+def snapshot(sources: dict[str, pl.DataFrame], cutoff: datetime, horizon_days: int, registry: list[FeatureDef]) -> pl.DataFrame:
+    """Features as of the cutoff and labels from its own horizon, for its population."""
+    customers, touches = sources["customers"], sources["touches"]
+    members = population(customers, touches, cutoff, horizon_days)
+    labels = churn_labels(customers, touches, members, cutoff, horizon_days)
+    features = build_features(sources, members, cutoff, registry)
+    return features.join(labels, on="customer_id").with_columns(cutoff=pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")))
+
+
+def training_snapshots(sources: dict[str, pl.DataFrame], cutoffs: list[datetime], holdout: datetime, horizon_days: int, registry: list[FeatureDef]) -> pl.DataFrame:
+    """All snapshots stacked, with `split` telling training rows from the holdout."""
+    frames = [snapshot(sources, c, horizon_days, registry).with_columns(split=pl.lit("train")) for c in cutoffs]
+    frames.append(snapshot(sources, holdout, horizon_days, registry).with_columns(split=pl.lit("holdout")))
+    return pl.concat(frames)

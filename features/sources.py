@@ -1,0 +1,26 @@
+"""The tables features are computed from, and the registry that fits them."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from features.catalogue import Catalogue
+from features.registry import FeatureDef, build_registry
+from features.touches import tag_support, tag_surveys
+
+
+def feature_sources(customers: pl.DataFrame, touches: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame, catalogue: Catalogue) -> tuple[dict[str, pl.DataFrame], list[FeatureDef]]:
+    """Source tables keyed as the registry names them, and the registry for this catalogue and data."""
+    support, surveys = tag_support(support, catalogue), tag_surveys(surveys, catalogue)
+    registry = build_registry(
+        catalogue,
+        support_touchpoints=sorted(support["touchpoint"].unique().to_list()),
+        survey_pairs=sorted(surveys.select("touchpoint", "survey_type").unique().iter_rows()),
+    )
+    return {"customers": customers, "touches": touches, "support": support, "surveys": surveys}, registry
+
+
+def latest_timestamp(customers: pl.DataFrame, touches: pl.DataFrame):
+    """The latest moment the inputs know about: the default `as_of`."""
+    candidates = [touches["ts"].max(), customers["signup_at"].max(), customers["churned_at"].max()]
+    return max(c for c in candidates if c is not None)

@@ -1,0 +1,29 @@
+"""The scored customer list retention teams act on."""
+
+from __future__ import annotations
+
+import polars as pl
+
+RISK_TIERS = (("high", 0.5), ("medium", 0.2))  # probability at or above which a tier starts; else low
+
+
+def risk_tier(probability: pl.Expr) -> pl.Expr:
+    expr = pl.when(probability >= RISK_TIERS[0][1]).then(pl.lit(RISK_TIERS[0][0]))
+    for name, threshold in RISK_TIERS[1:]:
+        expr = expr.when(probability >= threshold).then(pl.lit(name))
+    return expr.otherwise(pl.lit("low"))
+
+
+def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
+    """Probability, tier, value at risk (probability x monthly value, where known) and the reasons,
+    riskiest first."""
+    scores = pl.DataFrame({"customer_id": customer_ids, "churn_probability": probability}).with_columns(
+        pl.col("churn_probability").cast(pl.Float64)
+    )
+    return (
+        scores.join(customers.select("customer_id", "plan", "monthly_value"), on="customer_id", how="left")
+        .with_columns(risk_tier=risk_tier(pl.col("churn_probability")), value_at_risk=pl.col("churn_probability") * pl.col("monthly_value"))
+        .join(reasons, on="customer_id", how="left")
+        .sort("churn_probability", descending=True)
+        .select("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk", pl.exclude("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk"))
+    )

@@ -1,0 +1,78 @@
+"""Touchpoint events, training snapshots and the scoring population's features."""
+
+import time
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from features.catalogue import OTHER
+from features.labels import population
+from features.build import build_features
+from features.registry import registry_table
+from features.snapshots import plan_cutoffs, training_snapshots as stack_snapshots
+from features.sources import feature_sources, latest_timestamp
+from features.touches import touch_events
+from pipelines.metadata import preview
+from pipelines.resources import ChurnSettings
+
+
+@dg.asset(group_name="features", kinds={"polars"})
+def touchpoint_events(
+    context: dg.AssetExecutionContext, settings: ChurnSettings, clickstream: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
+) -> dg.Output[pl.DataFrame]:
+    """Every touch (click, ticket, survey answer) tagged with its touchpoint and journey phase."""
+    if clickstream.is_empty() and support.is_empty() and surveys.is_empty():
+        raise ValueError("no events: put at least one of clickstream, support or surveys files in the landing folder")
+    touches = touch_events(clickstream, support, surveys, settings.catalogue())
+    counts = touches.group_by("touchpoint", "phase").len().sort("len", descending=True)
+    unknown = touches.filter(pl.col("touchpoint") == OTHER).group_by("event_type").len().sort("len", descending=True)
+    if not unknown.is_empty():
+        context.log.warning(f"{unknown['len'].sum():,} events matched no catalogue touchpoint and count as '{OTHER}': {dict(unknown.iter_rows())}")
+    return dg.Output(
+        touches,
+        metadata={
+            "dagster/row_count": touches.height,
+            "touches_by_touchpoint": preview(counts, rows=30),
+            "unmatched_events": int(unknown["len"].sum()) if not unknown.is_empty() else 0,
+        },
+    )
+
+
+@dg.asset(group_name="features", kinds={"polars"})
+def training_snapshots(
+    context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
+) -> dg.Output[pl.DataFrame]:
+    """Features and labels at monthly cutoffs; the latest fully observed one is the holdout."""
+    sources, registry = feature_sources(customers, touchpoint_events, support, surveys, settings.catalogue())
+    as_of = settings.as_of_or(latest_timestamp(customers, touchpoint_events))
+    cutoffs, holdout = plan_cutoffs(touchpoint_events["ts"].min(), as_of, settings.horizon_days, settings.train_cutoffs)
+    context.log.info(f"building {len(registry)} features at {len(cutoffs)} training cutoffs and the holdout {holdout:%Y-%m-%d}")
+    started = time.perf_counter()
+    snapshots = stack_snapshots(sources, cutoffs, holdout, settings.horizon_days, registry)
+    by_cutoff = snapshots.group_by("cutoff", "split").agg(customers=pl.len(), churn_rate=pl.col("churned").mean()).sort("cutoff")
+    context.log.info(f"snapshots built in {time.perf_counter() - started:.1f}s: {snapshots.height:,} rows")
+    return dg.Output(
+        snapshots,
+        metadata={
+            "dagster/row_count": snapshots.height,
+            "features": len(registry),
+            "holdout_cutoff": f"{holdout:%Y-%m-%d}",
+            "by_cutoff": preview(by_cutoff),
+            "feature_dictionary": preview(registry_table(registry).select("feature", "touchpoint", "phase", "family"), rows=200),
+        },
+    )
+
+
+@dg.asset(group_name="features", kinds={"polars"})
+def scoring_features(
+    context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
+) -> dg.Output[pl.DataFrame]:
+    """Features as of `as_of` (inclusive) for every customer not churned by then."""
+    sources, registry = feature_sources(customers, touchpoint_events, support, surveys, settings.catalogue())
+    as_of = settings.as_of_or(latest_timestamp(customers, touchpoint_events))
+    cutoff = as_of + timedelta(microseconds=1)  # features use rows strictly before the cutoff
+    members = population(customers, touchpoint_events, cutoff, settings.horizon_days)
+    features = build_features(sources, members, cutoff, registry).with_columns(as_of=pl.lit(as_of, dtype=pl.Datetime("us", "UTC")))
+    context.log.info(f"{features.height:,} customers to score as of {as_of:%Y-%m-%d %H:%M}")
+    return dg.Output(features, metadata={"dagster/row_count": features.height, "as_of": as_of.isoformat()})

@@ -1,0 +1,88 @@
+"""SHAP attributions, the touchpoint driver table, the scored list and the report."""
+
+import time
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from features.sources import feature_sources
+from models.explain import attribute, driver_table, phase_table, reasons, shap_values, top_touchpoints
+from models.report import render_report
+from models.score import scored_list
+from models.tracking import load_champion
+from models.train import model_input
+from pipelines.metadata import preview
+from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
+
+
+def _attribution(shap: pl.DataFrame, settings: ChurnSettings, customers, touchpoint_events, support, surveys):
+    _, registry = feature_sources(customers, touchpoint_events, support, surveys, settings.catalogue())
+    by_name = {d.name: d for d in registry}
+    features = [c for c in shap.columns if c in by_name]
+    return attribute(shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name), by_name
+
+
+@dg.asset(group_name="explain", kinds={"xgboost", "polars"})
+def shap_attributions(
+    context: dg.AssetExecutionContext, mlflow_tracking: MlflowTracking, scoring_features: pl.DataFrame, churn_model: dict
+) -> dg.Output[pl.DataFrame]:
+    """Churn probability and exact TreeSHAP values (log-odds) per customer and feature, from the champion."""
+    model, version = load_champion(mlflow_tracking.tracking())
+    features = list(model.get_booster().feature_names)
+    missing = sorted(set(features) - set(scoring_features.columns))
+    if missing:
+        raise ValueError(f"the champion (v{version}) needs features the scoring table lacks: {missing[:5]}; retrain with the current catalogue")
+    started = time.perf_counter()
+    X = model_input(scoring_features, features)
+    probability = model.predict_proba(X)[:, 1]
+    values, base = shap_values(model, X)
+    seconds = time.perf_counter() - started
+    context.log.info(f"scored and explained {len(X):,} customers with champion v{version} in {seconds:.1f}s")
+    frame = pl.DataFrame(values, schema=features).insert_column(0, pl.Series("customer_id", scoring_features["customer_id"]))
+    frame = frame.insert_column(1, pl.Series("churn_probability", probability)).insert_column(2, pl.Series("base_value", base))
+    return dg.Output(frame, metadata={"dagster/row_count": frame.height, "champion_version": version, "rows_per_second": len(X) / max(seconds, 1e-9)})
+
+
+@dg.asset(group_name="explain", kinds={"polars"})
+def touchpoint_drivers(
+    context: dg.AssetExecutionContext, settings: ChurnSettings, data_root: DataRoot, shap_attributions: pl.DataFrame,
+    customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """Which touchpoints drive abandonment across the scored customers, and which are flagged."""
+    attribution, _ = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
+    drivers = driver_table(attribution, top_touchpoints(attribution), settings.catalogue(), settings.flag_share_threshold)
+    out = data_root.folder("outputs")
+    drivers.write_parquet(out / "touchpoint_drivers.parquet")
+    drivers.write_csv(out / "touchpoint_drivers.csv")
+    flagged = drivers.filter(pl.col("flagged"))["touchpoint"].to_list()
+    context.log.info(f"flagged touchpoints: {flagged}")
+    return dg.Output(drivers, metadata={"flagged": ", ".join(flagged), "drivers": preview(drivers, rows=30), "path": dg.MetadataValue.path(str(out / "touchpoint_drivers.csv"))})
+
+
+@dg.asset(group_name="explain", kinds={"polars"})
+def scored_customers(
+    context: dg.AssetExecutionContext, settings: ChurnSettings, data_root: DataRoot, shap_attributions: pl.DataFrame, scoring_features: pl.DataFrame,
+    customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """Every customer not churned by `as_of`: probability, tier, value at risk, top touchpoints and why."""
+    attribution, registry = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
+    values = scoring_features.join(shap_attributions.select("customer_id"), on="customer_id", how="semi").select(attribution.features).to_numpy()
+    why = reasons(attribution, top_touchpoints(attribution), values.astype(np.float64), registry, settings.catalogue())
+    scored = scored_list(attribution.customer_ids, shap_attributions["churn_probability"].to_numpy(), customers, why)
+    out = data_root.folder("outputs")
+    scored.write_parquet(out / "scored_customers.parquet")
+    scored.write_csv(out / "scored_customers.csv")
+    tiers = dict(scored.group_by("risk_tier").len().iter_rows())
+    context.log.info(f"scored {scored.height:,} customers: {tiers}")
+    return dg.Output(scored, metadata={"dagster/row_count": scored.height, "risk_tiers": dg.MetadataValue.json(tiers), "top_of_list": preview(scored), "path": dg.MetadataValue.path(str(out / "scored_customers.csv"))})
+
+
+@dg.asset(group_name="explain", kinds={"html"})
+def churn_report(data_root: DataRoot, touchpoint_drivers: pl.DataFrame, scored_customers: pl.DataFrame, churn_model: dict, scoring_features: pl.DataFrame) -> dg.MaterializeResult:
+    """report.html: the driver chart, the phases, and the top of the scored list, in one offline page."""
+    metrics = {k.removeprefix("holdout_"): v for k, v in churn_model["metrics"].items()}
+    html = render_report(touchpoint_drivers, phase_table(touchpoint_drivers), scored_customers, metrics, churn_model, scoring_features["as_of"].max())
+    path = data_root.folder("outputs") / "report.html"
+    path.write_text(html)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})

@@ -1,0 +1,11 @@
+"""Small helpers that turn frames into Dagster metadata people can read in the UI."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+
+
+def preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
+    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True, tbl_rows=rows, tbl_cols=12, fmt_str_lengths=60):
+        return dg.MetadataValue.md(str(frame.head(rows)))

@@ -1,0 +1,96 @@
+"""Resources: where data lives, where MLflow tracks, the run settings, and how frames are stored."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from features.catalogue import Catalogue, load_catalogue
+from models.tracking import Tracking
+
+
+class DataRoot(dg.ConfigurableResource):
+    """The data root: landing/ (inputs), outputs/ (what retention teams read), and the pipeline's own folders."""
+
+    path: str = Field(description="Folder holding landing/, outputs/, quarantine/ and the asset store.")
+
+    def folder(self, name: str) -> Path:
+        folder = Path(self.path) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.path) / "landing"
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """A thin handle on MLflow: a local SQLite store by default, a tracking server in production."""
+
+    tracking_uri: str = Field(description="MLflow tracking URI, e.g. sqlite:///.mlflow/mlflow.db or http://mlflow:5000.")
+    experiment: str = Field(default="touchpoint-churn", description="Experiment that holds every training run.")
+    model_name: str = Field(default="touchpoint-churn", description="Registered model name; scoring loads its `champion` alias.")
+
+    def tracking(self) -> Tracking:
+        return Tracking(self.tracking_uri, self.experiment, self.model_name)
+
+
+class ChurnSettings(dg.ConfigurableResource):
+    """What churn means and how the model is validated; shared by every asset so they agree."""
+
+    horizon_days: int = Field(default=90, description="A customer churns if they leave within this many days after a cutoff.")
+    train_cutoffs: int = Field(default=6, description="How many monthly training cutoffs to stack before the holdout.")
+    as_of: str | None = Field(default=None, description="Score as of this ISO timestamp (inclusive); default: the latest timestamp in the inputs.")
+    catalogue_path: str | None = Field(default=None, description="Touchpoint catalogue TOML; default: the packaged one.")
+    flag_share_threshold: float = Field(default=0.10, description="Share of risk-raising contribution a touchpoint needs to be flagged.")
+    seed: int = Field(default=42, description="Seed for model training.")
+
+    def catalogue(self) -> Catalogue:
+        return load_catalogue(self.catalogue_path)
+
+    def as_of_or(self, latest: datetime) -> datetime:
+        if self.as_of is None:
+            return latest
+        from features.validate import parse_timestamp
+
+        parsed = pl.select(parse_timestamp(pl.lit(self.as_of))).item()
+        if parsed is None:
+            raise ValueError(f"as_of {self.as_of!r} is not an ISO 8601 timestamp")
+        return parsed
+
+
+class FrameStore(dg.ConfigurableIOManager):
+    """Polars frames as Parquet and small dicts as JSON under <data root>/assets/.
+
+    dagster-polars does not work with polars 2 (see shared/STACK.md); this is all we need of it.
+    """
+
+    base_dir: str = Field(description="Folder for stored asset values.")
+
+    def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
+        return Path(self.base_dir, *context.asset_key.path).with_suffix(suffix)
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | dict) -> None:
+        if isinstance(obj, pl.DataFrame):
+            path = self._path(context, ".parquet")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            obj.write_parquet(path)
+        elif isinstance(obj, dict):
+            path = self._path(context, ".json")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(obj, indent=2, default=str))
+        else:
+            raise TypeError(f"{context.asset_key.to_user_string()}: FrameStore stores polars DataFrames and dicts, not {type(obj).__name__}")
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | dict:
+        parquet, js = self._path(context, ".parquet"), self._path(context, ".json")
+        if parquet.exists():
+            return pl.read_parquet(parquet)
+        if js.exists():
+            return json.loads(js.read_text())
+        raise FileNotFoundError(f"{context.asset_key.to_user_string()} has not been materialized yet (looked for {parquet})")
