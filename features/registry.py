@@ -15,7 +15,7 @@ import polars as pl
 
 from features.catalogue import Catalogue, touchpoints_for_event
 
-WINDOWS_DAYS = (30, 90)
+WINDOWS_DAYS = (7, 30, 90)
 PROFILE = "profile"
 SOURCE_TIME = {"touches": "ts", "support": "opened_at", "surveys": "ts", "customers": "signup_at"}
 SURVEY_SCALE_TOP = {"nps": 10, "csat": 5, "ces": 7, "repurchase": 10}
@@ -63,7 +63,7 @@ def _count(condition: pl.Expr) -> pl.Expr:
 
 def _days_since(column: str, condition: pl.Expr, cutoff: datetime) -> pl.Expr:
     last = pl.col(column).filter(condition).max()
-    return (pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")) - last).dt.total_seconds() / 86400.0
+    return (pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")) - last).dt.total_microseconds() / 86_400e6
 
 
 def _touchpoint_features(catalogue: Catalogue, touchpoint: str, phase: str, label: str) -> list[FeatureDef]:
@@ -113,7 +113,7 @@ def _support_features(touchpoint: str, phase: str, label: str) -> list[FeatureDe
     def response_hours(c: datetime) -> pl.Expr:
         # an unanswered ticket has waited until the cutoff so far: open-ended, never "fast"
         until = pl.when(answered_by(c)).then(pl.col("first_response_at")).otherwise(pl.lit(c, dtype=pl.Datetime("us", "UTC")))
-        return (until - pl.col("opened_at")).dt.total_seconds() / 3600.0
+        return (until - pl.col("opened_at")).dt.total_microseconds() / 3_600e6
 
     def resolved_by(c: datetime) -> pl.Expr:
         return pl.col("resolved_at").is_not_null() & (pl.col("resolved_at") < c)
@@ -168,7 +168,7 @@ def _profile_features() -> list[FeatureDef]:
     return [
         FeatureDef("profile_tenure_days", PROFILE, PROFILE, "profile", "customers",
                    "Days from signup to the cutoff.", "customer for {value:.0f} days",
-                   lambda c: (pl.lit(c, dtype=pl.Datetime("us", "UTC")) - pl.col("signup_at")).dt.total_seconds() / 86400.0,
+                   lambda c: (pl.lit(c, dtype=pl.Datetime("us", "UTC")) - pl.col("signup_at")).dt.total_microseconds() / 86_400e6,
                    fill=None),
         FeatureDef("profile_monthly_value", PROFILE, PROFILE, "profile", "customers",
                    "Monthly value of the customer's plan.", "pays {value:.0f} a month",

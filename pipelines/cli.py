@@ -16,10 +16,12 @@ import dagster as dg
 from features.simulator import WorldConfig, simulate, write_world
 
 
-def run_all(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str] | None = None) -> dg.ExecuteInProcessResult:
+    """Materialize every asset (or the named ones) in this process, logging at INFO."""
     job = defs.resolve_implicit_global_asset_job_def()
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    return job.execute_in_process(instance=instance, run_config=quiet)
+    selection = [dg.AssetKey(a) for a in assets] if assets else None
+    return job.execute_in_process(instance=instance, run_config=quiet, asset_selection=selection)
 
 
 def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: str) -> str:

@@ -31,7 +31,7 @@ def churn_model(context: dg.AssetExecutionContext, settings: ChurnSettings, mlfl
         tracking, model, model_input(holdout.head(5), features),
         params={**config.params(), **summary, "horizon_days": settings.horizon_days, "features": len(features)},
         metrics=metrics,
-        tags={"dagster.run_id": context.run_id, "dagster.asset": context.asset_key.to_user_string()},
+        tags={"dagster.run_id": context.run.run_id, "dagster.asset": context.asset_key.to_user_string()},
     )
     context.log.info(f"model v{version}: holdout ROC AUC {metrics['holdout_roc_auc']:.3f}, PR AUC {metrics['holdout_pr_auc']:.3f}")
     return dg.Output(

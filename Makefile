@@ -1,0 +1,47 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Local state lives in git-ignored folders of the repo; override any of these from the environment.
+export DAGSTER_HOME := $(CURDIR)/.dagster
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
+export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
+
+.PHONY: setup demo run test dev mlflow lock clean
+
+# uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+
+demo: setup  ## generate the demo world and run the whole pipeline through Dagster
+	$(BIN)/python -m pipelines.cli demo
+
+run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/landing
+	$(BIN)/python -m pipelines.cli run
+
+test: setup
+	$(BIN)/python -m pytest
+
+dev: setup  ## the Dagster UI on http://127.0.0.1:3000
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port 5000
+
+lock: $(VENV)/.installed  ## re-resolve requirements.lock after changing dependencies in pyproject.toml
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .dagster .mlflow .pytest_cache

@@ -1,0 +1,64 @@
+"""SHAP attributions add up, roll up to touchpoints, and flag only touchpoints that raise risk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import xgboost as xgb
+
+from features.catalogue import load_catalogue
+from features.registry import FeatureDef
+from models.explain import attribute, driver_table, reasons, shap_values, top_touchpoints
+
+
+def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> FeatureDef:
+    return FeatureDef(name, touchpoint, "purchase", "friction", "touches", name, reason, lambda c: pl.lit(0))
+
+
+def test_shap_values_add_up_to_the_model_margin():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
+    y = (X["a"] + 0.5 * X["b"] + rng.normal(size=600) > 0.5).astype(int)
+    model = xgb.XGBClassifier(n_estimators=200, max_depth=3, early_stopping_rounds=10, eval_metric="logloss")
+    model.fit(X[:400], y[:400], eval_set=[(X[400:], y[400:])], verbose=False)
+    assert model.best_iteration < 199  # early stopping kept fewer trees than were grown
+    values, base = shap_values(model, X)
+    margin = np.log(model.predict_proba(X)[:, 1] / model.predict_proba(X)[:, 0])
+    np.testing.assert_allclose(values.sum(axis=1) + base, margin, atol=1e-4)
+
+
+def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
+    registry = {f.name: f for f in [_feature("checkout_errors", "checkout"), _feature("checkout_visits", "checkout"),
+                                     _feature("newsletter_opens", "newsletter"), _feature("profile_tenure_days", "profile")]}
+    features = list(registry)
+    # customers 0-2 are at risk because of checkout; newsletter protects everyone; profile is large but not a touchpoint
+    shap = np.array([
+        [1.0, 0.2, -0.3, 0.9],
+        [0.8, 0.1, -0.2, 0.8],
+        [1.2, 0.0, -0.1, 0.7],
+        [-0.3, -0.1, -0.4, -0.5],
+    ])
+    attribution = attribute(["a", "b", "c", "d"], features, shap, registry)
+    np.testing.assert_allclose(attribution.touchpoint_shap[:, 0], shap[:, 0] + shap[:, 1])
+    drivers = driver_table(attribution, top_touchpoints(attribution), load_catalogue(), share_threshold=0.1)
+    row = {r["touchpoint"]: r for r in drivers.iter_rows(named=True)}
+    assert row["checkout"]["flagged"] and row["checkout"]["direction"] == "raises risk"
+    assert not row["newsletter"]["flagged"] and row["newsletter"]["direction"] == "lowers risk"
+    assert not row["profile"]["flagged"]
+    assert row["checkout"]["churn_contribution"] == np.mean([1.2, 0.9, 1.2])
+
+
+def test_reasons_name_touchpoints_and_use_the_customers_own_values():
+    registry = {f.name: f for f in [_feature("checkout_payment_errors_30d", "checkout", "{value:.0f} payment errors at checkout in the last 30 days"),
+                                     _feature("pricing_exit_intents_30d", "pricing", "{value:.0f} exits from the pricing page")]}
+    shap = np.array([[0.9, 0.4], [-0.2, 0.6], [-0.1, -0.3]])
+    attribution = attribute(["a", "b", "c"], list(registry), shap, registry)
+    values = np.array([[3.0, 1.0], [0.0, 4.0], [0.0, 0.0]])
+    out = reasons(attribution, top_touchpoints(attribution), values, registry, load_catalogue())
+    rows = {r["customer_id"]: r for r in out.iter_rows(named=True)}
+    assert (rows["a"]["touchpoint_1"], rows["a"]["reason_1"]) == ("checkout", "3 payment errors at checkout in the last 30 days")
+    assert (rows["a"]["touchpoint_2"], rows["a"]["reason_2"]) == ("pricing", "1 exits from the pricing page")
+    assert rows["b"]["touchpoint_1"] == "pricing" and rows["b"]["touchpoint_2"] is None
+    assert rows["c"]["touchpoint_1"] is None  # nothing raises this customer's risk
+    assert rows["a"]["suggested_action"].startswith("Contact the customer about the failed payment")

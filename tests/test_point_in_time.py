@@ -1,0 +1,109 @@
+"""Features see only rows strictly before the cutoff; labels only the window (cutoff, cutoff + horizon]."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from features.build import build_features, feature_plan
+from features.catalogue import load_catalogue
+from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
+from features.labels import churn_labels, population
+from features.snapshots import NotEnoughHistory, plan_cutoffs
+from features.sources import feature_sources
+from features.touches import touch_events
+
+CUTOFF = datetime(2026, 3, 1, tzinfo=UTC)
+US = timedelta(microseconds=1)
+
+
+def _tables(events: list[tuple[str, datetime, str, str | None]], tickets=(), customers=None):
+    customers = customers if customers is not None else pl.DataFrame(
+        {"customer_id": ["A", "B"], "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 2}
+    ).with_columns(churned_at=pl.lit(None, CUSTOMERS.schema["churned_at"]), plan=pl.lit("pro"), country=pl.lit("US"), monthly_value=pl.lit(50.0))
+    clicks = pl.DataFrame(
+        [{"event_id": f"E{i}", "customer_id": c, "ts": ts, "event_type": et, "page": page} for i, (c, ts, et, page) in enumerate(events)],
+        schema={k: CLICKSTREAM.schema[k] for k in ("event_id", "customer_id", "ts", "event_type", "page")},
+    ).with_columns([pl.lit(None, CLICKSTREAM.schema[c]).alias(c) for c in ("session_id", "channel", "value")])
+    support = pl.DataFrame(list(tickets), schema=SUPPORT.schema, orient="row")
+    surveys = SURVEYS.empty()
+    catalogue = load_catalogue()
+    touches = touch_events(clicks, support, surveys, catalogue)
+    return feature_sources(customers, touches, support, surveys, catalogue)
+
+
+def _features(sources, registry, cutoff=CUTOFF):
+    members = sources["customers"].select("customer_id")
+    return build_features(sources, members, cutoff, registry).sort("customer_id")
+
+
+def test_cutoff_is_exclusive_at_the_exact_timestamp():
+    sources, registry = _tables([("A", CUTOFF - US, "payment_error", None), ("B", CUTOFF, "payment_error", None)])
+    features = _features(sources, registry)
+    assert features["checkout_payment_errors_30d"].to_list() == [1.0, 0.0]
+    assert features["checkout_days_since_last"][0] == pytest.approx(US.total_seconds() / 86400)
+    assert features["checkout_days_since_last"][1] is None
+
+
+def test_events_at_or_after_the_cutoff_change_nothing():
+    before = [("A", CUTOFF - timedelta(days=d), et, page) for d, et, page in [(1, "payment_error", None), (5, "page_view", "/pricing"), (40, "search", None)]]
+    after = [("A", CUTOFF + timedelta(days=d), et, page) for d, et, page in [(0, "payment_error", None), (2, "exit_intent", "/pricing"), (9, "purchase", None)]]
+    late_ticket = ("T1", "A", CUTOFF, "phone", None, None, None, 0, True)
+    sources, registry = _tables(before)
+    sources_more, _ = _tables(before + after, tickets=[late_ticket])
+    assert _features(sources, registry).equals(_features(sources_more, registry))
+
+
+def test_a_ticket_answered_after_the_cutoff_is_unanswered_at_the_cutoff():
+    opened = CUTOFF - timedelta(hours=10)
+    ticket = ("T1", "A", opened, "email", "billing", CUTOFF + timedelta(hours=1), None, 0, False)
+    sources, registry = _tables([], tickets=[ticket])
+    row = _features(sources, registry).row(0, named=True)
+    assert row["customer_service_unanswered_tickets_30d"] == 1.0
+    assert row["customer_service_first_response_hours_max_30d"] == pytest.approx(10.0)
+    assert row["customer_service_unresolved_tickets"] == 1.0
+
+
+def test_eager_and_lazy_builds_agree():
+    sources, registry = _tables([("A", CUTOFF - timedelta(days=3), "search", None), ("B", CUTOFF - timedelta(days=50), "add_to_cart", None)])
+    members = sources["customers"].select("customer_id")
+    lazy = feature_plan({k: v.lazy() for k, v in sources.items()}, members.lazy(), CUTOFF, registry).collect()
+    assert lazy.equals(build_features(sources, members, CUTOFF, registry))
+
+
+def test_labels_use_only_the_horizon_window_and_population_excludes_the_already_gone():
+    horizon = 90
+    end = CUTOFF + timedelta(days=horizon)
+    churned = {"gone_before": CUTOFF - US, "at_cutoff": CUTOFF, "just_after": CUTOFF + US, "at_end": end, "after_end": end + US, "active": None}
+    customers = pl.DataFrame(
+        {"customer_id": list(churned), "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * len(churned), "churned_at": list(churned.values())},
+        schema_overrides={"churned_at": pl.Datetime("us", "UTC"), "signup_at": pl.Datetime("us", "UTC")},
+    )
+    touches = pl.DataFrame(schema={"customer_id": pl.String, "ts": pl.Datetime("us", "UTC"), "event_type": pl.String})
+    members = population(customers, touches, CUTOFF, horizon)
+    assert sorted(members["customer_id"].to_list()) == ["active", "after_end", "at_end", "just_after"]
+    labels = dict(churn_labels(customers, touches, members, CUTOFF, horizon).iter_rows())
+    assert labels == {"just_after": 1, "at_end": 1, "after_end": 0, "active": 0}
+
+
+def test_without_cancellations_churn_is_no_purchase_in_the_horizon():
+    customers = pl.DataFrame(
+        {"customer_id": ["buys", "stops"], "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 2, "churned_at": [None, None]},
+        schema_overrides={"churned_at": pl.Datetime("us", "UTC")},
+    )
+    ts = [CUTOFF - timedelta(days=10), CUTOFF - timedelta(days=20), CUTOFF + timedelta(days=30)]
+    touches = pl.DataFrame({"customer_id": ["buys", "stops", "buys"], "ts": ts, "event_type": ["purchase"] * 3})
+    members = population(customers, touches, CUTOFF, 90)
+    assert dict(churn_labels(customers, touches, members, CUTOFF, 90).iter_rows()) == {"buys": 0, "stops": 1}
+
+
+def test_cutoffs_keep_training_labels_clear_of_the_holdout():
+    first, as_of = datetime(2025, 11, 3, tzinfo=UTC), datetime(2026, 11, 1, 23, tzinfo=UTC)
+    train, holdout = plan_cutoffs(first, as_of, 90, 6)
+    assert holdout == datetime(2026, 8, 1, tzinfo=UTC) and holdout + timedelta(days=90) <= as_of
+    assert all(c + timedelta(days=90) <= holdout for c in train)
+    assert train == sorted(train) and train[0] - first >= timedelta(days=30)
+    with pytest.raises(NotEnoughHistory, match="span"):
+        plan_cutoffs(datetime(2026, 6, 1, tzinfo=UTC), as_of, 90, 4)
