@@ -22,7 +22,7 @@ def feature_plan(sources: dict[str, pl.LazyFrame], population: pl.LazyFrame, cut
             part = before.select("customer_id", *[d.expr(cutoff).alias(d.name) for d in defs])
         else:
             part = before.group_by("customer_id").agg([d.expr(cutoff).cast(pl.Float64).alias(d.name) for d in defs])
-        plan = plan.join(part, on="customer_id", how="left")
+        plan = plan.join(part, on="customer_id", how="left", maintain_order="left")
     return plan.with_columns(
         [pl.col(d.name).cast(pl.Float64).fill_null(d.fill) if d.fill is not None else pl.col(d.name).cast(pl.Float64) for d in registry]
     ).select("customer_id", *[d.name for d in registry])
