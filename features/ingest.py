@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from features.contract import TableContract
-from features.validate import REASON, SOURCE_FILE, SOURCE_ROW, as_text, validate
+from features.validate import REASON, check_across_rows, check_file, quarantine_schema
 
 READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "ndjson", ".ndjson": "ndjson", ".json": "ndjson"}
 
@@ -42,34 +42,33 @@ def landing_files(landing: Path, table: str) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
 
 
-def read_file(path: Path, contract: TableContract) -> pl.DataFrame:
-    """One landing file as text columns, with its name and row numbers kept for the quarantine."""
+def read_file(path: Path) -> pl.DataFrame:
+    """One landing file as it arrived; an unreadable file stops the run with its name."""
     kind = READERS[path.suffix.lower()]
     try:
         if kind == "csv":
-            raw = pl.read_csv(path, infer_schema=False)
-        elif kind == "ndjson":
-            raw = pl.read_ndjson(path, infer_schema_length=None)
-        else:
-            raw = pl.read_parquet(path)
+            return pl.read_csv(path, infer_schema=False)
+        if kind == "ndjson":
+            return pl.read_ndjson(path, infer_schema_length=None)
+        return pl.read_parquet(path)
     except Exception as err:  # polars raises several error types for a malformed file
         raise LandingError(f"cannot read {path} as {kind}: {err}. Fix or remove the file and re-run.") from err
-    return as_text(raw, contract).with_columns(
-        pl.lit(path.name).alias(SOURCE_FILE), pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW)
-    )
 
 
 def ingest_table(landing: Path, contract: TableContract, known_customers: pl.Series | None = None) -> Ingested:
     """All files of one table, validated; an absent optional table is an empty one."""
     files = landing_files(landing, contract.name)
-    if not files:
-        if contract.required_table:
-            raise LandingError(
-                f"no {contract.name} files in {landing / contract.name}: put Parquet, CSV or JSON Lines "
-                "files there (see data/README.md for the columns)"
-            )
-        empty = contract.empty()
-        return Ingested(empty, pl.DataFrame(schema={**{c: pl.String for c in empty.columns}, SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64, REASON: pl.String}), ())
-    text = pl.concat([read_file(f, contract) for f in files], how="vertical")
-    accepted, quarantined = validate(text, contract, known_customers)
-    return Ingested(accepted, quarantined, tuple(str(f) for f in files))
+    if not files and contract.required_table:
+        raise LandingError(
+            f"no {contract.name} files in {landing / contract.name}: put Parquet, CSV or JSON Lines "
+            "files there (see data/README.md for the columns)"
+        )
+    goods, bads = [], [pl.DataFrame(schema=quarantine_schema(contract))]
+    for path in files:
+        good, bad = check_file(read_file(path), contract, path.name)
+        goods.append(good)
+        bads.append(bad)
+    if not goods:
+        return Ingested(contract.empty(), bads[0], ())
+    accepted, rejected = check_across_rows(pl.concat(goods), contract, known_customers)
+    return Ingested(accepted, pl.concat([*bads, rejected]), tuple(str(f) for f in files))

@@ -1,10 +1,15 @@
-"""Turn raw landing rows into typed rows or quarantined rows with reasons."""
+"""Turn raw landing rows into typed rows or quarantined rows with reasons.
+
+Each file is checked in the types it arrived in (a Parquet timestamp stays a timestamp; CSV text is
+parsed), so large typed files never take a round trip through text. Only rejected rows are turned
+into text, for the quarantine file, which has one string schema whatever the source format.
+"""
 
 from __future__ import annotations
 
 import polars as pl
 
-from features.contract import PII_COLUMNS, SURVEY_SCALES, Column, TableContract
+from features.contract import SURVEY_SCALES, Column, TableContract
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
@@ -14,30 +19,23 @@ _TRUE = ("true", "1", "yes", "t", "y")
 _FALSE = ("false", "0", "no", "f", "n")
 
 
-def as_text(raw: pl.DataFrame, contract: TableContract) -> pl.DataFrame:
-    """Every contract column as text (missing ones as nulls), PII columns gone.
+def quarantine_schema(contract: TableContract) -> pl.Schema:
+    return pl.Schema({**{c.name: pl.String() for c in contract.columns}, SOURCE_FILE: pl.String(), SOURCE_ROW: pl.Int64(), REASON: pl.String()})
 
-    Reading everything as text first gives one validation path for CSV, JSON Lines and Parquet, and
-    keeps the raw value of a rejected cell for the quarantine file.
-    """
-    raw = raw.drop([c for c in raw.columns if c.lower() in PII_COLUMNS])
+
+def contract_columns(raw: pl.DataFrame, contract: TableContract) -> pl.DataFrame:
+    """The contract's columns in their arrived types (missing ones as nulls, blank text as null);
+    PII columns are not selected, so they go no further than this."""
     columns = []
     for column in contract.columns:
         if column.name not in raw.columns:
             columns.append(pl.lit(None, dtype=pl.String).alias(column.name))
-        elif raw.schema[column.name] == pl.Datetime or raw.schema[column.name] == pl.Date:
-            columns.append(_datetime_as_iso(pl.col(column.name), raw.schema[column.name]).alias(column.name))
+        elif raw.schema[column.name] == pl.String:
+            text = pl.col(column.name).str.strip_chars()
+            columns.append(pl.when(text == "").then(None).otherwise(text).alias(column.name))
         else:
-            columns.append(pl.col(column.name).cast(pl.String).str.strip_chars().alias(column.name))
-    return raw.select(columns).with_columns(
-        [pl.when(pl.col(c.name) == "").then(None).otherwise(pl.col(c.name)).alias(c.name) for c in contract.columns]
-    )
-
-
-def _datetime_as_iso(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        col = col.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return col.cast(pl.Datetime("us")).dt.to_string("%Y-%m-%dT%H:%M:%S%.f")
+            columns.append(pl.col(column.name))
+    return raw.select(columns)
 
 
 def parse_timestamp(col: pl.Expr) -> pl.Expr:
@@ -51,21 +49,32 @@ def parse_timestamp(col: pl.Expr) -> pl.Expr:
     return pl.coalesce([with_offset, *naive])
 
 
-def _parse(column: Column) -> pl.Expr:
-    text = pl.col(column.name)
+def _parse(column: Column, dtype: pl.DataType) -> pl.Expr:
+    """The column in its contract type; null where the value cannot be read as that type."""
+    col = pl.col(column.name)
+    text = dtype == pl.String or dtype == pl.Null
     if column.kind == "timestamp":
-        return parse_timestamp(text)
-    if column.kind == "float":
-        return text.cast(pl.Float64, strict=False)
-    if column.kind == "int":
-        return text.cast(pl.Float64, strict=False).cast(pl.Int64, strict=False)
+        if isinstance(dtype, pl.Datetime):
+            typed = col.cast(pl.Datetime("us", dtype.time_zone))
+            return typed.dt.convert_time_zone("UTC") if dtype.time_zone else typed.dt.replace_time_zone("UTC")
+        if dtype == pl.Date:
+            return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        return parse_timestamp(col.cast(pl.String))
+    if column.kind in ("float", "int"):
+        number = col.cast(pl.Float64, strict=False)
+        return number.cast(pl.Int64, strict=False) if column.kind == "int" else number
     if column.kind == "bool":
-        lower = text.str.to_lowercase()
+        if dtype == pl.Boolean:
+            return col
+        lower = col.cast(pl.String).str.to_lowercase()
         return pl.when(lower.is_in(_TRUE)).then(True).when(lower.is_in(_FALSE)).then(False).otherwise(None)
     if column.kind == "id":
-        # a Parquet/JSON integer id read as float text ("42.0") is the id "42"
-        return text.str.replace(r"^(-?\d+)\.0+$", "${1}")
-    return text
+        if dtype.is_float():
+            # a numeric id stored as float (42.0, as pandas writes integers with gaps) is the id "42"
+            whole = col == col.floor()
+            return pl.when(whole).then(col.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(col.cast(pl.String))
+        return col if text else col.cast(pl.String)
+    return col if text else col.cast(pl.String)
 
 
 def _problems(contract: TableContract, parsed: dict[str, pl.Expr]) -> list[pl.Expr]:
@@ -77,60 +86,56 @@ def _problems(contract: TableContract, parsed: dict[str, pl.Expr]) -> list[pl.Ex
             problems.append(pl.when(raw.is_null()).then(pl.lit(f"missing required {column.name}")))
         problems.append(
             pl.when(raw.is_not_null() & typed.is_null()).then(
-                pl.format(f"{column.name} is not a valid {column.kind}: '{{}}'", raw)
+                pl.format(f"{column.name} is not a valid {column.kind}: '{{}}'", raw.cast(pl.String))
             )
         )
         if column.allowed:
             problems.append(
-                pl.when(raw.is_not_null() & ~raw.is_in(column.allowed)).then(
-                    pl.format(f"{column.name} '{{}}' is not one of {', '.join(column.allowed)}", raw)
+                pl.when(typed.is_not_null() & ~typed.is_in(column.allowed)).then(
+                    pl.format(f"{column.name} '{{}}' is not one of {', '.join(column.allowed)}", typed)
                 )
             )
     if contract.name == "surveys":
+        score = parsed["score"]
         for survey_type, (low, high) in SURVEY_SCALES.items():
-            score = parsed["score"]
             problems.append(
-                pl.when((pl.col("survey_type") == survey_type) & ((score < low) | (score > high))).then(
-                    pl.format(f"{survey_type} score {{}} is outside {low}-{high}", pl.col("score"))
+                pl.when((parsed["survey_type"] == survey_type) & ((score < low) | (score > high))).then(
+                    pl.format(f"{survey_type} score {{}} is outside {low}-{high}", pl.col("score").cast(pl.String))
                 )
             )
     if contract.name == "customers":
-        problems.append(
-            pl.when(parsed["churned_at"] < parsed["signup_at"]).then(pl.lit("churned_at is before signup_at"))
-        )
+        problems.append(pl.when(parsed["churned_at"] < parsed["signup_at"]).then(pl.lit("churned_at is before signup_at")))
         problems.append(pl.when(parsed["monthly_value"] < 0).then(pl.lit("monthly_value is negative")))
     return problems
 
 
-def validate(text: pl.DataFrame, contract: TableContract, known_customers: pl.Series | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split text rows (from `as_text`, plus source columns) into (accepted, quarantined).
+def _as_quarantine(frame: pl.DataFrame, contract: TableContract) -> pl.DataFrame:
+    return frame.select([pl.col(c).cast(t) for c, t in quarantine_schema(contract).items()])
 
-    Rows are checked against the contract, then against each other: a repeated id keeps its first
-    occurrence and quarantines the rest; an event whose customer is not in the customers table is
-    quarantined too (its features would have nobody to belong to).
-    """
-    parsed = {c.name: _parse(c) for c in contract.columns}
-    checked = text.with_columns(
-        pl.concat_str(_problems(contract, parsed), separator="; ", ignore_nulls=True).alias(REASON)
-    ).with_columns(pl.when(pl.col(REASON) == "").then(None).otherwise(pl.col(REASON)).alias(REASON))
-    # among the rows that passed, the first occurrence of an id (by file, then row) is kept
-    rank = pl.int_range(pl.len()).over([contract.id_column, pl.col(REASON).is_null()], order_by=[SOURCE_FILE, SOURCE_ROW])
-    checked = checked.with_columns(
-        pl.when(pl.col(REASON).is_null() & (rank > 0))
-        .then(pl.format(f"duplicate {contract.id_column} '{{}}' (first kept)", pl.col(contract.id_column)))
-        .otherwise(pl.col(REASON))
-        .alias(REASON)
+
+def check_file(raw: pl.DataFrame, contract: TableContract, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Row-level checks of one file: (typed rows that passed, with source columns; quarantined rows)."""
+    raw = contract_columns(raw, contract).with_columns(
+        pl.lit(source).alias(SOURCE_FILE), pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW)
     )
-    if known_customers is not None and "customer_id" in text.columns and contract.name != "customers":
-        checked = checked.with_columns(
-            pl.when(pl.col(REASON).is_null() & ~pl.col("customer_id").is_in(known_customers.implode()))
-            .then(pl.format("customer_id '{}' is not in the customers table", pl.col("customer_id")))
-            .otherwise(pl.col(REASON))
-            .alias(REASON)
-        )
-    accepted = (
-        checked.filter(pl.col(REASON).is_null())
-        .select([parsed[c.name].cast(c.dtype).alias(c.name) for c in contract.columns])
+    parsed = {c.name: _parse(c, raw.schema[c.name]) for c in contract.columns}
+    reason = pl.concat_str(_problems(contract, parsed), separator="; ", ignore_nulls=True)
+    checked = raw.with_columns(pl.when(reason == "").then(None).otherwise(reason).alias(REASON))
+    good = checked.filter(pl.col(REASON).is_null()).select(
+        *[parsed[c.name].cast(c.dtype).alias(c.name) for c in contract.columns], SOURCE_FILE, SOURCE_ROW
     )
-    quarantined = checked.filter(pl.col(REASON).is_not_null())
-    return accepted, quarantined
+    return good, _as_quarantine(checked.filter(pl.col(REASON).is_not_null()), contract)
+
+
+def check_across_rows(good: pl.DataFrame, contract: TableContract, known_customers: pl.Series | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Checks that need every file: a repeated id keeps its first occurrence (by file, then row) and
+    quarantines the rest; an event whose customer is not in the customers table is quarantined (its
+    features would have nobody to belong to). Returns (accepted, quarantined)."""
+    first = pl.col(contract.id_column).is_first_distinct()  # rows arrive in file, then row, order
+    reason = pl.when(~first).then(pl.format(f"duplicate {contract.id_column} '{{}}' (first kept)", pl.col(contract.id_column)))
+    if known_customers is not None and contract.name != "customers":
+        unknown = ~pl.col("customer_id").is_in(known_customers.implode())
+        reason = reason.when(unknown).then(pl.format("customer_id '{}' is not in the customers table", pl.col("customer_id")))
+    checked = good.with_columns(reason.otherwise(None).alias(REASON))
+    accepted = checked.filter(pl.col(REASON).is_null()).select(contract.schema.names())
+    return accepted, _as_quarantine(checked.filter(pl.col(REASON).is_not_null()), contract)

@@ -18,6 +18,8 @@ from features.catalogue import PHASE_LABELS, Catalogue
 from features.registry import FeatureDef
 
 TOP_REASONS = 3
+# a touchpoint is worth naming as a reason when it raises the odds of churn by at least 5%
+MIN_REASON_LOG_ODDS = 0.05
 
 
 def shap_values(model: xgb.XGBClassifier, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +58,8 @@ def driver_table(attribution: Attribution, top_touchpoints: np.ndarray, catalogu
     says nothing. Instead we look at the customers the model rates riskier than its baseline (SHAP
     sum above zero) and ask how much of their excess log-odds each touchpoint supplies: its mean
     SHAP over them is `churn_contribution`, and its part of the summed positive contributions is
-    `share_of_total`. A touchpoint with a negative contribution lowers risk there (protective) and is
+    `share_of_total`; `customers_affected` counts the at-risk customers who have it among their top
+    reasons. A touchpoint with a negative contribution lowers risk there (protective) and is
     never flagged; one is flagged when it raises risk with at least `share_threshold` of the total
     and belongs to the catalogue (the customer profile is context, not a touchpoint to fix).
     """
@@ -65,7 +68,8 @@ def driver_table(attribution: Attribution, top_touchpoints: np.ndarray, catalogu
     contribution = shap.mean(axis=0)
     positive = np.clip(contribution, 0, None)
     share = positive / positive.sum() if positive.sum() > 0 else np.zeros_like(positive)
-    affected = np.array([(top_touchpoints == i).any(axis=1).sum() for i in range(len(attribution.touchpoints))])
+    top_at_risk = top_touchpoints[at_risk]
+    affected = np.array([(top_at_risk == i).any(axis=1).sum() for i in range(len(attribution.touchpoints))])
     table = pl.DataFrame(
         {
             "touchpoint": attribution.touchpoints,
@@ -89,9 +93,10 @@ def phase_table(drivers: pl.DataFrame) -> pl.DataFrame:
 
 
 def top_touchpoints(attribution: Attribution, k: int = TOP_REASONS) -> np.ndarray:
-    """Indices of each customer's k most risk-raising touchpoints; -1 where fewer raise risk."""
+    """Indices of each customer's k most risk-raising touchpoints; -1 where fewer raise risk
+    noticeably (by at least MIN_REASON_LOG_ODDS)."""
     order = np.argsort(-attribution.touchpoint_shap, axis=1)[:, :k]
-    raises = np.take_along_axis(attribution.touchpoint_shap, order, axis=1) > 0
+    raises = np.take_along_axis(attribution.touchpoint_shap, order, axis=1) >= MIN_REASON_LOG_ODDS
     return np.where(raises, order, -1)
 
 

@@ -93,3 +93,9 @@ def test_reingesting_the_same_files_gives_the_same_result(tmp_path):
     _write(tmp_path, "customers", "c.csv", "customer_id,signup_at\nC1,2026-01-01\nC1,2026-01-01\n,2026-01-01\n")
     first, second = ingest_table(tmp_path, CUSTOMERS), ingest_table(tmp_path, CUSTOMERS)
     assert first.accepted.equals(second.accepted) and first.quarantined.equals(second.quarantined)
+
+
+def test_float_ids_that_are_whole_numbers_read_as_integers(tmp_path):
+    (tmp_path / "customers").mkdir()
+    pl.DataFrame({"customer_id": [42.0, 7.5], "signup_at": ["2026-01-01", "2026-01-01"]}).write_parquet(tmp_path / "customers" / "c.parquet")
+    assert ingest_table(tmp_path, CUSTOMERS).accepted["customer_id"].to_list() == ["42", "7.5"]
