@@ -23,10 +23,10 @@ DECOYS = ("website", "content", "search", "cart", "newsletter", "social_media", 
 WEEK = timedelta(days=7)
 _WINDOW_WEEKS = 4  # the hazard looks at the last four weeks of friction
 _HAZARD_BASE = -7.0
-_HAZARD_WEIGHTS = {"payment_errors": (1.2, 4), "bad_tickets": (1.6, 3), "low_ces": (0.6, 2), "pricing_exits": (1.0, 4)}
+_HAZARD_WEIGHTS = {"payment_errors": (0.9, 4), "bad_tickets": (1.2, 3), "low_ces": (0.5, 2), "pricing_exits": (0.8, 4)}
 _TROUBLES = ("payment", "pricing", "service")  # episodes of friction at the planted touchpoints
-_TROUBLE_EXIT = 0.1  # weekly chance an episode ends: about ten weeks each
-_TROUBLE_START = (0.03, 0.002)  # weekly chance one starts, for fragile and robust customers
+_TROUBLE_EXIT = 0.04  # weekly chance an episode ends: about six months each
+_TROUBLE_START = (0.03, 0.001)  # weekly chance one starts, for fragile and robust customers
 
 
 @dataclass(frozen=True)
