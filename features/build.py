@@ -3,31 +3,61 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 import polars as pl
 
+from features.derived import sessions, support_with_switches
 from features.registry import SOURCE_TIME, FeatureDef
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def cut(sources: dict[str, Frame], cutoff: datetime) -> dict[str, Frame]:
+    """Every source restricted to rows strictly before the cutoff, plus the tables derived from them.
+
+    This is the only place rows are filtered by time, so no feature can see the cutoff or later.
+    """
+    before = {name: frame.filter(pl.col(SOURCE_TIME[name]) < cutoff) for name, frame in sources.items()}
+    if "touches" in before:
+        before["sessions"] = sessions(before["touches"].lazy())
+    if "support" in before:
+        before["support"] = support_with_switches(before["support"].lazy())
+    return before
+
+
+def aggregate(frame: Frame, defs: list[FeatureDef], cutoff: datetime) -> Frame:
+    """One source's features per customer; the same code serves eager frames and lazy plans."""
+    if defs[0].source == "customers":
+        return frame.select("customer_id", *[d.expr(cutoff).cast(pl.Float64).alias(d.name) for d in defs])
+    return frame.group_by("customer_id").agg([d.expr(cutoff).cast(pl.Float64).alias(d.name) for d in defs])
+
+
+def assemble(population: Frame, parts: list[Frame], registry: list[FeatureDef]) -> Frame:
+    """Join every source's features onto the population, in its order; customers with no rows in a
+    source get each feature's fill value."""
+    table = population.select("customer_id")
+    for part in parts:
+        table = table.join(part, on="customer_id", how="left", maintain_order="left")
+    return table.with_columns(
+        [pl.col(d.name).fill_null(d.fill) if d.fill is not None else pl.col(d.name) for d in registry]
+    ).select("customer_id", *[d.name for d in registry])
+
+
+def by_source(registry: list[FeatureDef]) -> dict[str, list[FeatureDef]]:
+    grouped: dict[str, list[FeatureDef]] = {}
+    for d in registry:
+        grouped.setdefault(d.source, []).append(d)
+    return grouped
 
 
 def feature_plan(sources: dict[str, pl.LazyFrame], population: pl.LazyFrame, cutoff: datetime, registry: list[FeatureDef]) -> pl.LazyFrame:
-    """One lazy plan: each source is cut at the cutoff (exclusive), aggregated per customer once,
-    and joined onto the population; customers with no rows get each feature's fill value."""
-    plan = population.select("customer_id")
-    for source, frame in sources.items():
-        defs = [d for d in registry if d.source == source]
-        if not defs:
-            continue
-        before = frame.filter(pl.col(SOURCE_TIME[source]) < cutoff)
-        if source == "customers":
-            part = before.select("customer_id", *[d.expr(cutoff).alias(d.name) for d in defs])
-        else:
-            part = before.group_by("customer_id").agg([d.expr(cutoff).cast(pl.Float64).alias(d.name) for d in defs])
-        plan = plan.join(part, on="customer_id", how="left", maintain_order="left")
-    return plan.with_columns(
-        [pl.col(d.name).cast(pl.Float64).fill_null(d.fill) if d.fill is not None else pl.col(d.name).cast(pl.Float64) for d in registry]
-    ).select("customer_id", *[d.name for d in registry])
+    """One lazy plan for a cutoff: cut, aggregate each source once, join onto the population."""
+    before = cut(sources, cutoff)
+    parts = [aggregate(before[source].lazy(), defs, cutoff) for source, defs in by_source(registry).items()]
+    return assemble(population, parts, registry)
 
 
 def build_features(sources: dict[str, pl.DataFrame], population: pl.DataFrame, cutoff: datetime, registry: list[FeatureDef]) -> pl.DataFrame:
     lazy = {name: frame.lazy() for name, frame in sources.items()}
-    return feature_plan(lazy, population.lazy(), cutoff, registry).collect()
+    return feature_plan(lazy, population.lazy(), cutoff, registry).collect(engine="streaming")

@@ -20,6 +20,7 @@ PHASE_LABELS = {
     "post_purchase": "after purchase",
     "unassigned": "unassigned",
     "profile": "customer profile",
+    "journey": "journey shape",
 }
 OTHER = "other"
 

@@ -16,6 +16,7 @@ def feature_sources(customers: pl.DataFrame, touches: pl.DataFrame, support: pl.
         catalogue,
         support_touchpoints=sorted(support["touchpoint"].unique().to_list()),
         survey_pairs=sorted(surveys.select("touchpoint", "survey_type").unique().iter_rows()),
+        plans=sorted(customers["plan"].drop_nulls().unique().to_list()),
     )
     return {"customers": customers, "touches": touches, "support": support, "surveys": surveys}, registry
 

@@ -74,7 +74,7 @@ def driver_table(attribution: Attribution, top_touchpoints: np.ndarray, catalogu
         {
             "touchpoint": attribution.touchpoints,
             "label": [catalogue.label_of(t) for t in attribution.touchpoints],
-            "phase": [catalogue.phase_of(t) if t in catalogue.names else "profile" for t in attribution.touchpoints],
+            "phase": [catalogue.phase_of(t) if t in catalogue.names else t for t in attribution.touchpoints],
             "churn_contribution": contribution,
             "share_of_total": share,
             "direction": np.where(contribution > 0, "raises risk", "lowers risk"),

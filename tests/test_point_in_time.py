@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from features.build import build_features, feature_plan
+from features.build import build_features
 from features.catalogue import load_catalogue
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
 from features.labels import churn_labels, population
@@ -64,13 +64,6 @@ def test_a_ticket_answered_after_the_cutoff_is_unanswered_at_the_cutoff():
     assert row["customer_service_unanswered_tickets_30d"] == 1.0
     assert row["customer_service_first_response_hours_max_30d"] == pytest.approx(10.0)
     assert row["customer_service_unresolved_tickets"] == 1.0
-
-
-def test_eager_and_lazy_builds_agree():
-    sources, registry = _tables([("A", CUTOFF - timedelta(days=3), "search", None), ("B", CUTOFF - timedelta(days=50), "add_to_cart", None)])
-    members = sources["customers"].select("customer_id")
-    lazy = feature_plan({k: v.lazy() for k, v in sources.items()}, members.lazy(), CUTOFF, registry).collect()
-    assert lazy.equals(build_features(sources, members, CUTOFF, registry))
 
 
 def test_labels_use_only_the_horizon_window_and_population_excludes_the_already_gone():

@@ -1,0 +1,261 @@
+"""Feature families, generated per touchpoint from the catalogue.
+
+Each function returns FeatureDefs whose `expr(cutoff)` aggregates one source per customer. Names
+read as sentences: `<touchpoint>_<what>_<window>` (`checkout_payment_errors_30d`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from features.catalogue import PHASES, Catalogue, Touchpoint, touchpoints_for_event
+from features.feature import JOURNEY, PROFILE, FeatureDef
+
+WINDOWS_DAYS = (7, 30, 90)
+SLOW_FIRST_RESPONSE_HOURS = 24.0
+SURVEY_SCALES = {"nps": ("NPS", 10), "csat": ("CSAT", 5), "ces": ("effort score (CES)", 7), "repurchase": ("would-buy-again", 10)}
+FRICTION_EVENTS = {
+    # event type -> (feature word, words for the count, extra condition on the event)
+    "payment_error": ("payment_errors", "payment errors", None),
+    "exit_intent": ("exit_intents", "exits with intent to leave", None),
+    "remove_from_cart": ("cart_removals", "items removed from the cart", None),
+    "unsubscribe": ("unsubscribes", "unsubscribes", None),
+    "plan_downgrade": ("downgrades", "plan downgrades", None),
+    "return_request": ("returns", "return requests", None),
+    "search": ("failed_searches", "searches that found nothing", pl.col("value") == 0),
+}
+UTC_US = pl.Datetime("us", "UTC")
+
+
+def _since(column: str, cutoff: datetime, days: int) -> pl.Expr:
+    return pl.col(column) >= cutoff - timedelta(days=days)
+
+
+def _count(condition: pl.Expr) -> pl.Expr:
+    return condition.sum().cast(pl.Float64)
+
+
+def _days(delta: pl.Expr) -> pl.Expr:
+    return delta.dt.total_microseconds() / 86_400e6
+
+
+def _hours(delta: pl.Expr) -> pl.Expr:
+    return delta.dt.total_microseconds() / 3_600e6
+
+
+def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]:
+    """Volume, recency, trend, being the last touch, and the friction events this touchpoint claims."""
+    here = pl.col("touchpoint") == t.name
+
+    def touches(cutoff: datetime, days: int) -> pl.Expr:
+        return _count(here & _since("ts", cutoff, days))
+
+    defs = [
+        FeatureDef(f"{t.name}_touches_{d}d", t.name, t.phase, "volume", "touches",
+                   f"Touches at {t.label} in the {d} days before the cutoff.",
+                   f"{{value:.0f}} touches at {t.label} in the last {d} days",
+                   lambda c, d=d: touches(c, d), raises_risk_when="low")
+        for d in WINDOWS_DAYS
+    ]
+    defs += [
+        FeatureDef(f"{t.name}_days_since_last", t.name, t.phase, "recency", "touches",
+                   f"Days since the last touch at {t.label} (empty if never).",
+                   f"{{value:.0f}} days since the last touch at {t.label}",
+                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col("ts").filter(here).max()), fill=None),
+        FeatureDef(f"{t.name}_touches_trend_30d", t.name, t.phase, "trend", "touches",
+                   f"Touches at {t.label} in the last 30 days over the monthly average of the 60 days before "
+                   "(1 = steady, below 1 = fading; both counts smoothed by one).",
+                   f"activity at {t.label} at {{value:.0%}} of its earlier monthly level",
+                   lambda c: (touches(c, 30) + 1) / ((touches(c, 90) - touches(c, 30)) / 2 + 1), fill=1.0, raises_risk_when="low"),
+        FeatureDef(f"{t.name}_was_last_touch", t.name, t.phase, "journey", "touches",
+                   f"1 if the customer's last touch before the cutoff was at {t.label}.",
+                   f"the last contact before going quiet was at {t.label}",
+                   lambda c: (pl.col("touchpoint").sort_by("ts").last() == t.name).cast(pl.Float64)),
+    ]
+    for event_type, (word, words, extra) in FRICTION_EVENTS.items():
+        if t.name not in touchpoints_for_event(catalogue, event_type):
+            continue
+        condition = here & (pl.col("event_type") == event_type)
+        if extra is not None:
+            condition = condition & extra.fill_null(False)
+        defs += [
+            FeatureDef(f"{t.name}_{word}_{d}d", t.name, t.phase, "friction", "touches",
+                       f"{words.capitalize()} at {t.label} in the {d} days before the cutoff.",
+                       f"{{value:.0f}} {words} at {t.label} in the last {d} days",
+                       lambda c, d=d, condition=condition: _count(condition & _since("ts", c, d)))
+            for d in WINDOWS_DAYS
+        ]
+    if t.name in touchpoints_for_event(catalogue, "checkout_start"):
+        abandoned = pl.col("has_checkout") & ~pl.col("has_purchase")
+        defs += [
+            FeatureDef(f"{t.name}_abandoned_checkouts_{d}d", t.name, t.phase, "friction", "sessions",
+                       f"Sessions in the last {d} days that started a checkout and ended without a purchase.",
+                       f"{{value:.0f}} checkouts started and abandoned in the last {d} days",
+                       lambda c, d=d: _count(abandoned & _since("ts", c, d)))
+            for d in (30, 90)
+        ]
+    return defs
+
+
+def support_features(t: Touchpoint) -> list[FeatureDef]:
+    """Support quality as the customer lived it: waits count until the cutoff when nobody answered."""
+    here = pl.col("touchpoint") == t.name
+
+    def answered(c: datetime) -> pl.Expr:
+        return pl.col("first_response_at").is_not_null() & (pl.col("first_response_at") < c)
+
+    def resolved(c: datetime) -> pl.Expr:
+        return pl.col("resolved_at").is_not_null() & (pl.col("resolved_at") < c)
+
+    def waited_hours(c: datetime, until: pl.Expr, done: pl.Expr) -> pl.Expr:
+        # an open ticket has waited until the cutoff so far: open-ended, never "fast"
+        return _hours(pl.when(done).then(until).otherwise(pl.lit(c, dtype=UTC_US)) - pl.col("opened_at"))
+
+    def first_response_hours(c: datetime) -> pl.Expr:
+        return waited_hours(c, pl.col("first_response_at"), answered(c))
+
+    defs = []
+    for d in WINDOWS_DAYS:
+        recent = lambda c, d=d: here & _since("opened_at", c, d)  # noqa: E731
+        defs += [
+            FeatureDef(f"{t.name}_tickets_{d}d", t.name, t.phase, "support_quality", "support",
+                       f"Tickets opened with {t.label} in the {d} days before the cutoff.",
+                       f"{{value:.0f}} tickets with {t.label} in the last {d} days",
+                       lambda c, recent=recent: _count(recent(c))),
+            FeatureDef(f"{t.name}_unanswered_tickets_{d}d", t.name, t.phase, "support_quality", "support",
+                       f"Tickets from the last {d} days with no first response from {t.label} by the cutoff.",
+                       f"{{value:.0f}} tickets still waiting for a first answer from {t.label}",
+                       lambda c, recent=recent: _count(recent(c) & ~answered(c))),
+            FeatureDef(f"{t.name}_first_response_hours_max_{d}d", t.name, t.phase, "support_quality", "support",
+                       f"Longest wait for a first response (hours) over the last {d} days' tickets; unanswered ones count until the cutoff.",
+                       f"waited {{value:.0f}} hours for a first answer from {t.label}",
+                       lambda c, recent=recent: first_response_hours(c).filter(recent(c)).max(), fill=None),
+        ]
+    last_30d = lambda c: here & _since("opened_at", c, 30)  # noqa: E731
+    last_90d = lambda c: here & _since("opened_at", c, 90)  # noqa: E731
+    return defs + [
+        FeatureDef(f"{t.name}_slow_or_unanswered_tickets_30d", t.name, t.phase, "support_quality", "support",
+                   f"Tickets from the last 30 days that waited over {SLOW_FIRST_RESPONSE_HOURS:.0f} hours for a first response (or still wait).",
+                   f"{{value:.0f}} tickets with {t.label} waited over a day for a first answer",
+                   lambda c: _count(last_30d(c) & (first_response_hours(c) > SLOW_FIRST_RESPONSE_HOURS))),
+        FeatureDef(f"{t.name}_resolution_hours_max_90d", t.name, t.phase, "support_quality", "support",
+                   "Longest time to resolution (hours) over the last 90 days' tickets; unresolved ones count until the cutoff.",
+                   f"a ticket with {t.label} took {{value:.0f}} hours to resolve (or is still open)",
+                   lambda c: waited_hours(c, pl.col("resolved_at"), resolved(c)).filter(last_90d(c)).max(), fill=None),
+        FeatureDef(f"{t.name}_unresolved_tickets", t.name, t.phase, "support_quality", "support",
+                   "Tickets still unresolved at the cutoff.",
+                   f"{{value:.0f}} unresolved tickets with {t.label}",
+                   lambda c: _count(here & ~resolved(c))),
+        FeatureDef(f"{t.name}_reopened_90d", t.name, t.phase, "support_quality", "support",
+                   "Times the last 90 days' tickets were reopened.",
+                   f"tickets with {t.label} reopened {{value:.0f}} times in the last 90 days",
+                   lambda c: pl.col("reopened").filter(last_90d(c)).fill_null(0).sum().cast(pl.Float64)),
+        FeatureDef(f"{t.name}_escalated_tickets_90d", t.name, t.phase, "support_quality", "support",
+                   "Escalated tickets opened in the 90 days before the cutoff.",
+                   f"{{value:.0f}} escalated tickets with {t.label} in the last 90 days",
+                   lambda c: _count(last_90d(c) & pl.col("escalated").fill_null(False))),
+        FeatureDef(f"{t.name}_channel_switches_30d", t.name, t.phase, "support_quality", "support",
+                   "Tickets in the last 30 days repeating the previous ticket's category on another channel within a week.",
+                   f"chased the same issue on {{value:.0f}} other channels within a week",
+                   lambda c: _count(last_30d(c) & pl.col("channel_switch"))),
+    ]
+
+
+def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
+    """What the customer said about this touchpoint: last and mean scores, the latest change, and
+    the NPS category or the share of low-effort CES answers."""
+    if survey_type not in SURVEY_SCALES:
+        return []
+    name, top = SURVEY_SCALES[survey_type]
+    here = (pl.col("touchpoint") == t.name) & (pl.col("survey_type") == survey_type)
+    prefix = f"{t.name}_{survey_type}"
+
+    def scores_in_order() -> pl.Expr:
+        return pl.col("score").sort_by("ts").filter(here.sort_by(pl.col("ts")))
+
+    def last() -> pl.Expr:
+        return scores_in_order().last()
+
+    defs = [
+        FeatureDef(f"{prefix}_last", t.name, t.phase, "survey_voice", "surveys",
+                   f"Last {name} given about {t.label} before the cutoff.",
+                   f"rated {t.label} {{value:.0f}} of {top} ({name})",
+                   lambda c: last(), fill=None, raises_risk_when="low"),
+        FeatureDef(f"{prefix}_change", t.name, t.phase, "survey_voice", "surveys",
+                   f"Change between the last two {name} answers about {t.label}.",
+                   f"{name} about {t.label} changed by {{value:.0f}} points",
+                   lambda c: last() - scores_in_order().slice(-2, 1).first(), fill=None, raises_risk_when="low"),
+    ] + [
+        FeatureDef(f"{prefix}_mean_{d}d", t.name, t.phase, "survey_voice", "surveys",
+                   f"Mean {name} about {t.label} in the {d} days before the cutoff.",
+                   f"average {name} of {{value:.1f}} of {top} about {t.label} in the last {d} days",
+                   lambda c, d=d: pl.col("score").filter(here & _since("ts", c, d)).mean(), fill=None, raises_risk_when="low")
+        for d in (30, 90)
+    ]
+    if survey_type == "nps":
+        defs += [
+            FeatureDef(f"{prefix}_detractor", t.name, t.phase, "survey_voice", "surveys",
+                       f"1 if the last NPS about {t.label} was 0-6 (detractor), 0 if higher; empty if never asked.",
+                       f"a detractor of {t.label} at the last NPS survey",
+                       lambda c: (last() <= 6).cast(pl.Float64), fill=None),
+            FeatureDef(f"{prefix}_promoter", t.name, t.phase, "survey_voice", "surveys",
+                       f"1 if the last NPS about {t.label} was 9-10 (promoter), 0 if lower; empty if never asked.",
+                       f"no longer a promoter of {t.label}",
+                       lambda c: (last() >= 9).cast(pl.Float64), fill=None, raises_risk_when="low"),
+        ]
+    if survey_type == "ces":
+        defs.append(
+            FeatureDef(f"{prefix}_low_effort_share_90d", t.name, t.phase, "survey_voice", "surveys",
+                       f"Share of the last 90 days' CES answers about {t.label} scoring 5-7 (easy).",
+                       f"found {t.label} easy only {{value:.0%}} of the time",
+                       lambda c: (pl.col("score").filter(here & _since("ts", c, 90)) >= 5).mean(), fill=None, raises_risk_when="low")
+        )
+    return defs
+
+
+def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
+    """The shape of the journey: where activity sits by phase, and sessions that end in an exit."""
+    phase_of = {t.name: t.phase for t in catalogue.touchpoints}
+    phase = pl.col("touchpoint").replace_strict(phase_of, default="unassigned", return_dtype=pl.String)
+    defs = [
+        FeatureDef(f"{JOURNEY}_{p}_share_90d", JOURNEY, p, "journey", "touches",
+                   f"Share of the last 90 days' touches in the {p.replace('_', ' ')} phase.",
+                   f"{{value:.0%}} of recent activity {p.replace('_', ' ').replace('pre purchase', 'before purchase').replace('post purchase', 'after purchase')}",
+                   lambda c, p=p: (phase.filter(_since("ts", c, 90)) == p).mean(), fill=None)
+        for p in PHASES
+    ]
+    exit_ended = pl.col("last_event") == "exit_intent"
+    return defs + [
+        FeatureDef(f"{JOURNEY}_sessions_ending_in_exit_30d", JOURNEY, JOURNEY, "journey", "sessions",
+                   "Sessions in the last 30 days whose last event was an exit intent.",
+                   "{value:.0f} visits in the last 30 days ended with an exit intent",
+                   lambda c: _count(exit_ended & _since("ts", c, 30))),
+        FeatureDef(f"{JOURNEY}_sessions_30d", JOURNEY, JOURNEY, "volume", "sessions",
+                   "Sessions in the last 30 days.", "{value:.0f} visits in the last 30 days",
+                   lambda c: _count(_since("ts", c, 30)), raises_risk_when="low"),
+    ]
+
+
+def profile_features(plans: list[str]) -> list[FeatureDef]:
+    """Tenure, value and plan: context that shifts risk, not a touchpoint to fix."""
+    defs = [
+        FeatureDef("profile_tenure_days", PROFILE, PROFILE, "profile", "customers",
+                   "Days from signup to the cutoff.", "customer for {value:.0f} days",
+                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col("signup_at")), fill=None),
+        FeatureDef("profile_monthly_value", PROFILE, PROFILE, "profile", "customers",
+                   "Monthly value of the customer's plan.", "pays {value:.0f} a month",
+                   lambda c: pl.col("monthly_value"), fill=None),
+    ]
+    return defs + [
+        FeatureDef(f"profile_plan_is_{_slug(plan)}", PROFILE, PROFILE, "profile", "customers",
+                   f"1 if the customer is on the {plan} plan.", f"on the {plan} plan",
+                   lambda c, plan=plan: (pl.col("plan") == plan).cast(pl.Float64))
+        for plan in plans
+    ]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "unnamed"

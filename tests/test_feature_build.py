@@ -1,0 +1,122 @@
+"""The feature build on a small simulated world: eager, lazy and streaming agree, and nothing at or
+after the cutoff can change a feature (property test)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features.build import aggregate, assemble, build_features, by_source, cut, feature_plan
+from features.catalogue import load_catalogue
+from features.contract import CLICKSTREAM, SUPPORT, SURVEYS
+from features.derived import sessions, support_with_switches
+from features.simulator import WorldConfig, simulate
+from features.sources import feature_sources
+from features.touches import touch_events
+
+CONFIG = WorldConfig(customers=150, weeks=26, seed=3, dirty_rows=False)
+CUTOFF = CONFIG.start + timedelta(weeks=20)
+EVENT_TYPES = ["page_view", "search", "checkout_start", "payment_error", "purchase", "exit_intent", "email_open", "unsubscribe", "teleport"]
+
+
+@pytest.fixture(scope="module")
+def world():
+    world = simulate(CONFIG)
+    catalogue = load_catalogue()
+    return world, catalogue
+
+
+def _sources(world, catalogue, clicks=None, tickets=None, answers=None):
+    clicks = world.clickstream if clicks is None else pl.concat([world.clickstream, clicks])
+    support = world.support.drop("_bad", "_rank", "_opened_s")
+    support = support if tickets is None else pl.concat([support, tickets])
+    surveys = world.surveys if answers is None else pl.concat([world.surveys, answers])
+    touches = touch_events(clicks, support, surveys, catalogue)
+    return feature_sources(world.customers.drop("name", "email", "phone"), touches, support, surveys, catalogue)
+
+
+def test_eager_lazy_and_streaming_builds_agree(world):
+    sources, registry = _sources(*world)
+    members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
+    before = {name: frame.collect() if isinstance(frame, pl.LazyFrame) else frame for name, frame in cut(sources, CUTOFF).items()}
+    eager = assemble(members, [aggregate(before[s], defs, CUTOFF) for s, defs in by_source(registry).items()], registry)
+    lazy = feature_plan({k: v.lazy() for k, v in sources.items()}, members.lazy(), CUTOFF, registry).collect()
+    streaming = build_features(sources, members, CUTOFF, registry)
+    assert eager.height == members.height and eager.width == len(registry) + 1
+    # the same values up to float evaluation order (1e-15 days seen on recency)
+    assert_frame_equal(eager, lazy, check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
+    assert_frame_equal(lazy, streaming, check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
+    assert eager["checkout_payment_errors_90d"].sum() > 0 and eager["customer_service_tickets_90d"].sum() > 0
+
+
+UTC_TS = st.integers(min_value=0, max_value=200 * 86400).map(lambda s: CUTOFF + timedelta(seconds=s))
+
+
+@st.composite
+def later_rows(draw, customers: list[str]):
+    """Arbitrary clicks, tickets and survey answers at or after the cutoff."""
+    customer = st.sampled_from(customers)
+    clicks = draw(st.lists(st.tuples(customer, UTC_TS, st.sampled_from(EVENT_TYPES), st.sampled_from([None, "/pricing", "/checkout", "/blog/x"]),
+                                     st.sampled_from([None, "S1", "S_new"]), st.sampled_from([None, 0.0, 5.0])), max_size=30))
+    tickets = draw(st.lists(st.tuples(customer, UTC_TS, st.sampled_from(["phone", "chat", "chatbot"]), st.sampled_from(["billing", "other"])), max_size=5))
+    answers = draw(st.lists(st.tuples(customer, UTC_TS, st.sampled_from(["nps", "ces"]), st.integers(1, 7), st.sampled_from([None, "checkout", "customer_service"])), max_size=5))
+    return (
+        pl.DataFrame(
+            [{"event_id": f"X{i}", "customer_id": c, "ts": ts, "event_type": et, "session_id": sid, "page": page, "channel": "web", "value": v}
+             for i, (c, ts, et, page, sid, v) in enumerate(clicks)], schema=CLICKSTREAM.schema,
+        ),
+        pl.DataFrame(
+            [{"ticket_id": f"XT{i}", "customer_id": c, "opened_at": ts, "channel": ch, "category": cat, "first_response_at": ts, "resolved_at": None, "reopened": 1, "escalated": True}
+             for i, (c, ts, ch, cat) in enumerate(tickets)], schema=SUPPORT.schema,
+        ),
+        pl.DataFrame(
+            [{"response_id": f"XR{i}", "customer_id": c, "ts": ts, "survey_type": st_, "score": float(score), "touchpoint": tp, "comment": None}
+             for i, (c, ts, st_, score, tp) in enumerate(answers)], schema=SURVEYS.schema,
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def baseline(world):
+    sources, registry = _sources(*world)
+    members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
+    return members, registry, build_features(sources, members, CUTOFF, registry)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_rows_at_or_after_the_cutoff_never_change_a_feature(world, baseline, data):
+    members, registry, expected = baseline
+    clicks, tickets, answers = data.draw(later_rows(members["customer_id"].head(20).to_list()))
+    sources, later_registry = _sources(*world, clicks=clicks, tickets=tickets, answers=answers)
+    registry_names = {d.name for d in registry}
+    assert {d.name for d in later_registry} >= registry_names  # later rows may add features, never remove
+    assert build_features(sources, members, CUTOFF, registry).equals(expected)
+
+
+def test_a_checkout_is_abandoned_at_the_cutoff_if_its_purchase_comes_later():
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    touches = pl.DataFrame(
+        {"customer_id": ["A"] * 4, "session_id": ["s1", "s1", "s2", "s2"], "ts": [t0 - timedelta(minutes=m) for m in (30, 20, 10, 5)],
+         "event_type": ["checkout_start", "purchase", "checkout_start", "exit_intent"], "touchpoint": ["checkout"] * 3 + ["pricing"]}
+    )
+    table = sessions(touches.lazy()).collect().sort("session_id")
+    assert table.select("has_checkout", "has_purchase", "last_event").rows() == [(True, True, "purchase"), (True, False, "exit_intent")]
+    # cut before the purchase: the first session is an abandoned checkout as of then
+    cut_early = sessions(touches.filter(pl.col("ts") < t0 - timedelta(minutes=25)).lazy()).collect()
+    assert cut_early.select("has_checkout", "has_purchase").rows() == [(True, False)]
+
+
+def test_switching_channel_for_the_same_issue_within_a_week_is_flagged():
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    tickets = pl.DataFrame(
+        {"customer_id": ["A", "A", "A", "A"], "opened_at": [t0, t0 + timedelta(days=2), t0 + timedelta(days=20), t0 + timedelta(days=21)],
+         "channel": ["chat", "phone", "phone", "phone"], "category": ["billing", "billing", "billing", "delivery"]}
+    )
+    flags = support_with_switches(tickets.lazy()).collect().sort("opened_at")["channel_switch"].to_list()
+    assert flags == [False, True, False, False]
