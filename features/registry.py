@@ -8,6 +8,8 @@ The families that generate features from the catalogue live in `features/familie
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from features import families
@@ -64,5 +66,5 @@ def data_dictionary(registry: list[FeatureDef]) -> str:
     for touchpoint in dict.fromkeys(d.touchpoint for d in registry):
         defs = [d for d in registry if d.touchpoint == touchpoint]
         lines += ["", f"## {touchpoint}", "", "| feature | phase | family | description | reason shown to agents |", "|---|---|---|---|---|"]
-        lines += [f"| `{d.name}` | {d.phase} | {d.family} | {d.description} | {d.reason.replace('{value', '{').replace(':.0f}', '}').replace(':.1f}', '}').replace(':.0%}', '}')} |" for d in defs]
+        lines += [f"| `{d.name}` | {d.phase} | {d.family} | {d.description} | {re.sub(r'{value[^}]*}', 'N', d.reason)} |" for d in defs]
     return "\n".join(lines) + "\n"

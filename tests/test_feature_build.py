@@ -120,3 +120,10 @@ def test_switching_channel_for_the_same_issue_within_a_week_is_flagged():
     )
     flags = support_with_switches(tickets.lazy()).collect().sort("opened_at")["channel_switch"].to_list()
     assert flags == [False, True, False, False]
+
+
+def test_the_checked_in_feature_dictionary_is_current():
+    from features.dictionary import DOCS_PATH, demo_registry
+    from features.registry import data_dictionary
+
+    assert DOCS_PATH.read_text() == data_dictionary(demo_registry()), "run `python -m features.dictionary` and commit docs/feature_dictionary.md"

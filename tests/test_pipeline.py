@@ -93,3 +93,25 @@ def test_quarantine_accounts_for_every_row_and_rerunning_is_safe(pipeline_run):
 
     assert run_all(pipeline_run.defs, pipeline_run.instance, assets=list(first)).success
     assert ingest_counts() == first
+
+
+def test_each_planted_driver_has_a_feature_that_predicts_the_holdout(pipeline_run):
+    """Univariate ROC AUC on the holdout, each feature read in the direction it raises risk."""
+    from features.catalogue import load_catalogue
+    from features.sources import feature_sources
+
+    outputs = [pipeline_run.output(a) for a in ("customers", "touchpoint_events", "support", "surveys")]
+    _, registry = feature_sources(*outputs, load_catalogue())
+    holdout = pipeline_run.output("training_snapshots").filter(pl.col("split") == "holdout")
+    best: dict[str, tuple[float, str]] = {}
+    for d in registry:
+        values = holdout[d.name].fill_null(holdout[d.name].median() if holdout[d.name].null_count() < holdout.height else 0.0)
+        score = values if d.raises_risk_when == "high" else -values
+        auc = roc_auc_score(holdout["churned"], score)
+        if auc > best.get(d.touchpoint, (0.0, ""))[0]:
+            best[d.touchpoint] = (auc, d.name)
+    for touchpoint, (auc, name) in sorted(best.items(), key=lambda kv: -kv[1][0]):
+        print(f"{touchpoint:18s} {auc:.3f}  {name}")
+    for driver in PLANTED_DRIVERS:
+        assert best[driver][0] > 0.6, (driver, best[driver])
+    assert (pipeline_run.data_root / "outputs" / "feature_dictionary.md").read_text().count("| `") == len(registry)

@@ -9,12 +9,12 @@ import polars as pl
 from features.catalogue import OTHER
 from features.labels import population
 from features.build import build_features
-from features.registry import registry_table
+from features.registry import data_dictionary
 from features.snapshots import plan_cutoffs, training_snapshots as stack_snapshots
 from features.sources import feature_sources, latest_timestamp
 from features.touches import touch_events
 from pipelines.metadata import preview
-from pipelines.resources import ChurnSettings
+from pipelines.resources import ChurnSettings, DataRoot
 
 
 @dg.asset(group_name="features", kinds={"polars"})
@@ -59,7 +59,6 @@ def training_snapshots(
             "features": len(registry),
             "holdout_cutoff": f"{holdout:%Y-%m-%d}",
             "by_cutoff": preview(by_cutoff),
-            "feature_dictionary": preview(registry_table(registry).select("feature", "touchpoint", "phase", "family"), rows=200),
         },
     )
 
@@ -76,3 +75,15 @@ def scoring_features(
     features = build_features(sources, members, cutoff, registry).with_columns(as_of=pl.lit(as_of, dtype=pl.Datetime("us", "UTC")))
     context.log.info(f"{features.height:,} customers to score as of {as_of:%Y-%m-%d %H:%M}")
     return dg.Output(features, metadata={"dagster/row_count": features.height, "as_of": as_of.isoformat()})
+
+
+@dg.asset(group_name="features", kinds={"markdown"})
+def feature_dictionary(
+    settings: ChurnSettings, data_root: DataRoot, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
+) -> dg.MaterializeResult:
+    """Every feature this catalogue and data produce, with its touchpoint, phase and description."""
+    _, registry = feature_sources(customers, touchpoint_events, support, surveys, settings.catalogue())
+    path = data_root.folder("outputs") / "feature_dictionary.md"
+    text = data_dictionary(registry)
+    path.write_text(text)
+    return dg.MaterializeResult(metadata={"features": len(registry), "path": dg.MetadataValue.path(str(path)), "dictionary": dg.MetadataValue.md(text)})
