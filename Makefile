@@ -9,7 +9,8 @@ export DAGSTER_HOME := $(CURDIR)/.dagster
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
 
-.PHONY: setup demo run test dev mlflow lock clean
+.PHONY: setup demo run test bench dev mlflow lock clean
+EVENTS ?= 10000000
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -33,6 +34,9 @@ run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/lan
 
 test: setup
 	$(BIN)/python -m pytest
+
+bench: setup  ## stage timings on a simulated world of about EVENTS clickstream events
+	$(BIN)/python benchmarks/bench.py --events $(EVENTS)
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

@@ -216,10 +216,9 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
     return defs
 
 
-def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
+def journey_features() -> list[FeatureDef]:
     """The shape of the journey: where activity sits by phase, and sessions that end in an exit."""
-    phase_of = {t.name: t.phase for t in catalogue.touchpoints}
-    phase = pl.col("touchpoint").replace_strict(phase_of, default="unassigned", return_dtype=pl.String)
+    phase = pl.col("phase")
     defs = [
         FeatureDef(f"{JOURNEY}_{p}_share_90d", JOURNEY, p, "journey", "touches",
                    f"Share of the last 90 days' touches in the {p.replace('_', ' ')} phase.",

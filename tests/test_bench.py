@@ -1,0 +1,22 @@
+"""`make bench` works: one tiny run, checked for its keys (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_runs_on_a_tiny_world(tmp_path):
+    out = tmp_path / "latest.json"
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench.py"), "--events", "60000", "--repeats", "1", "--data", str(tmp_path / "data"), "--out", str(out)],
+        check=True, cwd=REPO, capture_output=True, text=True,
+    )
+    result = json.loads(out.read_text())
+    assert result["events"] > 40_000 and result["cutoffs"] >= 2
+    assert result["feature_build_s"] > 0 and result["scan_floor_s"] > 0
+    assert result["feature_vs_scan_ratio"] > 1 and result["feature_events_per_s"] > 0
