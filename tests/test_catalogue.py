@@ -53,3 +53,13 @@ def test_broken_catalogue_says_what_to_fix(tmp_path, extra, message):
     path.write_text(DEFAULT_CATALOGUE.read_text() + "\n" + extra)
     with pytest.raises(CatalogueError, match=message):
         load_catalogue(path)
+
+
+def test_remapping_an_event_type_moves_its_features(tmp_path):
+    """Move payment errors from checkout to a new 'billing' touchpoint: an edit of the file only."""
+    text = DEFAULT_CATALOGUE.read_text().replace('event_types = ["checkout_start", "payment_error", "purchase"]', 'event_types = ["checkout_start", "purchase"]')
+    path = tmp_path / "touchpoints.toml"
+    path.write_text(text + '\n[touchpoints.billing]\nphase = "post_purchase"\nevent_types = ["payment_error"]\n')
+    names = {d.name: d for d in build_registry(load_catalogue(path), [], [])}
+    assert "checkout_payment_errors_30d" not in names
+    assert names["billing_payment_errors_30d"].phase == "post_purchase"
