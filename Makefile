@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
 
-.PHONY: setup demo run test bench dev mlflow lock clean
+.PHONY: setup chromium demo run test bench dev mlflow lock clean
 EVENTS ?= 10000000
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
@@ -26,13 +26,19 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 
+# The report test renders report.html in headless Chromium (Debian's package); install it when missing.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { echo "installing chromium for the report test"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	    echo "could not install chromium (needs root and Debian's apt); the report test will be skipped"; }
+
 demo: setup  ## generate the demo world and run the whole pipeline through Dagster
 	$(BIN)/python -m pipelines.cli demo
 
 run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/landing
 	$(BIN)/python -m pipelines.cli run
 
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest
 
 bench: setup  ## stage timings on a simulated world of about EVENTS clickstream events

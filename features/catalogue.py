@@ -45,8 +45,6 @@ class Touchpoint:
     support_channels: tuple[str, ...] = ()
     surveys_without_touchpoint: bool = False
     moment_that_matters: bool = False
-    action: str = ""
-    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,8 +140,6 @@ def _touchpoint(name: str, spec: dict, path: Path) -> Touchpoint:
         support_channels=tuple(spec.get("support_channels", [])),
         surveys_without_touchpoint=bool(spec.get("surveys_without_touchpoint", False)),
         moment_that_matters=bool(spec.get("moment_that_matters", False)),
-        action=spec.get("action", ""),
-        owner=spec.get("owner", ""),
     )
 
 

@@ -15,8 +15,11 @@ def risk_tier(probability: pl.Expr) -> pl.Expr:
 
 
 def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
-    """Probability, tier, value at risk (probability x monthly value, where known) and the reasons,
-    riskiest first."""
+    """Probability, tier, value at risk (probability x monthly value, where known) and the reasons.
+
+    Sorted by value at risk, so the first calls a team makes save the most revenue; customers with
+    no known value follow, by probability.
+    """
     scores = pl.DataFrame({"customer_id": customer_ids, "churn_probability": probability}).with_columns(
         pl.col("churn_probability").cast(pl.Float64)
     )
@@ -24,6 +27,6 @@ def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, r
         scores.join(customers.select("customer_id", "plan", "monthly_value"), on="customer_id", how="left")
         .with_columns(risk_tier=risk_tier(pl.col("churn_probability")), value_at_risk=pl.col("churn_probability") * pl.col("monthly_value"))
         .join(reasons, on="customer_id", how="left")
-        .sort("churn_probability", descending=True)
+        .sort(["value_at_risk", "churn_probability"], descending=True, nulls_last=True)
         .select("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk", pl.exclude("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk"))
     )

@@ -11,6 +11,8 @@ import polars as pl
 from pydantic import Field
 
 from features.catalogue import Catalogue, load_catalogue
+from models.explain import FlagRule
+from models.playbook import Playbook, load_playbook
 from models.tracking import Tracking
 
 
@@ -48,10 +50,17 @@ class ChurnSettings(dg.ConfigurableResource):
     as_of: str | None = Field(default=None, description="Score as of this ISO timestamp (inclusive); default: the latest timestamp in the inputs.")
     catalogue_path: str | None = Field(default=None, description="Touchpoint catalogue TOML; default: the packaged one.")
     flag_share_threshold: float = Field(default=0.10, description="Share of risk-raising contribution a touchpoint needs to be flagged.")
+    playbook_path: str | None = Field(default=None, description="Retention playbook TOML (touchpoint -> action, owner); default: the packaged one.")
     seed: int = Field(default=42, description="Seed for model training.")
 
     def catalogue(self) -> Catalogue:
         return load_catalogue(self.catalogue_path)
+
+    def playbook(self) -> Playbook:
+        return load_playbook(self.playbook_path)
+
+    def flag_rule(self) -> FlagRule:
+        return FlagRule(share_threshold=self.flag_share_threshold, seed=self.seed)
 
     def as_of_or(self, latest: datetime) -> datetime:
         if self.as_of is None:

@@ -9,7 +9,8 @@ import xgboost as xgb
 
 from features.catalogue import load_catalogue
 from features.registry import FeatureDef
-from models.explain import attribute, driver_table, reasons, shap_values, top_touchpoints
+from models.explain import FlagRule, attribute, driver_table, reasons, shap_values, top_touchpoints
+from models.playbook import load_playbook
 
 
 def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> FeatureDef:
@@ -41,7 +42,7 @@ def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
     ])
     attribution = attribute(["a", "b", "c", "d"], features, shap, registry)
     np.testing.assert_allclose(attribution.touchpoint_shap[:, 0], shap[:, 0] + shap[:, 1])
-    drivers = driver_table(attribution, top_touchpoints(attribution), load_catalogue(), share_threshold=0.1)
+    drivers = driver_table(attribution, top_touchpoints(attribution), load_catalogue(), FlagRule(share_threshold=0.1))
     row = {r["touchpoint"]: r for r in drivers.iter_rows(named=True)}
     assert row["checkout"]["flagged"] and row["checkout"]["direction"] == "raises risk"
     assert not row["newsletter"]["flagged"] and row["newsletter"]["direction"] == "lowers risk"
@@ -55,10 +56,27 @@ def test_reasons_name_touchpoints_and_use_the_customers_own_values():
     shap = np.array([[0.9, 0.4], [-0.2, 0.6], [-0.1, -0.3]])
     attribution = attribute(["a", "b", "c"], list(registry), shap, registry)
     values = np.array([[3.0, 1.0], [0.0, 4.0], [0.0, 0.0]])
-    out = reasons(attribution, top_touchpoints(attribution), values, registry, load_catalogue())
+    out = reasons(attribution, top_touchpoints(attribution), values, registry, load_playbook())
     rows = {r["customer_id"]: r for r in out.iter_rows(named=True)}
     assert (rows["a"]["touchpoint_1"], rows["a"]["reason_1"]) == ("checkout", "3 payment errors at checkout in the last 30 days")
     assert (rows["a"]["touchpoint_2"], rows["a"]["reason_2"]) == ("pricing", "1 exits from the pricing page")
     assert rows["b"]["touchpoint_1"] == "pricing" and rows["b"]["touchpoint_2"] is None
     assert rows["c"]["touchpoint_1"] is None  # nothing raises this customer's risk
     assert rows["a"]["suggested_action"].startswith("Contact the customer about the failed payment")
+
+
+def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():
+    """One customer with a huge push and many with small pulls: a large mean share, but unstable."""
+    registry = {f.name: f for f in [_feature("checkout_errors", "checkout"), _feature("search_fails", "search"), _feature("pricing_exits", "pricing")]}
+    rng = np.random.default_rng(1)
+    n = 60
+    shap = np.column_stack([
+        rng.normal(0.8, 0.1, n),  # checkout: steadily raises risk
+        np.r_[np.full(1, 30.0), np.full(n - 1, -0.4)] + rng.normal(0, 0.05, n),  # search: one outlier
+        np.full(n, 0.0) + rng.normal(0, 0.01, n),
+    ])
+    attribution = attribute([str(i) for i in range(n)], list(registry), shap, registry)
+    drivers = {r["touchpoint"]: r for r in driver_table(attribution, top_touchpoints(attribution), load_catalogue(), FlagRule(share_threshold=0.1)).iter_rows(named=True)}
+    assert drivers["search"]["share_of_total"] >= 0.1 and drivers["search"]["churn_contribution"] > 0
+    assert drivers["search"]["ci_low"] <= 0 and not drivers["search"]["flagged"]
+    assert drivers["checkout"]["flagged"] and drivers["checkout"]["ci_low"] > 0.7

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from features.sources import feature_sources
-from models.explain import attribute, driver_table, phase_table, reasons, shap_values, top_touchpoints
+from models.explain import attribute, driver_table, feature_summary, phase_table, reasons, shap_values, top_touchpoints
 from models.report import render_report
 from models.score import scored_list
 from models.tracking import load_champion
@@ -51,7 +51,7 @@ def touchpoint_drivers(
 ) -> dg.Output[pl.DataFrame]:
     """Which touchpoints drive abandonment across the scored customers, and which are flagged."""
     attribution, _ = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
-    drivers = driver_table(attribution, top_touchpoints(attribution), settings.catalogue(), settings.flag_share_threshold)
+    drivers = driver_table(attribution, top_touchpoints(attribution), settings.catalogue(), settings.flag_rule())
     out = data_root.folder("outputs")
     drivers.write_parquet(out / "touchpoint_drivers.parquet")
     drivers.write_csv(out / "touchpoint_drivers.csv")
@@ -68,21 +68,29 @@ def scored_customers(
     """Every customer not churned by `as_of`: probability, tier, value at risk, top touchpoints and why."""
     attribution, registry = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
     values = scoring_features.join(shap_attributions.select("customer_id"), on="customer_id", how="semi").select(attribution.features).to_numpy()
-    why = reasons(attribution, top_touchpoints(attribution), values.astype(np.float64), registry, settings.catalogue())
+    why = reasons(attribution, top_touchpoints(attribution), values.astype(np.float64), registry, settings.playbook())
     scored = scored_list(attribution.customer_ids, shap_attributions["churn_probability"].to_numpy(), customers, why)
     out = data_root.folder("outputs")
     scored.write_parquet(out / "scored_customers.parquet")
     scored.write_csv(out / "scored_customers.csv")
+    scored.write_excel(out / "scored_customers.xlsx", worksheet="at risk", autofit=True, freeze_panes=(1, 1))
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
     context.log.info(f"scored {scored.height:,} customers: {tiers}")
     return dg.Output(scored, metadata={"dagster/row_count": scored.height, "risk_tiers": dg.MetadataValue.json(tiers), "top_of_list": preview(scored), "path": dg.MetadataValue.path(str(out / "scored_customers.csv"))})
 
 
 @dg.asset(group_name="explain", kinds={"html"})
-def churn_report(data_root: DataRoot, touchpoint_drivers: pl.DataFrame, scored_customers: pl.DataFrame, churn_model: dict, scoring_features: pl.DataFrame) -> dg.MaterializeResult:
-    """report.html: the driver chart, the phases, and the top of the scored list, in one offline page."""
-    metrics = {k.removeprefix("holdout_"): v for k, v in churn_model["metrics"].items()}
-    html = render_report(touchpoint_drivers, phase_table(touchpoint_drivers), scored_customers, metrics, churn_model, scoring_features["as_of"].max())
+def churn_report(
+    settings: ChurnSettings, data_root: DataRoot, touchpoint_drivers: pl.DataFrame, scored_customers: pl.DataFrame, churn_model: dict,
+    shap_attributions: pl.DataFrame, scoring_features: pl.DataFrame,
+    customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
+) -> dg.MaterializeResult:
+    """report.html: moments that matter, drivers by touchpoint and phase, top features, model against
+    baselines, and the top of the scored list, in one offline page."""
+    attribution, _ = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
+    html = render_report(
+        touchpoint_drivers, phase_table(touchpoint_drivers), feature_summary(attribution), scored_customers, churn_model, scoring_features["as_of"].max()
+    )
     path = data_root.folder("outputs") / "report.html"
     path.write_text(html)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
