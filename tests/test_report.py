@@ -30,6 +30,6 @@ def test_report_renders_in_headless_chromium_with_the_driver_chart(pipeline_run,
     )
     image = Image.open(screenshot).convert("RGB")
     assert image.size == (1200, 1400)
-    red = sum(1 for pixel in image.getdata() if all(abs(a - b) <= 12 for a, b in zip(pixel, FLAGGED_RED)))
+    red = sum(1 for pixel in image.get_flattened_data() if all(abs(a - b) <= 12 for a, b in zip(pixel, FLAGGED_RED)))
     # three flagged bars of roughly 100-300 x 16 pixels each: thousands of red pixels, none without the chart
     assert red > 2000, f"only {red} pixels of the flagged-bar colour in {screenshot}"
