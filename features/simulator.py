@@ -39,6 +39,7 @@ class WorldConfig:
     seed: int = 7
     dirty_rows: bool = True  # a few invalid rows, so the demo shows its quarantine
     truth_replicates: int = 40  # Monte Carlo runs behind each customer's true churn probability
+    oracle_cutoffs: int = 3  # true probabilities also at this many latest month starts whose horizon ends in the world
 
     @property
     def end(self) -> datetime:
@@ -156,6 +157,42 @@ class World:
     support: pl.DataFrame
     surveys: pl.DataFrame
     truth: pl.DataFrame
+    truth_at_cutoffs: pl.DataFrame  # customer_id, cutoff, true_churn_probability: the oracle at each month start
+
+
+def _month_starts(config: WorldConfig) -> list[datetime]:
+    """The latest `oracle_cutoffs` month starts whose horizon ends by the world's end: the cutoffs a
+    pipeline can label, the latest of them its holdout."""
+    found, moment = [], datetime(config.start.year, config.start.month, 1, tzinfo=UTC)
+    while moment + timedelta(days=config.horizon_days) <= config.end:
+        if moment > config.start:
+            found.append(moment)
+        moment = datetime(moment.year + (moment.month == 12), moment.month % 12 + 1, 1, tzinfo=UTC)
+    return found[-config.oracle_cutoffs :] if config.oracle_cutoffs else []
+
+
+def _oracle_at(
+    rng: np.random.Generator, config: WorldConfig, latent: Latent, state: State, week: int, signup_week: np.ndarray, cutoff_seconds: float
+) -> np.ndarray:
+    """Each customer's true probability of churning in (cutoff, cutoff + horizon], given alive at the cutoff.
+
+    Monte Carlo from the world's state at the start of the week holding the cutoff, with the same
+    dynamics (and the same joiners) as the world itself; replicates where the customer left in that
+    week before the cutoff are conditioned away. NaN where no replicate is alive at the cutoff.
+    """
+    reps, n = config.truth_replicates, state.alive.size
+    sim = state.tile(reps)
+    sim.alive = sim.alive.copy()
+    tiled, joins = latent.tile(reps), np.tile(signup_week, reps)
+    left_at = np.full(n * reps, np.inf)
+    horizon = config.horizon_days * 86400
+    for w in range(week, week + round(config.horizon_days / 7) + 2):
+        leaving, _ = _step(rng, tiled, sim, joining=joins == w - 1)
+        left_at[leaving] = (w + rng.random(leaving.sum())) * WEEK.total_seconds()
+    alive_at_cutoff = (left_at > cutoff_seconds).reshape(reps, n)
+    churns = ((left_at > cutoff_seconds) & (left_at <= cutoff_seconds + horizon)).reshape(reps, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return churns.sum(axis=0) / alive_at_cutoff.sum(axis=0)
 
 
 def simulate(config: WorldConfig = WorldConfig()) -> World:
@@ -172,7 +209,13 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
     churn_seconds = np.full(n, np.nan)
     state = _new_state(rng, latent, n)
     weekly: list[pl.DataFrame] = []
+    cutoffs = {int((c - config.start) / WEEK): c for c in _month_starts(config)}
+    oracle_rng = np.random.default_rng(config.seed + 3)  # its own stream: recording the oracle leaves the world unchanged
+    oracle: list[tuple[datetime, np.ndarray]] = []
     for week in range(config.weeks):
+        if week in cutoffs:
+            seconds = (cutoffs[week] - config.start).total_seconds()
+            oracle.append((cutoffs[week], _oracle_at(oracle_rng, config, latent, state, week, signup_week, seconds)))
         leaving, frictions = _step(rng, latent, state, joining=signup_week == week - 1)
         churn_seconds[leaving] = (week + rng.random(leaving.sum())) * WEEK.total_seconds()
         idx = np.flatnonzero(state.alive)
@@ -194,6 +237,12 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
         }
     ).filter(pl.col("active_at_end"))
 
+    truth_at_cutoffs = pl.concat(
+        pl.DataFrame({"customer_id": ids, "cutoff": pl.Series([cutoff] * n, dtype=pl.Datetime("us", "UTC")), "true_churn_probability": p})
+        .filter(pl.Series(_alive_at(config, signup_at, churn_seconds, cutoff)))
+        for cutoff, p in oracle
+    )
+
     events = _Expander(rng, config, cw, latent, ids)
     return World(
         customers=_customers(rng, config, ids, signup_at, churn_seconds),
@@ -201,7 +250,14 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
         support=events.tickets,
         surveys=events.surveys(),
         truth=truth,
+        truth_at_cutoffs=truth_at_cutoffs,
     )
+
+
+def _alive_at(config: WorldConfig, signup_at: np.ndarray, churn_seconds: np.ndarray, cutoff: datetime) -> np.ndarray:
+    """Signed up before the cutoff and not churned by it: the population the pipeline sees at that cutoff."""
+    at = (cutoff - config.start).total_seconds()
+    return (signup_at < at) & ~(churn_seconds <= at)
 
 
 def _ts(config: WorldConfig, seconds: np.ndarray) -> pl.Series:
@@ -435,6 +491,7 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
     surveys.write_csv(landing / "surveys" / "responses.csv")
     truth_dir.mkdir(parents=True, exist_ok=True)
     world.truth.write_parquet(truth_dir / "customers.parquet")
+    world.truth_at_cutoffs.write_parquet(truth_dir / "probabilities_at_cutoffs.parquet")
     (truth_dir / "world.json").write_text(
         json.dumps(
             {

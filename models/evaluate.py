@@ -1,18 +1,67 @@
-"""Holdout metrics: only ever computed on a later period than the model was trained on."""
+"""Holdout metrics: only ever computed on a later period than the model was trained on.
+
+Retention teams act on probabilities and on the top of the list, so beside ranking (ROC AUC, PR AUC)
+we report calibration (Brier, expected calibration error) and what the top 5/10/20% would catch.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+TOP_FRACTIONS = (0.05, 0.10, 0.20)
+CALIBRATION_BINS = 10
 
-def classification_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+
+def _check(y_true: np.ndarray, probability: np.ndarray) -> None:
+    if len(y_true) != len(probability):
+        raise ValueError(f"{len(y_true)} labels but {len(probability)} probabilities")
     if len(np.unique(y_true)) < 2:
         raise ValueError("the holdout has a single class: metrics are undefined; use more customers or a longer history")
+
+
+def calibration_bins(y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean predicted, observed rate, customers) per equal-count bin of predictions.
+
+    Equal-count bins, because with a 10% churn rate nearly every prediction falls in the first
+    of ten equal-width bins, which would hide any miscalibration among the customers who matter.
+    """
+    order = np.argsort(probability, kind="stable")
+    groups = [g for g in np.array_split(order, bins) if g.size]
+    predicted = np.array([probability[g].mean() for g in groups])
+    observed = np.array([y_true[g].mean() for g in groups])
+    return predicted, observed, np.array([g.size for g in groups])
+
+
+def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Customer-weighted mean gap between predicted and observed churn over equal-count bins."""
+    predicted, observed, counts = calibration_bins(np.asarray(y_true, dtype=float), np.asarray(probability, dtype=float), bins)
+    return float(np.sum(counts * np.abs(predicted - observed)) / counts.sum())
+
+
+def lift_and_capture(y_true: np.ndarray, probability: np.ndarray, fractions: tuple[float, ...] = TOP_FRACTIONS) -> dict[str, float]:
+    """For the riskiest `fraction` of customers: churn rate over the base rate (lift) and share of all churners caught (capture)."""
+    y = np.asarray(y_true, dtype=float)
+    order = np.argsort(-np.asarray(probability, dtype=float), kind="stable")
+    out = {}
+    for fraction in fractions:
+        top = y[order[: max(1, int(round(fraction * y.size)))]]
+        pct = int(round(fraction * 100))
+        out[f"lift_top{pct}"] = float(top.mean() / y.mean())
+        out[f"capture_top{pct}"] = float(top.sum() / y.sum())
+    return out
+
+
+def classification_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    """Ranking, calibration and top-of-list metrics of probabilities against 0/1 outcomes."""
+    y_true, probability = np.asarray(y_true), np.asarray(probability, dtype=float)
+    _check(y_true, probability)
     return {
         "roc_auc": float(roc_auc_score(y_true, probability)),
         "pr_auc": float(average_precision_score(y_true, probability)),
         "brier": float(brier_score_loss(y_true, probability)),
+        "ece": expected_calibration_error(y_true, probability),
+        **lift_and_capture(y_true, probability),
         "base_rate": float(np.mean(y_true)),
         "n": float(len(y_true)),
     }

@@ -1,21 +1,33 @@
-"""MLflow: log a trained model with its metrics, register it, and load the champion by alias."""
+"""MLflow: log a trained model with its metrics, plots, baselines and data fingerprint; register it as
+`challenger`; promote it to `champion`; load the champion by alias.
+
+The registered artifact is a pyfunc holding two files: the XGBoost booster (`booster.ubj`, which
+TreeSHAP explains in log-odds) and the calibration mapping (`calibration.json`, which turns log-odds
+into the probabilities scoring reports). `load_champion` returns both as one `CalibratedModel`.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import mlflow
-import mlflow.xgboost
+import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from models.calibration import CalibratedModel, Calibration
+
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 # listing requirements explicitly saves MLflow ~5 s of inferring them on every log
-PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}", f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}"]
+PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}", f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
 
 
 @dataclass(frozen=True)
@@ -47,37 +59,91 @@ class Tracking:
         return client.create_experiment(self.experiment, artifact_location=self.artifact_location())
 
 
+class ChurnPyfunc(mlflow.pyfunc.PythonModel):
+    """Serves calibrated churn probabilities; `.model` is the `CalibratedModel` (booster + calibration)."""
+
+    def load_context(self, context) -> None:
+        classifier = xgb.XGBClassifier()
+        classifier.load_model(context.artifacts["booster"])
+        calibration = Calibration.from_json(Path(context.artifacts["calibration"]).read_text())
+        self.model = CalibratedModel(classifier, calibration)
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
+        return self.model.predict_proba(model_input[self.model.feature_names])[:, 1]
+
+
 def log_model_run(
-    tracking: Tracking, model: xgb.XGBClassifier, example: pd.DataFrame, params: dict, metrics: dict[str, float], tags: dict[str, str]
+    tracking: Tracking, model: CalibratedModel, example: pd.DataFrame, params: dict, metrics: dict[str, float], tags: dict[str, str],
+    figures: dict[str, bytes] | None = None, documents: dict[str, dict] | None = None,
 ) -> tuple[str, str]:
-    """One MLflow run holding params, holdout metrics and the model; registered and made champion.
+    """One MLflow run holding params, holdout metrics, plots, JSON documents and the model; registered
+    as a new version aliased `challenger` (promotion to `champion` is the gate's decision).
 
     Returns (run id, registered version).
     """
     mlflow.set_tracking_uri(tracking.tracking_uri)
-    experiment_id = tracking.experiment_id()
-    with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
+    with mlflow.start_run(experiment_id=tracking.experiment_id(), tags=tags) as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
-        info = mlflow.xgboost.log_model(
-            model,
+        for name, png in (figures or {}).items():
+            (Path(tmp) / name).write_bytes(png)
+            mlflow.log_artifact(str(Path(tmp) / name), artifact_path="plots")
+        for name, document in (documents or {}).items():
+            mlflow.log_dict(document, name)
+        booster, calibration = Path(tmp) / "booster.ubj", Path(tmp) / "calibration.json"
+        model.classifier.save_model(booster)
+        calibration.write_text(model.calibration.to_json())
+        info = mlflow.pyfunc.log_model(
             name="model",
+            python_model=ChurnPyfunc(),
+            artifacts={"booster": str(booster), "calibration": str(calibration)},
             signature=infer_signature(example, model.predict_proba(example)[:, 1]),
             pip_requirements=PIP_REQUIREMENTS,
             registered_model_name=tracking.model_name,
-            model_format="ubj",
         )
     version = str(info.registered_model_version)
-    tracking.client().set_registered_model_alias(tracking.model_name, CHAMPION, version)
+    tracking.client().set_registered_model_alias(tracking.model_name, CHALLENGER, version)
     return run.info.run_id, version
 
 
-def load_champion(tracking: Tracking) -> tuple[xgb.XGBClassifier, str]:
-    """The model currently aliased `champion`, and its version."""
+def log_child_runs(tracking: Tracking, parent_run_id: str, runs: dict[str, tuple[dict, dict[str, float]]], kind: str) -> None:
+    """Runs nested under `parent_run_id` in the same experiment (baselines, search trials): {name: (params, metrics)}."""
+    client = tracking.client()
+    for name, (params, metrics) in runs.items():
+        child = client.create_run(tracking.experiment_id(), run_name=name, tags={"mlflow.parentRunId": parent_run_id, "kind": kind})
+        for key, value in params.items():
+            client.log_param(child.info.run_id, key, value)
+        for key, value in metrics.items():
+            client.log_metric(child.info.run_id, key, value)
+        client.set_terminated(child.info.run_id)
+
+
+def champion_version(tracking: Tracking) -> str | None:
+    """The version aliased `champion`, or None before any model has passed the gate."""
+    try:
+        return str(tracking.client().get_model_version_by_alias(tracking.model_name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def load_version(tracking: Tracking, version: str) -> CalibratedModel:
     mlflow.set_tracking_uri(tracking.tracking_uri)
-    version = tracking.client().get_model_version_by_alias(tracking.model_name, CHAMPION)
-    model = mlflow.xgboost.load_model(f"models:/{tracking.model_name}@{CHAMPION}")
-    return model, str(version.version)
+    return mlflow.pyfunc.load_model(f"models:/{tracking.model_name}/{version}").unwrap_python_model().model
+
+
+def load_champion(tracking: Tracking) -> tuple[CalibratedModel, str]:
+    """The model currently aliased `champion` (calibrated probabilities via `.predict_proba`, the
+    XGBoost booster for TreeSHAP via `.classifier`), and its version."""
+    version = champion_version(tracking)
+    if version is None:
+        raise LookupError(f"registered model {tracking.model_name!r} has no `{CHAMPION}` alias: no model has passed the promotion gate yet")
+    mlflow.set_tracking_uri(tracking.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{tracking.model_name}@{CHAMPION}").unwrap_python_model().model
+    return model, version
+
+
+def promote(tracking: Tracking, version: str) -> None:
+    tracking.client().set_registered_model_alias(tracking.model_name, CHAMPION, version)
 
 
 def run_url(tracking: Tracking, run_id: str) -> str:

@@ -1,7 +1,8 @@
 """The one Definitions object Dagster loads. Read top to bottom to follow the data:
 
 landing files -> customers, clickstream, support, surveys (validated, quarantine beside)
-  -> touchpoint_events -> training_snapshots -> churn_model (MLflow, alias champion)
+  -> touchpoint_events -> training_snapshots -> churn_model (MLflow: challenger; champion only through the gate,
+                                                               checked by the blocking champion_passes_gate)
                         -> scoring_features  -> shap_attributions -> touchpoint_drivers, scored_customers -> churn_report
 """
 
@@ -23,6 +24,7 @@ def build_definitions(data_root: str | Path, tracking_uri: str, settings: ChurnS
     data_root = Path(data_root).resolve()
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingest, features, model, outputs]),
+        asset_checks=dg.load_asset_checks_from_modules([model]),
         resources={
             "data_root": DataRoot(path=str(data_root)),
             "io_manager": FrameStore(base_dir=str(data_root / "assets")),

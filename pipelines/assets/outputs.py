@@ -28,14 +28,14 @@ def shap_attributions(
     context: dg.AssetExecutionContext, mlflow_tracking: MlflowTracking, scoring_features: pl.DataFrame, churn_model: dict
 ) -> dg.Output[pl.DataFrame]:
     """Churn probability and exact TreeSHAP values (log-odds) per customer and feature, from the champion."""
-    model, version = load_champion(mlflow_tracking.tracking())
-    features = list(model.get_booster().feature_names)
+    champion, version = load_champion(mlflow_tracking.tracking())
+    model, features = champion.classifier, champion.feature_names  # the booster, for TreeSHAP in log-odds
     missing = sorted(set(features) - set(scoring_features.columns))
     if missing:
         raise ValueError(f"the champion (v{version}) needs features the scoring table lacks: {missing[:5]}; retrain with the current catalogue")
     started = time.perf_counter()
     X = model_input(scoring_features, features)
-    probability = model.predict_proba(X)[:, 1]
+    probability = champion.predict_proba(X)[:, 1]  # calibrated
     values, base = shap_values(model, X)
     seconds = time.perf_counter() - started
     context.log.info(f"scored and explained {len(X):,} customers with champion v{version} in {seconds:.1f}s")

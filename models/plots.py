@@ -1,0 +1,66 @@
+"""Holdout plots (ROC, precision-recall, calibration, lift) of the model against its baselines, as PNG bytes."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and in tests
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from models.evaluate import calibration_bins  # noqa: E402
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _axes(title: str, xlabel: str, ylabel: str):
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return fig, ax
+
+
+def holdout_plots(y: np.ndarray, scores: dict[str, np.ndarray], model: str = "model") -> dict[str, bytes]:
+    """{file name: PNG} for the holdout; `scores` maps each name (the model and each baseline) to probabilities."""
+    y = np.asarray(y)
+    plots = {}
+    fig, ax = _axes("ROC (holdout)", "false positive rate", "true positive rate")
+    for name, p in scores.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, lw=2 if name == model else 1, label=name)
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.legend(fontsize=7)
+    plots["roc.png"] = _png(fig)
+
+    fig, ax = _axes("Precision-recall (holdout)", "recall", "precision")
+    for name, p in scores.items():
+        precision, recall, _ = precision_recall_curve(y, p)
+        ax.plot(recall, precision, lw=2 if name == model else 1, label=name)
+    ax.legend(fontsize=7)
+    plots["precision_recall.png"] = _png(fig)
+
+    fig, ax = _axes("Calibration (holdout, equal-count bins)", "predicted churn probability", "observed churn rate")
+    predicted, observed, _ = calibration_bins(y.astype(float), np.asarray(scores[model], dtype=float))
+    top = max(predicted.max(), observed.max()) * 1.05
+    ax.plot([0, top], [0, top], ":", color="grey")
+    ax.plot(predicted, observed, "o-", label=model)
+    ax.legend(fontsize=7)
+    plots["calibration.png"] = _png(fig)
+
+    fig, ax = _axes("Cumulative lift (holdout)", "share of customers contacted, riskiest first", "lift over random")
+    share = np.arange(1, y.size + 1) / y.size
+    for name, p in scores.items():
+        caught = np.cumsum(y[np.argsort(-np.asarray(p), kind="stable")]) / y.sum()
+        ax.plot(share, caught / share, lw=2 if name == model else 1, label=name)
+    ax.axhline(1.0, ls=":", color="grey")
+    ax.set_xlim(0.01, 1)
+    ax.legend(fontsize=7)
+    plots["lift.png"] = _png(fig)
+    return plots

@@ -1,0 +1,43 @@
+"""The promotion gate: a new model replaces the champion only if it is at least as good on the same holdout.
+
+"As good" means ranking (ROC AUC no worse than the champion's minus a tolerance) and probabilities
+(expected calibration error within a bound), plus a floor on ROC AUC so a useless first model is
+never made champion just because there was none before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    auc_tolerance: float = 0.01
+    max_ece: float = 0.05
+    min_roc_auc: float = 0.60
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reasons: list[str] = field(default_factory=list)  # why not, when not
+
+
+def acceptable(metrics: dict[str, float], gate: GateConfig) -> list[str]:
+    """What makes a model unfit to score on its own, whatever the champion (empty when fit)."""
+    reasons = []
+    if metrics["roc_auc"] < gate.min_roc_auc:
+        reasons.append(f"ROC AUC {metrics['roc_auc']:.3f} is below the floor {gate.min_roc_auc:.3f}")
+    if metrics["ece"] > gate.max_ece:
+        reasons.append(f"expected calibration error {metrics['ece']:.3f} exceeds the bound {gate.max_ece:.3f}")
+    return reasons
+
+
+def decide(challenger: dict[str, float], champion: dict[str, float] | None, gate: GateConfig) -> GateDecision:
+    """Promote the challenger or not, from both models' metrics on the same holdout (champion None: there is none)."""
+    reasons = acceptable(challenger, gate)
+    if champion is not None and challenger["roc_auc"] < champion["roc_auc"] - gate.auc_tolerance:
+        reasons.append(
+            f"ROC AUC {challenger['roc_auc']:.3f} is worse than the champion's {champion['roc_auc']:.3f} by more than {gate.auc_tolerance:.3f}"
+        )
+    return GateDecision(promote=not reasons, reasons=reasons)
