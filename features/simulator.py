@@ -22,11 +22,13 @@ PLANTED_DRIVERS = ("checkout", "customer_service", "pricing")
 DECOYS = ("website", "content", "search", "cart", "newsletter", "social_media", "advertising", "community", "feedback_survey")
 WEEK = timedelta(days=7)
 _WINDOW_WEEKS = 4  # the hazard looks at the last four weeks of friction
-_HAZARD_BASE = -7.0
+_HAZARD_BASE = -7.5
 _HAZARD_WEIGHTS = {"payment_errors": (0.9, 4), "bad_tickets": (1.2, 3), "low_ces": (0.5, 2), "pricing_exits": (0.8, 4)}
 _TROUBLES = ("payment", "pricing", "service")  # episodes of friction at the planted touchpoints
-_TROUBLE_EXIT = 0.04  # weekly chance an episode ends: about six months each
-_TROUBLE_START = (0.03, 0.001)  # weekly chance one starts, for fragile and robust customers
+_TROUBLE_EXIT = 0.02  # weekly chance an episode ends: about a year each
+# Weekly chance an episode starts, the same for everyone: a per-customer "fragility" would be
+# hidden state that no data reveals before the first episode, an edge only the oracle could have.
+_TROUBLE_START = 0.006
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,6 @@ class Latent:
     bad_service: np.ndarray
     ticket_rate: np.ndarray
     pricing_exit_rate: np.ndarray
-    trouble_rate: np.ndarray  # weekly chance of starting an episode at each planted touchpoint
 
     def tile(self, k: int) -> Latent:
         return Latent(*(np.tile(v, k) for v in asdict(self).values()))
@@ -68,7 +69,6 @@ def _latent(rng: np.random.Generator, n: int, config: WorldConfig) -> Latent:
         bad_service=rng.random(n) < 0.1,
         ticket_rate=0.06 * rng.gamma(2.0, 0.5, n),
         pricing_exit_rate=np.full(n, 0.02),
-        trouble_rate=np.where(rng.random(n) < 0.3, _TROUBLE_START[0], _TROUBLE_START[1]),
     )
 
 
@@ -98,18 +98,21 @@ def _week_frictions(rng: np.random.Generator, latent: Latent, trouble: dict[str,
     """One week of the touchpoints that matter, for every customer (zero where inactive).
 
     A customer in a payment episode keeps retrying a failing payment; in a pricing episode keeps
-    leaving from the pricing page; in a service episode keeps opening tickets that go unanswered.
+    coming back to compare plans and leaving from the pricing page; in a service episode keeps
+    opening tickets that go unanswered.
     """
     retries = rng.poisson(0.8 * trouble["payment"] * active)
-    sessions = rng.poisson(latent.activity * active) + retries
-    checkouts = rng.binomial(sessions - retries, 0.4) + retries
+    comparing = rng.poisson(0.7 * trouble["pricing"] * active)  # visits to compare plans, each ending in an exit
+    browsing = rng.poisson(latent.activity * active)
+    sessions = browsing + retries + comparing
+    checkouts = rng.binomial(browsing, 0.4) + retries
     tickets = rng.poisson((latent.ticket_rate + 0.5 * trouble["service"]) * active)
     bad_tickets = rng.binomial(tickets, np.where(trouble["service"] | latent.bad_service, 0.9, 0.05))
     return {
         "sessions": sessions,
         "checkouts": checkouts,
         "payment_errors": rng.binomial(checkouts, np.where(trouble["payment"], 0.7, latent.payment_error_rate)),
-        "pricing_exits": rng.binomial(sessions, np.where(trouble["pricing"], 0.5, latent.pricing_exit_rate)),
+        "pricing_exits": rng.binomial(browsing, np.where(trouble["pricing"], 0.5, latent.pricing_exit_rate)) + comparing,
         "tickets": tickets,
         "bad_tickets": bad_tickets,
         "low_ces": rng.binomial(bad_tickets, 0.6),
@@ -134,7 +137,7 @@ def _step(rng: np.random.Generator, latent: Latent, state: State, joining: np.nd
     leaving = state.alive & (rng.random(n) < _hazard(state.window, n))
     state.alive &= ~leaving
     for name, in_trouble in state.trouble.items():
-        state.trouble[name] = np.where(in_trouble, rng.random(n) > _TROUBLE_EXIT, rng.random(n) < latent.trouble_rate) & state.alive
+        state.trouble[name] = np.where(in_trouble, rng.random(n) > _TROUBLE_EXIT, rng.random(n) < _TROUBLE_START) & state.alive
     frictions = _week_frictions(rng, latent, state.trouble, state.alive)
     state.window = [*state.window[1:], frictions]
     return leaving, frictions

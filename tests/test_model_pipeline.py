@@ -38,9 +38,6 @@ def test_registered_model_reproduces_the_logged_holdout_metrics_and_is_calibrate
     assert measured["ece"] < 0.03
 
 
-@pytest.mark.xfail(strict=True, reason="not met yet: model 0.720 vs oracle 0.820 on this world, 0.746 vs 0.815 on "
-                   "the default demo world; the oracle knows each customer's hidden fragility and trouble episodes (see issue 4 "
-                   "notes). Strict, so the day it passes this marker must go")
 def test_holdout_auc_is_within_003_of_the_oracle_on_the_same_customers(pipeline_run):
     y, probability, oracle = _holdout_with_oracle(pipeline_run)
     model_auc, oracle_auc = classification_metrics(y, probability)["roc_auc"], classification_metrics(y, oracle)["roc_auc"]
