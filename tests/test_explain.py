@@ -80,3 +80,39 @@ def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():
     assert drivers["search"]["share_of_total"] >= 0.1 and drivers["search"]["churn_contribution"] > 0
     assert drivers["search"]["ci_low"] <= 0 and not drivers["search"]["flagged"]
     assert drivers["checkout"]["flagged"] and drivers["checkout"]["ci_low"] > 0.7
+
+
+def test_two_seeds_on_the_same_data_flag_the_same_touchpoints(pipeline_run):
+    """Drivers are a property of the data, not of the training seed."""
+    from features.sources import feature_sources
+    from models.train import TrainConfig, model_input, train_model
+    from pipelines.assets.model import feature_columns
+
+    snapshots, scoring = pipeline_run.output("training_snapshots"), pipeline_run.output("scoring_features")
+    _, registry = feature_sources(*[pipeline_run.output(a) for a in ("customers", "touchpoint_events", "support", "surveys")], load_catalogue())
+    by_name = {d.name: d for d in registry}
+    features = feature_columns(snapshots)
+    flagged = []
+    for seed in (1, 2):
+        model, _ = train_model(snapshots, features, TrainConfig(seed=seed))
+        values, _ = shap_values(model.classifier, model_input(scoring, features))
+        attribution = attribute(scoring["customer_id"].to_list(), features, values, by_name)
+        drivers = driver_table(attribution, top_touchpoints(attribution), load_catalogue(), FlagRule(seed=seed))
+        flagged.append(set(drivers.filter(pl.col("flagged"))["touchpoint"]))
+    print(f"\nflagged with seed 1: {sorted(flagged[0])}; with seed 2: {sorted(flagged[1])}")
+    assert flagged[0] == flagged[1] and flagged[0]
+
+
+def test_xgboost_treeshap_equals_shap_treeexplainer():
+    """We use XGBoost's own TreeSHAP; shap's TreeExplainer gives the same values (it calls the same
+    routine for XGBoost), so the choice is about speed and one less layer, not accuracy."""
+    import shap
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(400, 6)), columns=[f"f{i}" for i in range(6)])
+    y = (X["f0"] - X["f2"] + rng.normal(size=400) > 0).astype(int)
+    model = xgb.XGBClassifier(n_estimators=60, max_depth=4).fit(X, y)
+    ours, base = shap_values(model, X)
+    explainer = shap.TreeExplainer(model)
+    np.testing.assert_allclose(ours, explainer.shap_values(X), atol=1e-5)
+    np.testing.assert_allclose(base, explainer.expected_value, atol=1e-5)
