@@ -8,8 +8,11 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
+# local (default) or production: picks the Dagster instance file here and the resources in pipelines/config.py
+export TOUCHPOINT_CHURN_ENV ?= local
+INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
-.PHONY: setup demo run test dev mlflow lock clean
+.PHONY: setup instance demo run test dev mlflow lock clean
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -19,11 +22,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# copied on every call, so switching TOUCHPOINT_CHURN_ENV switches the instance too
+instance:
 	@mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	@cp $(INSTANCE_YAML) $(DAGSTER_HOME)/dagster.yaml
 
-setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+setup: $(VENV)/.installed instance
 
 demo: setup  ## generate the demo world and run the whole pipeline through Dagster
 	$(BIN)/python -m pipelines.cli demo
@@ -34,7 +38,7 @@ run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/lan
 test: setup
 	$(BIN)/python -m pytest
 
-dev: setup  ## the Dagster UI on http://127.0.0.1:3000
+dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon that runs schedules and the landing sensor
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000

@@ -124,3 +124,14 @@ def test_the_webserver_shows_every_asset_check_schedule_and_sensor(tmp_path):
     (repository,) = data["repositoriesOrError"]["nodes"]
     assert {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]} == {name: "STOPPED" for name in SCHEDULES}
     assert {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]} == {name: "STOPPED" for name in SENSORS}
+
+
+def test_instance_files_keep_local_state_in_sqlite_and_production_state_in_postgres():
+    import yaml
+
+    local = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    production = yaml.safe_load((REPO / "dagster.production.yaml").read_text())
+    assert list(local["storage"]) == ["sqlite"]
+    database = production["storage"]["postgres"]["postgres_db"]
+    assert {k: v["env"] for k, v in database.items() if isinstance(v, dict)} == {
+        "hostname": "DAGSTER_PG_HOST", "db_name": "DAGSTER_PG_DB", "username": "DAGSTER_PG_USERNAME", "password": "DAGSTER_PG_PASSWORD"}
