@@ -8,8 +8,11 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
+# local (default) or production: picks the Dagster instance file here and the resources in pipelines/config.py
+export TOUCHPOINT_CHURN_ENV ?= local
+INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
-.PHONY: setup chromium demo run test bench dev mlflow lock clean
+.PHONY: setup instance chromium demo run test bench dev mlflow lock clean
 EVENTS ?= 10000000
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
@@ -20,11 +23,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# copied on every call, so switching TOUCHPOINT_CHURN_ENV switches the instance too
+instance:
 	@mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	@cp $(INSTANCE_YAML) $(DAGSTER_HOME)/dagster.yaml
 
-setup: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+setup: $(VENV)/.installed instance
 
 # The report test renders report.html in headless Chromium (Debian's package); install it when missing.
 chromium:
@@ -44,7 +48,7 @@ test: setup chromium
 bench: setup  ## stage timings on a simulated world of about EVENTS clickstream events
 	$(BIN)/python benchmarks/bench.py --events $(EVENTS)
 
-dev: setup  ## the Dagster UI on http://127.0.0.1:3000
+dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon that runs schedules and the landing sensor
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000

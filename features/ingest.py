@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,29 @@ def read_file(path: Path) -> pl.DataFrame:
         raise LandingError(f"cannot read {path} as {kind}: {err}. Fix or remove the file and re-run.") from err
 
 
+def ingest_file(path: Path, contract: TableContract, source: str | None = None) -> Ingested:
+    """One file validated on its own: row checks and ids repeated within the file.
+
+    The accepted rows keep `_source_file` and `_source_row`, so `combine` can tell which file came
+    first when the same id arrives in several files. `source` names the file in those columns and in
+    the quarantine (default: the file name)."""
+    good, bad = check_file(read_file(path), contract, source or path.name)
+    accepted, repeated = check_across_rows(good, contract, None)
+    return Ingested(accepted, pl.concat([bad, repeated]), (str(path),))
+
+
+def combine(parts: Sequence[Ingested], contract: TableContract, known_customers: pl.Series | None = None) -> Ingested:
+    """Several files' results as one table: an id seen in an earlier part keeps that first copy and
+    quarantines the later ones, and events of unknown customers are quarantined. Parts come in
+    the order that decides "first" (file name order). Rows in = accepted + quarantined still holds."""
+    quarantine_parts = [pl.DataFrame(schema=quarantine_schema(contract)), *(p.quarantined for p in parts)]
+    if not parts:
+        return Ingested(contract.empty(), quarantine_parts[0], ())
+    accepted, rejected = check_across_rows(pl.concat([p.accepted for p in parts]), contract, known_customers)
+    files = tuple(f for p in parts for f in p.files)
+    return Ingested(accepted.select(contract.schema.names()), pl.concat([*quarantine_parts, rejected]), files)
+
+
 def ingest_table(landing: Path, contract: TableContract, known_customers: pl.Series | None = None) -> Ingested:
     """All files of one table, validated; an absent optional table is an empty one."""
     files = landing_files(landing, contract.name)
@@ -63,12 +87,4 @@ def ingest_table(landing: Path, contract: TableContract, known_customers: pl.Ser
             f"no {contract.name} files in {landing / contract.name}: put Parquet, CSV or JSON Lines "
             "files there (see data/README.md for the columns)"
         )
-    goods, bads = [], [pl.DataFrame(schema=quarantine_schema(contract))]
-    for path in files:
-        good, bad = check_file(read_file(path), contract, path.name)
-        goods.append(good)
-        bads.append(bad)
-    if not goods:
-        return Ingested(contract.empty(), bads[0], ())
-    accepted, rejected = check_across_rows(pl.concat(goods), contract, known_customers)
-    return Ingested(accepted, pl.concat([*bads, rejected]), tuple(str(f) for f in files))
+    return combine([ingest_file(path, contract) for path in files], contract, known_customers)

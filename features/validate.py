@@ -128,14 +128,15 @@ def check_file(raw: pl.DataFrame, contract: TableContract, source: str) -> tuple
 
 
 def check_across_rows(good: pl.DataFrame, contract: TableContract, known_customers: pl.Series | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Checks that need every file: a repeated id keeps its first occurrence (by file, then row) and
-    quarantines the rest; an event whose customer is not in the customers table is quarantined (its
-    features would have nobody to belong to). Returns (accepted, quarantined)."""
+    """Checks that need more than one row: a repeated id keeps its first occurrence (by file, then
+    row) and quarantines the rest; an event whose customer is not in the customers table is
+    quarantined (its features would have nobody to belong to). Returns (accepted with the source
+    columns kept, so the check can run again over several files' results; quarantined)."""
     first = pl.col(contract.id_column).is_first_distinct()  # rows arrive in file, then row, order
     reason = pl.when(~first).then(pl.format(f"duplicate {contract.id_column} '{{}}' (first kept)", pl.col(contract.id_column)))
     if known_customers is not None and contract.name != "customers":
         unknown = ~pl.col("customer_id").is_in(known_customers.implode())
         reason = reason.when(unknown).then(pl.format("customer_id '{}' is not in the customers table", pl.col("customer_id")))
     checked = good.with_columns(reason.otherwise(None).alias(REASON))
-    accepted = checked.filter(pl.col(REASON).is_null()).select(contract.schema.names())
+    accepted = checked.filter(pl.col(REASON).is_null()).select(*contract.schema.names(), SOURCE_FILE, SOURCE_ROW)
     return accepted, _as_quarantine(checked.filter(pl.col(REASON).is_not_null()), contract)

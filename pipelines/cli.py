@@ -1,7 +1,8 @@
 """`python -m pipelines.cli demo|run`: what `make demo` and `make run` call.
 
 Both run every asset through Dagster on the instance in DAGSTER_HOME, so the runs show up in
-`make dev` afterwards, and end by saying where to look.
+`make dev` afterwards, and end by saying where to look. Event files already ingested on that
+instance (same content) are not processed again.
 """
 
 from __future__ import annotations
@@ -14,13 +15,26 @@ from pathlib import Path
 import dagster as dg
 
 from features.simulator import WorldConfig, simulate, write_world
+from pipelines.partitions import apply, ingest_job_name, plan_landing
 
 
 def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str] | None = None) -> dg.ExecuteInProcessResult:
-    """Materialize every asset (or the named ones) in this process, logging at INFO."""
-    job = defs.resolve_implicit_global_asset_job_def()
+    """Materialize every asset (or the named ones) in this process, logging at INFO.
+
+    Event files are ingested first, as the landing sensor would: new files become partitions and
+    each partition not yet processed runs once; files seen before are not read again. Then one run
+    materializes the unpartitioned assets (and their checks), which it returns.
+    """
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    selection = [dg.AssetKey(a) for a in assets] if assets else None
+    plans, _ = plan_landing(instance, Path(defs.resources["data_root"].path) / "landing")
+    apply(instance, plans)
+    for plan in plans:
+        job = defs.resolve_job_def(ingest_job_name(plan.table))
+        for key in plan.unprocessed:
+            job.execute_in_process(instance=instance, run_config=quiet, partition_key=key)
+    job = defs.resolve_implicit_global_asset_job_def()
+    partitioned = {a.key for a in defs.resolve_all_asset_specs() if a.partitions_def is not None}
+    selection = [dg.AssetKey(a) for a in assets] if assets else [a.key for a in defs.resolve_all_asset_specs() if a.key not in partitioned]
     return job.execute_in_process(instance=instance, run_config=quiet, asset_selection=selection)
 
 

@@ -1,45 +1,61 @@
 """The one Definitions object Dagster loads. Read top to bottom to follow the data:
 
-landing files -> customers, clickstream, support, surveys (validated, quarantine beside)
-  -> touchpoint_events -> training_snapshots -> churn_model (MLflow: challenger; champion only through the gate,
-                                                               checked by the blocking champion_passes_gate)
-                        -> scoring_features  -> shap_attributions -> touchpoint_drivers, scored_customers -> churn_report
+landing/customers/*                          -> customers
+landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file content, launched by
+                                          landing_files_sensor) -> clickstream, support, surveys
+  (validated; quarantine/ beside; checks: input_schema, quarantine_share, both blocking)
+  -> touchpoint_events (check: event_freshness) -> feature_dictionary
+       -> training_snapshots (checks: label_rate, feature_null_rates)
+            -> churn_model (MLflow: a challenger each run; champion only through the promotion gate,
+                            enforced by the blocking check champion_passes_gate)
+       -> scoring_features (checks: feature_null_rates, feature_drift vs training)
+            -> shap_attributions (the champion) -> touchpoint_drivers, scored_customers -> churn_report
+
+Automation: `daily_scoring_schedule` (scored list with the champion), `weekly_retraining_schedule`
+(a new challenger), `landing_files_sensor` (new files); all off by default locally. Resources and
+the local/production switch: `pipelines/config.py`. Jobs: `pipelines/jobs.py`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from pipelines import checks
 from pipelines.assets import features, ingest, model, outputs
+from pipelines.config import Deployment, QualityBounds, deployment
+from pipelines.jobs import ingest_file_jobs, retraining_job, scoring_job
 from pipelines.resources import ChurnSettings, DataRoot, FrameStore, MlflowTracking
+from pipelines.schedules import build_schedules
+from pipelines.sensors import build_landing_sensor
 
-DEFAULT_DATA_ROOT = "data"
-DEFAULT_TRACKING_URI = "sqlite:///.mlflow/mlflow.db"
 
-
-def build_definitions(data_root: str | Path, tracking_uri: str, settings: ChurnSettings | None = None) -> dg.Definitions:
+def build_definitions(
+    data_root: str | Path, tracking_uri: str, settings: ChurnSettings | None = None, quality: QualityBounds | None = None, deployment_name: str = "local"
+) -> dg.Definitions:
     data_root = Path(data_root).resolve()
+    where = Deployment(deployment_name, str(data_root), tracking_uri)
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingest, features, model, outputs]),
-        asset_checks=dg.load_asset_checks_from_modules([model]),
+        asset_checks=dg.load_asset_checks_from_modules([checks, model]),
+        jobs=[*ingest_file_jobs, scoring_job, retraining_job],
+        schedules=build_schedules(where),
+        sensors=[build_landing_sensor(where)],
         resources={
             "data_root": DataRoot(path=str(data_root)),
             "io_manager": FrameStore(base_dir=str(data_root / "assets")),
             "mlflow_tracking": MlflowTracking(tracking_uri=tracking_uri),
             "settings": settings or ChurnSettings(),
+            "quality": quality or QualityBounds(),
         },
     )
 
 
 def _from_environment() -> dg.Definitions:
-    """The only place that reads the environment: where data lives and where MLflow tracks."""
-    return build_definitions(
-        os.environ.get("TOUCHPOINT_CHURN_DATA", DEFAULT_DATA_ROOT),
-        os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
-    )
+    """Where data lives, where MLflow tracks and whether automation starts on: `pipelines/config.py` reads the environment."""
+    where = deployment()
+    return build_definitions(where.data_root, where.tracking_uri, deployment_name=where.name)
 
 
 defs = _from_environment()

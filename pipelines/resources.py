@@ -76,30 +76,40 @@ class ChurnSettings(dg.ConfigurableResource):
 class FrameStore(dg.ConfigurableIOManager):
     """Polars frames as Parquet and small dicts as JSON under <data root>/assets/.
 
+    A partitioned asset keeps one file per partition (<asset>/<partition key>.parquet); an asset
+    reading all of its partitions gets them as a dict, partition key -> value, in key order.
     dagster-polars does not work with polars 2 (see shared/STACK.md); this is all we need of it.
     """
 
     base_dir: str = Field(description="Folder for stored asset values.")
 
-    def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
-        return Path(self.base_dir, *context.asset_key.path).with_suffix(suffix)
+    def _path(self, asset_key: dg.AssetKey, suffix: str, partition: str | None) -> Path:
+        base = Path(self.base_dir, *asset_key.path)
+        return base.with_suffix(suffix) if partition is None else base / f"{partition}{suffix}"
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | dict) -> None:
+        partition = context.partition_key if context.has_asset_partitions else None
         if isinstance(obj, pl.DataFrame):
-            path = self._path(context, ".parquet")
+            path = self._path(context.asset_key, ".parquet", partition)
             path.parent.mkdir(parents=True, exist_ok=True)
             obj.write_parquet(path)
         elif isinstance(obj, dict):
-            path = self._path(context, ".json")
+            path = self._path(context.asset_key, ".json", partition)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(obj, indent=2, default=str))
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: FrameStore stores polars DataFrames and dicts, not {type(obj).__name__}")
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame | dict:
-        parquet, js = self._path(context, ".parquet"), self._path(context, ".json")
+    def _load(self, asset_key: dg.AssetKey, partition: str | None) -> pl.DataFrame | dict:
+        parquet, js = self._path(asset_key, ".parquet", partition), self._path(asset_key, ".json", partition)
         if parquet.exists():
             return pl.read_parquet(parquet)
         if js.exists():
             return json.loads(js.read_text())
-        raise FileNotFoundError(f"{context.asset_key.to_user_string()} has not been materialized yet (looked for {parquet})")
+        which = asset_key.to_user_string() + (f" partition {partition!r}" if partition else "")
+        raise FileNotFoundError(f"{which} has not been materialized yet (looked for {parquet})")
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | dict:
+        if context.has_asset_partitions:
+            return {key: self._load(context.asset_key, key) for key in sorted(context.asset_partition_keys)}
+        return self._load(context.asset_key, None)

@@ -16,15 +16,19 @@ from features.touches import touch_events
 from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot
 
+OWNERS = ["team:data-science"]
 
-@dg.asset(group_name="features", kinds={"polars"})
+
+@dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
 def touchpoint_events(
     context: dg.AssetExecutionContext, settings: ChurnSettings, clickstream: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
     """Every touch (click, ticket, survey answer) tagged with its touchpoint and journey phase."""
     if clickstream.is_empty() and support.is_empty() and surveys.is_empty():
         raise ValueError("no events: put at least one of clickstream, support or surveys files in the landing folder")
+    started = time.perf_counter()
     touches = touch_events(clickstream, support, surveys, settings.catalogue())
+    context.log.info(f"tagged {touches.height:,} touches from {clickstream.height:,} clicks, {support.height:,} tickets and {surveys.height:,} answers in {time.perf_counter() - started:.1f}s")
     counts = touches.group_by("touchpoint", "phase").len().sort("len", descending=True)
     unknown = touches.filter(pl.col("touchpoint") == OTHER).group_by("event_type").len().sort("len", descending=True)
     if not unknown.is_empty():
@@ -33,13 +37,17 @@ def touchpoint_events(
         touches,
         metadata={
             "dagster/row_count": touches.height,
+            "customers": touches["customer_id"].n_unique(),
+            "first_event": str(touches["ts"].min()),
+            "latest_event": str(touches["ts"].max()),
             "touches_by_touchpoint": preview(counts, rows=30),
+            "preview": preview(touches),
             "unmatched_events": int(unknown["len"].sum()) if not unknown.is_empty() else 0,
         },
     )
 
 
-@dg.asset(group_name="features", kinds={"polars"})
+@dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
 def training_snapshots(
     context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
@@ -58,12 +66,14 @@ def training_snapshots(
             "dagster/row_count": snapshots.height,
             "features": len(registry),
             "holdout_cutoff": f"{holdout:%Y-%m-%d}",
-            "by_cutoff": preview(by_cutoff),
+            "by_cutoff": preview(by_cutoff.with_columns(pl.col("cutoff").dt.strftime("%Y-%m-%d"))),
+            "churn_rate": dg.MetadataValue.float(float(snapshots["churned"].cast(pl.Float64).mean())),
+            "preview": preview(snapshots.select("customer_id", "cutoff", "split", "churned", *[d.name for d in registry[:8]])),
         },
     )
 
 
-@dg.asset(group_name="features", kinds={"polars"})
+@dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
 def scoring_features(
     context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
@@ -74,10 +84,13 @@ def scoring_features(
     members = population(customers, touchpoint_events, cutoff, settings.horizon_days)
     features = build_features(sources, members, cutoff, registry).with_columns(as_of=pl.lit(as_of, dtype=pl.Datetime("us", "UTC")))
     context.log.info(f"{features.height:,} customers to score as of {as_of:%Y-%m-%d %H:%M}")
-    return dg.Output(features, metadata={"dagster/row_count": features.height, "as_of": as_of.isoformat()})
+    return dg.Output(
+        features,
+        metadata={"dagster/row_count": features.height, "as_of": as_of.isoformat(), "features": len(registry), "preview": preview(features.select("customer_id", *[d.name for d in registry[:8]]))},
+    )
 
 
-@dg.asset(group_name="features", kinds={"markdown"})
+@dg.asset(group_name="features", kinds={"markdown"}, owners=OWNERS, code_version="1")
 def feature_dictionary(
     settings: ChurnSettings, data_root: DataRoot, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.MaterializeResult:

@@ -1,56 +1,112 @@
-"""Validated inputs: one asset per landing table; invalid rows go to quarantine with a reason."""
+"""Validated inputs; invalid rows go to quarantine with a reason.
+
+`customers` is small and read whole on every run. Each event table (clickstream, support, surveys)
+comes in two steps:
+
+- `<table>_files`, partitioned by landing file (see `pipelines/partitions.py`): one file validated
+  on its own, exactly once per distinct content; its bad rows go to quarantine/<table>/<key>.parquet.
+- `<table>`: the union of the current partitions, where an id already seen in an earlier file is
+  quarantined as a duplicate and events of unknown customers are quarantined; the table's whole
+  quarantine is rewritten to quarantine/<table>.parquet. Rows in = accepted + quarantined holds for
+  every file and for the table.
+"""
+
+import time
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS, TableContract
-from features.ingest import ingest_table
+from features.ingest import Ingested, combine, ingest_file, ingest_table
+from features.landing import resolve
 from pipelines.metadata import preview
+from pipelines.partitions import FILE_PARTITIONS
 from pipelines.resources import DataRoot
 
+OWNERS = ["team:data-platform"]
 
-def _validated(context: dg.AssetExecutionContext, data_root: DataRoot, contract: TableContract, known: pl.Series | None) -> dg.Output:
-    result = ingest_table(data_root.landing, contract, known)
-    quarantine = data_root.folder("quarantine") / f"{contract.name}.parquet"
-    result.quarantined.write_parquet(quarantine)  # rewritten each run, so re-running never piles up
-    reasons = result.reason_counts()
+
+def _metadata(result: Ingested, accepted: pl.DataFrame, quarantine: Path, seconds: float) -> dict:
+    return {
+        "dagster/row_count": accepted.height,
+        "rows_in": result.rows_in,
+        "rows_quarantined": result.quarantined.height,
+        "quarantine_reasons": dg.MetadataValue.json(result.reason_counts()),
+        "quarantine_file": dg.MetadataValue.path(str(quarantine)),
+        "files": len(result.files),
+        "seconds": round(seconds, 2),
+        "preview": preview(accepted),
+    }
+
+
+def _log(context: dg.AssetExecutionContext, what: str, result: Ingested, seconds: float) -> None:
     context.log.info(
-        f"{contract.name}: {result.rows_in:,} rows in {len(result.files)} files -> {result.accepted.height:,} accepted, "
-        f"{result.quarantined.height:,} quarantined {reasons or ''}"
-    )
-    return dg.Output(
-        result.accepted,
-        metadata={
-            "dagster/row_count": result.accepted.height,
-            "rows_in": result.rows_in,
-            "rows_quarantined": result.quarantined.height,
-            "quarantine_reasons": dg.MetadataValue.json(reasons),
-            "quarantine_file": dg.MetadataValue.path(str(quarantine)),
-            "files": len(result.files),
-            "preview": preview(result.accepted),
-        },
+        f"{what}: {result.rows_in:,} rows in -> {result.accepted.height:,} accepted, "
+        f"{result.quarantined.height:,} quarantined {result.reason_counts() or ''} in {seconds:.1f}s"
     )
 
 
-@dg.asset(group_name="ingest", kinds={"polars"})
+@dg.asset(group_name="ingest", kinds={"polars"}, owners=OWNERS, code_version="1")
 def customers(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Output[pl.DataFrame]:
     """Customers from landing/customers, typed; name, email, phone and address never pass this point."""
-    return _validated(context, data_root, CUSTOMERS, None)
+    started = time.perf_counter()
+    result = ingest_table(data_root.landing, CUSTOMERS, None)
+    quarantine = data_root.folder("quarantine") / "customers.parquet"
+    result.quarantined.write_parquet(quarantine)  # rewritten each run, so re-running never piles up
+    seconds = time.perf_counter() - started
+    _log(context, f"customers ({len(result.files)} files)", result, seconds)
+    return dg.Output(result.accepted, metadata=_metadata(result, result.accepted, quarantine, seconds))
 
 
-@dg.asset(group_name="ingest", kinds={"polars"})
-def clickstream(context: dg.AssetExecutionContext, data_root: DataRoot, customers: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    """Web and app events from landing/clickstream."""
-    return _validated(context, data_root, CLICKSTREAM, customers["customer_id"])
+def _file_quarantine(data_root: DataRoot, table: str, key: str) -> Path:
+    return data_root.folder("quarantine") / table / f"{key}.parquet"
 
 
-@dg.asset(group_name="ingest", kinds={"polars"})
-def support(context: dg.AssetExecutionContext, data_root: DataRoot, customers: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    """Support tickets from landing/support."""
-    return _validated(context, data_root, SUPPORT, customers["customer_id"])
+def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
+    table = contract.name
+
+    @dg.asset(
+        name=f"{table}_files", partitions_def=FILE_PARTITIONS[table], group_name="ingest", kinds={"polars"}, owners=OWNERS, code_version="1",
+        description=f"One landing/{table} file validated on its own (row checks, ids repeated within the file); one partition per distinct file content.",
+    )
+    def _validated_file(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Output[pl.DataFrame]:
+        started = time.perf_counter()
+        path = resolve(data_root.landing, table, context.partition_key)
+        result = ingest_file(path, contract, path.relative_to(data_root.landing / table).as_posix())
+        quarantine = _file_quarantine(data_root, table, context.partition_key)
+        quarantine.parent.mkdir(parents=True, exist_ok=True)
+        result.quarantined.write_parquet(quarantine)
+        seconds = time.perf_counter() - started
+        _log(context, f"{table} file {path.name}", result, seconds)
+        return dg.Output(result.accepted, metadata={**_metadata(result, result.accepted, quarantine, seconds), "landing_file": dg.MetadataValue.path(str(path))})
+
+    return _validated_file
 
 
-@dg.asset(group_name="ingest", kinds={"polars"})
-def surveys(context: dg.AssetExecutionContext, data_root: DataRoot, customers: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    """Survey answers (NPS, CSAT, CES, would-buy-again) from landing/surveys."""
-    return _validated(context, data_root, SURVEYS, customers["customer_id"])
+def _table_asset(contract: TableContract, description: str) -> dg.AssetsDefinition:
+    table = contract.name
+
+    @dg.asset(
+        name=table, ins={"files": dg.AssetIn(f"{table}_files")}, group_name="ingest", kinds={"polars"}, owners=OWNERS, code_version="1",
+        description=description,
+    )
+    def _union(context: dg.AssetExecutionContext, data_root: DataRoot, customers: pl.DataFrame, files: dict[str, pl.DataFrame]) -> dg.Output[pl.DataFrame]:
+        started = time.perf_counter()
+        parts = [Ingested(accepted, pl.read_parquet(_file_quarantine(data_root, table, key)), (key,)) for key, accepted in files.items()]
+        result = combine(parts, contract, customers["customer_id"])
+        quarantine = data_root.folder("quarantine") / f"{table}.parquet"
+        result.quarantined.write_parquet(quarantine)
+        seconds = time.perf_counter() - started
+        _log(context, f"{table} ({len(parts)} files)", result, seconds)
+        return dg.Output(result.accepted, metadata={**_metadata(result, result.accepted, quarantine, seconds), "partitions": dg.MetadataValue.json(list(files))})
+
+    return _union
+
+
+clickstream_files = _file_asset(CLICKSTREAM)
+support_files = _file_asset(SUPPORT)
+surveys_files = _file_asset(SURVEYS)
+clickstream = _table_asset(CLICKSTREAM, "Web and app events from landing/clickstream: every file's accepted rows, an event id counted once.")
+support = _table_asset(SUPPORT, "Support tickets from landing/support: every file's accepted rows, a ticket id counted once.")
+surveys = _table_asset(SURVEYS, "Survey answers (NPS, CSAT, CES, would-buy-again) from landing/surveys, a response id counted once.")

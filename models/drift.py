@@ -1,0 +1,65 @@
+"""Population stability index (PSI) per feature: how far the scoring population has moved from
+the one the model learned on.
+
+PSI = sum over bins of (actual share - expected share) * ln(actual share / expected share), with
+bins cut at the reference's deciles and missing values as a bin of their own (a feature going
+missing is drift too). Rule of thumb: below 0.1 stable, 0.1-0.25 moving, above 0.25 shifted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+EPSILON = 1e-4  # an empty bin's share, so that ln() stays finite
+
+
+def bin_edges(reference: np.ndarray, bins: int) -> np.ndarray:
+    """Inner cut points at the reference's quantiles; repeated ones collapse (count features are
+    mostly zeros), so a discrete feature gets one bin per frequent value."""
+    values = reference[~np.isnan(reference)]
+    if values.size == 0:
+        return np.array([])
+    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of values per bin: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing."""
+    missing = np.isnan(values)
+    counts = np.bincount(np.searchsorted(edges, values[~missing], side="left"), minlength=edges.size + 1)
+    counts = np.append(counts, missing.sum()).astype(np.float64)
+    return np.clip(counts / max(values.size, 1), EPSILON, None)
+
+
+def psi(reference: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
+    edges = bin_edges(reference, bins)
+    expected, observed = shares(reference, edges), shares(actual, edges)
+    return float(np.sum((observed - expected) * np.log(observed / expected)))
+
+
+def psi_table(reference: pl.DataFrame, actual: pl.DataFrame, features: Sequence[str], bins: int = 10) -> pl.DataFrame:
+    """PSI per feature, worst first, with each side's mean and missing share so a reader sees which way it moved."""
+    rows = []
+    for name in features:
+        ref = reference[name].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
+        act = actual[name].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
+        rows.append(
+            {
+                "feature": name,
+                "psi": psi(ref, act, bins),
+                "reference_mean": float(np.nanmean(ref)) if np.isfinite(ref).any() else None,
+                "actual_mean": float(np.nanmean(act)) if np.isfinite(act).any() else None,
+                "reference_missing": float(np.isnan(ref).mean()) if ref.size else 0.0,
+                "actual_missing": float(np.isnan(act).mean()) if act.size else 0.0,
+            }
+        )
+    schema = {"feature": pl.String, "psi": pl.Float64, "reference_mean": pl.Float64, "actual_mean": pl.Float64,
+              "reference_missing": pl.Float64, "actual_missing": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("psi", descending=True)
+
+
+def shared_numeric_features(reference: pl.DataFrame, actual: pl.DataFrame, exclude: Sequence[str] = ()) -> list[str]:
+    """Numeric columns both frames hold, in the reference's order (the label and ids excluded)."""
+    return [c for c, t in reference.schema.items() if c in actual.columns and t.is_numeric() and c not in exclude]

@@ -1,0 +1,81 @@
+"""Local or production: the one place that reads the environment and picks resources.
+
+`TOUCHPOINT_CHURN_ENV` chooses the deployment:
+
+- `local` (default): MLflow in a SQLite file, Dagster's instance in SQLite under DAGSTER_HOME
+  (`dagster.yaml`), schedules and the landing sensor off until someone turns them on in the UI,
+  so a demo never runs anything by surprise.
+- `production`: MLflow is the tracking server named by MLFLOW_TRACKING_URI (required), Dagster's
+  instance keeps runs, events and schedules in Postgres (`dagster.production.yaml`, which `make`
+  copies into DAGSTER_HOME when this variable says production), and automation starts switched on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import dagster as dg
+from pydantic import Field
+
+ENV_VARIABLE = "TOUCHPOINT_CHURN_ENV"
+DEFAULT_DATA_ROOT = "data"
+DEFAULT_TRACKING_URI = "sqlite:///.mlflow/mlflow.db"
+DEPLOYMENTS = ("local", "production")
+_LOCAL_SCHEMES = ("", "file", "sqlite")
+
+
+class DeploymentError(ValueError):
+    """The environment does not describe a usable deployment; the message says which variable to set."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    data_root: str
+    tracking_uri: str
+
+    @property
+    def automation_on(self) -> bool:
+        return self.name == "production"
+
+    @property
+    def schedule_status(self) -> dg.DefaultScheduleStatus:
+        return dg.DefaultScheduleStatus.RUNNING if self.automation_on else dg.DefaultScheduleStatus.STOPPED
+
+    @property
+    def sensor_status(self) -> dg.DefaultSensorStatus:
+        return dg.DefaultSensorStatus.RUNNING if self.automation_on else dg.DefaultSensorStatus.STOPPED
+
+
+def deployment(environ: Mapping[str, str] | None = None) -> Deployment:
+    """The deployment the environment asks for, checked so a production run never tracks into a local file."""
+    env = os.environ if environ is None else environ
+    name = env.get(ENV_VARIABLE, "local").strip().lower() or "local"
+    if name not in DEPLOYMENTS:
+        raise DeploymentError(f"{ENV_VARIABLE}={name!r}: use one of {', '.join(DEPLOYMENTS)}")
+    data_root = env.get("TOUCHPOINT_CHURN_DATA", DEFAULT_DATA_ROOT)
+    if name == "local":
+        return Deployment(name, data_root, env.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    tracking_uri = env.get("MLFLOW_TRACKING_URI", "")
+    if urlparse(tracking_uri).scheme in _LOCAL_SCHEMES:
+        raise DeploymentError(
+            f"{ENV_VARIABLE}=production needs MLFLOW_TRACKING_URI set to the MLflow tracking server "
+            f"(e.g. https://mlflow.example.com), not {tracking_uri or 'nothing'!r}"
+        )
+    return Deployment(name, data_root, tracking_uri)
+
+
+class QualityBounds(dg.ConfigurableResource):
+    """Where the data checks draw the line between 'unusual' and 'do not use this'."""
+
+    max_quarantine_share: float = Field(default=0.05, description="Largest share of a table's rows that may be quarantined before ingestion is stopped.")
+    max_event_age_hours: float = Field(default=48.0, description="The latest event may be at most this old (hours) before the data counts as stale.")
+    min_label_rate: float = Field(default=0.005, description="Lowest plausible churn rate at a training cutoff; below it the label is likely broken.")
+    max_label_rate: float = Field(default=0.6, description="Highest plausible churn rate at a training cutoff; above it the label is likely broken.")
+    max_null_share: float = Field(default=0.99, description="Largest share of rows a feature may be missing for (many are missing by design: no tickets, no surveys).")
+    max_null_increase: float = Field(default=0.25, description="Largest rise of a feature's missing share from training to scoring before scoring is stopped.")
+    psi_threshold: float = Field(default=0.25, description="Population stability index above which a feature counts as drifted (0.1 moving, 0.25 shifted).")
+    psi_bins: int = Field(default=10, description="Quantile bins of the training distribution used for the PSI.")

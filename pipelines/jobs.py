@@ -1,0 +1,39 @@
+"""Jobs: what the landing sensor and the schedules launch.
+
+- `ingest_<table>_files`: one landing file of an event table (one partition), launched by the sensor.
+- `daily_scoring`: the tables as of the latest data, their features, and the champion's scored list,
+  driver table and report. The model is not retrained: scoring loads the `champion` alias.
+- `weekly_retraining`: the tables, training snapshots and a new model, judged by the model's checks
+  (the champion gate decides whether it is promoted).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from features.contract import EVENT_TABLES
+from pipelines.partitions import file_asset_key, ingest_job_name
+
+FILE_ASSETS = dg.AssetSelection.assets(*(file_asset_key(t) for t in EVENT_TABLES))
+TRAINING = dg.AssetSelection.assets("training_snapshots", "churn_model")
+
+ingest_file_jobs = [
+    dg.define_asset_job(
+        ingest_job_name(table),
+        selection=dg.AssetSelection.assets(file_asset_key(table)),
+        description=f"Validate one landing/{table} file (one partition).",
+    )
+    for table in EVENT_TABLES
+]
+
+scoring_job = dg.define_asset_job(
+    "daily_scoring",
+    selection=dg.AssetSelection.assets("scored_customers", "touchpoint_drivers", "churn_report").upstream() - TRAINING - FILE_ASSETS,
+    description="Fresh scored list, driver table and report as of the latest data, with the champion model.",
+)
+
+retraining_job = dg.define_asset_job(
+    "weekly_retraining",
+    selection=dg.AssetSelection.assets("churn_model").upstream() - FILE_ASSETS,
+    description="A new challenger trained on the latest snapshots; the model checks decide whether it becomes champion.",
+)

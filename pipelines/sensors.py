@@ -1,0 +1,41 @@
+"""The landing sensor: new or changed event files in landing/ become partitions and are ingested, once each."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from pipelines.config import Deployment
+from pipelines.jobs import ingest_file_jobs
+from pipelines.partitions import ingest_job_name, plan_landing
+from pipelines.resources import DataRoot
+
+
+def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="landing_files_sensor",
+        jobs=ingest_file_jobs,
+        minimum_interval_seconds=60,
+        default_status=deployment.sensor_status,
+        description="Hashes the event files in landing/ and launches one ingestion run per new content; retires partitions whose file is gone.",
+    )
+    def landing_files_sensor(context: dg.SensorEvaluationContext, data_root: DataRoot) -> dg.SensorResult:
+        # the cursor caches content hashes by (size, mtime), so unchanged files are not re-read each tick
+        plans, cache = plan_landing(context.instance, data_root.landing, json.loads(context.cursor) if context.cursor else None)
+        runs = [
+            dg.RunRequest(job_name=ingest_job_name(p.table), partition_key=key, run_key=f"{p.table}/{key}")
+            for p in plans
+            for key in p.unprocessed
+        ]
+        for p in plans:
+            if p.plan.add or p.plan.retire:
+                context.log.info(f"{p.table}: {len(p.plan.add)} new files {list(p.plan.add)}, {len(p.plan.retire)} retired {list(p.plan.retire)}")
+        return dg.SensorResult(
+            run_requests=runs,
+            dynamic_partitions_requests=[r for p in plans for r in p.requests()],
+            cursor=json.dumps(cache),
+            skip_reason=None if runs or any(p.requests() for p in plans) else "no new landing files",
+        )
+
+    return landing_files_sensor

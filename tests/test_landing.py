@@ -1,0 +1,118 @@
+"""Incremental ingestion: each distinct landing file is one partition, processed once; the sensor finds new ones."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from features.landing import LandedFile, partition_key, plan_partitions, resolve, scan
+from pipelines.config import QualityBounds
+from pipelines.definitions import build_definitions
+
+SENSOR = "landing_files_sensor"
+
+
+def _events(ids: list[str], day: int) -> pl.DataFrame:
+    return pl.DataFrame({
+        "event_id": ids,
+        "customer_id": [f"C{i % 3 + 1}" for i in range(len(ids))],
+        "ts": [datetime(2026, 3, day, 9, i, tzinfo=UTC) for i in range(len(ids))],
+        "event_type": ["page_view"] * len(ids),
+    })
+
+
+def test_plan_adds_new_content_once_and_retires_what_left():
+    a, b = LandedFile("day1.parquet", "a" * 64), LandedFile("day2.parquet", "b" * 64)
+    copy_of_a = LandedFile("day1_again.parquet", "a" * 64)
+    first = plan_partitions([a], [])
+    assert first.add == (a.key,) and first.retire == ()
+    second = plan_partitions([a, copy_of_a, b], first.current)
+    assert second.add == (b.key,) and second.keep == (a.key,)  # the copy maps to the content already held
+    changed = LandedFile("day2.parquet", "c" * 64)
+    third = plan_partitions([a, changed], second.current)
+    assert third.add == (changed.key,) and third.retire == (b.key,)
+    assert plan_partitions([], third.current).retire == third.current
+
+
+def test_scan_hashes_content_and_resolve_refuses_a_changed_file(tmp_path):
+    folder = tmp_path / "clickstream"
+    folder.mkdir()
+    _events(["E1"], 1).write_parquet(folder / "day1.parquet")
+    files, cache = scan(tmp_path, "clickstream")
+    assert [f.relpath for f in files] == ["day1.parquet"] and cache["day1.parquet"][2] == files[0].digest
+    assert resolve(tmp_path, "clickstream", files[0].key) == folder / "day1.parquet"
+    _events(["E1", "E2"], 1).write_parquet(folder / "day1.parquet")
+    with pytest.raises(ValueError, match="changed since it was registered"):
+        resolve(tmp_path, "clickstream", files[0].key)
+    with pytest.raises(ValueError, match="not a landing partition key"):
+        resolve(tmp_path, "clickstream", "day1.parquet")
+
+
+def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
+    data_root = tmp_path / "data"
+    landing = data_root / "landing"
+    (landing / "customers").mkdir(parents=True)
+    (landing / "customers" / "customers.csv").write_text("customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\nC3,2026-01-01\n")
+    (landing / "clickstream").mkdir()
+    _events(["E1", "E2", "E3", "E4", "E5"], 1).write_parquet(landing / "clickstream" / "day1.parquet")
+    # a tiny table where one repeated event is 11% of the rows: lift the quarantine bound meant for real volumes
+    defs = build_definitions(data_root, f"sqlite:///{tmp_path / 'mlflow.db'}", quality=QualityBounds(max_quarantine_share=0.5))
+    sensor = defs.resolve_sensor_def(SENSOR)
+    asset_job = defs.resolve_implicit_global_asset_job_def()
+    files_key, table_key = dg.AssetKey("clickstream_files"), dg.AssetKey("clickstream")
+
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        def tick(cursor: str | None) -> dg.SensorResult:
+            """One sensor evaluation, then what the daemon would do with it: partitions, then runs."""
+            result = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor, resources={"data_root": defs.resources["data_root"]}))
+            for request in result.dynamic_partitions_requests:
+                if isinstance(request, dg.AddDynamicPartitionsRequest):
+                    instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+                else:
+                    for key in request.partition_keys:
+                        instance.delete_dynamic_partition(request.partitions_def_name, key)
+            for run in result.run_requests:
+                assert defs.resolve_job_def(run.job_name).execute_in_process(instance=instance, partition_key=run.partition_key).success
+            return result
+
+        def union() -> tuple[pl.DataFrame, dict]:
+            run = asset_job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("customers"), table_key])
+            meta = instance.get_latest_materialization_event(table_key).asset_materialization.metadata
+            return run.output_for_node("clickstream"), {k: meta[k].value for k in ("rows_in", "dagster/row_count", "rows_quarantined")}
+
+        def materializations(key: str) -> int:
+            return len(instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=files_key, asset_partitions=[key]), limit=10).records)
+
+        first = tick(None)
+        (day1,) = [r.partition_key for r in first.run_requests]
+        assert day1.startswith("day1.parquet@")
+        events, counts = union()
+        assert sorted(events["event_id"]) == ["E1", "E2", "E3", "E4", "E5"]
+
+        # day 2 arrives (repeating one event of day 1), and day 1 is dropped again under another name
+        _events(["E3", "E6", "E7", "E8"], 2).write_parquet(landing / "clickstream" / "day2.parquet")
+        shutil.copy(landing / "clickstream" / "day1.parquet", landing / "clickstream" / "day1_again.parquet")
+        second = tick(first.cursor)
+        (day2,) = [r.partition_key for r in second.run_requests]
+        assert day2.startswith("day2.parquet@")
+        assert [list(r.partition_keys) for r in second.dynamic_partitions_requests] == [[day2]]
+        assert sorted(instance.get_dynamic_partitions("clickstream_files")) == sorted([day1, day2])
+        assert materializations(day1) == 1 and materializations(day2) == 1
+
+        events, counts = union()
+        assert sorted(events["event_id"]) == ["E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8"]
+        assert events["event_id"].is_unique().all()
+        # E3's second copy is quarantined, not lost: rows in = accepted + quarantined
+        assert counts == {"rows_in": 9, "dagster/row_count": 8, "rows_quarantined": 1}
+        quarantine = pl.read_parquet(data_root / "quarantine" / "clickstream.parquet")
+        assert quarantine.select("event_id", "_source_file", "_reason").rows() == [("E3", "day2.parquet", "duplicate event_id 'E3' (first kept)")]
+
+        # nothing new: nothing to do
+        third = tick(second.cursor)
+        assert third.run_requests == [] and third.dynamic_partitions_requests == []
+        assert materializations(day1) == 1 and materializations(day2) == 1
