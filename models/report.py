@@ -102,7 +102,7 @@ def render_report(
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>touchpoint-churn report</title>
 <style>{_STYLE}</style></head><body>
 <h1>Which touchpoints drive churn</h1>
-<p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with model version {escape(str(model['version']))} (MLflow run {escape(model['run_id'])}).</p>
+<p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version {escape(str(model.get('champion_version', model['version'])))}; this run trained version {escape(str(model['version']))} (MLflow run {escape(model['run_id'])}){'' if model.get('promoted', True) else ', which the promotion gate did not promote'}.</p>
 <div class="cards">{''.join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)}</div>
 <h2>Moments that matter: {escape(', '.join(flagged['label'].to_list()) or 'none flagged')}</h2>
 {_moments(drivers, scored)}

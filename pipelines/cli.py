@@ -49,14 +49,16 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
         [
             "",
             "touchpoint-churn: done.",
-            f"  holdout ROC AUC {m['holdout_roc_auc']:.3f}, PR AUC {m['holdout_pr_auc']:.3f}, Brier {m['holdout_brier']:.4f} "
+            f"  holdout ROC AUC {m['holdout_roc_auc']:.3f}, PR AUC {m['holdout_pr_auc']:.3f}, Brier {m['holdout_brier']:.4f}, ECE {m['holdout_ece']:.3f} "
             f"(churn rate {m['holdout_base_rate']:.1%}, {int(m['holdout_n']):,} customers)",
             f"  touchpoints driving churn: {flagged}",
             f"  scored list:   {out / 'scored_customers.csv'} (and .parquet; {scored.height:,} customers)",
             f"  driver table:  {out / 'touchpoint_drivers.csv'} (and .parquet)",
             f"  report:        {out / 'report.html'}",
             f"  quarantine:    {data_root / 'quarantine'}",
-            f"  MLflow run:    {model['run_id']} (model version {model['version']}, alias champion) in {tracking_uri}; `make mlflow` to browse",
+            f"  MLflow run:    {model['run_id']} (model version {model['version']}, "
+            + ("promoted to champion" if model["promoted"] else f"not promoted: {'; '.join(model['gate_reasons'])}; scored with champion v{model['champion_version']}")
+            + f") in {tracking_uri}; `make mlflow` to browse",
         ]
     )
 
