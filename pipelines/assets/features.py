@@ -47,13 +47,18 @@ def touchpoint_events(
     )
 
 
+def _feature_inputs(settings: ChurnSettings, customers: pl.DataFrame, touches: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame):
+    """The feature sources, the registry and `as_of`, the same for training and scoring."""
+    sources, registry = feature_sources(customers, touches, support, surveys, settings.catalogue())
+    return sources, registry, settings.as_of_or(latest_timestamp(customers, touches))
+
+
 @dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
 def training_snapshots(
     context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
     """Features and labels at monthly cutoffs; the latest fully observed one is the holdout."""
-    sources, registry = feature_sources(customers, touchpoint_events, support, surveys, settings.catalogue())
-    as_of = settings.as_of_or(latest_timestamp(customers, touchpoint_events))
+    sources, registry, as_of = _feature_inputs(settings, customers, touchpoint_events, support, surveys)
     cutoffs, holdout = plan_cutoffs(touchpoint_events["ts"].min(), as_of, settings.horizon_days, settings.train_cutoffs)
     context.log.info(f"building {len(registry)} features at {len(cutoffs)} training cutoffs and the holdout {holdout:%Y-%m-%d}")
     started = time.perf_counter()
@@ -78,8 +83,7 @@ def scoring_features(
     context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
     """Features as of `as_of` (inclusive) for every customer not churned by then."""
-    sources, registry = feature_sources(customers, touchpoint_events, support, surveys, settings.catalogue())
-    as_of = settings.as_of_or(latest_timestamp(customers, touchpoint_events))
+    sources, registry, as_of = _feature_inputs(settings, customers, touchpoint_events, support, surveys)
     cutoff = as_of + timedelta(microseconds=1)  # features use rows strictly before the cutoff
     members = population(customers, touchpoint_events, cutoff, settings.horizon_days)
     features = build_features(sources, members, cutoff, registry).with_columns(as_of=pl.lit(as_of, dtype=pl.Datetime("us", "UTC")))
