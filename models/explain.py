@@ -19,8 +19,6 @@ from features.registry import FeatureDef
 from models.playbook import Playbook
 
 TOP_REASONS = 3
-# a touchpoint is worth naming as a reason when it raises the odds of churn by at least 5%
-MIN_REASON_LOG_ODDS = 0.05
 
 
 def shap_values(model: xgb.XGBClassifier, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -141,12 +139,14 @@ def phase_table(drivers: pl.DataFrame) -> pl.DataFrame:
     return drivers.group_by("phase", "phase_label").agg(pl.col("churn_contribution").sum(), pl.col("share_of_total").sum()).sort("churn_contribution", descending=True)
 
 
-def top_touchpoints(attribution: Attribution, k: int = TOP_REASONS) -> np.ndarray:
-    """Indices of each customer's k most risk-raising touchpoints; -1 where fewer raise risk
-    noticeably (by at least MIN_REASON_LOG_ODDS)."""
-    order = np.argsort(-attribution.touchpoint_shap, axis=1)[:, :k]
-    raises = np.take_along_axis(attribution.touchpoint_shap, order, axis=1) >= MIN_REASON_LOG_ODDS
-    return np.where(raises, order, -1)
+def top_touchpoints(attribution: Attribution, touchpoints: list[str], k: int = TOP_REASONS) -> np.ndarray:
+    """Indices of each customer's k most risk-raising touchpoints among `touchpoints` (the catalogue:
+    the customer profile and journey shape explain risk but are nothing an agent can act on);
+    -1 where fewer raise risk at all."""
+    eligible = np.isin(attribution.touchpoints, touchpoints)
+    shap = np.where(eligible, attribution.touchpoint_shap, -np.inf)
+    order = np.argsort(-shap, axis=1)[:, :k]
+    return np.where(np.take_along_axis(shap, order, axis=1) > 0, order, -1)
 
 
 def reasons(attribution: Attribution, top: np.ndarray, values: np.ndarray, registry: dict[str, FeatureDef], playbook: Playbook) -> pl.DataFrame:

@@ -42,7 +42,7 @@ def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
     ])
     attribution = attribute(["a", "b", "c", "d"], features, shap, registry)
     np.testing.assert_allclose(attribution.touchpoint_shap[:, 0], shap[:, 0] + shap[:, 1])
-    drivers = driver_table(attribution, top_touchpoints(attribution), load_catalogue(), FlagRule(share_threshold=0.1))
+    drivers = driver_table(attribution, top_touchpoints(attribution, load_catalogue().names), load_catalogue(), FlagRule(share_threshold=0.1))
     row = {r["touchpoint"]: r for r in drivers.iter_rows(named=True)}
     assert row["checkout"]["flagged"] and row["checkout"]["direction"] == "raises risk"
     assert not row["newsletter"]["flagged"] and row["newsletter"]["direction"] == "lowers risk"
@@ -56,7 +56,7 @@ def test_reasons_name_touchpoints_and_use_the_customers_own_values():
     shap = np.array([[0.9, 0.4], [-0.2, 0.6], [-0.1, -0.3]])
     attribution = attribute(["a", "b", "c"], list(registry), shap, registry)
     values = np.array([[3.0, 1.0], [0.0, 4.0], [0.0, 0.0]])
-    out = reasons(attribution, top_touchpoints(attribution), values, registry, load_playbook())
+    out = reasons(attribution, top_touchpoints(attribution, load_catalogue().names), values, registry, load_playbook())
     rows = {r["customer_id"]: r for r in out.iter_rows(named=True)}
     assert (rows["a"]["touchpoint_1"], rows["a"]["reason_1"]) == ("checkout", "3 payment errors at checkout in the last 30 days")
     assert (rows["a"]["touchpoint_2"], rows["a"]["reason_2"]) == ("pricing", "1 exits from the pricing page")
@@ -76,7 +76,7 @@ def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():
         np.full(n, 0.0) + rng.normal(0, 0.01, n),
     ])
     attribution = attribute([str(i) for i in range(n)], list(registry), shap, registry)
-    drivers = {r["touchpoint"]: r for r in driver_table(attribution, top_touchpoints(attribution), load_catalogue(), FlagRule(share_threshold=0.1)).iter_rows(named=True)}
+    drivers = {r["touchpoint"]: r for r in driver_table(attribution, top_touchpoints(attribution, load_catalogue().names), load_catalogue(), FlagRule(share_threshold=0.1)).iter_rows(named=True)}
     assert drivers["search"]["share_of_total"] >= 0.1 and drivers["search"]["churn_contribution"] > 0
     assert drivers["search"]["ci_low"] <= 0 and not drivers["search"]["flagged"]
     assert drivers["checkout"]["flagged"] and drivers["checkout"]["ci_low"] > 0.7
@@ -97,7 +97,7 @@ def test_two_seeds_on_the_same_data_flag_the_same_touchpoints(pipeline_run):
         model, _ = train_model(snapshots, features, TrainConfig(seed=seed))
         values, _ = shap_values(model.classifier, model_input(scoring, features))
         attribution = attribute(scoring["customer_id"].to_list(), features, values, by_name)
-        drivers = driver_table(attribution, top_touchpoints(attribution), load_catalogue(), FlagRule(seed=seed))
+        drivers = driver_table(attribution, top_touchpoints(attribution, load_catalogue().names), load_catalogue(), FlagRule(seed=seed))
         flagged.append(set(drivers.filter(pl.col("flagged"))["touchpoint"]))
     print(f"\nflagged with seed 1: {sorted(flagged[0])}; with seed 2: {sorted(flagged[1])}")
     assert flagged[0] == flagged[1] and flagged[0]

@@ -51,7 +51,7 @@ def touchpoint_drivers(
 ) -> dg.Output[pl.DataFrame]:
     """Which touchpoints drive abandonment across the scored customers, and which are flagged."""
     attribution, _ = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
-    drivers = driver_table(attribution, top_touchpoints(attribution), settings.catalogue(), settings.flag_rule())
+    drivers = driver_table(attribution, top_touchpoints(attribution, settings.catalogue().names), settings.catalogue(), settings.flag_rule())
     out = data_root.folder("outputs")
     drivers.write_parquet(out / "touchpoint_drivers.parquet")
     drivers.write_csv(out / "touchpoint_drivers.csv")
@@ -68,7 +68,7 @@ def scored_customers(
     """Every customer not churned by `as_of`: probability, tier, value at risk, top touchpoints and why."""
     attribution, registry = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
     values = scoring_features.join(shap_attributions.select("customer_id"), on="customer_id", how="semi").select(attribution.features).to_numpy()
-    why = reasons(attribution, top_touchpoints(attribution), values.astype(np.float64), registry, settings.playbook())
+    why = reasons(attribution, top_touchpoints(attribution, settings.catalogue().names), values.astype(np.float64), registry, settings.playbook())
     scored = scored_list(attribution.customer_ids, shap_attributions["churn_probability"].to_numpy(), customers, why)
     out = data_root.folder("outputs")
     scored.write_parquet(out / "scored_customers.parquet")
