@@ -24,6 +24,8 @@ WEEK = timedelta(days=7)
 _WINDOW_WEEKS = 4  # the hazard looks at the last four weeks of friction
 _HAZARD_BASE = -7.5
 _HAZARD_WEIGHTS = {"payment_errors": (0.9, 4), "bad_tickets": (1.2, 3), "low_ces": (0.5, 2), "pricing_exits": (0.8, 4)}
+_COMPOUNDING = ("payment_errors", "bad_tickets", "pricing_exits")  # friction at two of these at once...
+_COMPOUND_WEIGHT = 1.2  # ...adds this to the log-odds beyond their sum
 _TROUBLES = ("payment", "pricing", "service")  # episodes of friction at the planted touchpoints
 _TROUBLE_EXIT = 0.02  # weekly chance an episode ends: about a year each
 # Weekly chance an episode starts, the same for everyone: a per-customer "fragility" would be
@@ -121,11 +123,18 @@ def _week_frictions(rng: np.random.Generator, latent: Latent, trouble: dict[str,
 
 
 def _hazard(window: list[dict[str, np.ndarray]], n: int) -> np.ndarray:
-    """Weekly churn probability from the last weeks' friction: the planted truth."""
+    """Weekly churn probability from the last weeks' friction: the planted truth.
+
+    Frictions compound: a customer hit at two planted touchpoints at once is more likely to leave
+    than the two effects added up (the last straw), which an additive model cannot represent.
+    """
     logit = np.full(n, _HAZARD_BASE)
+    touched = np.zeros(n, dtype=np.int64)
     for name, (weight, cap) in _HAZARD_WEIGHTS.items():
         recent = sum((w[name] for w in window), np.zeros(n, dtype=np.int64))
         logit += weight * np.minimum(recent, cap)
+        touched += (recent > 0) & (name in _COMPOUNDING)
+    logit += _COMPOUND_WEIGHT * (touched >= 2)
     return 1.0 / (1.0 + np.exp(-logit))
 
 
