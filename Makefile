@@ -45,8 +45,9 @@ run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/lan
 test: setup chromium
 	$(BIN)/python -m pytest
 
-bench: setup  ## stage timings on a simulated world of about EVENTS clickstream events
-	$(BIN)/python benchmarks/bench.py --events $(EVENTS)
+CUSTOMERS ?=
+bench: setup  ## stage timings on a simulated world of about EVENTS events (CUSTOMERS= overrides events / 285)
+	$(BIN)/python benchmarks/bench.py --events $(EVENTS) $(if $(CUSTOMERS),--customers $(CUSTOMERS))
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon that runs schedules and the landing sensor
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

@@ -9,7 +9,7 @@ import xgboost as xgb
 
 from features.catalogue import load_catalogue
 from features.registry import FeatureDef
-from models.explain import FlagRule, attribute, driver_table, reasons, shap_values, top_touchpoints
+from models.explain import FlagRule, attribute, driver_table, reasons, score_and_explain, shap_values, top_touchpoints
 from models.playbook import load_playbook
 
 
@@ -27,6 +27,22 @@ def test_shap_values_add_up_to_the_model_margin():
     values, base = shap_values(model, X)
     margin = np.log(model.predict_proba(X)[:, 1] / model.predict_proba(X)[:, 0])
     np.testing.assert_allclose(values.sum(axis=1) + base, margin, atol=1e-4)
+
+
+def test_scoring_and_explaining_in_batches_equals_one_call():
+    """Batches keep memory flat; they must not change a probability or a SHAP value."""
+    from models.calibration import CalibratedModel, fit_calibration
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(500, 4)), columns=list("abcd"))
+    y = (X["a"] - X["c"] + rng.normal(size=500) > 0).astype(int).to_numpy()
+    booster = xgb.XGBClassifier(n_estimators=40, max_depth=3).fit(X, y)
+    model = CalibratedModel(booster, fit_calibration(booster.predict(X, output_margin=True), y, "platt"))
+    probability, values, base = score_and_explain(model, pl.from_pandas(X), list("abcd"), batch_rows=77)
+    whole_values, whole_base = shap_values(booster, X)
+    np.testing.assert_array_equal(probability, model.predict_proba(X)[:, 1])
+    np.testing.assert_array_equal(values, whole_values)
+    np.testing.assert_array_equal(base, whole_base)
 
 
 def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():

@@ -7,11 +7,10 @@ import numpy as np
 import polars as pl
 
 from features.sources import feature_sources
-from models.explain import attribute, driver_table, feature_summary, phase_table, reasons, shap_values, top_touchpoints
+from models.explain import attribute, driver_table, feature_summary, phase_table, reasons, score_and_explain, top_touchpoints
 from models.report import render_report
 from models.score import scored_list
 from models.tracking import load_champion
-from models.train import model_input
 from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
@@ -29,19 +28,18 @@ def shap_attributions(
 ) -> dg.Output[pl.DataFrame]:
     """Churn probability and exact TreeSHAP values (log-odds) per customer and feature, from the champion."""
     champion, version = load_champion(mlflow_tracking.tracking())
-    model, features = champion.classifier, champion.feature_names  # the booster, for TreeSHAP in log-odds
+    features = champion.feature_names
     missing = sorted(set(features) - set(scoring_features.columns))
     if missing:
         raise ValueError(f"the champion (v{version}) needs features the scoring table lacks: {missing[:5]}; retrain with the current catalogue")
     started = time.perf_counter()
-    X = model_input(scoring_features, features)
-    probability = champion.predict_proba(X)[:, 1]  # calibrated
-    values, base = shap_values(model, X)
+    # calibrated probabilities and TreeSHAP of the booster in log-odds, in batches so memory stays flat
+    probability, values, base = score_and_explain(champion, scoring_features, features)
     seconds = time.perf_counter() - started
-    context.log.info(f"scored and explained {len(X):,} customers with champion v{version} in {seconds:.1f}s")
+    context.log.info(f"scored and explained {len(probability):,} customers with champion v{version} in {seconds:.1f}s")
     frame = pl.DataFrame(values, schema=features).insert_column(0, pl.Series("customer_id", scoring_features["customer_id"]))
     frame = frame.insert_column(1, pl.Series("churn_probability", probability)).insert_column(2, pl.Series("base_value", base))
-    return dg.Output(frame, metadata={"dagster/row_count": frame.height, "champion_version": version, "rows_per_second": len(X) / max(seconds, 1e-9)})
+    return dg.Output(frame, metadata={"dagster/row_count": frame.height, "champion_version": version, "rows_per_second": len(probability) / max(seconds, 1e-9)})
 
 
 @dg.asset(group_name="explain", kinds={"polars"})
