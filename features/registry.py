@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 
-import polars as pl
 
 from features import families
 from features.catalogue import Catalogue
 from features.feature import JOURNEY, PROFILE, SOURCE_TIME, FeatureDef
 
-__all__ = ["JOURNEY", "PROFILE", "SOURCE_TIME", "FeatureDef", "build_registry", "data_dictionary", "registry_table"]
+__all__ = ["JOURNEY", "PROFILE", "SOURCE_TIME", "FeatureDef", "build_registry", "data_dictionary"]
 
 
 def build_registry(
@@ -39,17 +38,6 @@ def build_registry(
     if duplicates:
         raise ValueError(f"two features share a name: {duplicates}; rename a touchpoint in the catalogue")
     return defs
-
-
-def registry_table(registry: list[FeatureDef]) -> pl.DataFrame:
-    """The registry as data: what the pipeline stores beside the features, and the data dictionary."""
-    return pl.DataFrame(
-        [
-            {"feature": d.name, "touchpoint": d.touchpoint, "phase": d.phase, "family": d.family, "source": d.source,
-             "description": d.description, "reason": d.reason, "raises_risk_when": d.raises_risk_when}
-            for d in registry
-        ]
-    )
 
 
 def data_dictionary(registry: list[FeatureDef]) -> str:

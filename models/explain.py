@@ -18,6 +18,7 @@ from features.catalogue import PHASE_LABELS, Catalogue
 from features.registry import FeatureDef
 from models.calibration import CalibratedModel
 from models.playbook import Playbook
+from models.train import model_input
 
 TOP_REASONS = 3
 
@@ -47,7 +48,7 @@ def score_and_explain(model: CalibratedModel, frame: pl.DataFrame, features: lis
     values = np.empty((n, len(features)), dtype=np.float32)
     base = np.empty(n, dtype=np.float32)
     for start in range(0, n, batch_rows):
-        X = frame.slice(start, batch_rows).select(features).to_pandas()
+        X = model_input(frame.slice(start, batch_rows), features)
         end = start + len(X)
         probability[start:end] = model.predict_proba(X)[:, 1]
         values[start:end], base[start:end] = shap_values(model.classifier, X)
@@ -62,9 +63,6 @@ class Attribution:
     touchpoints: list[str]
     touchpoint_shap: np.ndarray  # n x touchpoints
     feature_touchpoint: np.ndarray  # index of each feature's touchpoint
-
-    def touchpoint_frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.touchpoint_shap, schema=self.touchpoints).insert_column(0, pl.Series("customer_id", self.customer_ids))
 
 
 def attribute(customer_ids: list[str], features: list[str], feature_shap: np.ndarray, registry: dict[str, FeatureDef]) -> Attribution:

@@ -6,6 +6,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from features.catalogue import Catalogue
 from features.sources import feature_sources
 from models.explain import attribute, driver_table, feature_summary, phase_table, reasons, score_and_explain, top_touchpoints
 from models.report import render_report
@@ -15,8 +16,8 @@ from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
 
-def _attribution(shap: pl.DataFrame, settings: ChurnSettings, customers, touchpoint_events, support, surveys):
-    _, registry = feature_sources(customers, touchpoint_events, support, surveys, settings.catalogue())
+def _attribution(shap: pl.DataFrame, catalogue: Catalogue, customers, touchpoint_events, support, surveys):
+    _, registry = feature_sources(customers, touchpoint_events, support, surveys, catalogue)
     by_name = {d.name: d for d in registry}
     features = [c for c in shap.columns if c in by_name]
     return attribute(shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name), by_name
@@ -48,8 +49,9 @@ def touchpoint_drivers(
     customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Which touchpoints drive abandonment across the scored customers, and which are flagged."""
-    attribution, _ = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
-    drivers = driver_table(attribution, top_touchpoints(attribution, settings.catalogue().names), settings.catalogue(), settings.flag_rule())
+    catalogue = settings.catalogue()
+    attribution, _ = _attribution(shap_attributions, catalogue, customers, touchpoint_events, support, surveys)
+    drivers = driver_table(attribution, top_touchpoints(attribution, catalogue.names), catalogue, settings.flag_rule())
     out = data_root.folder("outputs")
     drivers.write_parquet(out / "touchpoint_drivers.parquet")
     drivers.write_csv(out / "touchpoint_drivers.csv")
@@ -64,9 +66,10 @@ def scored_customers(
     customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Every customer not churned by `as_of`: probability, tier, value at risk, top touchpoints and why."""
-    attribution, registry = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
+    catalogue = settings.catalogue()
+    attribution, registry = _attribution(shap_attributions, catalogue, customers, touchpoint_events, support, surveys)
     values = scoring_features.join(shap_attributions.select("customer_id"), on="customer_id", how="semi").select(attribution.features).to_numpy()
-    why = reasons(attribution, top_touchpoints(attribution, settings.catalogue().names), values.astype(np.float64), registry, settings.playbook())
+    why = reasons(attribution, top_touchpoints(attribution, catalogue.names), values.astype(np.float64), registry, settings.playbook())
     scored = scored_list(attribution.customer_ids, shap_attributions["churn_probability"].to_numpy(), customers, why)
     out = data_root.folder("outputs")
     scored.write_parquet(out / "scored_customers.parquet")
@@ -85,7 +88,7 @@ def churn_report(
 ) -> dg.MaterializeResult:
     """report.html: moments that matter, drivers by touchpoint and phase, top features, model against
     baselines, and the top of the scored list, in one offline page."""
-    attribution, _ = _attribution(shap_attributions, settings, customers, touchpoint_events, support, surveys)
+    attribution, _ = _attribution(shap_attributions, settings.catalogue(), customers, touchpoint_events, support, surveys)
     html = render_report(
         touchpoint_drivers, phase_table(touchpoint_drivers), feature_summary(attribution), scored_customers, churn_model, scoring_features["as_of"].max()
     )
