@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-
 from features import families
 from features.catalogue import Catalogue
 from features.feature import JOURNEY, PROFILE, SOURCE_TIME, FeatureDef
