@@ -23,7 +23,6 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +36,9 @@ from features.contract import CONTRACTS, EVENT_TABLES
 from features.ingest import ingest_table
 from features.labels import population
 from features.simulator import WorldConfig, simulate, write_world
-from features.snapshots import plan_cutoffs, training_snapshots
+from features.days import DAY, touch_days
+from features.snapshots import plan_cutoffs, scoring_cutoff, training_snapshots
 from features.sources import feature_sources, latest_timestamp
-from features.touches import touch_events
 from models.evaluate import classification_metrics
 from models.explain import shap_values
 from models.train import TrainConfig, model_input, train_model
@@ -100,28 +99,27 @@ def validate(landing: Path, validated: Path) -> dict[str, int]:
 
 
 def load_sources(validated: Path) -> tuple[dict[str, pl.DataFrame], list, dict[str, pl.DataFrame]]:
-    """(feature sources, registry, validated tables): what the ingest and touchpoint_events assets hand on."""
+    """(feature sources, registry, validated tables): what the ingest and touchpoint_days assets hand on."""
     tables = {name: pl.read_parquet(validated / f"{name}.parquet") for name in ("customers", *EVENT_TABLES)}
     catalogue = load_catalogue()
-    touches = touch_events(tables["clickstream"], tables["support"], tables["surveys"], catalogue)
-    sources, registry = feature_sources(tables["customers"], touches, tables["support"], tables["surveys"], catalogue)
+    days = touch_days(tables["clickstream"], tables["support"], tables["surveys"], catalogue)
+    sources, registry = feature_sources(tables["customers"], days, tables["support"], tables["surveys"], catalogue)
     return sources, registry, tables
 
 
 def build_all_cutoffs(validated: Path, train_cutoffs: int, horizon_days: int) -> pl.DataFrame:
     """From validated files to the stacked training table: what the feature stage of the pipeline does."""
     sources, registry, _ = load_sources(validated)
-    touches = sources["touches"]
-    cutoffs, holdout = plan_cutoffs(touches["ts"].min(), latest_timestamp(sources["customers"], touches), horizon_days, train_cutoffs)
+    days = sources["days"]
+    cutoffs, holdout = plan_cutoffs(days[DAY].min(), latest_timestamp(sources["customers"], days), horizon_days, train_cutoffs)
     return training_snapshots(sources, cutoffs, holdout, horizon_days, registry)
 
 
 def build_scoring(validated: Path, horizon_days: int) -> pl.DataFrame:
     """Features as of the latest timestamp for every customer not churned by then (the scoring_features asset)."""
     sources, registry, _ = load_sources(validated)
-    as_of = latest_timestamp(sources["customers"], sources["touches"])
-    cutoff = as_of + timedelta(microseconds=1)
-    members = population(sources["customers"], sources["touches"], cutoff, horizon_days)
+    cutoff = scoring_cutoff(latest_timestamp(sources["customers"], sources["days"]))
+    members = population(sources["customers"], sources["days"], cutoff, horizon_days)
     return build_features(sources, members, cutoff, registry)
 
 

@@ -1,13 +1,14 @@
-"""Point-in-time feature build: per customer, from rows strictly before the cutoff."""
+"""Point-in-time feature build: per customer, from rows strictly before the cutoff (a midnight UTC)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import polars as pl
 
-from features.derived import sessions, support_with_switches
+from features.days import require_midnight
+from features.derived import support_with_switches
 from features.registry import SOURCE_TIME, FeatureDef
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -18,9 +19,8 @@ def cut(sources: dict[str, Frame], cutoff: datetime) -> dict[str, Frame]:
 
     This is the only place rows are filtered by time, so no feature can see the cutoff or later.
     """
+    require_midnight(cutoff)
     before = {name: frame.filter(pl.col(SOURCE_TIME[name]) < cutoff) for name, frame in sources.items()}
-    if "touches" in before:
-        before["sessions"] = sessions(before["touches"].lazy())
     if "support" in before:
         before["support"] = support_with_switches(before["support"].lazy())
     return before
@@ -44,18 +44,28 @@ def assemble(population: Frame, parts: list[Frame], registry: list[FeatureDef]) 
     ).select("customer_id", *[d.name for d in registry])
 
 
-def by_source(registry: list[FeatureDef]) -> dict[str, list[FeatureDef]]:
-    grouped: dict[str, list[FeatureDef]] = {}
+def by_source(registry: list[FeatureDef]) -> dict[tuple[str, int | None], list[FeatureDef]]:
+    """Features grouped by source and by whether they read all history; a windowed group reads only
+    its longest window's rows, a quarter of the day rows or fewer where the others read a year."""
+    grouped: dict[tuple[str, bool], list[FeatureDef]] = {}
     for d in registry:
-        grouped.setdefault(d.source, []).append(d)
-    return grouped
+        grouped.setdefault((d.source, d.lookback_days is None), []).append(d)
+    return {(source, None if whole else max(d.lookback_days for d in defs)): defs for (source, whole), defs in grouped.items()}
+
+
+def parts(before: dict[str, Frame], cutoff: datetime, registry: list[FeatureDef]) -> list[Frame]:
+    """Each (source, lookback) group's features per customer, from the already-cut sources."""
+    def rows(source: str, lookback: int | None) -> Frame:
+        frame = before[source]
+        return frame if lookback is None else frame.filter(pl.col(SOURCE_TIME[source]) >= cutoff - timedelta(days=lookback))
+
+    return [aggregate(rows(source, lookback), defs, cutoff) for (source, lookback), defs in by_source(registry).items()]
 
 
 def feature_plan(sources: dict[str, pl.LazyFrame], population: pl.LazyFrame, cutoff: datetime, registry: list[FeatureDef]) -> pl.LazyFrame:
-    """One lazy plan for a cutoff: cut, aggregate each source once, join onto the population."""
-    before = cut(sources, cutoff)
-    parts = [aggregate(before[source].lazy(), defs, cutoff) for source, defs in by_source(registry).items()]
-    return assemble(population, parts, registry)
+    """One lazy plan for a cutoff: cut, aggregate each source once per lookback, join onto the population."""
+    before = {name: frame.lazy() for name, frame in cut(sources, cutoff).items()}
+    return assemble(population, parts(before, cutoff, registry), registry)
 
 
 def build_features(sources: dict[str, pl.DataFrame], population: pl.DataFrame, cutoff: datetime, registry: list[FeatureDef]) -> pl.DataFrame:

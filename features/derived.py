@@ -1,8 +1,7 @@
 """Tables derived from rows before a cutoff, for features that need more than one row to see.
 
-They are built inside each cutoff's plan from already-cut rows, so a session that straddles the
-cutoff is judged on what had happened by then (a checkout with its purchase after the cutoff is,
-at the cutoff, a checkout without a purchase).
+Built inside each cutoff's plan from already-cut rows, so a ticket is judged on the tickets that
+came before it by then.
 """
 
 from __future__ import annotations
@@ -12,22 +11,6 @@ from datetime import timedelta
 import polars as pl
 
 SWITCH_WITHIN = timedelta(days=7)
-
-
-def sessions(touches: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per session: when it started, whether it reached checkout or a purchase, how it ended."""
-    in_order = pl.col("ts")
-    return (
-        touches.filter(pl.col("session_id").is_not_null())
-        .group_by("customer_id", "session_id")
-        .agg(
-            ts=in_order.min(),
-            has_checkout=(pl.col("event_type") == "checkout_start").any(),
-            has_purchase=(pl.col("event_type") == "purchase").any(),
-            last_event=pl.col("event_type").sort_by(in_order).last(),
-            last_touchpoint=pl.col("touchpoint").sort_by(in_order).last(),
-        )
-    )
 
 
 def support_with_switches(support: pl.LazyFrame) -> pl.LazyFrame:

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from features.catalogue import load_catalogue
+from features.days import touch_days
 from features.feature import FeatureDef
 from features.registry import data_dictionary
 from features.simulator import WorldConfig, simulate
 from features.sources import feature_sources
-from features.touches import touch_events
 
 DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "feature_dictionary.md"
 
@@ -25,8 +25,8 @@ def demo_registry() -> list[FeatureDef]:
     world = simulate(WorldConfig(customers=300, weeks=20, dirty_rows=False))
     support = world.support.drop("_bad", "_rank", "_opened_s")
     catalogue = load_catalogue()
-    touches = touch_events(world.clickstream, support, world.surveys, catalogue)
-    return feature_sources(world.customers, touches, support, world.surveys, catalogue)[1]
+    days = touch_days(world.clickstream, support, world.surveys, catalogue)
+    return feature_sources(world.customers, days, support, world.surveys, catalogue)[1]
 
 
 def main(argv: list[str]) -> int:

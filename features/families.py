@@ -11,22 +11,15 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from features.catalogue import PHASES, Catalogue, Touchpoint, touchpoints_for_event
+from features.catalogue import OTHER, PHASES, Catalogue, Touchpoint, touchpoints_for_event
+from features.days import (
+    ABANDONED_CHECKOUTS, DAY, FRICTION_EVENTS, LAST_TOUCH, friction_pairs, last_touchpoint_code, last_was_exit, touches_column, touchpoint_codes,
+)
 from features.feature import JOURNEY, PROFILE, FeatureDef
 
 WINDOWS_DAYS = (7, 30, 90)
 SLOW_FIRST_RESPONSE_HOURS = 24.0
 SURVEY_SCALES = {"nps": ("NPS", 10), "csat": ("CSAT", 5), "ces": ("effort score (CES)", 7), "repurchase": ("would-buy-again", 10)}
-FRICTION_EVENTS = {
-    # event type -> (feature word, words for the count, extra condition on the event)
-    "payment_error": ("payment_errors", "payment errors", None),
-    "exit_intent": ("exit_intents", "exits with intent to leave", None),
-    "remove_from_cart": ("cart_removals", "items removed from the cart", None),
-    "unsubscribe": ("unsubscribes", "unsubscribes", None),
-    "plan_downgrade": ("downgrades", "plan downgrades", None),
-    "return_request": ("returns", "return requests", None),
-    "search": ("failed_searches", "searches that found nothing", pl.col("value") == 0),
-}
 UTC_US = pl.Datetime("us", "UTC")
 
 
@@ -36,6 +29,11 @@ def _since(column: str, cutoff: datetime, days: int) -> pl.Expr:
 
 def _count(condition: pl.Expr) -> pl.Expr:
     return condition.sum().cast(pl.Float64)
+
+
+def _window_sum(column: str, cutoff: datetime, days: int) -> pl.Expr:
+    """A day column summed over the `days` days before the cutoff (the rows are already cut)."""
+    return pl.when(_since(DAY, cutoff, days)).then(pl.col(column)).otherwise(0).sum().cast(pl.Float64)
 
 
 def _days(delta: pl.Expr) -> pl.Expr:
@@ -48,53 +46,48 @@ def _hours(delta: pl.Expr) -> pl.Expr:
 
 def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]:
     """Volume, recency, trend, being the last touch, and the friction events this touchpoint claims."""
-    here = pl.col("touchpoint") == t.name
-
-    def touches(cutoff: datetime, days: int) -> pl.Expr:
-        return _count(here & _since("ts", cutoff, days))
-
+    column = touches_column(t.name)
+    code = touchpoint_codes(catalogue)[t.name]
     defs = [
-        FeatureDef(f"{t.name}_touches_{d}d", t.name, t.phase, "volume", "touches",
+        FeatureDef(f"{t.name}_touches_{d}d", t.name, t.phase, "volume", "days",
                    f"Touches at {t.label} in the {d} days before the cutoff.",
                    f"{{value:.0f}} touches at {t.label} in the last {d} days",
-                   lambda c, d=d: touches(c, d), raises_risk_when="low")
+                   lambda c, d=d: _window_sum(column, c, d), raises_risk_when="low", lookback_days=d)
         for d in WINDOWS_DAYS
     ]
     defs += [
-        FeatureDef(f"{t.name}_days_since_last", t.name, t.phase, "recency", "touches",
-                   f"Days since the last touch at {t.label} (empty if never).",
+        FeatureDef(f"{t.name}_days_since_last", t.name, t.phase, "recency", "days",
+                   f"Days since the last day with a touch at {t.label} (1 = the day before the cutoff; empty if never).",
                    f"{{value:.0f}} days since the last touch at {t.label}",
-                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col("ts").filter(here).max()), fill=None),
-        FeatureDef(f"{t.name}_touches_trend_30d", t.name, t.phase, "trend", "touches",
+                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.when(pl.col(column) > 0).then(pl.col(DAY)).max()), fill=None),
+        FeatureDef(f"{t.name}_touches_trend_30d", t.name, t.phase, "trend", "days",
                    f"Touches at {t.label} in the last 30 days over the monthly average of the 60 days before "
                    "(1 = steady, below 1 = fading; both counts smoothed by one).",
                    f"activity at {t.label} at {{value:.0%}} of its earlier monthly level",
-                   lambda c: (touches(c, 30) + 1) / ((touches(c, 90) - touches(c, 30)) / 2 + 1), fill=1.0, raises_risk_when="low"),
-        FeatureDef(f"{t.name}_was_last_touch", t.name, t.phase, "journey", "touches",
+                   lambda c: (_window_sum(column, c, 30) + 1) / ((_window_sum(column, c, 90) - _window_sum(column, c, 30)) / 2 + 1),
+                   fill=1.0, raises_risk_when="low", lookback_days=90),
+        FeatureDef(f"{t.name}_was_last_touch", t.name, t.phase, "journey", "days",
                    f"1 if the customer's last touch before the cutoff was at {t.label}.",
                    f"the last contact before going quiet was at {t.label}",
-                   lambda c: (pl.col("touchpoint").sort_by("ts").last() == t.name).cast(pl.Float64)),
+                   lambda c: (last_touchpoint_code(pl.col(LAST_TOUCH).max()) == code).cast(pl.Float64)),
     ]
-    for event_type, (word, words, extra) in FRICTION_EVENTS.items():
-        if t.name not in touchpoints_for_event(catalogue, event_type):
+    for touchpoint, event_type, friction, _ in friction_pairs(catalogue):
+        if touchpoint != t.name:
             continue
-        condition = here & (pl.col("event_type") == event_type)
-        if extra is not None:
-            condition = condition & extra.fill_null(False)
+        word, words, _ = FRICTION_EVENTS[event_type]
         defs += [
-            FeatureDef(f"{t.name}_{word}_{d}d", t.name, t.phase, "friction", "touches",
+            FeatureDef(f"{t.name}_{word}_{d}d", t.name, t.phase, "friction", "days",
                        f"{words.capitalize()} at {t.label} in the {d} days before the cutoff.",
                        f"{{value:.0f}} {words} at {t.label} in the last {d} days",
-                       lambda c, d=d, condition=condition: _count(condition & _since("ts", c, d)))
+                       lambda c, d=d, friction=friction: _window_sum(friction, c, d), lookback_days=d)
             for d in WINDOWS_DAYS
         ]
     if t.name in touchpoints_for_event(catalogue, "checkout_start"):
-        abandoned = pl.col("has_checkout") & ~pl.col("has_purchase")
         defs += [
-            FeatureDef(f"{t.name}_abandoned_checkouts_{d}d", t.name, t.phase, "friction", "sessions",
-                       f"Sessions in the last {d} days that started a checkout and ended without a purchase.",
+            FeatureDef(f"{t.name}_abandoned_checkouts_{d}d", t.name, t.phase, "friction", "days",
+                       f"Checkouts started in the last {d} days without a purchase the same day.",
                        f"{{value:.0f}} checkouts started and abandoned in the last {d} days",
-                       lambda c, d=d: _count(abandoned & _since("ts", c, d)))
+                       lambda c, d=d: _window_sum(ABANDONED_CHECKOUTS, c, d), lookback_days=d)
             for d in (30, 90)
         ]
     return defs
@@ -216,25 +209,32 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
     return defs
 
 
-def journey_features() -> list[FeatureDef]:
-    """The shape of the journey: where activity sits by phase, and sessions that end in an exit."""
-    phase = pl.col("phase")
+def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
+    """The shape of the journey: where activity sits by phase, active days, days that end in an exit."""
+    names = [*catalogue.names, OTHER]
+
+    def touches_in(c: datetime, names: list[str]) -> pl.Expr:
+        return pl.when(_since(DAY, c, 90)).then(pl.sum_horizontal(touches_column(n) for n in names)).otherwise(0).sum().cast(pl.Float64)
+
+    def share(c: datetime, phase: str) -> pl.Expr:
+        total = touches_in(c, names)
+        return pl.when(total > 0).then(touches_in(c, [n for n in catalogue.names if catalogue.phase_of(n) == phase]) / total)
+
     defs = [
-        FeatureDef(f"{JOURNEY}_{p}_share_90d", JOURNEY, p, "journey", "touches",
+        FeatureDef(f"{JOURNEY}_{p}_share_90d", JOURNEY, p, "journey", "days",
                    f"Share of the last 90 days' touches in the {p.replace('_', ' ')} phase.",
                    f"{{value:.0%}} of recent activity {p.replace('_', ' ').replace('pre purchase', 'before purchase').replace('post purchase', 'after purchase')}",
-                   lambda c, p=p: (phase.filter(_since("ts", c, 90)) == p).mean(), fill=None)
+                   lambda c, p=p: share(c, p), fill=None, lookback_days=90)
         for p in PHASES
     ]
-    exit_ended = pl.col("last_event") == "exit_intent"
     return defs + [
-        FeatureDef(f"{JOURNEY}_sessions_ending_in_exit_30d", JOURNEY, JOURNEY, "journey", "sessions",
-                   "Sessions in the last 30 days whose last event was an exit intent.",
-                   "{value:.0f} visits in the last 30 days ended with an exit intent",
-                   lambda c: _count(exit_ended & _since("ts", c, 30))),
-        FeatureDef(f"{JOURNEY}_sessions_30d", JOURNEY, JOURNEY, "volume", "sessions",
-                   "Sessions in the last 30 days.", "{value:.0f} visits in the last 30 days",
-                   lambda c: _count(_since("ts", c, 30)), raises_risk_when="low"),
+        FeatureDef(f"{JOURNEY}_days_ending_in_exit_30d", JOURNEY, JOURNEY, "journey", "days",
+                   "Days in the last 30 whose last event was an exit intent.",
+                   "{value:.0f} days in the last 30 ended with an exit intent",
+                   lambda c: pl.when(_since(DAY, c, 30)).then(last_was_exit(pl.col(LAST_TOUCH))).otherwise(0).sum().cast(pl.Float64), lookback_days=30),
+        FeatureDef(f"{JOURNEY}_active_days_30d", JOURNEY, JOURNEY, "volume", "days",
+                   "Days with any touch in the last 30 days.", "active on {value:.0f} of the last 30 days",
+                   lambda c: _count(_since(DAY, c, 30)), raises_risk_when="low", lookback_days=30),
     ]
 
 

@@ -10,8 +10,8 @@ import polars as pl
 
 PROFILE = "profile"
 JOURNEY = "journey"
-# the column each source is cut on; "sessions" is derived from touches already cut (features/derived.py)
-SOURCE_TIME = {"touches": "ts", "sessions": "ts", "support": "opened_at", "surveys": "ts", "customers": "signup_at"}
+# the column each source is cut on; "days" holds every touch folded per customer and day (features/days.py)
+SOURCE_TIME = {"days": "day", "support": "opened_at", "surveys": "ts", "customers": "signup_at"}
 FAMILIES = ("volume", "recency", "trend", "friction", "support_quality", "survey_voice", "journey", "profile")
 
 
@@ -27,6 +27,7 @@ class FeatureDef:
     expr: Callable[[datetime], pl.Expr]
     fill: float | None = 0.0  # value for a customer with no rows in the source (None: unknown)
     raises_risk_when: str = "high"  # which end of the feature a reason is worth saying for
+    lookback_days: int | None = None  # the oldest rows it reads, in days before the cutoff (None: all history)
 
     def explain(self, value: float | None) -> str:
         if value is None:

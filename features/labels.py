@@ -1,6 +1,6 @@
 """Who is in a cutoff's population, and who churned within the horizon after it.
 
-A label only ever looks at the window (cutoff, cutoff + horizon]; a feature only before the cutoff.
+A label only ever looks at the horizon after the cutoff; a feature only at the days before it.
 """
 
 from __future__ import annotations
@@ -9,13 +9,20 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from features.days import DAY, PURCHASES
+
 
 def uses_cancellations(customers: pl.DataFrame) -> bool:
     """Contractual churn when the customers table carries any cancellation time."""
     return customers["churned_at"].is_not_null().any()
 
 
-def population(customers: pl.DataFrame, touches: pl.DataFrame, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
+def _buyers(days: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
+    """Customers with a purchase on a day in [start, end)."""
+    return days.filter((pl.col(PURCHASES) > 0) & (pl.col(DAY) >= start) & (pl.col(DAY) < end)).select("customer_id").unique()
+
+
+def population(customers: pl.DataFrame, days: pl.DataFrame, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
     """Customers signed up before the cutoff and not already gone by it.
 
     Without cancellation times, "gone" means no purchase in the horizon-length window before the
@@ -25,19 +32,21 @@ def population(customers: pl.DataFrame, touches: pl.DataFrame, cutoff: datetime,
     if uses_cancellations(customers):
         return signed.filter(pl.col("churned_at").is_null() | (pl.col("churned_at") > cutoff)).select("customer_id")
     since = cutoff - timedelta(days=horizon_days)
-    buyers = touches.filter((pl.col("event_type") == "purchase") & (pl.col("ts") >= since) & (pl.col("ts") < cutoff))
     recent = signed.filter(pl.col("signup_at") >= since)
-    return pl.concat([buyers.select("customer_id"), recent.select("customer_id")]).unique().join(
+    return pl.concat([_buyers(days, since, cutoff), recent.select("customer_id")]).unique().join(
         signed.select("customer_id"), on="customer_id", how="semi"
     ).sort("customer_id")
 
 
-def churn_labels(customers: pl.DataFrame, touches: pl.DataFrame, members: pl.DataFrame, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
-    """1 if the customer churned in (cutoff, cutoff + horizon], else 0."""
+def churn_labels(customers: pl.DataFrame, days: pl.DataFrame, members: pl.DataFrame, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
+    """1 if the customer churned within the horizon after the cutoff, else 0.
+
+    Contractual: cancelled in (cutoff, cutoff + horizon]. Otherwise: no purchase on the days
+    [cutoff, cutoff + horizon), the days right after the ones features see.
+    """
     end = cutoff + timedelta(days=horizon_days)
     if uses_cancellations(customers):
         churned = customers.filter((pl.col("churned_at") > cutoff) & (pl.col("churned_at") <= end)).select("customer_id")
     else:
-        bought = touches.filter((pl.col("event_type") == "purchase") & (pl.col("ts") > cutoff) & (pl.col("ts") <= end))
-        churned = members.join(bought.select("customer_id").unique(), on="customer_id", how="anti")
+        churned = members.join(_buyers(days, cutoff, end), on="customer_id", how="anti")
     return members.with_columns(churned=pl.col("customer_id").is_in(churned["customer_id"].implode()).cast(pl.Int8))

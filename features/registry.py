@@ -30,7 +30,7 @@ def build_registry(
         for touchpoint, survey_type in sorted(survey_pairs):
             if touchpoint == t.name:
                 defs += families.survey_features(t, survey_type)
-    defs += families.journey_features()
+    defs += families.journey_features(catalogue)
     defs += families.profile_features(sorted(plans))
     names = [d.name for d in defs]
     duplicates = sorted({n for n in names if names.count(n) > 1})

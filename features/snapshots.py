@@ -15,6 +15,12 @@ class NotEnoughHistory(ValueError):
     """The inputs do not span enough time to train and validate by time."""
 
 
+def scoring_cutoff(as_of: datetime) -> datetime:
+    """The midnight that ends `as_of`'s day: scoring sees every touch up to and including `as_of`'s day
+    (features are built from whole days)."""
+    return datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC) + timedelta(days=1)
+
+
 def month_start_at_or_before(moment: datetime) -> datetime:
     return datetime(moment.year, moment.month, 1, tzinfo=UTC)
 
@@ -47,9 +53,9 @@ def plan_cutoffs(first_event: datetime, as_of: datetime, horizon_days: int, trai
 
 def snapshot(sources: dict[str, pl.DataFrame], cutoff: datetime, horizon_days: int, registry: list[FeatureDef]) -> pl.DataFrame:
     """Features as of the cutoff and labels from its own horizon, for its population."""
-    customers, touches = sources["customers"], sources["touches"]
-    members = population(customers, touches, cutoff, horizon_days)
-    labels = churn_labels(customers, touches, members, cutoff, horizon_days)
+    customers, days = sources["customers"], sources["days"]
+    members = population(customers, days, cutoff, horizon_days)
+    labels = churn_labels(customers, days, members, cutoff, horizon_days)
     features = build_features(sources, members, cutoff, registry)
     return features.join(labels, on="customer_id").with_columns(cutoff=pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")))
 

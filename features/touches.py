@@ -1,33 +1,29 @@
-"""One long table of every touch a customer had, each tagged with its touchpoint and phase.
+"""Every touch a customer had, tagged with its touchpoint: clicks, support tickets, survey answers.
 
-Volume and recency features are the same for a page view, a support ticket or a survey answer, so
-they are computed once over this table; source-specific quality features read their own tables.
+Volume and recency are the same for a page view, a support ticket or a survey answer, so they are
+counted once over these touches (folded into days by `features.days`); source-specific quality
+features read their own tables.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from features.catalogue import OTHER, PHASES, Catalogue
+from features.catalogue import OTHER, Catalogue
 from features.contract import UTC_DATETIME
 
-SOURCES = pl.Enum(["clickstream", "support", "surveys"])
+Friction = tuple[str, str, str, "pl.Expr | None"]  # touchpoint, event type, name, extra condition on the event
 
-
-def touch_schema(catalogue: Catalogue) -> pl.Schema:
-    """Touchpoint and phase are enums of the catalogue: every feature filters on them, and comparing
-    small integers is much cheaper than comparing strings over millions of rows."""
+def touch_schema(catalogue: Catalogue, friction: list[str]) -> pl.Schema:
+    """Touchpoint and friction are enums: every day column compares them, and comparing small
+    integers is much cheaper than comparing strings over millions of rows."""
     return pl.Schema(
         {
             "customer_id": pl.String(),
             "ts": UTC_DATETIME,
-            "source": SOURCES,
             "event_type": pl.Categorical(),
             "touchpoint": pl.Enum([*catalogue.names, OTHER]),
-            "phase": pl.Enum([*PHASES, "unassigned"]),
-            "page": pl.String(),
-            "session_id": pl.String(),
-            "value": pl.Float64(),
+            "friction": pl.Enum(friction),
         }
     )
 
@@ -40,51 +36,53 @@ def tag_surveys(surveys: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     return surveys.with_columns(asked_about=pl.col("touchpoint"), touchpoint=catalogue.survey_touchpoint())
 
 
-def touch_events(clickstream: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
-    """Clickstream events, support tickets (at opening) and survey answers as touches."""
-    schema = touch_schema(catalogue)
-    phases = {t.name: t.phase for t in catalogue.touchpoints}
+def clickstream_routes(clickstream: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue, friction: list[Friction]) -> pl.DataFrame:
+    """The touchpoint, and the friction it counts as, of every distinct (event type, page): the
+    catalogue's rules run once per pair, not once per event, and millions of clicks then only join
+    two columns on."""
+    pairs = clickstream.lazy().select("event_type", "page").unique().collect(engine="streaming")
+    routes = pairs.with_columns(touchpoint=catalogue.clickstream_touchpoint())
+    counts_as = pl.lit(None, dtype=pl.String)
+    for touchpoint, event_type, column, _ in friction:
+        counts_as = pl.when((pl.col("touchpoint") == touchpoint) & (pl.col("event_type") == event_type)).then(pl.lit(column)).otherwise(counts_as)
+    return routes.with_columns(friction=counts_as)
 
-    def with_phase(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.with_columns(phase=pl.col("touchpoint").replace_strict(phases, default="unassigned", return_dtype=pl.String))
 
-    # the catalogue's rules and the phase lookup run once per distinct (event type, page), not once
-    # per event; millions of clicks then only join two typed columns on, in Polars' streaming engine
-    routes = with_phase(
-        clickstream.lazy().select("event_type", "page").unique().collect(engine="streaming").with_columns(touchpoint=catalogue.clickstream_touchpoint())
-    ).with_columns(pl.col("touchpoint").cast(schema["touchpoint"]), pl.col("phase").cast(schema["phase"]))
-    clicks = clickstream.lazy().join(routes.lazy(), on=["event_type", "page"], how="left", nulls_equal=True).select(
-        "customer_id", "ts", pl.lit("clickstream").alias("source"), "event_type", "touchpoint", "phase", "page", "session_id", "value",
+def unmatched_event_types(clickstream: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """(event_type, len) of the clicks no catalogue rule claims, most frequent first: they count as
+    touchpoint `other` until the catalogue maps them."""
+    unmatched = clickstream_routes(clickstream, catalogue, []).filter(pl.col("touchpoint") == OTHER).select("event_type", "page")
+    clicks = clickstream.join(unmatched, on=["event_type", "page"], how="semi", nulls_equal=True)
+    return clicks.group_by("event_type").len().sort("len", descending=True)
+
+
+def touch_events(
+    clickstream: pl.DataFrame | pl.LazyFrame, support: pl.DataFrame | pl.LazyFrame, surveys: pl.DataFrame | pl.LazyFrame,
+    catalogue: Catalogue, friction: list[Friction],
+) -> pl.LazyFrame:
+    """Clickstream events, support tickets (at opening) and survey answers as touches, lazily.
+
+    `friction` lists (touchpoint, event type, name, extra condition on the event): a click of that
+    type at that touchpoint, meeting the condition, gets `friction` = name."""
+    schema = touch_schema(catalogue, [column for _, _, column, _ in friction])
+    friction_kind = pl.col("friction")
+    for _, _, column, extra in friction:
+        if extra is not None:
+            friction_kind = pl.when((pl.col("friction") == column) & ~extra.fill_null(False)).then(None).otherwise(friction_kind)
+    clicks = (
+        clickstream.lazy()
+        .join(clickstream_routes(clickstream, catalogue, friction).lazy(), on=["event_type", "page"], how="left", nulls_equal=True)
+        .with_columns(friction=friction_kind)
     )
-    tickets = with_phase(tag_support(support, catalogue)).select(
-        "customer_id", pl.col("opened_at").alias("ts"), pl.lit("support").alias("source"),
-        pl.lit("support_ticket").alias("event_type"), "touchpoint", "phase",
+    tickets = support.lazy().select(
+        "customer_id", pl.col("opened_at").alias("ts"), pl.lit("support_ticket").alias("event_type"), catalogue.support_touchpoint().alias("touchpoint"),
     )
-    answers = with_phase(tag_surveys(surveys, catalogue)).select(
-        "customer_id", "ts", pl.lit("surveys").alias("source"), pl.format("survey_{}", "survey_type").alias("event_type"),
-        "touchpoint", "phase", pl.col("score").alias("value"),
+    answers = surveys.lazy().select(
+        "customer_id", "ts", pl.format("survey_{}", "survey_type").alias("event_type"), catalogue.survey_touchpoint().alias("touchpoint"),
     )
     typed = [
-        frame.lazy().with_columns([pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.collect_schema()])
+        frame.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.collect_schema()])
         .select([pl.col(c).cast(t) for c, t in schema.items()])
         for frame in (clicks, tickets, answers)
     ]
-    return by_customer(pl.concat(typed).collect(engine="streaming"))
-
-
-def by_customer(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rows grouped by customer id in lexical order, with customer_id flagged as sorted.
-
-    Per-customer aggregations over rows sorted and flagged this way take the group-by fast path
-    (2-4x faster than unsorted rows, and each cutoff's plan runs them again). Sorting the string
-    column itself (with time) costs 10-16 s for 12M rows on 2 cores; ranking the few distinct ids
-    and a stable sort on that integer gives the same customer order in about 2 s. Rows keep their
-    input order within a customer: every feature that needs time order sorts by time itself.
-    """
-    ranks = frame.select(pl.col("customer_id").unique().sort()).with_row_index("_rank")
-    return (
-        frame.join(ranks, on="customer_id", how="left", nulls_equal=True, maintain_order="left")
-        .sort("_rank", maintain_order=True)
-        .drop("_rank")
-        .with_columns(pl.col("customer_id").set_sorted())
-    )
+    return pl.concat(typed)

@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from features.days import DAY, LAST_TOUCH, PURCHASES, last_touch_at
 from models.calibration import fit_calibration
 from models.train import TimeSplit
 
@@ -38,11 +39,11 @@ def _per_cutoff(frame: pl.DataFrame, summarise: Callable[[datetime, pl.DataFrame
     return frame.select("customer_id", "cutoff").join(pl.concat(parts), on=["customer_id", "cutoff"], how="left", maintain_order="left")
 
 
-def recency_days(frame: pl.DataFrame, touches: pl.DataFrame, customers: pl.DataFrame) -> np.ndarray:
+def recency_days(frame: pl.DataFrame, days: pl.DataFrame, customers: pl.DataFrame) -> np.ndarray:
     """Days from the last touch (any kind) before each row's cutoff to the cutoff; since signup if none."""
 
     def summarise(cutoff: datetime, members: pl.DataFrame) -> pl.DataFrame:
-        last = touches.filter(pl.col("ts") < cutoff).group_by("customer_id").agg(last=pl.col("ts").max())
+        last = days.filter(pl.col(DAY) < cutoff).group_by("customer_id").agg(last=last_touch_at(pl.col(LAST_TOUCH).max()))
         return (
             members.join(last, on="customer_id", how="left")
             .join(customers.select("customer_id", "signup_at"), on="customer_id", how="left")
@@ -52,15 +53,16 @@ def recency_days(frame: pl.DataFrame, touches: pl.DataFrame, customers: pl.DataF
     return _per_cutoff(frame, summarise)["days"].fill_null(0.0).to_numpy()
 
 
-def purchase_summary(frame: pl.DataFrame, touches: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
-    """BG/NBD inputs per row, in days: repeat purchases, first-to-last purchase, and age since the first purchase.
+def purchase_summary(frame: pl.DataFrame, days: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
+    """BG/NBD inputs per row, in days, counting purchase days as lifetimes does: repeat purchase days,
+    first to last purchase day, and age since the first purchase day.
 
     Customers who never bought are 'born' at signup with no repeat purchase.
     """
-    purchases = touches.filter(pl.col("event_type") == "purchase")
+    purchase_days = days.filter(pl.col(PURCHASES) > 0).select("customer_id", DAY)
 
     def summarise(cutoff: datetime, members: pl.DataFrame) -> pl.DataFrame:
-        bought = purchases.filter(pl.col("ts") < cutoff).group_by("customer_id").agg(n=pl.len(), first=pl.col("ts").min(), last=pl.col("ts").max())
+        bought = purchase_days.filter(pl.col(DAY) < cutoff).group_by("customer_id").agg(n=pl.len(), first=pl.col(DAY).min(), last=pl.col(DAY).max())
         rows = members.join(bought, on="customer_id", how="left").join(customers.select("customer_id", "signup_at"), on="customer_id", how="left")
         birth = pl.coalesce("first", "signup_at")
         return rows.select(
@@ -88,13 +90,13 @@ def logistic_regression(split: TimeSplit, features: list[str], seed: int) -> Cal
     return lambda frame: model.predict_proba(frame.select(features).to_numpy())[:, 1]
 
 
-def bgnbd_not_alive(split: TimeSplit, touches: pl.DataFrame, customers: pl.DataFrame) -> Callable[[pl.DataFrame], np.ndarray]:
+def bgnbd_not_alive(split: TimeSplit, days: pl.DataFrame, customers: pl.DataFrame) -> Callable[[pl.DataFrame], np.ndarray]:
     """Modified BG/NBD fitted on the validation cutoff's purchase histories (no labels); scores 1 - P(alive)."""
-    fit = purchase_summary(split.validation, touches, customers)
+    fit = purchase_summary(split.validation, days, customers)
     model = ModifiedBetaGeoFitter(penalizer_coef=0.001).fit(fit["frequency"].to_numpy(), fit["recency"].to_numpy(), fit["T"].to_numpy())
 
     def score(frame: pl.DataFrame) -> np.ndarray:
-        s = purchase_summary(frame, touches, customers)
+        s = purchase_summary(frame, days, customers)
         return 1.0 - np.asarray(model.conditional_probability_alive(s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy()), dtype=float)
 
     return score
@@ -106,12 +108,12 @@ def _calibrated(score: Callable[[pl.DataFrame], np.ndarray], validation: pl.Data
     return lambda frame: calibration.apply(score(frame))
 
 
-def baseline_probabilities(split: TimeSplit, features: list[str], touches: pl.DataFrame, customers: pl.DataFrame, seed: int) -> dict[str, np.ndarray]:
+def baseline_probabilities(split: TimeSplit, features: list[str], days: pl.DataFrame, customers: pl.DataFrame, seed: int) -> dict[str, np.ndarray]:
     """Each baseline's churn probability for every holdout row, fitted only on earlier cutoffs."""
     base_rate = float(split.fit["churned"].mean())
     return {
         "base_rate": np.full(split.holdout.height, base_rate),
-        "recency_rule": _calibrated(lambda f: recency_days(f, touches, customers), split.validation)(split.holdout),
+        "recency_rule": _calibrated(lambda f: recency_days(f, days, customers), split.validation)(split.holdout),
         "logistic_regression": logistic_regression(split, features, seed)(split.holdout),
-        "bgnbd": _calibrated(bgnbd_not_alive(split, touches, customers), split.validation)(split.holdout),
+        "bgnbd": _calibrated(bgnbd_not_alive(split, days, customers), split.validation)(split.holdout),
     }

@@ -10,7 +10,7 @@ Blocking (a failure stops every downstream asset in the run):
   than the model saw in training means a source went missing, and every score would be off.
 
 Not blocking (severity WARN: shown in the UI, nothing stopped):
-- `event_freshness` on touchpoint_events: stale data still gives a correct list as of its latest
+- `event_freshness` on touchpoint_days: stale data still gives a correct list as of its latest
   event; stopping would leave retention teams with yesterday's list instead of a flagged one.
 - `feature_drift` on scoring_features: drift says the champion may be ageing, which the weekly
   retraining answers; the champion is still the best model we have for today's list.
@@ -32,6 +32,7 @@ from features.quality import (
     event_age_hours, header_columns, label_rate_problems, label_rates, missing_required, null_problems, null_shares,
     quarantine_share, schema_problems,
 )
+from features.sources import latest_touch
 from models.drift import psi_table, shared_numeric_features
 from pipelines.config import QualityBounds
 from pipelines.metadata import preview
@@ -78,10 +79,10 @@ def _quarantine_check(contract: TableContract) -> dg.AssetChecksDefinition:
 table_checks = [make(CONTRACTS[t]) for t in ("customers", "clickstream", "support", "surveys") for make in (_schema_check, _quarantine_check)]
 
 
-@dg.asset_check(asset="touchpoint_events", name="event_freshness", blocking=False,
+@dg.asset_check(asset="touchpoint_days", name="event_freshness", blocking=False,
                 description="The latest event is at most QualityBounds.max_event_age_hours old (against the clock, not as_of).")
-def event_freshness(quality: QualityBounds, touchpoint_events: pl.DataFrame) -> dg.AssetCheckResult:
-    latest = touchpoint_events["ts"].max()
+def event_freshness(quality: QualityBounds, touchpoint_days: pl.DataFrame) -> dg.AssetCheckResult:
+    latest = latest_touch(touchpoint_days)
     age = event_age_hours(latest, datetime.now(UTC))
     passed = age is not None and age <= quality.max_event_age_hours
     return dg.AssetCheckResult(

@@ -4,7 +4,7 @@ landing/customers/*                          -> customers
 landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file content, launched by
                                           landing_files_sensor) -> clickstream, support, surveys
   (validated; quarantine/ beside; checks: input_schema, quarantine_share, both blocking)
-  -> touchpoint_events (check: event_freshness) -> feature_dictionary
+  -> touchpoint_days (check: event_freshness) -> feature_dictionary
        -> training_snapshots (checks: label_rate, feature_null_rates)
             -> churn_model (MLflow: a challenger each run; champion only through the promotion gate,
                             enforced by the blocking check champion_passes_gate)

@@ -105,7 +105,7 @@ def test_two_seeds_on_the_same_data_flag_the_same_touchpoints(pipeline_run):
     from pipelines.assets.model import feature_columns
 
     snapshots, scoring = pipeline_run.output("training_snapshots"), pipeline_run.output("scoring_features")
-    _, registry = feature_sources(*[pipeline_run.output(a) for a in ("customers", "touchpoint_events", "support", "surveys")], load_catalogue())
+    _, registry = feature_sources(*[pipeline_run.output(a) for a in ("customers", "touchpoint_days", "support", "surveys")], load_catalogue())
     by_name = {d.name: d for d in registry}
     features = feature_columns(snapshots)
     flagged = []

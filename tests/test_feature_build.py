@@ -11,10 +11,11 @@ from polars.testing import assert_frame_equal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.build import aggregate, assemble, build_features, by_source, cut, feature_plan
+from features.build import assemble, build_features, cut, feature_plan, parts
 from features.catalogue import load_catalogue
 from features.contract import CLICKSTREAM, SUPPORT, SURVEYS
-from features.derived import sessions, support_with_switches
+from features.days import friction_pairs, touch_days
+from features.derived import support_with_switches
 from features.simulator import WorldConfig, simulate
 from features.sources import feature_sources
 from features.touches import touch_events
@@ -36,15 +37,15 @@ def _sources(world, catalogue, clicks=None, tickets=None, answers=None):
     support = world.support.drop("_bad", "_rank", "_opened_s")
     support = support if tickets is None else pl.concat([support, tickets])
     surveys = world.surveys if answers is None else pl.concat([world.surveys, answers])
-    touches = touch_events(clicks, support, surveys, catalogue)
-    return feature_sources(world.customers.drop("name", "email", "phone"), touches, support, surveys, catalogue)
+    days = touch_days(clicks, support, surveys, catalogue)
+    return feature_sources(world.customers.drop("name", "email", "phone"), days, support, surveys, catalogue)
 
 
 def test_eager_lazy_and_streaming_builds_agree(world):
     sources, registry = _sources(*world)
     members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
     before = {name: frame.collect() if isinstance(frame, pl.LazyFrame) else frame for name, frame in cut(sources, CUTOFF).items()}
-    eager = assemble(members, [aggregate(before[s], defs, CUTOFF) for s, defs in by_source(registry).items()], registry)
+    eager = assemble(members, parts(before, CUTOFF, registry), registry)
     lazy = feature_plan({k: v.lazy() for k, v in sources.items()}, members.lazy(), CUTOFF, registry).collect()
     streaming = build_features(sources, members, CUTOFF, registry)
     assert eager.height == members.height and eager.width == len(registry) + 1
@@ -99,17 +100,50 @@ def test_rows_at_or_after_the_cutoff_never_change_a_feature(world, baseline, dat
     assert build_features(sources, members, CUTOFF, registry).equals(expected)
 
 
-def test_a_checkout_is_abandoned_at_the_cutoff_if_its_purchase_comes_later():
-    t0 = datetime(2026, 3, 1, tzinfo=UTC)
-    touches = pl.DataFrame(
-        {"customer_id": ["A"] * 4, "session_id": ["s1", "s1", "s2", "s2"], "ts": [t0 - timedelta(minutes=m) for m in (30, 20, 10, 5)],
-         "event_type": ["checkout_start", "purchase", "checkout_start", "exit_intent"], "touchpoint": ["checkout"] * 3 + ["pricing"]}
+def test_day_rows_give_the_windows_raw_events_give(world):
+    """Folding touches into days loses nothing a window needs: counts from day rows equal counts
+    over the raw events in [cutoff - window, cutoff), for every touchpoint and friction."""
+    world_, catalogue = world
+    sources, registry = _sources(world_, catalogue)
+    members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
+    features = build_features(sources, members, CUTOFF, registry)
+    support = world_.support.drop("_bad", "_rank", "_opened_s")
+    touches = touch_events(world_.clickstream, support, world_.surveys, catalogue, friction_pairs(catalogue)).collect()
+    recent = touches.filter((pl.col("ts") >= CUTOFF - timedelta(days=30)) & (pl.col("ts") < CUTOFF))
+    expected = recent.group_by("customer_id").agg(
+        website=(pl.col("touchpoint") == "website").sum(),
+        pricing_exits=(pl.col("friction") == "exit_intents__pricing").sum(),
+        payment_errors=(pl.col("friction") == "payment_errors__checkout").sum(),
+        failed_searches=(pl.col("friction") == "failed_searches__search").sum(),
     )
-    table = sessions(touches.lazy()).collect().sort("session_id")
-    assert table.select("has_checkout", "has_purchase", "last_event").rows() == [(True, True, "purchase"), (True, False, "exit_intent")]
-    # cut before the purchase: the first session is an abandoned checkout as of then
-    cut_early = sessions(touches.filter(pl.col("ts") < t0 - timedelta(minutes=25)).lazy()).collect()
-    assert cut_early.select("has_checkout", "has_purchase").rows() == [(True, False)]
+    got = features.join(expected, on="customer_id", how="left").fill_null(0)
+    assert got["website"].sum() > 0 and got["payment_errors"].sum() > 0 and got["failed_searches"].sum() > 0
+    assert (got["website_touches_30d"] == got["website"]).all()
+    assert (got["pricing_exit_intents_30d"] == got["pricing_exits"]).all()
+    assert (got["checkout_payment_errors_30d"] == got["payment_errors"]).all()
+    assert (got["search_failed_searches_30d"] == got["failed_searches"]).all()
+
+
+def test_a_checkout_without_a_purchase_that_day_is_abandoned_and_a_cutoff_must_be_midnight(world):
+    _, catalogue = world
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    at = [day + timedelta(hours=h) for h in (9, 9.5, 12, 12.2, 30)]
+    clicks = pl.DataFrame(
+        {"event_id": [f"E{i}" for i in range(5)], "customer_id": ["A"] * 5, "ts": at,
+         "event_type": ["checkout_start", "purchase", "checkout_start", "exit_intent", "purchase"],
+         "session_id": ["s1", "s1", "s2", "s2", "s2"], "page": [None, None, None, "/pricing", None], "channel": ["web"] * 5, "value": [None] * 5},
+        schema=CLICKSTREAM.schema,
+    )
+    days = touch_days(clicks, SUPPORT.empty(), SURVEYS.empty(), catalogue).sort("day")
+    # day 1: two checkouts, one purchase, last event an exit intent on the pricing page; day 2: a purchase
+    assert days.select("abandoned_checkouts", "purchases", "exit_intents__pricing").rows() == [(1, 1, 1), (0, 1, 0)]
+    sources, registry = feature_sources(pl.DataFrame({"customer_id": ["A"], "signup_at": [day - timedelta(days=9)], "churned_at": [None], "plan": ["pro"], "country": ["FR"], "monthly_value": [9.0]},
+                                                     schema_overrides={"churned_at": pl.Datetime("us", "UTC")}), days, SUPPORT.empty(), SURVEYS.empty(), catalogue)
+    row = build_features(sources, sources["customers"].select("customer_id"), day + timedelta(days=1), registry).row(0, named=True)
+    assert row["checkout_abandoned_checkouts_30d"] == 1.0 and row["journey_days_ending_in_exit_30d"] == 1.0
+    assert row["pricing_was_last_touch"] == 1.0 and row["checkout_was_last_touch"] == 0.0 and row["pricing_days_since_last"] == 1.0
+    with pytest.raises(ValueError, match="not midnight UTC"):
+        build_features(sources, sources["customers"].select("customer_id"), day + timedelta(hours=13), registry)
 
 
 def test_switching_channel_for_the_same_issue_within_a_week_is_flagged():

@@ -110,7 +110,7 @@ def test_each_planted_driver_has_a_feature_that_predicts_the_holdout(pipeline_ru
     from features.catalogue import load_catalogue
     from features.sources import feature_sources
 
-    outputs = [pipeline_run.output(a) for a in ("customers", "touchpoint_events", "support", "surveys")]
+    outputs = [pipeline_run.output(a) for a in ("customers", "touchpoint_days", "support", "surveys")]
     _, registry = feature_sources(*outputs, load_catalogue())
     holdout = pipeline_run.output("training_snapshots").filter(pl.col("split") == "holdout")
     best: dict[str, tuple[float, str]] = {}

@@ -1,4 +1,4 @@
-"""Features see only rows strictly before the cutoff; labels only the window (cutoff, cutoff + horizon]."""
+"""Features see only rows strictly before the cutoff; labels only the horizon after it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from features.catalogue import load_catalogue
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
 from features.labels import churn_labels, population
 from features.snapshots import NotEnoughHistory, plan_cutoffs
+from features.days import touch_days
 from features.sources import feature_sources
-from features.touches import touch_events
 
 CUTOFF = datetime(2026, 3, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -30,8 +30,7 @@ def _tables(events: list[tuple[str, datetime, str, str | None]], tickets=(), cus
     support = pl.DataFrame(list(tickets), schema=SUPPORT.schema, orient="row")
     surveys = SURVEYS.empty()
     catalogue = load_catalogue()
-    touches = touch_events(clicks, support, surveys, catalogue)
-    return feature_sources(customers, touches, support, surveys, catalogue)
+    return feature_sources(customers, touch_days(clicks, support, surveys, catalogue), support, surveys, catalogue)
 
 
 def _features(sources, registry, cutoff=CUTOFF):
@@ -43,7 +42,7 @@ def test_cutoff_is_exclusive_at_the_exact_timestamp():
     sources, registry = _tables([("A", CUTOFF - US, "payment_error", None), ("B", CUTOFF, "payment_error", None)])
     features = _features(sources, registry)
     assert features["checkout_payment_errors_30d"].to_list() == [1.0, 0.0]
-    assert features["checkout_days_since_last"][0] == pytest.approx(US.total_seconds() / 86400)
+    assert features["checkout_days_since_last"][0] == 1.0  # its day is the day before the cutoff
     assert features["checkout_days_since_last"][1] is None
 
 
@@ -74,10 +73,10 @@ def test_labels_use_only_the_horizon_window_and_population_excludes_the_already_
         {"customer_id": list(churned), "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * len(churned), "churned_at": list(churned.values())},
         schema_overrides={"churned_at": pl.Datetime("us", "UTC"), "signup_at": pl.Datetime("us", "UTC")},
     )
-    touches = pl.DataFrame(schema={"customer_id": pl.String, "ts": pl.Datetime("us", "UTC"), "event_type": pl.String})
-    members = population(customers, touches, CUTOFF, horizon)
+    days = pl.DataFrame(schema={"customer_id": pl.String, "day": pl.Datetime("us", "UTC"), "purchases": pl.UInt32})
+    members = population(customers, days, CUTOFF, horizon)
     assert sorted(members["customer_id"].to_list()) == ["active", "after_end", "at_end", "just_after"]
-    labels = dict(churn_labels(customers, touches, members, CUTOFF, horizon).iter_rows())
+    labels = dict(churn_labels(customers, days, members, CUTOFF, horizon).iter_rows())
     assert labels == {"just_after": 1, "at_end": 1, "after_end": 0, "active": 0}
 
 
@@ -86,10 +85,12 @@ def test_without_cancellations_churn_is_no_purchase_in_the_horizon():
         {"customer_id": ["buys", "stops"], "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 2, "churned_at": [None, None]},
         schema_overrides={"churned_at": pl.Datetime("us", "UTC")},
     )
-    ts = [CUTOFF - timedelta(days=10), CUTOFF - timedelta(days=20), CUTOFF + timedelta(days=30)]
-    touches = pl.DataFrame({"customer_id": ["buys", "stops", "buys"], "ts": ts, "event_type": ["purchase"] * 3})
-    members = population(customers, touches, CUTOFF, 90)
-    assert dict(churn_labels(customers, touches, members, CUTOFF, 90).iter_rows()) == {"buys": 0, "stops": 1}
+    # a purchase on the cutoff's own day counts for the label (the horizon starts at the cutoff), not for the population
+    day = [CUTOFF - timedelta(days=10), CUTOFF - timedelta(days=20), CUTOFF, CUTOFF - timedelta(days=91)]
+    days = pl.DataFrame({"customer_id": ["buys", "stops", "buys", "gone"], "day": day, "purchases": [1, 1, 1, 1]})
+    customers = pl.concat([customers, customers.head(1).with_columns(customer_id=pl.lit("gone"))])
+    members = population(customers, days, CUTOFF, 90)
+    assert dict(churn_labels(customers, days, members, CUTOFF, 90).iter_rows()) == {"buys": 0, "stops": 1}
 
 
 def test_cutoffs_keep_training_labels_clear_of_the_holdout():

@@ -1,65 +1,71 @@
-"""Touchpoint events, training snapshots and the scoring population's features."""
+"""Touchpoint days, training snapshots and the scoring population's features."""
 
 import time
-from datetime import timedelta
 
 import dagster as dg
 import polars as pl
 
-from features.catalogue import OTHER
-from features.labels import population
 from features.build import build_features
+from features.catalogue import OTHER
+from features.days import DAY, touch_days, touches_column
+from features.labels import population
 from features.registry import data_dictionary
-from features.snapshots import plan_cutoffs, training_snapshots as stack_snapshots
-from features.sources import feature_sources, latest_timestamp
-from features.touches import touch_events
+from features.snapshots import plan_cutoffs, scoring_cutoff, training_snapshots as stack_snapshots
+from features.sources import feature_sources, latest_timestamp, latest_touch
+from features.touches import unmatched_event_types
 from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot
 
 OWNERS = ["team:data-science"]
 
 
-@dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
-def touchpoint_events(
+@dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="2")
+def touchpoint_days(
     context: dg.AssetExecutionContext, settings: ChurnSettings, clickstream: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
-    """Every touch (click, ticket, survey answer) tagged with its touchpoint and journey phase."""
+    """Every touch (click, ticket, survey answer) routed to its touchpoint and folded into one row per
+    customer and day: touches per touchpoint, friction counts, purchases and the day's last touch."""
     if clickstream.is_empty() and support.is_empty() and surveys.is_empty():
         raise ValueError("no events: put at least one of clickstream, support or surveys files in the landing folder")
+    catalogue = settings.catalogue()
     started = time.perf_counter()
-    touches = touch_events(clickstream, support, surveys, settings.catalogue())
-    context.log.info(f"tagged {touches.height:,} touches from {clickstream.height:,} clicks, {support.height:,} tickets and {surveys.height:,} answers in {time.perf_counter() - started:.1f}s")
-    counts = touches.group_by("touchpoint", "phase").len().sort("len", descending=True)
-    unknown = touches.filter(pl.col("touchpoint") == OTHER).group_by("event_type").len().sort("len", descending=True)
+    days = touch_days(clickstream, support, surveys, catalogue)
+    context.log.info(
+        f"folded {clickstream.height:,} clicks, {support.height:,} tickets and {surveys.height:,} answers into "
+        f"{days.height:,} customer-days in {time.perf_counter() - started:.1f}s"
+    )
+    names = [*catalogue.names, OTHER]
+    counts = pl.DataFrame({"touchpoint": names, "phase": [catalogue.phase_of(n) for n in names], "touches": [days[touches_column(n)].sum() for n in names]})
+    unknown = unmatched_event_types(clickstream, catalogue)
     if not unknown.is_empty():
         context.log.warning(f"{unknown['len'].sum():,} events matched no catalogue touchpoint and count as '{OTHER}': {dict(unknown.iter_rows())}")
     return dg.Output(
-        touches,
+        days,
         metadata={
-            "dagster/row_count": touches.height,
-            "customers": touches["customer_id"].n_unique(),
-            "first_event": str(touches["ts"].min()),
-            "latest_event": str(touches["ts"].max()),
-            "touches_by_touchpoint": preview(counts, rows=30),
-            "preview": preview(touches),
+            "dagster/row_count": days.height,
+            "customers": days["customer_id"].n_unique(),
+            "first_day": str(days[DAY].min()),
+            "latest_event": str(latest_touch(days)),
+            "touches_by_touchpoint": preview(counts.sort("touches", descending=True), rows=30),
+            "preview": preview(days),
             "unmatched_events": int(unknown["len"].sum()) if not unknown.is_empty() else 0,
         },
     )
 
 
-def _feature_inputs(settings: ChurnSettings, customers: pl.DataFrame, touches: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame):
+def _feature_inputs(settings: ChurnSettings, customers: pl.DataFrame, days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame):
     """The feature sources, the registry and `as_of`, the same for training and scoring."""
-    sources, registry = feature_sources(customers, touches, support, surveys, settings.catalogue())
-    return sources, registry, settings.as_of_or(latest_timestamp(customers, touches))
+    sources, registry = feature_sources(customers, days, support, surveys, settings.catalogue())
+    return sources, registry, settings.as_of_or(latest_timestamp(customers, days))
 
 
 @dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
 def training_snapshots(
-    context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
+    context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
     """Features and labels at monthly cutoffs; the latest fully observed one is the holdout."""
-    sources, registry, as_of = _feature_inputs(settings, customers, touchpoint_events, support, surveys)
-    cutoffs, holdout = plan_cutoffs(touchpoint_events["ts"].min(), as_of, settings.horizon_days, settings.train_cutoffs)
+    sources, registry, as_of = _feature_inputs(settings, customers, touchpoint_days, support, surveys)
+    cutoffs, holdout = plan_cutoffs(touchpoint_days[DAY].min(), as_of, settings.horizon_days, settings.train_cutoffs)
     context.log.info(f"building {len(registry)} features at {len(cutoffs)} training cutoffs and the holdout {holdout:%Y-%m-%d}")
     started = time.perf_counter()
     snapshots = stack_snapshots(sources, cutoffs, holdout, settings.horizon_days, registry)
@@ -80,12 +86,12 @@ def training_snapshots(
 
 @dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
 def scoring_features(
-    context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
+    context: dg.AssetExecutionContext, settings: ChurnSettings, customers: pl.DataFrame, touchpoint_days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
-    """Features as of `as_of` (inclusive) for every customer not churned by then."""
-    sources, registry, as_of = _feature_inputs(settings, customers, touchpoint_events, support, surveys)
-    cutoff = as_of + timedelta(microseconds=1)  # features use rows strictly before the cutoff
-    members = population(customers, touchpoint_events, cutoff, settings.horizon_days)
+    """Features as of the end of `as_of`'s day for every customer not churned by then."""
+    sources, registry, as_of = _feature_inputs(settings, customers, touchpoint_days, support, surveys)
+    cutoff = scoring_cutoff(as_of)
+    members = population(customers, touchpoint_days, cutoff, settings.horizon_days)
     features = build_features(sources, members, cutoff, registry).with_columns(as_of=pl.lit(as_of, dtype=pl.Datetime("us", "UTC")))
     context.log.info(f"{features.height:,} customers to score as of {as_of:%Y-%m-%d %H:%M}")
     return dg.Output(
@@ -96,10 +102,10 @@ def scoring_features(
 
 @dg.asset(group_name="features", kinds={"markdown"}, owners=OWNERS, code_version="1")
 def feature_dictionary(
-    settings: ChurnSettings, data_root: DataRoot, customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
+    settings: ChurnSettings, data_root: DataRoot, customers: pl.DataFrame, touchpoint_days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.MaterializeResult:
     """Every feature this catalogue and data produce, with its touchpoint, phase and description."""
-    _, registry = feature_sources(customers, touchpoint_events, support, surveys, settings.catalogue())
+    _, registry = feature_sources(customers, touchpoint_days, support, surveys, settings.catalogue())
     path = data_root.folder("outputs") / "feature_dictionary.md"
     text = data_dictionary(registry)
     path.write_text(text)

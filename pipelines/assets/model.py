@@ -55,7 +55,7 @@ def _image(png: bytes) -> dg.MetadataValue:
 @dg.asset(group_name="model", kinds={"xgboost", "mlflow"})
 def churn_model(
     context: dg.AssetExecutionContext, config: ModelConfig, settings: ChurnSettings, mlflow_tracking: MlflowTracking,
-    training_snapshots: pl.DataFrame, touchpoint_events: pl.DataFrame, customers: pl.DataFrame,
+    training_snapshots: pl.DataFrame, touchpoint_days: pl.DataFrame, customers: pl.DataFrame,
 ) -> dg.Output[dict]:
     """XGBoost fit on the earlier cutoffs, early-stopped and calibrated on the latest training cutoff,
     judged on the holdout against four baselines, registered as `challenger`, promoted by the gate."""
@@ -69,7 +69,7 @@ def churn_model(
     y, X = split.holdout["churned"].to_numpy(), model_input(split.holdout, features)
     probability = model.predict_proba(X)[:, 1]
     context.log.info(f"trained ({summary['best_iteration']} trees, {summary['calibration']} calibration); fitting baselines")
-    scores = {"model": probability, **baseline_probabilities(split, features, touchpoint_events, customers, settings.seed)}
+    scores = {"model": probability, **baseline_probabilities(split, features, touchpoint_days, customers, settings.seed)}
     evaluated = {name: classification_metrics(y, p) for name, p in scores.items()}
     metrics = {f"holdout_{k}": v for k, v in evaluated["model"].items()}
     baselines = {name: m for name, m in evaluated.items() if name != "model"}

@@ -16,8 +16,8 @@ from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
 
-def _attribution(shap: pl.DataFrame, catalogue: Catalogue, customers, touchpoint_events, support, surveys):
-    _, registry = feature_sources(customers, touchpoint_events, support, surveys, catalogue)
+def _attribution(shap: pl.DataFrame, catalogue: Catalogue, customers, touchpoint_days, support, surveys):
+    _, registry = feature_sources(customers, touchpoint_days, support, surveys, catalogue)
     by_name = {d.name: d for d in registry}
     features = [c for c in shap.columns if c in by_name]
     return attribute(shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name), by_name
@@ -46,11 +46,11 @@ def shap_attributions(
 @dg.asset(group_name="explain", kinds={"polars"})
 def touchpoint_drivers(
     context: dg.AssetExecutionContext, settings: ChurnSettings, data_root: DataRoot, shap_attributions: pl.DataFrame,
-    customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
+    customers: pl.DataFrame, touchpoint_days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Which touchpoints drive abandonment across the scored customers, and which are flagged."""
     catalogue = settings.catalogue()
-    attribution, _ = _attribution(shap_attributions, catalogue, customers, touchpoint_events, support, surveys)
+    attribution, _ = _attribution(shap_attributions, catalogue, customers, touchpoint_days, support, surveys)
     drivers = driver_table(attribution, top_touchpoints(attribution, catalogue.names), catalogue, settings.flag_rule())
     out = data_root.folder("outputs")
     drivers.write_parquet(out / "touchpoint_drivers.parquet")
@@ -63,11 +63,11 @@ def touchpoint_drivers(
 @dg.asset(group_name="explain", kinds={"polars"})
 def scored_customers(
     context: dg.AssetExecutionContext, settings: ChurnSettings, data_root: DataRoot, shap_attributions: pl.DataFrame, scoring_features: pl.DataFrame,
-    customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
+    customers: pl.DataFrame, touchpoint_days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Every customer not churned by `as_of`: probability, tier, value at risk, top touchpoints and why."""
     catalogue = settings.catalogue()
-    attribution, registry = _attribution(shap_attributions, catalogue, customers, touchpoint_events, support, surveys)
+    attribution, registry = _attribution(shap_attributions, catalogue, customers, touchpoint_days, support, surveys)
     values = scoring_features.join(shap_attributions.select("customer_id"), on="customer_id", how="semi").select(attribution.features).to_numpy()
     why = reasons(attribution, top_touchpoints(attribution, catalogue.names), values.astype(np.float64), registry, settings.playbook())
     scored = scored_list(attribution.customer_ids, shap_attributions["churn_probability"].to_numpy(), customers, why)
@@ -84,11 +84,11 @@ def scored_customers(
 def churn_report(
     settings: ChurnSettings, data_root: DataRoot, touchpoint_drivers: pl.DataFrame, scored_customers: pl.DataFrame, churn_model: dict,
     shap_attributions: pl.DataFrame, scoring_features: pl.DataFrame,
-    customers: pl.DataFrame, touchpoint_events: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
+    customers: pl.DataFrame, touchpoint_days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """report.html: moments that matter, drivers by touchpoint and phase, top features, model against
     baselines, and the top of the scored list, in one offline page."""
-    attribution, _ = _attribution(shap_attributions, settings.catalogue(), customers, touchpoint_events, support, surveys)
+    attribution, _ = _attribution(shap_attributions, settings.catalogue(), customers, touchpoint_days, support, surveys)
     html = render_report(
         touchpoint_drivers, phase_table(touchpoint_drivers), feature_summary(attribution), scored_customers, churn_model, scoring_features["as_of"].max()
     )
