@@ -12,6 +12,8 @@ from features.derived import support_with_switches
 from features.registry import SOURCE_TIME, FeatureDef
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+# XGBoost reads float32 anyway, and a million customers' stacked snapshots take half the memory
+FEATURE_DTYPE = pl.Float32
 
 
 def cut(sources: dict[str, Frame], cutoff: datetime) -> dict[str, Frame]:
@@ -29,8 +31,8 @@ def cut(sources: dict[str, Frame], cutoff: datetime) -> dict[str, Frame]:
 def aggregate(frame: Frame, defs: list[FeatureDef], cutoff: datetime) -> Frame:
     """One source's features per customer; the same code serves eager frames and lazy plans."""
     if defs[0].source == "customers":
-        return frame.select("customer_id", *[d.expr(cutoff).cast(pl.Float64).alias(d.name) for d in defs])
-    return frame.group_by("customer_id").agg([d.expr(cutoff).cast(pl.Float64).alias(d.name) for d in defs])
+        return frame.select("customer_id", *[d.expr(cutoff).cast(FEATURE_DTYPE).alias(d.name) for d in defs])
+    return frame.group_by("customer_id").agg([d.expr(cutoff).cast(FEATURE_DTYPE).alias(d.name) for d in defs])
 
 
 def assemble(population: Frame, parts: list[Frame], registry: list[FeatureDef]) -> Frame:
@@ -45,12 +47,11 @@ def assemble(population: Frame, parts: list[Frame], registry: list[FeatureDef]) 
 
 
 def by_source(registry: list[FeatureDef]) -> dict[tuple[str, int | None], list[FeatureDef]]:
-    """Features grouped by source and by whether they read all history; a windowed group reads only
-    its longest window's rows, a quarter of the day rows or fewer where the others read a year."""
-    grouped: dict[tuple[str, bool], list[FeatureDef]] = {}
+    """Features grouped by source and lookback: a 7-day group reads a week of rows, not the year."""
+    grouped: dict[tuple[str, int | None], list[FeatureDef]] = {}
     for d in registry:
-        grouped.setdefault((d.source, d.lookback_days is None), []).append(d)
-    return {(source, None if whole else max(d.lookback_days for d in defs)): defs for (source, whole), defs in grouped.items()}
+        grouped.setdefault((d.source, d.lookback_days), []).append(d)
+    return grouped
 
 
 def parts(before: dict[str, Frame], cutoff: datetime, registry: list[FeatureDef]) -> list[Frame]:

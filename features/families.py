@@ -167,7 +167,8 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
     prefix = f"{t.name}_{survey_type}"
 
     def scores_in_order() -> pl.Expr:
-        return pl.col("score").sort_by("ts").filter(here.sort_by(pl.col("ts")))
+        # answers are sorted by time once (features.sources), and a group keeps its rows' order
+        return pl.col("score").filter(here)
 
     def last() -> pl.Expr:
         return scores_in_order().last()

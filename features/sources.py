@@ -14,7 +14,7 @@ from features.touches import tag_support, tag_surveys
 
 def feature_sources(customers: pl.DataFrame, days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame, catalogue: Catalogue) -> tuple[dict[str, pl.DataFrame], list[FeatureDef]]:
     """Source tables keyed as the registry names them, and the registry for this catalogue and data."""
-    support, surveys = tag_support(support, catalogue), tag_surveys(surveys, catalogue)
+    support, surveys = tag_support(support, catalogue), tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)
     registry = build_registry(
         catalogue,
         support_touchpoints=sorted(support["touchpoint"].unique().to_list()),
