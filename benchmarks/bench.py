@@ -23,6 +23,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +34,14 @@ import xgboost as xgb
 from features.build import build_features
 from features.catalogue import load_catalogue
 from features.contract import CONTRACTS, EVENT_TABLES
+from features.days import DAY, LAST_TOUCH, touch_days
 from features.ingest import ingest_table
 from features.labels import population
 from features.simulator import WorldConfig, simulate, write_world
-from features.days import DAY, touch_days
 from features.snapshots import plan_cutoffs, scoring_cutoff, training_snapshots
-from features.sources import feature_sources, latest_timestamp
+from features.sources import feature_registry, feature_sources, latest_timestamp
 from models.evaluate import classification_metrics
-from models.explain import shap_values
+from models.explain import SCORE_BATCH_ROWS, score_and_explain
 from models.train import TrainConfig, model_input, train_model
 
 HERE = Path(__file__).resolve().parent
@@ -85,47 +86,109 @@ def world(data_root: Path, customers: int) -> Path:
     return data_root / "landing"
 
 
-def validate(landing: Path, validated: Path) -> dict[str, int]:
-    """Validate every table into Parquet files, as the ingest assets do."""
+def customer_bucket(customer_id: pl.Expr, buckets: int) -> pl.Expr:  # TEMPORARY until the scale-world branch lands
+    return (customer_id.hash(seed=0) % buckets).cast(pl.Int64)
+
+
+def validate(landing: Path, validated: Path, buckets: int = 2) -> dict[str, int]:
+    """Validate every table; events are written by customer bucket."""
     validated.mkdir(parents=True, exist_ok=True)
     customers = ingest_table(landing, CONTRACTS["customers"]).accepted
     customers.write_parquet(validated / "customers.parquet")
     rows = {"customers": customers.height}
     for table in EVENT_TABLES:
         accepted = ingest_table(landing, CONTRACTS[table], customers["customer_id"]).accepted
-        accepted.write_parquet(validated / f"{table}.parquet")
+        for (b,), part in accepted.with_columns(_b=customer_bucket(pl.col("customer_id"), buckets)).partition_by("_b", as_dict=True).items():
+            (validated / table / f"bucket={b:02d}").mkdir(parents=True, exist_ok=True)
+            part.drop("_b").write_parquet(validated / table / f"bucket={b:02d}" / "part.parquet")
         rows[table] = accepted.height
     return rows
 
 
-def load_sources(validated: Path) -> tuple[dict[str, pl.DataFrame], list, dict[str, pl.DataFrame]]:
-    """(feature sources, registry, validated tables): what the ingest and touchpoint_days assets hand on."""
-    tables = {name: pl.read_parquet(validated / f"{name}.parquet") for name in ("customers", *EVENT_TABLES)}
+def bucket_names(validated: Path) -> list[str]:
+    """The customer buckets of the validated events (folders `bucket=NN` under each table)."""
+    return sorted({p.name for table in EVENT_TABLES for p in (validated / table).glob("bucket=*") if p.is_dir()})
+
+
+def scan_bucket(validated: Path, table: str, bucket: str | None = None) -> pl.LazyFrame:
+    """One bucket's validated rows of a table (every bucket's when `bucket` is None), lazily."""
+    files = sorted((validated / table).glob(f"{bucket or 'bucket=*'}/*.parquet"))
+    return pl.scan_parquet(files) if files else CONTRACTS[table].empty().lazy()
+
+
+def bucket_customers(customers: pl.DataFrame, bucket: str, buckets: int) -> pl.DataFrame:
+    return customers.filter(customer_bucket(pl.col("customer_id"), buckets) == int(bucket.removeprefix("bucket=")))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every bucket shares: the customers, the registry and the cutoffs, taken over all data."""
+
+    customers: pl.DataFrame
+    registry: list
+    cutoffs: list
+    holdout: object
+    scoring_cutoff: object
+
+
+def fold_days(validated: Path, work: Path) -> int:
+    """Bucket by bucket, every touch folded into customer-days (the touchpoint_days asset), kept on disk."""
     catalogue = load_catalogue()
-    days = touch_days(tables["clickstream"], tables["support"], tables["surveys"], catalogue)
-    sources, registry = feature_sources(tables["customers"], days, tables["support"], tables["surveys"], catalogue)
-    return sources, registry, tables
+    (work / "days").mkdir(parents=True, exist_ok=True)
+    rows = 0
+    for bucket in bucket_names(validated):
+        days = touch_days(*(scan_bucket(validated, table, bucket) for table in EVENT_TABLES), catalogue)
+        days.write_parquet(work / "days" / f"{bucket}.parquet")
+        rows += days.height
+    return rows
 
 
-def build_all_cutoffs(validated: Path, train_cutoffs: int, horizon_days: int) -> pl.DataFrame:
-    """From validated files to the stacked training table: what the feature stage of the pipeline does."""
-    sources, registry, _ = load_sources(validated)
-    days = sources["days"]
-    cutoffs, holdout = plan_cutoffs(days[DAY].min(), latest_timestamp(sources["customers"], days), horizon_days, train_cutoffs)
-    return training_snapshots(sources, cutoffs, holdout, horizon_days, registry)
+def plan(validated: Path, work: Path, train_cutoffs: int, horizon_days: int) -> Plan:
+    """The cutoffs from every bucket's days, and the registry from every ticket and answer."""
+    customers = pl.read_parquet(validated / "customers.parquet")
+    days = pl.scan_parquet(work / "days" / "*.parquet")
+    first_day = days.select(pl.col(DAY).min()).collect().item()
+    as_of = latest_timestamp(customers, days.select(pl.col(LAST_TOUCH).max()).collect())
+    registry = feature_registry(customers, scan_bucket(validated, "support"), scan_bucket(validated, "surveys"), load_catalogue())
+    cutoffs, holdout = plan_cutoffs(first_day, as_of, horizon_days, train_cutoffs)
+    return Plan(customers, registry, cutoffs, holdout, scoring_cutoff(as_of))
 
 
-def build_scoring(validated: Path, horizon_days: int) -> pl.DataFrame:
-    """Features as of the latest timestamp for every customer not churned by then (the scoring_features asset)."""
-    sources, registry, _ = load_sources(validated)
-    cutoff = scoring_cutoff(latest_timestamp(sources["customers"], sources["days"]))
-    members = population(sources["customers"], sources["days"], cutoff, horizon_days)
-    return build_features(sources, members, cutoff, registry)
+def bucket_sources(validated: Path, work: Path, bucket: str, plan: Plan) -> dict[str, pl.DataFrame]:
+    buckets = len(bucket_names(validated))
+    tables = {table: scan_bucket(validated, table, bucket).collect() for table in ("support", "surveys")}
+    days = pl.read_parquet(work / "days" / f"{bucket}.parquet")
+    sources, _ = feature_sources(bucket_customers(plan.customers, bucket, buckets), days, tables["support"], tables["surveys"], load_catalogue())
+    return sources
+
+
+def build_all_cutoffs(validated: Path, work: Path, train_cutoffs: int, horizon_days: int) -> tuple[Plan, int]:
+    """From validated files to every bucket's stacked training table on disk: the feature stage."""
+    day_rows = fold_days(validated, work)
+    shared = plan(validated, work, train_cutoffs, horizon_days)
+    (work / "snapshots").mkdir(exist_ok=True)
+    for bucket in bucket_names(validated):
+        sources = bucket_sources(validated, work, bucket, shared)
+        training_snapshots(sources, shared.cutoffs, shared.holdout, horizon_days, shared.registry).write_parquet(work / "snapshots" / f"{bucket}.parquet")
+    return shared, day_rows
+
+
+def build_scoring(validated: Path, work: Path, shared: Plan, horizon_days: int) -> pl.DataFrame:
+    """Features at the end of the latest day for every customer not churned by then (the scoring_features asset)."""
+    parts = []
+    for bucket in bucket_names(validated):
+        sources = bucket_sources(validated, work, bucket, shared)
+        members = population(sources["customers"], sources["days"], shared.scoring_cutoff, horizon_days)
+        parts.append(build_features(sources, members, shared.scoring_cutoff, shared.registry))
+    return pl.concat(parts)
 
 
 def scan_floor(validated: Path) -> int:
-    """Merely reading the files the feature stage reads: every column, every row."""
-    return sum(pl.scan_parquet(validated / f"{name}.parquet").collect().height for name in ("customers", *EVENT_TABLES))
+    """Merely reading the files the feature stage reads: every column, every row, bucket by bucket."""
+    rows = pl.scan_parquet(validated / "customers.parquet").collect().height
+    for bucket in bucket_names(validated):
+        rows += sum(scan_bucket(validated, table, bucket).collect().height for table in EVENT_TABLES)
+    return rows
 
 
 def tree_explainer_seconds(model: xgb.XGBClassifier, X) -> float:
@@ -181,28 +244,39 @@ def main(argv: list[str] | None = None) -> dict:
     ingest_s, rows = median_seconds(lambda: validate(landing, validated), 1)
     events = rows["clickstream"] + rows["support"] + rows["surveys"]
     print(f"validated {events:,} events in {ingest_s:.1f}s", flush=True)
+    peaks = {"validate": peak_rss_gb()}
     scan_s, _ = median_seconds(lambda: scan_floor(validated), args.repeats)
-    feature_s, snapshots = median_seconds(lambda: build_all_cutoffs(validated, TRAIN_CUTOFFS, HORIZON_DAYS), args.repeats)
-    print(f"features for all cutoffs in {feature_s:.1f}s (scan floor {scan_s:.2f}s)", flush=True)
-    scoring_s, scoring = median_seconds(lambda: build_scoring(validated, HORIZON_DAYS), 1)
+    peaks["scan floor"] = peak_rss_gb()
+    work = root / "work"
+    feature_s, (shared, day_rows) = median_seconds(lambda: build_all_cutoffs(validated, work, TRAIN_CUTOFFS, HORIZON_DAYS), args.repeats)
+    peaks["features"] = peak_rss_gb()
+    print(f"features for all cutoffs in {feature_s:.1f}s (scan floor {scan_s:.2f}s; {day_rows:,} customer-days)", flush=True)
+    scoring_s, scoring = median_seconds(lambda: build_scoring(validated, work, shared, HORIZON_DAYS), 1)
+    peaks["scoring features"] = peak_rss_gb()
 
-    features = [c for c in snapshots.columns if c not in NOT_FEATURES]
+    snapshots = pl.read_parquet(work / "snapshots" / "*.parquet")
+    features = [d.name for d in shared.registry]
     train_s, (model, summary) = median_seconds(lambda: train_model(snapshots, features, TrainConfig()), 1)
     holdout = snapshots.filter(pl.col("split") == "holdout")
-    holdout_auc = classification_metrics(holdout["churned"].to_numpy(), model.predict_proba(model_input(holdout, features))[:, 1])["roc_auc"]
+    holdout_auc = classification_metrics(holdout["churned"].to_numpy(), score_and_explain(model, holdout, features)[0])["roc_auc"]
+    peaks["train"] = peak_rss_gb()
     print(f"trained in {train_s:.1f}s ({summary['best_iteration'] + 1} trees), holdout AUC {holdout_auc:.4f}", flush=True)
+    feature_rows, cutoffs = snapshots.height, snapshots["cutoff"].n_unique()
+    del snapshots, holdout
 
-    X = model_input(scoring, features)
-    score_s, _ = median_seconds(lambda: model.predict_proba(X)[:, 1], 1)
-    shap_s, (values, _) = median_seconds(lambda: shap_values(model.classifier, X), 1)
-    sample = X.iloc[:TREE_EXPLAINER_ROWS]
+    score_s, _ = median_seconds(lambda: [model.predict_proba(model_input(scoring.slice(i, SCORE_BATCH_ROWS), features))[:, 1] for i in range(0, scoring.height, SCORE_BATCH_ROWS)], 1)
+    peaks["score"] = peak_rss_gb()
+    shap_s, (_, values, _) = median_seconds(lambda: score_and_explain(model, scoring, features), 1)
+    peaks["SHAP"] = peak_rss_gb()
+    sample = model_input(scoring.head(TREE_EXPLAINER_ROWS), features)
     tree_explainer_s = tree_explainer_seconds(model.classifier, sample)
 
     result = {
         "events": events,
         "customers": rows["customers"],
-        "cutoffs": snapshots["cutoff"].n_unique(),
-        "feature_rows": snapshots.height,
+        "cutoffs": cutoffs,
+        "day_rows": day_rows,
+        "feature_rows": feature_rows,
         "features": len(features),
         "ingest_s": round(ingest_s, 3),
         "scan_floor_s": round(scan_s, 3),
@@ -215,16 +289,17 @@ def main(argv: list[str] | None = None) -> dict:
         "trees": summary["best_iteration"] + 1,
         "max_depth": TrainConfig().max_depth,
         "holdout_auc": round(holdout_auc, 4),
-        "scoring_rows": len(X),
+        "scoring_rows": scoring.height,
         "score_s": round(score_s, 3),
-        "score_rows_per_s": round(len(X) / max(score_s, 1e-9)),
+        "score_rows_per_s": round(scoring.height / max(score_s, 1e-9)),
         "shap_s": round(shap_s, 3),
-        "shap_rows_per_s": round(len(X) / max(shap_s, 1e-9)),
+        "shap_rows_per_s": round(scoring.height / max(shap_s, 1e-9)),
         "shap_tree_explainer_rows": len(sample),
         "shap_tree_explainer_s": round(tree_explainer_s, 3),
         "shap_tree_explainer_rows_per_s": round(len(sample) / max(tree_explainer_s, 1e-9)),
         "shap_values_finite": bool(np.isfinite(values).all()),
         "peak_rss_gb": round(peak_rss_gb(), 2),
+        "peak_rss_gb_after": {stage: round(gb, 2) for stage, gb in peaks.items()},
         "repeats": args.repeats,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, polars {pl.__version__}, xgboost {xgb.__version__}, shap {shap.__version__}",
     }

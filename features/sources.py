@@ -12,16 +12,25 @@ from features.registry import FeatureDef, build_registry
 from features.touches import tag_support, tag_surveys
 
 
+def feature_registry(customers: pl.DataFrame | pl.LazyFrame, support: pl.DataFrame | pl.LazyFrame, surveys: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue) -> list[FeatureDef]:
+    """The registry for this catalogue and data: support features for the touchpoints with tickets,
+    survey features for the (touchpoint, survey type) pairs answered, one indicator per plan. Reads
+    three small columns, so it can be taken over all data when features are built part by part."""
+    support_touchpoints = support.lazy().select(catalogue.support_touchpoint().alias("touchpoint")).unique().collect()
+    survey_pairs = surveys.lazy().select(catalogue.survey_touchpoint().alias("touchpoint"), "survey_type").unique().collect()
+    plans = customers.lazy().select(pl.col("plan").drop_nulls().unique()).collect()
+    return build_registry(
+        catalogue,
+        support_touchpoints=sorted(support_touchpoints["touchpoint"].to_list()),
+        survey_pairs=sorted(survey_pairs.iter_rows()),
+        plans=sorted(plans["plan"].to_list()),
+    )
+
+
 def feature_sources(customers: pl.DataFrame, days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame, catalogue: Catalogue) -> tuple[dict[str, pl.DataFrame], list[FeatureDef]]:
     """Source tables keyed as the registry names them, and the registry for this catalogue and data."""
-    support, surveys = tag_support(support, catalogue), tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)
-    registry = build_registry(
-        catalogue,
-        support_touchpoints=sorted(support["touchpoint"].unique().to_list()),
-        survey_pairs=sorted(surveys.select("touchpoint", "survey_type").unique().iter_rows()),
-        plans=sorted(customers["plan"].drop_nulls().unique().to_list()),
-    )
-    return {"customers": customers, "days": days, "support": support, "surveys": surveys}, registry
+    tagged = {"support": tag_support(support, catalogue), "surveys": tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)}
+    return {"customers": customers, "days": days, **tagged}, feature_registry(customers, support, surveys, catalogue)
 
 
 def latest_touch(days: pl.DataFrame) -> datetime | None:
