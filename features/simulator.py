@@ -11,7 +11,7 @@ what the pipeline found with what is true.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,12 +42,51 @@ class WorldConfig:
     horizon_days: int = 90
     seed: int = 7
     dirty_rows: bool = True  # a few invalid rows, so the demo shows its quarantine
-    truth_replicates: int = 40  # Monte Carlo runs behind each customer's true churn probability
+    # Monte Carlo runs behind each customer's true churn probability; 0 skips the oracle (it takes
+    # about two thirds of the simulation's time, and a benchmark world has no use for it)
+    truth_replicates: int = 40
     oracle_cutoffs: int = 3  # true probabilities also at this many latest month starts whose horizon ends in the world
+    # One chunk of a larger world (see `chunks`): its event, session, ticket and response ids carry
+    # the chunk number and its files a `_cNNN` suffix, so chunks fill one landing folder side by side
+    chunk: int | None = None
+    first_customer: int = 0  # number of the first customer, so customer ids stay unique across chunks
 
     @property
     def end(self) -> datetime:
         return self.start + self.weeks * WEEK
+
+
+def chunks(config: WorldConfig, size: int) -> list[WorldConfig]:
+    """The world as independent chunks of at most `size` customers, each simulated on its own, so
+    a world of a million customers never has to fit in memory at once.
+
+    Customers never interact in the simulator, so a chunked world is drawn from the same
+    distribution as a whole one (not with the same draws). Each chunk gets its own seed from the
+    world's seed and the chunk number, and numbers its customers on from the previous chunk. A world
+    that fits in one chunk is the config itself, identical to simulating it whole.
+    """
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1 customer, got {size}")
+    if config.customers <= size:
+        return [config]
+    count = -(-config.customers // size)
+    bounds = [config.customers * k // count for k in range(count + 1)]
+    return [
+        replace(config, customers=bounds[k + 1] - bounds[k], seed=_chunk_seed(config.seed, k), chunk=k, first_customer=config.first_customer + bounds[k])
+        for k in range(count)
+    ]
+
+
+def _chunk_seed(seed: int, chunk: int) -> int:
+    """A 64-bit seed per chunk: far apart from every other chunk's, including the seed + 1..3
+    streams the simulator derives from it."""
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1, np.uint64)[0])
+
+
+def _id_prefix(config: WorldConfig, letter: str) -> str:
+    """What an event, session, ticket or response id starts with: the letter alone in a whole world,
+    the letter and the chunk number (`E3-`) in a chunk."""
+    return letter if config.chunk is None else f"{letter}{config.chunk}-"
 
 
 @dataclass(frozen=True)
@@ -162,6 +201,9 @@ def _simulate_forward(rng: np.random.Generator, latent: Latent, state: State, we
     return churned
 
 
+_TRUTH_AT_CUTOFFS = pl.Schema({"customer_id": pl.String(), "cutoff": pl.Datetime("us", "UTC"), "true_churn_probability": pl.Float64()})
+
+
 @dataclass(frozen=True)
 class World:
     customers: pl.DataFrame
@@ -221,7 +263,7 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
     churn_seconds = np.full(n, np.nan)
     state = _new_state(rng, latent, n)
     weekly: list[pl.DataFrame] = []
-    cutoffs = {int((c - config.start) / WEEK): c for c in _month_starts(config)}
+    cutoffs = {int((c - config.start) / WEEK): c for c in _month_starts(config)} if config.truth_replicates else {}
     oracle_rng = np.random.default_rng(config.seed + 3)  # its own stream: recording the oracle leaves the world unchanged
     oracle: list[tuple[datetime, np.ndarray]] = []
     for week in range(config.weeks):
@@ -236,24 +278,29 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
 
     horizon_weeks = round(config.horizon_days / 7)
     reps = config.truth_replicates
-    mc = _simulate_forward(np.random.default_rng(config.seed + 1), latent.tile(reps), state.tile(reps), horizon_weeks)
+    if reps:
+        mc = _simulate_forward(np.random.default_rng(config.seed + 1), latent.tile(reps), state.tile(reps), horizon_weeks)
+        true_probability = mc.reshape(reps, n).mean(axis=0)
+    else:
+        true_probability = np.full(n, np.nan)
     actual = _simulate_forward(np.random.default_rng(config.seed + 2), latent, state, horizon_weeks)
     alive = state.alive
-    ids = np.array([f"C{i:06d}" for i in range(n)])
+    ids = np.array([f"C{i:06d}" for i in range(config.first_customer, config.first_customer + n)])
     truth = pl.DataFrame(
         {
             "customer_id": ids,
             "active_at_end": alive,
-            "true_churn_probability": mc.reshape(reps, n).mean(axis=0),
+            "true_churn_probability": true_probability,
             "churns_in_horizon": actual,
         }
     ).filter(pl.col("active_at_end"))
 
-    truth_at_cutoffs = pl.concat(
+    at_cutoffs = [
         pl.DataFrame({"customer_id": ids, "cutoff": pl.Series([cutoff] * n, dtype=pl.Datetime("us", "UTC")), "true_churn_probability": p})
         .filter(pl.Series(_alive_at(config, signup_at, churn_seconds, cutoff)))
         for cutoff, p in oracle
-    )
+    ]
+    truth_at_cutoffs = pl.concat(at_cutoffs) if at_cutoffs else pl.DataFrame(schema=_TRUTH_AT_CUTOFFS)
 
     events = _Expander(rng, config, cw, latent, ids)
     return World(
@@ -281,12 +328,13 @@ def _ts(config: WorldConfig, seconds: np.ndarray) -> pl.Series:
 def _customers(rng, config: WorldConfig, ids, signup_at, churn_seconds) -> pl.DataFrame:
     plan = rng.choice(["basic", "pro", "business"], ids.size, p=[0.6, 0.3, 0.1])
     price = np.select([plan == "basic", plan == "pro"], [19.0, 49.0], 149.0)
+    numbers = range(config.first_customer, config.first_customer + ids.size)
     return pl.DataFrame(
         {
             "customer_id": ids,
-            "name": [f"Customer {i}" for i in range(ids.size)],
-            "email": [f"customer{i}@example.com" for i in range(ids.size)],
-            "phone": [f"+1-555-{i:07d}" for i in range(ids.size)],
+            "name": [f"Customer {i}" for i in numbers],
+            "email": [f"customer{i}@example.com" for i in numbers],
+            "phone": [f"+1-555-{i:07d}" for i in numbers],
             "signup_at": _ts(config, signup_at),
             "churned_at": _ts(config, churn_seconds),
             "plan": plan,
@@ -382,7 +430,7 @@ class _Expander:
         frames.append(self._frame_from_weeks(renewals, "subscription_renewal"))
         events = pl.concat(frames, how="vertical_relaxed").sort("ts")
         events = events.filter(pl.col("ts") < self.config.end)
-        return events.with_columns(event_id=pl.format("E{}", pl.int_range(pl.len()))).select(
+        return events.with_columns(event_id=pl.format(_id_prefix(self.config, "E") + "{}", pl.int_range(pl.len()))).select(
             "event_id", "customer_id", "ts", "event_type", "session_id", "page", "channel", "value"
         )
 
@@ -394,7 +442,7 @@ class _Expander:
                 "customer_id": self.ids[self.cw["customer"].to_numpy()[cw_idx]],
                 "ts": _ts(self.config, part["seconds"]),
                 "event_type": part["event_type"],
-                "session_id": pl.Series(session).cast(pl.String).str.replace(r"^", "S"),
+                "session_id": pl.Series(session).cast(pl.String).str.replace(r"^", _id_prefix(self.config, "S")),
                 "page": part["page"] if not isinstance(part["page"], type(None)) else pl.Series([None] * session.size, dtype=pl.String),
                 "channel": "web",
                 "value": pl.Series(part["value"], dtype=pl.Float64) if part["value"] is not None else pl.Series([None] * session.size, dtype=pl.Float64),
@@ -431,7 +479,7 @@ class _Expander:
         first, resolved = np.where(first < end, first, np.nan), np.where(resolved < end, resolved, np.nan)
         tickets = pl.DataFrame(
             {
-                "ticket_id": [f"T{i:07d}" for i in range(ticket_cw.size)],
+                "ticket_id": [f"{_id_prefix(self.config, 'T')}{i:07d}" for i in range(ticket_cw.size)],
                 "customer_id": self.ids[cw["customer"].to_numpy()[ticket_cw]],
                 "opened_at": _ts(self.config, opened),
                 "channel": rng.choice(["phone", "email", "chat", "form"], ticket_cw.size, p=[0.3, 0.35, 0.25, 0.1]),
@@ -471,7 +519,7 @@ class _Expander:
             }
         )
         responses = pl.concat([ces, nps]).filter(pl.col("ts") < self.config.end).sort("ts")
-        return responses.with_columns(response_id=pl.format("R{}", pl.int_range(pl.len())), comment=pl.lit(None, pl.String)).select(
+        return responses.with_columns(response_id=pl.format(_id_prefix(self.config, "R") + "{}", pl.int_range(pl.len())), comment=pl.lit(None, pl.String)).select(
             "response_id", "customer_id", "ts", "survey_type", "score", "touchpoint", "comment"
         )
 
@@ -481,12 +529,17 @@ def _iso(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str, int]:
-    """Write the landing files (one format per table, to exercise them all) and the ground truth."""
+    """Write the landing files (one format per table, to exercise them all) and the ground truth.
+
+    A whole world replaces what the landing folders held. A chunk (`config.chunk`) writes its files
+    beside the other chunks' (names ending `_cNNN`) and removes nothing, so chunks can be written
+    one by one, in any order; clearing the folders before the first is up to the caller."""
     landing, truth_dir = data_root / "landing", data_root / "truth"
+    suffix = "" if config.chunk is None else f"_c{config.chunk:03d}"
     for table in ("customers", "clickstream", "support", "surveys"):
         folder = landing / table
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.iterdir():
+        for old in folder.iterdir() if config.chunk is None else ():
             old.unlink()
     customers = _iso(world.customers)
     support = _iso(world.support.drop("_bad", "_rank", "_opened_s"))
@@ -496,15 +549,15 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
         customers = pl.concat([customers, pl.DataFrame({"customer_id": [None, "C_BAD"], "signup_at": ["2026-01-01", "last tuesday"]})], how="diagonal")
         clickstream = pl.concat([clickstream, clickstream.head(2)])
         surveys = pl.concat([surveys, surveys.head(1).with_columns(response_id=pl.lit("R_BAD"), score=pl.lit("11"), survey_type=pl.lit("nps"))], how="vertical_relaxed")
-    customers.write_csv(landing / "customers" / "customers.csv")
+    customers.write_csv(landing / "customers" / f"customers{suffix}.csv")
     for (month,), part in clickstream.with_columns(m=pl.col("ts").dt.strftime("%Y-%m")).partition_by("m", as_dict=True).items():
-        part.drop("m").write_parquet(landing / "clickstream" / f"clickstream_{month}.parquet")
-    support.write_ndjson(landing / "support" / "tickets.jsonl")
-    surveys.write_csv(landing / "surveys" / "responses.csv")
+        part.drop("m").write_parquet(landing / "clickstream" / f"clickstream_{month}{suffix}.parquet")
+    support.write_ndjson(landing / "support" / f"tickets{suffix}.jsonl")
+    surveys.write_csv(landing / "surveys" / f"responses{suffix}.csv")
     truth_dir.mkdir(parents=True, exist_ok=True)
-    world.truth.write_parquet(truth_dir / "customers.parquet")
-    world.truth_at_cutoffs.write_parquet(truth_dir / "probabilities_at_cutoffs.parquet")
-    (truth_dir / "world.json").write_text(
+    world.truth.write_parquet(truth_dir / f"customers{suffix}.parquet")
+    world.truth_at_cutoffs.write_parquet(truth_dir / f"probabilities_at_cutoffs{suffix}.parquet")
+    (truth_dir / f"world{suffix}.json").write_text(
         json.dumps(
             {
                 "planted_drivers": list(PLANTED_DRIVERS),

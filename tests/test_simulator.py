@@ -1,0 +1,56 @@
+"""The simulator in chunks: a world too big for memory is simulated piece by piece into one landing folder."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from features.simulator import WorldConfig, chunks, simulate, write_world
+
+SMALL = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0)
+
+
+def test_a_world_that_fits_in_one_chunk_is_the_config_itself():
+    assert chunks(SMALL, 300) == [SMALL]
+    with pytest.raises(ValueError, match="at least 1 customer"):
+        chunks(SMALL, 0)
+
+
+def test_chunks_cover_every_customer_once_with_their_own_seeds():
+    parts = chunks(SMALL, 120)
+    assert [p.customers for p in parts] == [100, 100, 100]
+    assert [p.first_customer for p in parts] == [0, 100, 200]
+    assert [p.chunk for p in parts] == [0, 1, 2]
+    assert len({p.seed for p in parts}) == 3 and SMALL.seed not in {p.seed for p in parts}
+    assert chunks(SMALL, 120) == parts  # the same world every time
+
+
+def test_chunks_write_side_by_side_with_ids_unique_across_chunks(tmp_path):
+    counts = [write_world(simulate(part), tmp_path, part) for part in chunks(SMALL, 150)]
+    landing = tmp_path / "landing"
+    assert sorted(p.name for p in (landing / "customers").iterdir()) == ["customers_c000.csv", "customers_c001.csv"]
+    assert {p.name for p in (landing / "support").iterdir()} == {"tickets_c000.jsonl", "tickets_c001.jsonl"}
+    assert all(p.stem.endswith(("_c000", "_c001")) for p in (landing / "clickstream").iterdir())
+
+    customers = pl.read_csv(landing / "customers" / "*.csv")
+    assert customers["customer_id"].to_list() == [f"C{i:06d}" for i in range(300)]
+    assert customers["email"].n_unique() == 300
+    clicks = pl.read_parquet(landing / "clickstream" / "*.parquet")
+    support = pl.read_ndjson(landing / "support" / "tickets_c001.jsonl")
+    surveys = pl.read_csv(landing / "surveys" / "*.csv")
+    assert clicks.height == sum(c["clickstream"] for c in counts) and surveys.height == sum(c["surveys"] for c in counts)
+    for ids in (clicks["event_id"], clicks["session_id"].drop_nulls().unique(), surveys["response_id"]):
+        assert ids.n_unique() == ids.len()
+    assert clicks.filter(pl.col("customer_id") >= "C000150")["event_id"].str.starts_with("E1-").all()
+    assert support["ticket_id"].str.starts_with("T1-").all()
+    assert set(clicks["customer_id"]) <= set(customers["customer_id"])
+
+
+def test_skipping_the_oracle_leaves_the_world_unchanged():
+    with_truth = simulate(WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=4))
+    without = simulate(SMALL)
+    for table in ("customers", "clickstream", "support", "surveys"):
+        assert getattr(without, table).equals(getattr(with_truth, table))
+    assert without.truth["true_churn_probability"].is_nan().all()
+    assert without.truth.drop("true_churn_probability").equals(with_truth.truth.drop("true_churn_probability"))
+    assert without.truth_at_cutoffs.is_empty() and without.truth_at_cutoffs.schema == with_truth.truth_at_cutoffs.schema
