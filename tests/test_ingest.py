@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import UTC, datetime
 
 import polars as pl
 import pytest
 
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
-from features.ingest import LandingError, ingest_table
+from features.ingest import LandingError, bucket_folder, customer_bucket, ingest_bucketed, ingest_table
 from features.validate import REASON
 
 
@@ -99,3 +100,69 @@ def test_float_ids_that_are_whole_numbers_read_as_integers(tmp_path):
     (tmp_path / "customers").mkdir()
     pl.DataFrame({"customer_id": [42.0, 7.5], "signup_at": ["2026-01-01", "2026-01-01"]}).write_parquet(tmp_path / "customers" / "c.parquet")
     assert ingest_table(tmp_path, CUSTOMERS).accepted["customer_id"].to_list() == ["42", "7.5"]
+
+
+def test_customer_bucket_is_the_crc32_of_the_id_in_every_engine():
+    ids = pl.DataFrame({"customer_id": ["C1", "C2", None, "é1", "C000123"]})
+    expected = [zlib.crc32(i.encode()) % 3 if i else None for i in ids["customer_id"]]
+    assert expected[:2] == [0, 2]  # fixed values: a bucket must never move between versions
+    assert ids.select(customer_bucket(pl.col("customer_id"), 3))["customer_id"].to_list() == expected
+    streamed = ids.lazy().select(customer_bucket(pl.col("customer_id"), 3)).collect(engine="streaming")
+    assert streamed["customer_id"].to_list() == expected
+    with pytest.raises(ValueError, match="at least 1"):
+        customer_bucket(pl.col("customer_id"), 0)
+
+
+def _bucketed_landing(landing):
+    _write(landing, "customers", "c.csv", "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\nC3,2026-01-01\n")
+    _write(
+        landing, "clickstream", "a.csv",
+        "event_id,customer_id,ts,event_type\n"
+        "E1,C1,2026-02-01T10:00:00,page_view\n"
+        "E2,C2,2026-02-01T10:00:00,page_view\n"
+        "E2,C2,2026-02-01T10:00:00,page_view\n"  # repeated within the file
+        "E3,C3,not a time,page_view\n",  # bad row
+    )
+    _write(
+        landing, "clickstream", "b.csv",
+        "event_id,customer_id,ts,event_type\n"
+        "E1,C1,2026-02-02T10:00:00,search\n"  # repeated in a later file, same customer
+        "E4,C9,2026-02-02T10:00:00,search\n"  # unknown customer
+        "E5,C3,2026-02-02T10:00:00,search\n",
+    )
+
+
+def test_bucketed_ingest_accepts_and_quarantines_what_ingest_table_does(tmp_path):
+    landing, out = tmp_path / "landing", tmp_path / "validated" / "clickstream"
+    _bucketed_landing(landing)
+    known = ingest_table(landing, CUSTOMERS).accepted["customer_id"]
+    whole = ingest_table(landing, CLICKSTREAM, known)
+    bucketed = ingest_bucketed(landing, CLICKSTREAM, known, out, 3)
+
+    assert bucketed.rows_in == whole.rows_in == 7 and bucketed.accepted == whole.accepted.height == 3
+    assert sorted(bucketed.quarantined[REASON].to_list()) == sorted(whole.quarantined[REASON].to_list())
+    assert bucketed.reason_counts() == whole.reason_counts()
+    accepted = pl.read_parquet(out / "bucket=*" / "*.parquet")
+    assert accepted.schema == CLICKSTREAM.schema
+    assert accepted.sort("event_id").equals(whole.accepted.sort("event_id"))
+    assert accepted.filter(pl.col("event_id") == "E1")["event_type"].item() == "page_view"  # the first file's copy
+    for bucket in range(3):  # every bucket has its file, holding only its own customers
+        rows = pl.read_parquet(bucket_folder(out, bucket) / "*.parquet")
+        assert rows.select(customer_bucket(pl.col("customer_id"), 3) == bucket).to_series().all()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["clickstream"]  # no pieces left behind
+
+    ingest_bucketed(landing, CLICKSTREAM, known, out, 3)  # re-running replaces, never piles up
+    assert pl.read_parquet(out / "bucket=*" / "*.parquet").height == 3
+
+
+def test_bucketed_ingest_misses_an_id_repeated_on_customers_in_other_buckets(tmp_path):
+    """The documented limit: duplicates are found within a bucket, and C1 and C2 fall in different ones."""
+    _write(tmp_path, "customers", "c.csv", "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\n")
+    _write(tmp_path, "clickstream", "a.csv", "event_id,customer_id,ts,event_type\nE1,C1,2026-02-01,page_view\nE1,C2,2026-02-01,page_view\n")
+    known = ingest_table(tmp_path, CUSTOMERS).accepted["customer_id"]
+    within_file = ingest_bucketed(tmp_path, CLICKSTREAM, known, tmp_path / "out", 3)
+    assert within_file.accepted == 1  # within one file, ingest_file still catches it
+    _write(tmp_path, "clickstream", "a.csv", "event_id,customer_id,ts,event_type\nE1,C1,2026-02-01,page_view\n")
+    _write(tmp_path, "clickstream", "b.csv", "event_id,customer_id,ts,event_type\nE1,C2,2026-02-01,page_view\n")
+    assert ingest_table(tmp_path, CLICKSTREAM, known).accepted.height == 1
+    assert ingest_bucketed(tmp_path, CLICKSTREAM, known, tmp_path / "out", 3).accepted == 2
