@@ -13,7 +13,6 @@ export TOUCHPOINT_CHURN_ENV ?= local
 INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
 .PHONY: setup instance chromium demo run test bench dev mlflow lock clean
-EVENTS ?= 10000000
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -45,9 +44,10 @@ run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/lan
 test: setup chromium
 	$(BIN)/python -m pytest
 
+EVENTS ?=
 CUSTOMERS ?=
-bench: setup  ## stage timings on a simulated world of about EVENTS events (CUSTOMERS= overrides events / 285)
-	$(BIN)/python benchmarks/bench.py --events $(EVENTS) $(if $(CUSTOMERS),--customers $(CUSTOMERS))
+bench: setup  ## stage timings on a simulated world of EVENTS events (default 10M) or CUSTOMERS customers; both: the activity per customer follows
+	$(BIN)/python benchmarks/bench.py $(if $(EVENTS),--events $(EVENTS)) $(if $(CUSTOMERS),--customers $(CUSTOMERS))
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon that runs schedules and the landing sensor
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

@@ -2,9 +2,10 @@
 
     python benchmarks/bench.py --events 10000000      # or: make bench EVENTS=10000000 [CUSTOMERS=35000]
 
-Generates (or reuses) a demo world in benchmarks/.data/ (in a child process, so the world's own
-memory does not count against the pipeline's peak), validates it into Parquet, then times, with the
-project's own functions: the feature build for every training cutoff against the scan floor (the
+Generates (or reuses) a demo world in benchmarks/.data/ (chunk by chunk in child processes, so the
+world's own memory does not count against the pipeline's peak and a million customers fit),
+validates it file by file into Parquet bucketed by customer, then times, with the project's own
+functions: the feature build for every training cutoff against the scan floor (the
 time Polars takes merely to read the same validated Parquet files), the scoring features, training,
 scoring (calibrated probabilities) and exact TreeSHAP, both XGBoost's own `pred_contribs` and shap's
 TreeExplainer on the same rows. Feature-build and scan times are medians of --repeats runs in one
@@ -20,10 +21,12 @@ import multiprocessing
 import os
 import platform
 import resource
+import shutil
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +38,9 @@ from features.build import build_features
 from features.catalogue import load_catalogue
 from features.contract import CONTRACTS, EVENT_TABLES
 from features.days import DAY, LAST_TOUCH, touch_days
-from features.ingest import ingest_table
+from features.ingest import customer_bucket, ingest_bucketed, ingest_table
 from features.labels import population
-from features.simulator import WorldConfig, simulate, write_world
+from features.simulator import WorldConfig, chunks, simulate, write_world
 from features.snapshots import plan_cutoffs, scoring_cutoff, training_snapshots
 from features.sources import feature_registry, feature_sources, latest_timestamp
 from models.evaluate import classification_metrics
@@ -45,7 +48,13 @@ from models.explain import SCORE_BATCH_ROWS, score_and_explain
 from models.train import TrainConfig, model_input, train_model
 
 HERE = Path(__file__).resolve().parent
-EVENTS_PER_CUSTOMER = 285  # what the demo world generates over its year
+DEFAULT_EVENTS = 10_000_000
+EVENTS_PER_CUSTOMER = 285  # sizes a world from --events alone, as before (the default world makes ~331 a customer)
+# Events per customer (clickstream + support + surveys) at each simulator `sessions_per_week`,
+# measured on 20,000-customer worlds, seed 7; --events with --customers picks the knob from these
+ACTIVITY_EVENTS = ((0.1, 89.8), (0.13, 98.2), (0.15, 104.2), (0.2, 119.3), (0.3, 148.0), (0.5, 202.1), (1.0, 330.8))
+CHUNK_EVENTS = 10_000_000  # about this many events per generating child: bounds its memory (~3.9 GB)
+BUCKET_EVENTS = 6_000_000  # about this many events per validated bucket, by default
 HORIZON_DAYS, TRAIN_CUTOFFS = 90, 6  # the pipeline's defaults (ChurnSettings); a year of history fits 5 of them plus the holdout
 NOT_FEATURES = {"customer_id", "churned", "cutoff", "split", "as_of"}
 TREE_EXPLAINER_ROWS = 20_000  # shap's TreeExplainer is timed on at most this many of the same rows
@@ -65,44 +74,109 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def _generate(data_root: Path, customers: int) -> None:
-    config = WorldConfig(customers=customers, dirty_rows=False)
+def world_size(events: int | None, customers: int | None) -> tuple[int, float]:
+    """(customers, simulator sessions_per_week) for the world asked for: customers from --events at the
+    default activity when only events are given; with both, the activity that gives that many events
+    per customer (a million customers and 100 million events need about a seventh of the default)."""
+    if customers is None:
+        return max(200, (events or DEFAULT_EVENTS) // EVENTS_PER_CUSTOMER), WorldConfig.sessions_per_week
+    if events is None:
+        return customers, WorldConfig.sessions_per_week
+    knob, per_customer = zip(*ACTIVITY_EVENTS)
+    wanted = events / customers
+    if not per_customer[0] <= wanted <= per_customer[-1]:
+        raise ValueError(
+            f"{wanted:.0f} events per customer is outside what the simulator makes ({per_customer[0]:.0f} to "
+            f"{per_customer[-1]:.0f}, see ACTIVITY_EVENTS): change --events or --customers"
+        )
+    return customers, round(float(np.interp(wanted, per_customer, knob)), 3)
+
+
+def chunk_customers(sessions_per_week: float) -> int:
+    """Customers per generating child, so each simulates about CHUNK_EVENTS events."""
+    knob, per_customer = zip(*ACTIVITY_EVENTS)
+    return max(1, int(CHUNK_EVENTS / np.interp(sessions_per_week, knob, per_customer)))
+
+
+def _generate_chunk(config: WorldConfig, data_root: Path, report: Connection) -> None:
+    """One chunk simulated and written, in a child process of its own: sends its row counts, seconds and the child's peak RSS."""
+    started = time.perf_counter()
     counts = write_world(simulate(config), data_root, config)
-    (data_root / "landing" / "world.json").write_text(json.dumps(counts))
+    report.send({**counts, "seconds": round(time.perf_counter() - started, 1), "peak_rss_gb": round(peak_rss_gb(), 2)})
 
 
-def world(data_root: Path, customers: int) -> Path:
-    """The landing folder of a demo world with this many customers, generated once and reused.
+def _generated(parts: list[WorldConfig], data_root: Path, workers: int) -> Iterator[tuple[int, dict[str, float]]]:
+    """(chunk number, its figures) as each chunk finishes, `workers` fresh spawned children at a time.
 
-    Generated in a child process: the simulator holds the whole world in memory, which is not a
-    cost of the pipeline and would otherwise set this process's peak RSS.
+    A fresh process per chunk, so each chunk's peak RSS is its own; plain processes rather than a
+    pool, which would start a replacement worker (several seconds of imports) after every chunk,
+    the last ones included."""
+    context = multiprocessing.get_context("spawn")
+    waiting, running = list(enumerate(parts)), {}
+    while waiting or running:
+        while waiting and len(running) < workers:
+            number, part = waiting.pop(0)
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(target=_generate_chunk, args=(part, data_root, send))
+            child.start()
+            send.close()
+            running[child.sentinel] = (number, child, receive)
+        for sentinel in wait(list(running)):
+            number, child, receive = running.pop(sentinel)
+            child.join()
+            if child.exitcode != 0:
+                raise RuntimeError(f"generating chunk {number} of the world failed (exit code {child.exitcode}; -9 is usually out of memory: try --workers 1)")
+            with receive:
+                yield number, receive.recv()
+
+
+def world(data_root: Path, config: WorldConfig, chunk_size: int, workers: int) -> Path:
+    """The landing folder of a demo world, generated once and reused (landing/world.json marks it complete).
+
+    Generated in chunks of at most `chunk_size` customers (`features.simulator.chunks`), each in a
+    fresh spawned child process, `workers` at a time: the simulator holds its chunk in memory, which
+    is not a cost of the pipeline and would otherwise set this process's peak RSS, and a whole world
+    of a million customers would not fit in memory at all.
     """
-    if not (data_root / "landing" / "world.json").exists():
-        child = multiprocessing.get_context("spawn").Process(target=_generate, args=(data_root, customers))
-        child.start()
-        child.join()
-        if child.exitcode != 0:
-            raise RuntimeError(f"generating the world failed (exit code {child.exitcode})")
-    return data_root / "landing"
+    landing = data_root / "landing"
+    if (landing / "world.json").exists():
+        return landing
+    for leftover in (landing, data_root / "truth"):  # of an interrupted earlier run
+        shutil.rmtree(leftover, ignore_errors=True)
+    parts = chunks(config, chunk_size)
+    totals, per_chunk, started = dict.fromkeys(("customers", *EVENT_TABLES), 0), {}, time.perf_counter()
+    for number, stats in _generated(parts, data_root, workers):
+        per_chunk[number] = stats
+        totals = {table: rows + stats[table] for table, rows in totals.items()}
+        print(
+            f"chunk {number + 1} of {len(parts)} ({len(per_chunk)} done): {stats['customers']:,} customers, "
+            f"{sum(stats[table] for table in EVENT_TABLES):,} events in {stats['seconds']:.1f}s, child peak RSS "
+            f"{stats['peak_rss_gb']:.2f} GB; {time.perf_counter() - started:.0f}s so far",
+            flush=True,
+        )
+    seconds = round(time.perf_counter() - started, 1)
+    summary = {**totals, "sessions_per_week": config.sessions_per_week, "seconds": seconds, "chunks": [per_chunk[k] for k in sorted(per_chunk)]}
+    (landing / "world.json").write_text(json.dumps(summary, indent=2))
+    return landing
 
 
-def customer_bucket(customer_id: pl.Expr, buckets: int) -> pl.Expr:  # TEMPORARY until the scale-world branch lands
-    return (customer_id.hash(seed=0) % buckets).cast(pl.Int64)
-
-
-def validate(landing: Path, validated: Path, buckets: int = 2) -> dict[str, int]:
-    """Validate every table; events are written by customer bucket."""
+def validate(landing: Path, validated: Path, buckets: int) -> dict[str, int]:
+    """Validate every table as the ingest assets do, the events file by file into `validated/<table>/bucket=NN/`
+    (`features.ingest.ingest_bucketed`), so memory is bounded by the largest file and bucket, not the table."""
     validated.mkdir(parents=True, exist_ok=True)
-    customers = ingest_table(landing, CONTRACTS["customers"]).accepted
-    customers.write_parquet(validated / "customers.parquet")
-    rows = {"customers": customers.height}
+    customers = ingest_table(landing, CONTRACTS["customers"])
+    customers.accepted.write_parquet(validated / "customers.parquet")
+    _print_counts("customers", customers.rows_in, customers.accepted.height, customers.quarantined.height, customers.reason_counts())
+    rows = {"customers": customers.accepted.height}
     for table in EVENT_TABLES:
-        accepted = ingest_table(landing, CONTRACTS[table], customers["customer_id"]).accepted
-        for (b,), part in accepted.with_columns(_b=customer_bucket(pl.col("customer_id"), buckets)).partition_by("_b", as_dict=True).items():
-            (validated / table / f"bucket={b:02d}").mkdir(parents=True, exist_ok=True)
-            part.drop("_b").write_parquet(validated / table / f"bucket={b:02d}" / "part.parquet")
-        rows[table] = accepted.height
+        result = ingest_bucketed(landing, CONTRACTS[table], customers.accepted["customer_id"], validated / table, buckets)
+        _print_counts(table, result.rows_in, result.accepted, result.quarantined.height, result.reason_counts())
+        rows[table] = result.accepted
     return rows
+
+
+def _print_counts(table: str, rows_in: int, accepted: int, quarantined: int, reasons: dict[str, int]) -> None:
+    print(f"  {table}: {rows_in:,} rows in = {accepted:,} accepted + {quarantined:,} quarantined {reasons or ''}", flush=True)
 
 
 def bucket_names(validated: Path) -> list[str]:
@@ -228,22 +302,28 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=10_000_000, help="about how many clickstream events to simulate")
-    parser.add_argument("--customers", type=int, default=None, help="customers (default: events / 285)")
+    parser.add_argument("--events", type=int, default=None, help=f"about how many events to simulate (default {DEFAULT_EVENTS:,})")
+    parser.add_argument("--customers", type=int, default=None, help="customers (default: events / 285); with --events, the activity per customer follows")
+    parser.add_argument("--buckets", type=int, default=None, help=f"customer buckets of the validated events (default: one per {BUCKET_EVENTS:,} events)")
+    parser.add_argument("--workers", type=int, default=2, help="world chunks generated at once, each in its own process")
     parser.add_argument("--repeats", type=int, default=3, help="runs of the feature build and scan floor; the median is reported")
     parser.add_argument("--data", type=Path, default=HERE / ".data", help="where generated worlds are kept")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
-    customers = args.customers or max(200, args.events // EVENTS_PER_CUSTOMER)
-    root = args.data / f"world_{customers}"
+    customers, sessions_per_week = world_size(args.events, args.customers)
+    default_activity = sessions_per_week == WorldConfig.sessions_per_week
+    root = args.data / (f"world_{customers}" if default_activity else f"world_{customers}_spw{sessions_per_week:g}")
     validated = root / "validated"
 
     started = time.perf_counter()
-    landing = world(root, customers)
+    config = WorldConfig(customers=customers, sessions_per_week=sessions_per_week, dirty_rows=False, truth_replicates=0)
+    landing = world(root, config, chunk_customers(sessions_per_week), args.workers)
+    landed = json.loads((landing / "world.json").read_text())
     print(f"world with {customers:,} customers ready in {time.perf_counter() - started:.1f}s ({landing})", flush=True)
-    ingest_s, rows = median_seconds(lambda: validate(landing, validated), 1)
+    buckets = args.buckets or max(1, -(-sum(landed[table] for table in EVENT_TABLES) // BUCKET_EVENTS))
+    ingest_s, rows = median_seconds(lambda: validate(landing, validated, buckets), 1)
     events = rows["clickstream"] + rows["support"] + rows["surveys"]
-    print(f"validated {events:,} events in {ingest_s:.1f}s", flush=True)
+    print(f"validated {events:,} events into {buckets} customer buckets in {ingest_s:.1f}s", flush=True)
     peaks = {"validate": peak_rss_gb()}
     scan_s, _ = median_seconds(lambda: scan_floor(validated), args.repeats)
     peaks["scan floor"] = peak_rss_gb()

@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from benchmarks.bench import bucket_names, scan_bucket, validate, world, world_size
+from features.simulator import WorldConfig
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -25,3 +30,26 @@ def test_bench_runs_on_a_tiny_world(tmp_path):
     assert all(key in result for key in required)
     assert result["scoring_rows"] > 0 and result["shap_rows_per_s"] > 0 and result["shap_tree_explainer_rows_per_s"] > 0
     assert result["shap_values_finite"] and 0 <= result["holdout_auc"] <= 1 and result["peak_rss_gb"] > 0
+
+
+def test_world_size_picks_the_activity_that_gives_the_events_asked_for():
+    assert world_size(60_000, None) == (210, 1.0)
+    assert world_size(None, 5_000) == (5_000, 1.0)
+    customers, sessions_per_week = world_size(100_000_000, 1_000_000)
+    assert customers == 1_000_000 and 0.13 < sessions_per_week < 0.15
+    with pytest.raises(ValueError, match="change --events or --customers"):
+        world_size(1_000_000, 1_000_000)
+
+
+def test_a_chunked_world_is_generated_in_children_and_validated_into_buckets(tmp_path):
+    config = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0)
+    landing = world(tmp_path, config, chunk_size=100, workers=2)
+    landed = json.loads((landing / "world.json").read_text())
+    assert landed["customers"] == 300 and len(landed["chunks"]) == 3
+    assert all(chunk["peak_rss_gb"] > 0 for chunk in landed["chunks"])
+
+    rows = validate(landing, tmp_path / "validated", buckets=2)
+    assert rows == {table: landed[table] for table in ("customers", "clickstream", "support", "surveys")}
+    assert bucket_names(tmp_path / "validated") == ["bucket=00", "bucket=01"]
+    for table in ("clickstream", "support", "surveys"):
+        assert scan_bucket(tmp_path / "validated", table).collect().height == rows[table]
