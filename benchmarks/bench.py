@@ -70,7 +70,7 @@ def median_seconds(step: Callable[[], object], repeats: int) -> tuple[float, obj
 
 
 def peak_rss_gb() -> float:
-    """High-water mark of this process's resident memory (Linux reports KiB)."""
+    """High-water mark of this process's resident memory in GiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
@@ -265,6 +265,11 @@ def scan_floor(validated: Path) -> int:
     return rows
 
 
+def probabilities(model, frame: pl.DataFrame, features: list[str]) -> np.ndarray:
+    """Calibrated churn probabilities in the pipeline's batches (no explanations)."""
+    return np.concatenate([model.predict_proba(model_input(frame.slice(i, SCORE_BATCH_ROWS), features))[:, 1] for i in range(0, frame.height, SCORE_BATCH_ROWS)])
+
+
 def tree_explainer_seconds(model: xgb.XGBClassifier, X) -> float:
     """shap's TreeExplainer on the same booster and rows, in log-odds, using the trees `predict` uses."""
     booster = model.get_booster()
@@ -279,22 +284,23 @@ def tree_explainer_seconds(model: xgb.XGBClassifier, X) -> float:
 def table(result: dict) -> str:
     """The stage table people read: wall time, throughput and what each stage processed."""
     events, rows = result["events"], result["scoring_rows"]
+    peak = result["peak_rss_gb_after"]
     stages = [
-        ("validate", result["ingest_s"], events, "events"),
-        ("scan floor", result["scan_floor_s"], events, "events"),
-        (f"features, {result['cutoffs']} cutoffs", result["feature_build_s"], events, "events"),
-        ("scoring features", result["scoring_features_s"], events, "events"),
-        ("train", result["train_s"], result["train_rows"], "rows"),
-        ("score", result["score_s"], rows, "rows"),
-        ("SHAP xgboost", result["shap_s"], rows, "rows"),
-        ("SHAP shap.TreeExplainer", result["shap_tree_explainer_s"], result["shap_tree_explainer_rows"], "rows"),
+        ("validate", result["ingest_s"], events, "events", peak["validate"]),
+        ("scan floor", result["scan_floor_s"], events, "events", peak["scan floor"]),
+        (f"features, {result['cutoffs']} cutoffs", result["feature_build_s"], events, "events", peak["features"]),
+        ("train", result["train_s"], result["train_rows"], "rows", peak["train"]),
+        ("scoring features", result["scoring_features_s"], events, "events", peak["scoring features"]),
+        ("score", result["score_s"], rows, "rows", peak["score"]),
+        ("SHAP xgboost (+ score)", result["shap_s"], rows, "rows", peak["SHAP"]),
+        ("SHAP shap.TreeExplainer", result["shap_tree_explainer_s"], result["shap_tree_explainer_rows"], "rows", None),
     ]
-    lines = [f"{'stage':<28}{'wall s':>10}{'per second':>16}  {'of':<8}", "-" * 64]
-    lines += [f"{name:<28}{s:>10.2f}{n / max(s, 1e-9):>16,.0f}  {unit:<8}" for name, s, n, unit in stages]
+    lines = [f"{'stage':<28}{'wall s':>10}{'per second':>16}  {'of':<8}{'peak RSS GiB':>13}", "-" * 76]
+    lines += [f"{name:<28}{s:>10.2f}{n / max(s, 1e-9):>16,.0f}  {unit:<8}{'' if gb is None else f'{gb:.2f}':>13}" for name, s, n, unit, gb in stages]
     lines += [
-        "-" * 64,
+        "-" * 76,
         f"{result['events']:,} events, {result['customers']:,} customers, {result['features']} features; "
-        f"feature build / scan floor = {result['feature_vs_scan_ratio']}x; peak RSS {result['peak_rss_gb']} GB; "
+        f"feature build / scan floor = {result['feature_vs_scan_ratio']}x; peak RSS {result['peak_rss_gb']} GiB; "
         f"holdout AUC {result['holdout_auc']}",
     ]
     return "\n".join(lines)
@@ -331,20 +337,21 @@ def main(argv: list[str] | None = None) -> dict:
     feature_s, (shared, day_rows) = median_seconds(lambda: build_all_cutoffs(validated, work, TRAIN_CUTOFFS, HORIZON_DAYS), args.repeats)
     peaks["features"] = peak_rss_gb()
     print(f"features for all cutoffs in {feature_s:.1f}s (scan floor {scan_s:.2f}s; {day_rows:,} customer-days)", flush=True)
-    scoring_s, scoring = median_seconds(lambda: build_scoring(validated, work, shared, HORIZON_DAYS), 1)
-    peaks["scoring features"] = peak_rss_gb()
 
-    snapshots = pl.read_parquet(work / "snapshots" / "*.parquet")
+    # the stacked snapshots are scanned, not loaded: training holds only its split parts
+    snapshots = pl.scan_parquet(work / "snapshots" / "*.parquet")
     features = [d.name for d in shared.registry]
     train_s, (model, summary) = median_seconds(lambda: train_model(snapshots, features, TrainConfig()), 1)
-    holdout = snapshots.filter(pl.col("split") == "holdout")
-    holdout_auc = classification_metrics(holdout["churned"].to_numpy(), score_and_explain(model, holdout, features)[0])["roc_auc"]
+    holdout = snapshots.filter(pl.col("split") == "holdout").collect()
+    holdout_auc = classification_metrics(holdout["churned"].to_numpy(), probabilities(model, holdout, features))["roc_auc"]
     peaks["train"] = peak_rss_gb()
     print(f"trained in {train_s:.1f}s ({summary['best_iteration'] + 1} trees), holdout AUC {holdout_auc:.4f}", flush=True)
-    feature_rows, cutoffs = snapshots.height, snapshots["cutoff"].n_unique()
-    del snapshots, holdout
+    feature_rows, cutoffs = snapshots.select(pl.len(), pl.col("cutoff").n_unique()).collect().row(0)
+    del holdout
 
-    score_s, _ = median_seconds(lambda: [model.predict_proba(model_input(scoring.slice(i, SCORE_BATCH_ROWS), features))[:, 1] for i in range(0, scoring.height, SCORE_BATCH_ROWS)], 1)
+    scoring_s, scoring = median_seconds(lambda: build_scoring(validated, work, shared, HORIZON_DAYS), 1)
+    peaks["scoring features"] = peak_rss_gb()
+    score_s, _ = median_seconds(lambda: probabilities(model, scoring, features), 1)
     peaks["score"] = peak_rss_gb()
     shap_s, (_, values, _) = median_seconds(lambda: score_and_explain(model, scoring, features), 1)
     peaks["SHAP"] = peak_rss_gb()

@@ -28,7 +28,7 @@ class TrainConfig:
 
     n_estimators: int = 1000
     max_depth: int = 3
-    learning_rate: float = 0.03
+    learning_rate: float = 0.1
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     min_child_weight: float = 20.0
@@ -64,16 +64,21 @@ def model_input(frame: pl.DataFrame, features: list[str]) -> pd.DataFrame:
     return frame.select(features).to_pandas()
 
 
-def time_split(snapshots: pl.DataFrame) -> TimeSplit:
-    """Fit on training cutoffs but the last, validate on the last training cutoff, hold out the holdout."""
-    train = snapshots.filter(pl.col("split") == "train")
-    cutoffs = sorted(train["cutoff"].unique().to_list())
+def time_split(snapshots: pl.DataFrame | pl.LazyFrame) -> TimeSplit:
+    """Fit on training cutoffs but the last, validate on the last training cutoff, hold out the holdout.
+
+    Each part is filtered straight from the snapshots (a lazy scan of them is read part by part), so
+    the parts never sit in memory next to a second copy of the training rows."""
+    snapshots = snapshots.lazy()
+    training = pl.col("split") == "train"
+    cutoffs = sorted(snapshots.select(pl.col("cutoff").filter(training).unique()).collect()["cutoff"].to_list())
     if len(cutoffs) < 2:
         raise ValueError("training needs at least two training cutoffs: one to fit, a later one to stop early and calibrate on; raise train_cutoffs or add history")
-    holdout = snapshots.filter(pl.col("split") == "holdout")
+    holdout = snapshots.filter(pl.col("split") == "holdout").collect()
     if holdout.is_empty():
         raise ValueError("the snapshots have no holdout rows (split == 'holdout'): nothing to judge the model on")
-    return TimeSplit(train.filter(pl.col("cutoff") < cutoffs[-1]), train.filter(pl.col("cutoff") == cutoffs[-1]), holdout)
+    fit = snapshots.filter(training & (pl.col("cutoff") < cutoffs[-1])).collect()
+    return TimeSplit(fit, snapshots.filter(training & (pl.col("cutoff") == cutoffs[-1])).collect(), holdout)
 
 
 def fit_booster(split: TimeSplit, features: list[str], config: TrainConfig) -> xgb.XGBClassifier:
@@ -100,10 +105,11 @@ def fit_booster(split: TimeSplit, features: list[str], config: TrainConfig) -> x
     return model
 
 
-def train_model(snapshots: pl.DataFrame, features: list[str], config: TrainConfig) -> tuple[CalibratedModel, dict]:
+def train_model(snapshots: pl.DataFrame | pl.LazyFrame, features: list[str], config: TrainConfig) -> tuple[CalibratedModel, dict]:
     """Fit the booster, then calibrate it on the validation cutoff.
 
-    Returns the calibrated model and a summary of what it was fit on, for the MLflow run.
+    Returns the calibrated model and a summary of what it was fit on, for the MLflow run. Pass a
+    lazy scan of the snapshots to keep only the split parts in memory (a million customers' worth).
     """
     split = time_split(snapshots)
     booster = fit_booster(split, features, config)
