@@ -35,14 +35,14 @@ import shap
 import xgboost as xgb
 
 from features.build import build_features
-from features.catalogue import load_catalogue
+from features.catalogue import Catalogue, load_catalogue
 from features.contract import CONTRACTS, EVENT_TABLES
 from features.days import DAY, LAST_TOUCH, touch_days
-from features.ingest import customer_bucket, ingest_bucketed, ingest_table
+from features.ingest import bucket_folder, customer_bucket, ingest_bucketed, ingest_table
 from features.labels import population
 from features.simulator import WorldConfig, chunks, simulate, write_world
 from features.snapshots import plan_cutoffs, scoring_cutoff, training_snapshots
-from features.sources import feature_registry, feature_sources, latest_timestamp
+from features.sources import feature_registry, feature_tables, latest_timestamp
 from models.evaluate import classification_metrics
 from models.explain import SCORE_BATCH_ROWS, score_and_explain
 from models.train import TrainConfig, model_input, train_model
@@ -179,25 +179,24 @@ def _print_counts(table: str, rows_in: int, accepted: int, quarantined: int, rea
     print(f"  {table}: {rows_in:,} rows in = {accepted:,} accepted + {quarantined:,} quarantined {reasons or ''}", flush=True)
 
 
-def bucket_names(validated: Path) -> list[str]:
-    """The customer buckets of the validated events (folders `bucket=NN` under each table)."""
-    return sorted({p.name for table in EVENT_TABLES for p in (validated / table).glob("bucket=*") if p.is_dir()})
+def bucket_count(validated: Path) -> int:
+    """How many customer buckets the validated events have (`ingest_bucketed` writes every one)."""
+    return len(list((validated / "clickstream").glob("bucket=*")))
 
 
-def scan_bucket(validated: Path, table: str, bucket: str | None = None) -> pl.LazyFrame:
+def scan_bucket(validated: Path, table: str, bucket: int | None = None) -> pl.LazyFrame:
     """One bucket's validated rows of a table (every bucket's when `bucket` is None), lazily."""
-    files = sorted((validated / table).glob(f"{bucket or 'bucket=*'}/*.parquet"))
+    folders = [bucket_folder(validated / table, bucket)] if bucket is not None else sorted((validated / table).glob("bucket=*"))
+    files = sorted(f for folder in folders for f in folder.glob("*.parquet"))
     return pl.scan_parquet(files) if files else CONTRACTS[table].empty().lazy()
-
-
-def bucket_customers(customers: pl.DataFrame, bucket: str, buckets: int) -> pl.DataFrame:
-    return customers.filter(customer_bucket(pl.col("customer_id"), buckets) == int(bucket.removeprefix("bucket=")))
 
 
 @dataclass(frozen=True)
 class Plan:
     """What every bucket shares: the customers, the registry and the cutoffs, taken over all data."""
 
+    buckets: int
+    catalogue: Catalogue
     customers: pl.DataFrame
     registry: list
     cutoffs: list
@@ -205,52 +204,52 @@ class Plan:
     scoring_cutoff: object
 
 
-def fold_days(validated: Path, work: Path) -> int:
+def fold_days(validated: Path, work: Path, catalogue: Catalogue) -> int:
     """Bucket by bucket, every touch folded into customer-days (the touchpoint_days asset), kept on disk."""
-    catalogue = load_catalogue()
     (work / "days").mkdir(parents=True, exist_ok=True)
     rows = 0
-    for bucket in bucket_names(validated):
+    for bucket in range(bucket_count(validated)):
         days = touch_days(*(scan_bucket(validated, table, bucket) for table in EVENT_TABLES), catalogue)
-        days.write_parquet(work / "days" / f"{bucket}.parquet")
+        days.write_parquet(work / "days" / f"{bucket:02d}.parquet")
         rows += days.height
     return rows
 
 
-def plan(validated: Path, work: Path, train_cutoffs: int, horizon_days: int) -> Plan:
+def plan(validated: Path, work: Path, catalogue: Catalogue, train_cutoffs: int, horizon_days: int) -> Plan:
     """The cutoffs from every bucket's days, and the registry from every ticket and answer."""
     customers = pl.read_parquet(validated / "customers.parquet")
     days = pl.scan_parquet(work / "days" / "*.parquet")
     first_day = days.select(pl.col(DAY).min()).collect().item()
     as_of = latest_timestamp(customers, days.select(pl.col(LAST_TOUCH).max()).collect())
-    registry = feature_registry(customers, scan_bucket(validated, "support"), scan_bucket(validated, "surveys"), load_catalogue())
+    registry = feature_registry(customers, scan_bucket(validated, "support"), scan_bucket(validated, "surveys"), catalogue)
     cutoffs, holdout = plan_cutoffs(first_day, as_of, horizon_days, train_cutoffs)
-    return Plan(customers, registry, cutoffs, holdout, scoring_cutoff(as_of))
+    return Plan(bucket_count(validated), catalogue, customers, registry, cutoffs, holdout, scoring_cutoff(as_of))
 
 
-def bucket_sources(validated: Path, work: Path, bucket: str, plan: Plan) -> dict[str, pl.DataFrame]:
-    buckets = len(bucket_names(validated))
+def bucket_sources(validated: Path, work: Path, bucket: int, plan: Plan) -> dict[str, pl.DataFrame]:
+    """One bucket's feature sources: its customers, customer-days, tickets and answers."""
+    customers = plan.customers.filter(customer_bucket(pl.col("customer_id"), plan.buckets) == bucket)
     tables = {table: scan_bucket(validated, table, bucket).collect() for table in ("support", "surveys")}
-    days = pl.read_parquet(work / "days" / f"{bucket}.parquet")
-    sources, _ = feature_sources(bucket_customers(plan.customers, bucket, buckets), days, tables["support"], tables["surveys"], load_catalogue())
-    return sources
+    days = pl.read_parquet(work / "days" / f"{bucket:02d}.parquet")
+    return feature_tables(customers, days, tables["support"], tables["surveys"], plan.catalogue)
 
 
 def build_all_cutoffs(validated: Path, work: Path, train_cutoffs: int, horizon_days: int) -> tuple[Plan, int]:
     """From validated files to every bucket's stacked training table on disk: the feature stage."""
-    day_rows = fold_days(validated, work)
-    shared = plan(validated, work, train_cutoffs, horizon_days)
+    catalogue = load_catalogue()
+    day_rows = fold_days(validated, work, catalogue)
+    shared = plan(validated, work, catalogue, train_cutoffs, horizon_days)
     (work / "snapshots").mkdir(exist_ok=True)
-    for bucket in bucket_names(validated):
+    for bucket in range(shared.buckets):
         sources = bucket_sources(validated, work, bucket, shared)
-        training_snapshots(sources, shared.cutoffs, shared.holdout, horizon_days, shared.registry).write_parquet(work / "snapshots" / f"{bucket}.parquet")
+        training_snapshots(sources, shared.cutoffs, shared.holdout, horizon_days, shared.registry).write_parquet(work / "snapshots" / f"{bucket:02d}.parquet")
     return shared, day_rows
 
 
 def build_scoring(validated: Path, work: Path, shared: Plan, horizon_days: int) -> pl.DataFrame:
     """Features at the end of the latest day for every customer not churned by then (the scoring_features asset)."""
     parts = []
-    for bucket in bucket_names(validated):
+    for bucket in range(shared.buckets):
         sources = bucket_sources(validated, work, bucket, shared)
         members = population(sources["customers"], sources["days"], shared.scoring_cutoff, horizon_days)
         parts.append(build_features(sources, members, shared.scoring_cutoff, shared.registry))
@@ -260,7 +259,7 @@ def build_scoring(validated: Path, work: Path, shared: Plan, horizon_days: int) 
 def scan_floor(validated: Path) -> int:
     """Merely reading the files the feature stage reads: every column, every row, bucket by bucket."""
     rows = pl.scan_parquet(validated / "customers.parquet").collect().height
-    for bucket in bucket_names(validated):
+    for bucket in range(bucket_count(validated)):
         rows += sum(scan_bucket(validated, table, bucket).collect().height for table in EVENT_TABLES)
     return rows
 

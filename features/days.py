@@ -3,7 +3,7 @@
 A feature window at a cutoff is then a sum (or a maximum) over a customer's day rows instead of over
 raw events, so the raw events are read and routed once however many cutoffs are built, and each
 cutoff reads a quarter as many rows (about four touches per active customer-day on the demo world).
-It is exact because cutoffs fall on midnight UTC (`features.build.require_midnight`): a day's row
+It is exact because cutoffs fall on midnight UTC (`require_midnight`, called by `features.build.cut`): a day's row
 lies wholly before a cutoff or wholly at or after it.
 
 Days are also the unit of the journey-shape features that used sessions before: a checkout started
@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta
 import polars as pl
 
 from features.catalogue import OTHER, Catalogue, touchpoints_for_event
-from features.touches import touch_events
+from features.touches import Friction, touch_events
 
 DAY = "day"
 PURCHASES = "purchases"
@@ -45,7 +45,7 @@ def friction_column(touchpoint: str, word: str) -> str:
     return f"{word}__{touchpoint}"
 
 
-def friction_pairs(catalogue: Catalogue) -> list[tuple[str, str, str, pl.Expr | None]]:
+def friction_pairs(catalogue: Catalogue) -> list[Friction]:
     """(touchpoint, event type, day column, extra condition) for every friction event a touchpoint can claim."""
     return [
         (touchpoint, event_type, friction_column(touchpoint, word), extra)

@@ -31,9 +31,10 @@ def _count(condition: pl.Expr) -> pl.Expr:
     return condition.sum().cast(pl.Float64)
 
 
-def _window_sum(column: str, cutoff: datetime, days: int) -> pl.Expr:
-    """A day column summed over the `days` days before the cutoff (the rows are already cut)."""
-    return pl.when(_since(DAY, cutoff, days)).then(pl.col(column)).otherwise(0).sum().cast(pl.Float64)
+def _window_sum(value: str | pl.Expr, cutoff: datetime, days: int) -> pl.Expr:
+    """A day column (or an expression over day columns) summed over the `days` days before the
+    cutoff (the rows are already cut)."""
+    return pl.when(_since(DAY, cutoff, days)).then(pl.col(value) if isinstance(value, str) else value).otherwise(0).sum().cast(pl.Float64)
 
 
 def _days(delta: pl.Expr) -> pl.Expr:
@@ -215,7 +216,7 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
     names = [*catalogue.names, OTHER]
 
     def touches_in(c: datetime, names: list[str]) -> pl.Expr:
-        return pl.when(_since(DAY, c, 90)).then(pl.sum_horizontal(touches_column(n) for n in names)).otherwise(0).sum().cast(pl.Float64)
+        return _window_sum(pl.sum_horizontal(touches_column(n) for n in names), c, 90)
 
     def share(c: datetime, phase: str) -> pl.Expr:
         total = touches_in(c, names)
@@ -232,7 +233,7 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
         FeatureDef(f"{JOURNEY}_days_ending_in_exit_30d", JOURNEY, JOURNEY, "journey", "days",
                    "Days in the last 30 whose last event was an exit intent.",
                    "{value:.0f} days in the last 30 ended with an exit intent",
-                   lambda c: pl.when(_since(DAY, c, 30)).then(last_was_exit(pl.col(LAST_TOUCH))).otherwise(0).sum().cast(pl.Float64), lookback_days=30),
+                   lambda c: _window_sum(last_was_exit(pl.col(LAST_TOUCH)), c, 30), lookback_days=30),
         FeatureDef(f"{JOURNEY}_active_days_30d", JOURNEY, JOURNEY, "volume", "days",
                    "Days with any touch in the last 30 days.", "active on {value:.0f} of the last 30 days",
                    lambda c: _count(_since(DAY, c, 30)), raises_risk_when="low", lookback_days=30),

@@ -27,10 +27,16 @@ def feature_registry(customers: pl.DataFrame | pl.LazyFrame, support: pl.DataFra
     )
 
 
+def feature_tables(customers: pl.DataFrame, days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame, catalogue: Catalogue) -> dict[str, pl.DataFrame]:
+    """Source tables keyed as the registry names them: tickets and answers tagged with their
+    touchpoint, answers in time order (survey features take the last answers of each group)."""
+    tagged = {"support": tag_support(support, catalogue), "surveys": tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)}
+    return {"customers": customers, "days": days, **tagged}
+
+
 def feature_sources(customers: pl.DataFrame, days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame, catalogue: Catalogue) -> tuple[dict[str, pl.DataFrame], list[FeatureDef]]:
     """Source tables keyed as the registry names them, and the registry for this catalogue and data."""
-    tagged = {"support": tag_support(support, catalogue), "surveys": tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)}
-    return {"customers": customers, "days": days, **tagged}, feature_registry(customers, support, surveys, catalogue)
+    return feature_tables(customers, days, support, surveys, catalogue), feature_registry(customers, support, surveys, catalogue)
 
 
 def latest_touch(days: pl.DataFrame) -> datetime | None:

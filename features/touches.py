@@ -14,6 +14,7 @@ from features.contract import UTC_DATETIME
 
 Friction = tuple[str, str, str, "pl.Expr | None"]  # touchpoint, event type, name, extra condition on the event
 
+
 def touch_schema(catalogue: Catalogue, friction: list[str]) -> pl.Schema:
     """Touchpoint and friction are enums: every day column compares them, and comparing small
     integers is much cheaper than comparing strings over millions of rows."""

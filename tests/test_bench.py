@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bench import bucket_names, scan_bucket, validate, world, world_size
+from benchmarks.bench import bucket_count, scan_bucket, validate, world, world_size
 from features.simulator import WorldConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +50,7 @@ def test_a_chunked_world_is_generated_in_children_and_validated_into_buckets(tmp
 
     rows = validate(landing, tmp_path / "validated", buckets=2)
     assert rows == {table: landed[table] for table in ("customers", "clickstream", "support", "surveys")}
-    assert bucket_names(tmp_path / "validated") == ["bucket=00", "bucket=01"]
+    assert bucket_count(tmp_path / "validated") == 2
+    assert sorted(p.name for p in (tmp_path / "validated" / "clickstream").iterdir()) == ["bucket=00", "bucket=01"]
     for table in ("clickstream", "support", "surveys"):
         assert scan_bucket(tmp_path / "validated", table).collect().height == rows[table]
