@@ -25,6 +25,7 @@ PURCHASES = "purchases"
 ABANDONED_CHECKOUTS = "abandoned_checkouts"  # checkouts started that day beyond that day's purchases
 LAST_TOUCH = "last_touch"  # the day's latest touch, packed: (microseconds << 9) | (touchpoint code << 1) | was an exit intent
 _TOUCHPOINT_BITS = 8
+_TOUCHES = "touches__"
 FRICTION_EVENTS = {
     # event type -> (feature word, words for the count, extra condition on the event)
     "payment_error": ("payment_errors", "payment errors", None),
@@ -38,7 +39,11 @@ FRICTION_EVENTS = {
 
 
 def touches_column(touchpoint: str) -> str:
-    return f"touches__{touchpoint}"
+    return f"{_TOUCHES}{touchpoint}"
+
+
+def is_touches_column(column: str) -> bool:
+    return column.startswith(_TOUCHES)
 
 
 def friction_column(touchpoint: str, word: str) -> str:

@@ -1,7 +1,7 @@
-"""Tables derived from rows before a cutoff, for features that need more than one row to see.
+"""Flags derived from several rows, for features that need more than one row to see.
 
-Built inside each cutoff's plan from already-cut rows, so a ticket is judged on the tickets that
-came before it by then.
+A ticket is judged only on the tickets opened before it, so the flag is the same at every cutoff the
+ticket is before: it is computed once over all tickets (`features.sources.feature_tables`).
 """
 
 from __future__ import annotations

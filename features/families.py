@@ -1,6 +1,8 @@
 """Feature families, generated per touchpoint from the catalogue.
 
-Each function returns FeatureDefs whose `expr(cutoff)` aggregates one source per customer. Names
+Each function returns FeatureDefs whose `expr(cutoff)` either aggregates a source's rows per customer
+(tickets, survey answers) or reads a table with one row per customer (the windows over customer-days,
+the customers table). Names
 read as sentences: `<touchpoint>_<what>_<window>` (`checkout_payment_errors_30d`).
 """
 
@@ -12,12 +14,10 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from features.catalogue import OTHER, PHASES, Catalogue, Touchpoint, touchpoints_for_event
-from features.days import (
-    ABANDONED_CHECKOUTS, DAY, FRICTION_EVENTS, LAST_TOUCH, friction_pairs, last_touchpoint_code, last_was_exit, touches_column, touchpoint_codes,
-)
+from features.days import ABANDONED_CHECKOUTS, FRICTION_EVENTS, LAST_TOUCH, friction_pairs, last_touchpoint_code, touches_column, touchpoint_codes
 from features.feature import JOURNEY, PROFILE, FeatureDef
+from features.windows import ACTIVE_DAYS, EXIT_DAYS, WINDOWS_DAYS, last_day_column, window_column
 
-WINDOWS_DAYS = (7, 30, 90)
 SLOW_FIRST_RESPONSE_HOURS = 24.0
 SURVEY_SCALES = {"nps": ("NPS", 10), "csat": ("CSAT", 5), "ces": ("effort score (CES)", 7), "repurchase": ("would-buy-again", 10)}
 UTC_US = pl.Datetime("us", "UTC")
@@ -31,10 +31,9 @@ def _count(condition: pl.Expr) -> pl.Expr:
     return condition.sum().cast(pl.Float64)
 
 
-def _window_sum(value: str | pl.Expr, cutoff: datetime, days: int) -> pl.Expr:
-    """A day column (or an expression over day columns) summed over the `days` days before the
-    cutoff (the rows are already cut)."""
-    return pl.when(_since(DAY, cutoff, days)).then(pl.col(value) if isinstance(value, str) else value).otherwise(0).sum().cast(pl.Float64)
+def _window(column: str, days: int) -> pl.Expr:
+    """A day column summed over the `days` days before the cutoff (`features.windows`)."""
+    return pl.col(window_column(column, days)).cast(pl.Float64)
 
 
 def _days(delta: pl.Expr) -> pl.Expr:
@@ -50,45 +49,45 @@ def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]
     column = touches_column(t.name)
     code = touchpoint_codes(catalogue)[t.name]
     defs = [
-        FeatureDef(f"{t.name}_touches_{d}d", t.name, t.phase, "volume", "days",
+        FeatureDef(f"{t.name}_touches_{d}d", t.name, t.phase, "volume", "windows",
                    f"Touches at {t.label} in the {d} days before the cutoff.",
                    f"{{value:.0f}} touches at {t.label} in the last {d} days",
-                   lambda c, d=d: _window_sum(column, c, d), raises_risk_when="low", lookback_days=d)
+                   lambda c, d=d: _window(column, d), raises_risk_when="low")
         for d in WINDOWS_DAYS
     ]
     defs += [
-        FeatureDef(f"{t.name}_days_since_last", t.name, t.phase, "recency", "days",
+        FeatureDef(f"{t.name}_days_since_last", t.name, t.phase, "recency", "windows",
                    f"Days since the last day with a touch at {t.label} (1 = the day before the cutoff; empty if never).",
                    f"{{value:.0f}} days since the last touch at {t.label}",
-                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.when(pl.col(column) > 0).then(pl.col(DAY)).max()), fill=None),
-        FeatureDef(f"{t.name}_touches_trend_30d", t.name, t.phase, "trend", "days",
+                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col(last_day_column(column))), fill=None),
+        FeatureDef(f"{t.name}_touches_trend_30d", t.name, t.phase, "trend", "windows",
                    f"Touches at {t.label} in the last 30 days over the monthly average of the 60 days before "
                    "(1 = steady, below 1 = fading; both counts smoothed by one).",
                    f"activity at {t.label} at {{value:.0%}} of its earlier monthly level",
-                   lambda c: (_window_sum(column, c, 30) + 1) / ((_window_sum(column, c, 90) - _window_sum(column, c, 30)) / 2 + 1),
-                   fill=1.0, raises_risk_when="low", lookback_days=90),
-        FeatureDef(f"{t.name}_was_last_touch", t.name, t.phase, "journey", "days",
+                   lambda c: (_window(column, 30) + 1) / ((_window(column, 90) - _window(column, 30)) / 2 + 1),
+                   fill=1.0, raises_risk_when="low"),
+        FeatureDef(f"{t.name}_was_last_touch", t.name, t.phase, "journey", "windows",
                    f"1 if the customer's last touch before the cutoff was at {t.label}.",
                    f"the last contact before going quiet was at {t.label}",
-                   lambda c: (last_touchpoint_code(pl.col(LAST_TOUCH).max()) == code).cast(pl.Float64)),
+                   lambda c: (last_touchpoint_code(pl.col(LAST_TOUCH)) == code).cast(pl.Float64)),
     ]
     for touchpoint, event_type, friction, _ in friction_pairs(catalogue):
         if touchpoint != t.name:
             continue
         word, words, _ = FRICTION_EVENTS[event_type]
         defs += [
-            FeatureDef(f"{t.name}_{word}_{d}d", t.name, t.phase, "friction", "days",
+            FeatureDef(f"{t.name}_{word}_{d}d", t.name, t.phase, "friction", "windows",
                        f"{words.capitalize()} at {t.label} in the {d} days before the cutoff.",
                        f"{{value:.0f}} {words} at {t.label} in the last {d} days",
-                       lambda c, d=d, friction=friction: _window_sum(friction, c, d), lookback_days=d)
+                       lambda c, d=d, friction=friction: _window(friction, d))
             for d in WINDOWS_DAYS
         ]
     if t.name in touchpoints_for_event(catalogue, "checkout_start"):
         defs += [
-            FeatureDef(f"{t.name}_abandoned_checkouts_{d}d", t.name, t.phase, "friction", "days",
+            FeatureDef(f"{t.name}_abandoned_checkouts_{d}d", t.name, t.phase, "friction", "windows",
                        f"Checkouts started in the last {d} days without a purchase the same day.",
                        f"{{value:.0f}} checkouts started and abandoned in the last {d} days",
-                       lambda c, d=d: _window_sum(ABANDONED_CHECKOUTS, c, d), lookback_days=d)
+                       lambda c, d=d: _window(ABANDONED_CHECKOUTS, d))
             for d in (30, 90)
         ]
     return defs
@@ -215,28 +214,28 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
     """The shape of the journey: where activity sits by phase, active days, days that end in an exit."""
     names = [*catalogue.names, OTHER]
 
-    def touches_in(c: datetime, names: list[str]) -> pl.Expr:
-        return _window_sum(pl.sum_horizontal(touches_column(n) for n in names), c, 90)
+    def touches_in(names: list[str]) -> pl.Expr:
+        return pl.sum_horizontal(_window(touches_column(n), 90) for n in names)
 
-    def share(c: datetime, phase: str) -> pl.Expr:
-        total = touches_in(c, names)
-        return pl.when(total > 0).then(touches_in(c, [n for n in catalogue.names if catalogue.phase_of(n) == phase]) / total)
+    def share(phase: str) -> pl.Expr:
+        total = touches_in(names)
+        return pl.when(total > 0).then(touches_in([n for n in catalogue.names if catalogue.phase_of(n) == phase]) / total)
 
     defs = [
-        FeatureDef(f"{JOURNEY}_{p}_share_90d", JOURNEY, p, "journey", "days",
+        FeatureDef(f"{JOURNEY}_{p}_share_90d", JOURNEY, p, "journey", "windows",
                    f"Share of the last 90 days' touches in the {p.replace('_', ' ')} phase.",
                    f"{{value:.0%}} of recent activity {p.replace('_', ' ').replace('pre purchase', 'before purchase').replace('post purchase', 'after purchase')}",
-                   lambda c, p=p: share(c, p), fill=None, lookback_days=90)
+                   lambda c, p=p: share(p), fill=None)
         for p in PHASES
     ]
     return defs + [
-        FeatureDef(f"{JOURNEY}_days_ending_in_exit_30d", JOURNEY, JOURNEY, "journey", "days",
+        FeatureDef(f"{JOURNEY}_days_ending_in_exit_30d", JOURNEY, JOURNEY, "journey", "windows",
                    "Days in the last 30 whose last event was an exit intent.",
                    "{value:.0f} days in the last 30 ended with an exit intent",
-                   lambda c: _window_sum(last_was_exit(pl.col(LAST_TOUCH)), c, 30), lookback_days=30),
-        FeatureDef(f"{JOURNEY}_active_days_30d", JOURNEY, JOURNEY, "volume", "days",
+                   lambda c: _window(EXIT_DAYS, 30)),
+        FeatureDef(f"{JOURNEY}_active_days_30d", JOURNEY, JOURNEY, "volume", "windows",
                    "Days with any touch in the last 30 days.", "active on {value:.0f} of the last 30 days",
-                   lambda c: _count(_since(DAY, c, 30)), raises_risk_when="low", lookback_days=30),
+                   lambda c: _window(ACTIVE_DAYS, 30), raises_risk_when="low"),
     ]
 
 

@@ -10,8 +10,10 @@ import polars as pl
 
 PROFILE = "profile"
 JOURNEY = "journey"
-# the column each source is cut on; "days" holds every touch folded per customer and day (features/days.py)
-SOURCE_TIME = {"days": "day", "support": "opened_at", "surveys": "ts", "customers": "signup_at"}
+# the column each source's rows are cut on; "windows" (features/windows.py) is built per cutoff from the customer-days
+SOURCE_TIME = {"support": "opened_at", "surveys": "ts", "customers": "signup_at"}
+# sources with one row per customer: their features are read from the row, not aggregated over rows
+PER_CUSTOMER = ("customers", "windows")
 FAMILIES = ("volume", "recency", "trend", "friction", "support_quality", "survey_voice", "journey", "profile")
 
 
@@ -21,13 +23,12 @@ class FeatureDef:
     touchpoint: str
     phase: str
     family: str  # one of FAMILIES
-    source: str  # a key of SOURCE_TIME
+    source: str  # a key of SOURCE_TIME, or "windows"
     description: str
     reason: str  # str.format template over {value}
     expr: Callable[[datetime], pl.Expr]
     fill: float | None = 0.0  # value for a customer with no rows in the source (None: unknown)
     raises_risk_when: str = "high"  # which end of the feature a reason is worth saying for
-    lookback_days: int | None = None  # the oldest rows it reads, in days before the cutoff (None: all history)
 
     def explain(self, value: float | None) -> str:
         if value is None:

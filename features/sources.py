@@ -8,6 +8,7 @@ import polars as pl
 
 from features.catalogue import Catalogue
 from features.days import LAST_TOUCH, last_touch_at
+from features.derived import support_with_switches
 from features.registry import FeatureDef, build_registry
 from features.touches import tag_support, tag_surveys
 
@@ -28,9 +29,11 @@ def feature_registry(customers: pl.DataFrame | pl.LazyFrame, support: pl.DataFra
 
 
 def feature_tables(customers: pl.DataFrame, days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame, catalogue: Catalogue) -> dict[str, pl.DataFrame]:
-    """Source tables keyed as the registry names them: tickets and answers tagged with their
-    touchpoint, answers in time order (survey features take the last answers of each group)."""
-    tagged = {"support": tag_support(support, catalogue), "surveys": tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)}
+    """Source tables keyed as the registry names them: tickets tagged with their touchpoint and
+    whether they switched channel, answers tagged and in time order (survey features take the last
+    answers of each group). Both flags and order only look at earlier rows, so they hold at any cutoff."""
+    support = support_with_switches(tag_support(support, catalogue).lazy()).collect()
+    tagged = {"support": support, "surveys": tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)}
     return {"customers": customers, "days": days, **tagged}
 
 

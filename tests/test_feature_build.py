@@ -19,6 +19,7 @@ from features.derived import support_with_switches
 from features.simulator import WorldConfig, simulate
 from features.sources import feature_sources
 from features.touches import touch_events
+from features.windows import CUTOFF as CUTOFF_COLUMN, window_table
 
 CONFIG = WorldConfig(customers=150, weeks=26, seed=3, dirty_rows=False)
 CUTOFF = CONFIG.start + timedelta(weeks=20)
@@ -122,6 +123,18 @@ def test_day_rows_give_the_windows_raw_events_give(world):
     assert (got["pricing_exit_intents_30d"] == got["pricing_exits"]).all()
     assert (got["checkout_payment_errors_30d"] == got["payment_errors"]).all()
     assert (got["search_failed_searches_30d"] == got["failed_searches"]).all()
+
+
+def test_windows_summed_for_many_cutoffs_at_once_equal_each_cutoff_alone(world):
+    """The interval sums are exact however the cutoffs' windows interleave (cutoffs 1 to 40 days apart)."""
+    days = _sources(*world)[0]["days"]
+    cutoffs = [CUTOFF - timedelta(days=d) for d in (0, 1, 8, 31, 45, 85)]
+    together = window_table(days, cutoffs)
+    assert together.select(CUTOFF_COLUMN).n_unique() == len(cutoffs)
+    for cutoff in cutoffs:
+        alone = window_table(days, [cutoff]).sort("customer_id")
+        assert alone.height > 0 and alone["touches__website__90d"].sum() > 0
+        assert_frame_equal(together.filter(pl.col(CUTOFF_COLUMN) == cutoff).sort("customer_id"), alone, check_column_order=False)
 
 
 def test_a_checkout_without_a_purchase_that_day_is_abandoned_and_a_cutoff_must_be_midnight(world):
