@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from features.build import build_features
+from features.build import feature_plan
 from features.labels import churn_labels, population
 from features.registry import FeatureDef
 from features.windows import CUTOFF, window_table
@@ -52,21 +52,22 @@ def plan_cutoffs(first_event: datetime, as_of: datetime, horizon_days: int, trai
     return sorted(cutoffs), holdout
 
 
-def snapshot(sources: dict[str, pl.DataFrame], cutoff: datetime, horizon_days: int, registry: list[FeatureDef], windows: pl.DataFrame | None = None) -> pl.DataFrame:
+def snapshot_plan(sources: dict[str, pl.DataFrame], cutoff: datetime, horizon_days: int, registry: list[FeatureDef], windows: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Features as of the cutoff and labels from its own horizon, for its population (`windows`: the
     cutoff's window table, when built for many cutoffs at once)."""
     customers, days = sources["customers"], sources["days"]
     members = population(customers, days, cutoff, horizon_days)
     labels = churn_labels(customers, days, members, cutoff, horizon_days)
-    features = build_features(sources, members, cutoff, registry, windows)
-    return features.join(labels, on="customer_id").with_columns(cutoff=pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")))
+    features = feature_plan({name: frame.lazy() for name, frame in sources.items()}, members.lazy(), cutoff, registry, windows)
+    return features.join(labels.lazy(), on="customer_id", maintain_order="left").with_columns(cutoff=pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")))
 
 
 def training_snapshots(sources: dict[str, pl.DataFrame], cutoffs: list[datetime], holdout: datetime, horizon_days: int, registry: list[FeatureDef]) -> pl.DataFrame:
     """All snapshots stacked, with `split` telling training rows from the holdout. The customer-days'
-    windows are summed for every cutoff in one pass (`features.windows`)."""
-    windows = window_table(sources["days"], [*cutoffs, holdout])
+    windows are summed for every cutoff in one pass (`features.windows`), and the cutoffs' plans run
+    as one query, so both cores stay busy."""
+    windows = window_table(sources["days"], [*cutoffs, holdout]).lazy()
     splits = [(c, "train") for c in cutoffs] + [(holdout, "holdout")]
     return pl.concat(
-        snapshot(sources, c, horizon_days, registry, windows.filter(pl.col(CUTOFF) == c)).with_columns(split=pl.lit(split)) for c, split in splits
-    )
+        snapshot_plan(sources, c, horizon_days, registry, windows.filter(pl.col(CUTOFF) == c)).with_columns(split=pl.lit(split)) for c, split in splits
+    ).collect(engine="streaming")

@@ -52,18 +52,17 @@ def window_table(days: Frame, cutoffs: list[datetime]) -> Frame:
     last_day_of = [c for c in summed if is_touches_column(c)]
     edges = sorted({cutoff - timedelta(days=d) for cutoff in cutoffs for d in (0, *WINDOWS_DAYS)})
     after_edge = {edge: i + 1 for i, edge in enumerate(edges)}  # interval i holds the days in [edges[i-1], edges[i])
-    intervals = (
+    interval = pl.lit(pl.Series(edges, dtype=_UTC_US)).search_sorted(pl.col(DAY), side="right").alias(_INTERVAL)
+    latest = [*[pl.when(pl.col(c) > 0).then(pl.col(DAY)).max().alias(last_day_column(c)) for c in last_day_of], pl.col(LAST_TOUCH).max()]
+    recent = (
         days.lazy()
-        .filter(pl.col(DAY) < max(cutoffs))
-        .group_by("customer_id", pl.lit(pl.Series(edges, dtype=_UTC_US)).search_sorted(pl.col(DAY), side="right").alias(_INTERVAL))
-        .agg(
-            pl.col(summed).sum(),
-            pl.len().alias(ACTIVE_DAYS),
-            last_was_exit(pl.col(LAST_TOUCH)).sum().alias(EXIT_DAYS),
-            *[pl.when(pl.col(c) > 0).then(pl.col(DAY)).max().alias(last_day_column(c)) for c in last_day_of],
-            pl.col(LAST_TOUCH).max(),
-        )
+        .filter(pl.col(DAY).is_between(edges[0], max(cutoffs), closed="left"))
+        .group_by("customer_id", interval)
+        .agg(pl.col(summed).sum(), pl.len().alias(ACTIVE_DAYS), last_was_exit(pl.col(LAST_TOUCH)).sum().alias(EXIT_DAYS), *latest)
     )
+    # days before every window (interval 0) only ever count for the last days and the last touch
+    older = days.lazy().filter(pl.col(DAY) < edges[0]).group_by("customer_id").agg(latest).with_columns(pl.lit(0, dtype=pl.UInt32).alias(_INTERVAL))
+    intervals = pl.concat([recent, older], how="diagonal_relaxed")
     counts = [*summed, ACTIVE_DAYS, EXIT_DAYS]
 
     def at(cutoff: datetime) -> pl.LazyFrame:
