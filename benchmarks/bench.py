@@ -235,11 +235,13 @@ def bucket_sources(validated: Path, work: Path, bucket: int, plan: Plan) -> dict
 
 
 def build_all_cutoffs(validated: Path, work: Path, train_cutoffs: int, horizon_days: int) -> tuple[Plan, int]:
-    """From validated files to every bucket's stacked training table on disk: the feature stage."""
+    """From validated files to every bucket's stacked training table on disk: the feature stage. It
+    starts from an empty `work` folder, so a re-run never reads an earlier run's days or snapshots."""
+    shutil.rmtree(work, ignore_errors=True)
     catalogue = load_catalogue()
     day_rows = fold_days(validated, work, catalogue)
     shared = plan(validated, work, catalogue, train_cutoffs, horizon_days)
-    (work / "snapshots").mkdir(exist_ok=True)
+    (work / "snapshots").mkdir()
     for bucket in range(shared.buckets):
         sources = bucket_sources(validated, work, bucket, shared)
         training_snapshots(sources, shared.cutoffs, shared.holdout, horizon_days, shared.registry).write_parquet(work / "snapshots" / f"{bucket:02d}.parquet")

@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from benchmarks.bench import bucket_count, scan_bucket, validate, world, world_size
+from benchmarks.bench import HORIZON_DAYS, TRAIN_CUTOFFS, build_all_cutoffs, bucket_count, scan_bucket, validate, world, world_size
 from features.simulator import WorldConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +31,15 @@ def test_bench_runs_on_a_tiny_world(tmp_path):
     assert all(key in result for key in required)
     assert result["scoring_rows"] > 0 and result["shap_rows_per_s"] > 0 and result["shap_tree_explainer_rows_per_s"] > 0
     assert result["shap_values_finite"] and 0 <= result["holdout_auc"] <= 1 and result["peak_rss_gb"] > 0
+
+    # a re-run never reads an earlier run's work files (a renamed bucket file once doubled the training rows)
+    world_root = next((tmp_path / "data").glob("world_*"))
+    for folder in ("days", "snapshots"):
+        (world_root / "work" / folder / "bucket=00.parquet").write_bytes(b"left by an older run")
+    shared, _ = build_all_cutoffs(world_root / "validated", world_root / "work", TRAIN_CUTOFFS, HORIZON_DAYS)
+    written = [f"{bucket:02d}.parquet" for bucket in range(shared.buckets)]
+    assert [sorted(p.name for p in (world_root / "work" / folder).iterdir()) for folder in ("days", "snapshots")] == [written, written]
+    assert pl.scan_parquet(world_root / "work" / "snapshots" / "*.parquet").select(pl.len()).collect().item() == result["feature_rows"]
 
 
 def test_world_size_picks_the_activity_that_gives_the_events_asked_for():
