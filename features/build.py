@@ -19,15 +19,17 @@ _ROW = "_population_row"
 
 def cut(sources: dict[str, Frame], cutoff: datetime, windows: Frame | None = None) -> dict[str, Frame]:
     """Every source as known strictly before the cutoff: tickets, answers and customers cut to the
-    rows before it, customer-days summed into their windows at it. `windows`, when given, is that
-    window table already built for this cutoff (`training_snapshots` builds all cutoffs' at once).
+    rows before it, customer-days summed into their windows at it. `windows`, when given, is the
+    window table already built for this cutoff among others (`training_snapshots` builds all
+    cutoffs' at once); only this cutoff's rows are read.
 
-    This and `features.windows.window_table` are the only places rows are filtered by time, so no
-    feature can see the cutoff or later.
+    This and `features.windows.window_table` are the only places features' rows are filtered by
+    time, so no feature can see the cutoff or later.
     """
     require_midnight(cutoff)
     before = {name: frame.filter(pl.col(SOURCE_TIME[name]) < cutoff) for name, frame in sources.items() if name in SOURCE_TIME}
-    before["windows"] = (window_table(sources["days"], [cutoff]) if windows is None else windows).drop(CUTOFF)
+    windows = window_table(sources["days"], [cutoff]) if windows is None else windows
+    before["windows"] = windows.filter(pl.col(CUTOFF) == cutoff).drop(CUTOFF)
     return before
 
 

@@ -1,10 +1,10 @@
 """Every touch folded into one row per customer and day with activity: what windowed features read.
 
 A feature window at a cutoff is then a sum (or a maximum) over a customer's day rows instead of over
-raw events, so the raw events are read and routed once however many cutoffs are built, and each
-cutoff reads a quarter as many rows (about four touches per active customer-day on the demo world).
-It is exact because cutoffs fall on midnight UTC (`require_midnight`, called by `features.build.cut`): a day's row
-lies wholly before a cutoff or wholly at or after it.
+raw events, so the raw events are read and routed once however many cutoffs are built, and the
+windows read a quarter as many rows (about four touches per active customer-day on the demo world),
+all cutoffs' at once (`features.windows`). It is exact because cutoffs fall on midnight UTC
+(`require_midnight`): a day's row lies wholly before a cutoff or wholly at or after it.
 
 Days are also the unit of the journey-shape features that used sessions before: a checkout started
 on a day that saw no purchase is an abandoned checkout, and a day whose last event was an exit

@@ -1,7 +1,8 @@
 """The feature registry: every feature knows its touchpoint, phase, family and how to explain itself.
 
-A feature is a pure function of the cutoff returning a Polars aggregation over one source table
-(already restricted to rows strictly before the cutoff). Its reason template is the sentence a
+A feature is a pure function of the cutoff returning a Polars expression over one source as known
+strictly before the cutoff: an aggregation over its rows (tickets, answers) or a value of its one
+row per customer (the windows over customer-days, the customers table). Its reason template is the sentence a
 retention agent reads when the feature drives a customer's risk, filled with the customer's value.
 The families that generate features from the catalogue live in `features/families.py`.
 """

@@ -9,7 +9,7 @@ import polars as pl
 from features.build import feature_plan
 from features.labels import churn_labels, population
 from features.registry import FeatureDef
-from features.windows import CUTOFF, window_table
+from features.windows import window_table
 
 
 class NotEnoughHistory(ValueError):
@@ -54,7 +54,7 @@ def plan_cutoffs(first_event: datetime, as_of: datetime, horizon_days: int, trai
 
 def snapshot_plan(sources: dict[str, pl.DataFrame], cutoff: datetime, horizon_days: int, registry: list[FeatureDef], windows: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Features as of the cutoff and labels from its own horizon, for its population (`windows`: the
-    cutoff's window table, when built for many cutoffs at once)."""
+    window table when built for many cutoffs at once)."""
     customers, days = sources["customers"], sources["days"]
     members = population(customers, days, cutoff, horizon_days)
     labels = churn_labels(customers, days, members, cutoff, horizon_days)
@@ -69,5 +69,5 @@ def training_snapshots(sources: dict[str, pl.DataFrame], cutoffs: list[datetime]
     windows = window_table(sources["days"], [*cutoffs, holdout]).lazy()
     splits = [(c, "train") for c in cutoffs] + [(holdout, "holdout")]
     return pl.concat(
-        snapshot_plan(sources, c, horizon_days, registry, windows.filter(pl.col(CUTOFF) == c)).with_columns(split=pl.lit(split)) for c, split in splits
+        snapshot_plan(sources, c, horizon_days, registry, windows).with_columns(split=pl.lit(split)) for c, split in splits
     ).collect(engine="streaming")

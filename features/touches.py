@@ -43,8 +43,8 @@ def tag_surveys(surveys: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
 
 def clickstream_routes(clickstream: pl.DataFrame | pl.LazyFrame, catalogue: Catalogue, friction: list[Friction]) -> pl.DataFrame:
     """The touchpoint, and the friction it counts as, of every distinct (event type, page): the
-    catalogue's rules run once per pair, not once per event, and millions of clicks then only join
-    two columns on."""
+    catalogue's rules run once per pair, not once per event, and millions of clicks then only look
+    their route up."""
     pairs = clickstream.lazy().select("event_type", "page").unique().collect(engine="streaming")
     routes = pairs.with_columns(touchpoint=catalogue.clickstream_touchpoint())
     counts_as = pl.lit(None, dtype=pl.String)
@@ -61,17 +61,19 @@ def unmatched_event_types(clickstream: pl.DataFrame, catalogue: Catalogue) -> pl
     return clicks.group_by("event_type").len().sort("len", descending=True)
 
 
-def _route_lookup(routes: pl.DataFrame, schema: pl.Schema) -> tuple[pl.Expr, pl.DataFrame]:
-    """Each click's (event type, page) as a position in a table of routes: looking a route up by
-    position is several times cheaper than joining millions of clicks to the routes on two strings."""
-    event_types = schema["event_type"]
-    pages = pl.Enum(routes["page"].drop_nulls().unique(maintain_order=True).to_list())
-    width = len(pages.categories) + 1  # the last slot is "no page"
-
-    event = pl.col("event_type").cast(event_types).to_physical().cast(pl.UInt32)
-    position = (event * width + pl.col("page").cast(pages).to_physical().cast(pl.UInt32).fill_null(width - 1)).alias("position")
-    slots = pl.DataFrame({"position": pl.int_range(len(event_types.categories) * width, dtype=pl.UInt32, eager=True)})
-    placed = routes.select(position, pl.col("touchpoint").cast(schema["touchpoint"]), pl.col("friction").cast(schema["friction"]))
+def _route_lookup(routes: pl.DataFrame, schema: pl.Schema, catalogue: Catalogue) -> tuple[pl.Expr, pl.DataFrame]:
+    """Each click's slot in a table of routes, from its event type and page codes: looking a route
+    up by position is several times cheaper than joining millions of clicks to the routes on two
+    strings. Only pages some page rule can claim get a code; any other page routes as no page,
+    so the table stays small however many distinct pages (product ids, query strings) there are."""
+    prefixes = [prefix for t in catalogue.touchpoints for rule in t.page_rules for prefix in rule.page_prefixes]
+    pages = routes.select(pl.col("page").drop_nulls().unique(maintain_order=True)).filter(pl.any_horizontal(pl.col("page").str.starts_with(p) for p in prefixes) if prefixes else pl.lit(False))
+    page_codes = pl.Enum(pages["page"].to_list())
+    width = len(page_codes.categories) + 1  # the last code is "no page"
+    event = pl.col("event_type").cast(schema["event_type"]).to_physical().cast(pl.UInt32)
+    position = (event * width + pl.col("page").cast(page_codes, strict=False).to_physical().cast(pl.UInt32).fill_null(width - 1)).alias("position")
+    slots = pl.DataFrame({"position": pl.int_range(len(schema["event_type"].categories) * width, dtype=pl.UInt32, eager=True)})
+    placed = routes.select(position, pl.col("touchpoint").cast(schema["touchpoint"]), pl.col("friction").cast(schema["friction"])).unique("position")
     return position, slots.join(placed, on="position", how="left", maintain_order="left")
 
 
@@ -89,7 +91,7 @@ def touch_events(
     for _, _, column, extra in friction:
         if extra is not None:
             friction_kind = pl.when((pl.col("friction") == column) & ~extra.fill_null(False)).then(None).otherwise(friction_kind)
-    position, lookup = _route_lookup(routes, schema)
+    position, lookup = _route_lookup(routes, schema, catalogue)
     clicks = clickstream.lazy().with_columns(
         touchpoint=pl.lit(lookup["touchpoint"]).gather(position), friction=pl.lit(lookup["friction"]).gather(position)
     ).with_columns(friction=friction_kind)

@@ -8,7 +8,7 @@ windows' edges (each cutoff, and 7, 30 and 90 days before it) cut time into inte
 summed once per customer and interval, and each window is the sum of the few intervals it spans.
 The intervals are exact because windows and days both start at midnight UTC.
 
-This is the only place day rows are filtered by time (`features.build.cut` does it for the other
+This is where features filter day rows by time (`features.build.cut` does it for the other
 sources): a cutoff's row reads only days strictly before it.
 """
 
@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from features.days import DAY, LAST_TOUCH, is_touches_column, last_was_exit
+from features.days import DAY, LAST_TOUCH, is_touches_column, last_was_exit, require_midnight
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 WINDOWS_DAYS = (7, 30, 90)
@@ -46,8 +46,11 @@ def window_table(days: Frame, cutoffs: list[datetime]) -> Frame:
     day column (all but LAST_TOUCH) over each of WINDOWS_DAYS, ACTIVE_DAYS and EXIT_DAYS likewise,
     the last day with a touch at each touchpoint, and LAST_TOUCH over all history.
 
-    Windows with no day rows are 0. Lazy in, lazy out; cutoffs must be midnights UTC (checked by
-    `features.build.cut`)."""
+    Windows with no day rows are 0. Lazy in, lazy out; cutoffs must be midnights UTC."""
+    if not cutoffs:
+        raise ValueError("window_table needs at least one cutoff")
+    for cutoff in cutoffs:
+        require_midnight(cutoff)
     summed = [c for c in days.lazy().collect_schema().names() if c not in _NOT_SUMMED]
     last_day_of = [c for c in summed if is_touches_column(c)]
     edges = sorted({cutoff - timedelta(days=d) for cutoff in cutoffs for d in (0, *WINDOWS_DAYS)})

@@ -18,7 +18,7 @@ from features.days import friction_pairs, touch_days
 from features.derived import support_with_switches
 from features.simulator import WorldConfig, simulate
 from features.sources import feature_sources
-from features.touches import touch_events
+from features.touches import clickstream_routes, touch_events
 from features.windows import CUTOFF as CUTOFF_COLUMN, window_table
 
 CONFIG = WorldConfig(customers=150, weeks=26, seed=3, dirty_rows=False)
@@ -123,6 +123,24 @@ def test_day_rows_give_the_windows_raw_events_give(world):
     assert (got["pricing_exit_intents_30d"] == got["pricing_exits"]).all()
     assert (got["checkout_payment_errors_30d"] == got["payment_errors"]).all()
     assert (got["search_failed_searches_30d"] == got["failed_searches"]).all()
+
+
+def test_clicks_are_routed_as_the_catalogue_rules_route_each_event_type_and_page(world):
+    """The route lookup by code gives every click the touchpoint and friction the rules give its
+    (event type, page), pages no rule claims (product ids, query strings) included."""
+    world_, catalogue = world
+    odd = world_.clickstream.head(400).with_columns(
+        page=pl.Series([None, "/pricing", "/pricing/enterprise?x=1", "/product/42", "/checkout/pay", ""] * 66 + [None] * 4)
+    )
+    clicks = pl.concat([world_.clickstream, odd.with_columns(event_id=pl.format("odd{}", pl.int_range(pl.len())))])
+    friction = friction_pairs(catalogue)
+    routed = touch_events(clicks, SUPPORT.empty(), SURVEYS.empty(), catalogue, friction).collect()
+    expected = clicks.join(clickstream_routes(clicks, catalogue, friction), on=["event_type", "page"], how="left", nulls_equal=True, maintain_order="left")
+    assert routed["touchpoint"].cast(pl.String).to_list() == expected["touchpoint"].to_list()
+    extra_ok = pl.col("value").fill_null(-1) == 0  # failed searches are searches that found nothing
+    expected_friction = expected.select(pl.when(pl.col("friction").str.starts_with("failed_searches") & ~extra_ok).then(None).otherwise(pl.col("friction")))
+    assert routed["friction"].cast(pl.String).to_list() == expected_friction.to_series().to_list()
+    assert routed["touchpoint"].n_unique() > 5 and routed["friction"].drop_nulls().n_unique() > 3
 
 
 def test_windows_summed_for_many_cutoffs_at_once_equal_each_cutoff_alone(world):
