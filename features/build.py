@@ -71,8 +71,6 @@ def feature_plan(
     return assemble(population, parts(before, cutoff, registry), registry)
 
 
-def build_features(
-    sources: dict[str, pl.DataFrame], population: pl.DataFrame, cutoff: datetime, registry: list[FeatureDef], windows: pl.DataFrame | None = None
-) -> pl.DataFrame:
+def build_features(sources: dict[str, pl.DataFrame], population: pl.DataFrame, cutoff: datetime, registry: list[FeatureDef]) -> pl.DataFrame:
     lazy = {name: frame.lazy() for name, frame in sources.items()}
-    return feature_plan(lazy, population.lazy(), cutoff, registry, None if windows is None else windows.lazy()).collect(engine="streaming")
+    return feature_plan(lazy, population.lazy(), cutoff, registry).collect(engine="streaming")

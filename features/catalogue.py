@@ -84,6 +84,12 @@ class Catalogue:
             expr = pl.when(condition).then(pl.lit(name)) if expr is None else expr.when(condition).then(pl.lit(name))
         return pl.lit(OTHER) if expr is None else expr.otherwise(pl.lit(OTHER))
 
+    def page_claimed(self) -> pl.Expr:
+        """Whether some page rule could claim the `page`: any other page routes as no page at all."""
+        page = pl.col("page").fill_null("")
+        prefixes = [p for t in self.touchpoints for rule in t.page_rules for p in rule.page_prefixes]
+        return pl.any_horizontal([page.str.starts_with(p) for p in prefixes]) if prefixes else pl.lit(False)
+
     def support_touchpoint(self) -> pl.Expr:
         """Expression over the support `channel` giving the touchpoint of a ticket."""
         mapping = {c: t.name for t in self.touchpoints for c in t.support_channels}

@@ -66,8 +66,7 @@ def _route_lookup(routes: pl.DataFrame, schema: pl.Schema, catalogue: Catalogue)
     up by position is several times cheaper than joining millions of clicks to the routes on two
     strings. Only pages some page rule can claim get a code; any other page routes as no page,
     so the table stays small however many distinct pages (product ids, query strings) there are."""
-    prefixes = [prefix for t in catalogue.touchpoints for rule in t.page_rules for prefix in rule.page_prefixes]
-    pages = routes.select(pl.col("page").drop_nulls().unique(maintain_order=True)).filter(pl.any_horizontal(pl.col("page").str.starts_with(p) for p in prefixes) if prefixes else pl.lit(False))
+    pages = routes.select(pl.col("page").drop_nulls().unique(maintain_order=True)).filter(catalogue.page_claimed())
     page_codes = pl.Enum(pages["page"].to_list())
     width = len(page_codes.categories) + 1  # the last code is "no page"
     event = pl.col("event_type").cast(schema["event_type"]).to_physical().cast(pl.UInt32)
