@@ -43,6 +43,7 @@ from features.labels import population
 from features.simulator import WorldConfig, chunks, simulate, write_world
 from features.snapshots import plan_cutoffs, scoring_cutoff, training_snapshots
 from features.sources import feature_registry, feature_tables, latest_timestamp
+from features.windows import window_table
 from models.evaluate import classification_metrics
 from models.explain import SCORE_BATCH_ROWS, score_and_explain
 from models.train import TrainConfig, model_input, train_model
@@ -248,6 +249,28 @@ def build_all_cutoffs(validated: Path, work: Path, train_cutoffs: int, horizon_d
     return shared, day_rows
 
 
+def bucket_breakdown(validated: Path, work: Path, shared: Plan, repeats: int) -> dict:
+    """Where the feature stage's time goes: each of its steps run alone on bucket 0 (median of
+    `repeats`; the snapshots' features and labels are `training_snapshots` less the window table),
+    beside the scan floor of the same bucket, so each step reads as a multiple of it."""
+    tables = lambda: [scan_bucket(validated, table, 0) for table in EVENT_TABLES]  # noqa: E731
+    scratch = work / "breakdown"
+    scratch.mkdir(exist_ok=True)
+    cutoffs = [*shared.cutoffs, shared.holdout]
+    seconds: dict[str, float] = {}
+    seconds["scan floor"], events = median_seconds(lambda: sum(frame.collect().height for frame in tables()), repeats)
+    seconds["fold into customer-days"], days = median_seconds(lambda: touch_days(*tables(), shared.catalogue), repeats)
+    seconds["write customer-days (lz4)"], _ = median_seconds(lambda: days.write_parquet(scratch / "days.parquet", compression="lz4"), repeats)
+    seconds["tickets, answers, days as sources"], sources = median_seconds(lambda: bucket_sources(validated, work, 0, shared), repeats)
+    seconds[f"window table, {len(cutoffs)} cutoffs"], _ = median_seconds(lambda: window_table(sources["days"], cutoffs), repeats)
+    snapshots_s, snapshots = median_seconds(lambda: training_snapshots(sources, shared.cutoffs, shared.holdout, HORIZON_DAYS, shared.registry), repeats)
+    seconds[f"features and labels, {len(cutoffs)} cutoffs"] = snapshots_s - seconds[f"window table, {len(cutoffs)} cutoffs"]
+    seconds["write snapshots"], _ = median_seconds(lambda: snapshots.write_parquet(scratch / "snapshots.parquet"), repeats)
+    shutil.rmtree(scratch)
+    floor = seconds["scan floor"]
+    return {"bucket_events": events, "seconds": {step: round(s, 3) for step, s in seconds.items()}, "x_scan_floor": {step: round(s / floor, 1) for step, s in seconds.items()}}
+
+
 def build_scoring(validated: Path, work: Path, shared: Plan, horizon_days: int) -> pl.DataFrame:
     """Features at the end of the latest day for every customer not churned by then (the scoring_features asset)."""
     parts = []
@@ -307,6 +330,13 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def breakdown_table(breakdown: dict) -> str:
+    """The feature stage's steps on one bucket, each as a multiple of that bucket's scan floor."""
+    lines = [f"feature stage, step by step, on bucket 0 ({breakdown['bucket_events']:,} events)", f"{'step':<40}{'wall s':>10}{'x scan floor':>14}", "-" * 64]
+    lines += [f"{step:<40}{s:>10.3f}{breakdown['x_scan_floor'][step]:>14.1f}" for step, s in breakdown["seconds"].items()]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=None, help=f"about how many events to simulate (default {DEFAULT_EVENTS:,})")
@@ -338,6 +368,7 @@ def main(argv: list[str] | None = None) -> dict:
     feature_s, (shared, day_rows) = median_seconds(lambda: build_all_cutoffs(validated, work, TRAIN_CUTOFFS, HORIZON_DAYS), args.repeats)
     peaks["features"] = peak_rss_gb()
     print(f"features for all cutoffs in {feature_s:.1f}s (scan floor {scan_s:.2f}s; {day_rows:,} customer-days)", flush=True)
+    breakdown = bucket_breakdown(validated, work, shared, args.repeats)
 
     # the stacked snapshots are scanned, not loaded: training holds only its split parts
     snapshots = pl.scan_parquet(work / "snapshots" / "*.parquet")
@@ -371,6 +402,7 @@ def main(argv: list[str] | None = None) -> dict:
         "feature_build_s": round(feature_s, 3),
         "feature_vs_scan_ratio": round(feature_s / scan_s, 2),
         "feature_events_per_s": round(events / feature_s),
+        "feature_bucket_breakdown": breakdown,
         "scoring_features_s": round(scoring_s, 3),
         "train_rows": summary["fit_rows"] + summary["validation_rows"],
         "train_s": round(train_s, 3),
@@ -394,6 +426,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
+    print(breakdown_table(breakdown))
     print(f"written to {args.out}")
     return result
 

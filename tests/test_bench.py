@@ -31,6 +31,10 @@ def test_bench_runs_on_a_tiny_world(tmp_path):
     assert all(key in result for key in required)
     assert result["scoring_rows"] > 0 and result["shap_rows_per_s"] > 0 and result["shap_tree_explainer_rows_per_s"] > 0
     assert result["shap_values_finite"] and 0 <= result["holdout_auc"] <= 1 and result["peak_rss_gb"] > 0
+    breakdown = result["feature_bucket_breakdown"]
+    assert breakdown["bucket_events"] > 0 and breakdown["seconds"]["scan floor"] > 0
+    timed_alone = {step: s for step, s in breakdown["seconds"].items() if not step.startswith("features and labels")}  # the one difference
+    assert len(timed_alone) == 6 and all(s > 0 for s in timed_alone.values())
 
     # a re-run never reads an earlier run's work files (a renamed bucket file once doubled the training rows)
     world_root = next((tmp_path / "data").glob("world_*"))
