@@ -222,7 +222,7 @@ def plan(validated: Path, work: Path, catalogue: Catalogue, train_cutoffs: int, 
     days = pl.scan_parquet(work / "days" / "*.parquet")
     first_day = days.select(pl.col(DAY).min()).collect().item()
     as_of = latest_timestamp(customers, days.select(pl.col(LAST_TOUCH).max()).collect())
-    registry = feature_registry(customers, scan_bucket(validated, "support"), scan_bucket(validated, "surveys"), catalogue)
+    registry = feature_registry(customers, days, scan_bucket(validated, "support"), scan_bucket(validated, "surveys"), catalogue)
     cutoffs, holdout = plan_cutoffs(first_day, as_of, horizon_days, train_cutoffs)
     return Plan(bucket_count(validated), catalogue, customers, registry, cutoffs, holdout, scoring_cutoff(as_of))
 

@@ -19,13 +19,17 @@ __all__ = ["JOURNEY", "PROFILE", "SOURCE_TIME", "FeatureDef", "build_registry", 
 
 
 def build_registry(
-    catalogue: Catalogue, support_touchpoints: list[str], survey_pairs: list[tuple[str, str]], plans: list[str] = ()
+    catalogue: Catalogue, support_touchpoints: list[str], survey_pairs: list[tuple[str, str]], plans: list[str] = (), touched: list[str] | None = None
 ) -> list[FeatureDef]:
-    """All features for a catalogue, plus support and survey features for the touchpoints the data
-    has tickets and answers for, and one indicator per plan (the same inputs give the same registry)."""
+    """Touch features for the catalogue's touchpoints the data has any touch at (`touched`; None: all,
+    a catalogue's full dictionary), support and survey features for the touchpoints it has tickets
+    and answers for, and one indicator per plan (the same inputs give the same registry). A
+    touchpoint nobody touched is one this business does not have (a table left out, say): its
+    features would be empty for every customer, which the null-rate checks rightly stop."""
     defs: list[FeatureDef] = []
     for t in catalogue.touchpoints:
-        defs += families.touchpoint_features(catalogue, t)
+        if touched is None or t.name in touched:
+            defs += families.touchpoint_features(catalogue, t)
         if t.name in support_touchpoints:
             defs += families.support_features(t)
         for touchpoint, survey_type in sorted(survey_pairs):

@@ -4,6 +4,7 @@ after the cutoff can change a feature (property test)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from dataclasses import replace
 
 import polars as pl
 import pytest
@@ -54,6 +55,17 @@ def test_eager_lazy_and_streaming_builds_agree(world):
     assert_frame_equal(eager, lazy, check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
     assert_frame_equal(lazy, streaming, check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
     assert eager["checkout_payment_errors_90d"].sum() > 0 and eager["customer_service_tickets_90d"].sum() > 0
+
+
+def test_a_business_without_surveys_gets_no_features_for_the_survey_touchpoint(world):
+    simulated, catalogue = world
+    _, registry = _sources(simulated, catalogue)
+    _, without = _sources(replace(simulated, surveys=simulated.surveys.clear()), catalogue)
+    # answers are the only touches at the feedback touchpoint: with none, its recency would be empty for everyone
+    feedback = next(t.name for t in catalogue.touchpoints if t.surveys_without_touchpoint)
+    gone = {d.name for d in registry if d.family == "survey_voice" or d.touchpoint == feedback}
+    assert any(d.touchpoint == feedback and d.family == "recency" for d in registry)
+    assert {d.name for d in registry} - {d.name for d in without} == gone and {d.name for d in without} < {d.name for d in registry}
 
 
 UTC_TS = st.integers(min_value=0, max_value=200 * 86400).map(lambda s: CUTOFF + timedelta(seconds=s))
