@@ -126,9 +126,24 @@ def champion_version(tracking: Tracking) -> str | None:
         return None
 
 
-def load_version(tracking: Tracking, version: str) -> CalibratedModel:
+class IncompatibleModel(ValueError):
+    """A registered version this release cannot load as a `CalibratedModel`."""
+
+
+def _load(tracking: Tracking, uri: str, version: str) -> CalibratedModel:
     mlflow.set_tracking_uri(tracking.tracking_uri)
-    return mlflow.pyfunc.load_model(f"models:/{tracking.model_name}/{version}").unwrap_python_model().model
+    try:
+        return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+    except (MlflowException, AttributeError) as e:  # another flavour, or another pyfunc
+        raise IncompatibleModel(
+            f"version {version} of registered model {tracking.model_name!r} was not logged by this release's "
+            f"`log_model_run` (an older release's format?), so it cannot score or be compared: train a new "
+            f"challenger (it replaces this one once it passes the gate) or use a fresh MLFLOW_TRACKING_URI ({e})"
+        ) from e
+
+
+def load_version(tracking: Tracking, version: str) -> CalibratedModel:
+    return _load(tracking, f"models:/{tracking.model_name}/{version}", version)
 
 
 def load_champion(tracking: Tracking) -> tuple[CalibratedModel, str]:
@@ -137,9 +152,7 @@ def load_champion(tracking: Tracking) -> tuple[CalibratedModel, str]:
     version = champion_version(tracking)
     if version is None:
         raise LookupError(f"registered model {tracking.model_name!r} has no `{CHAMPION}` alias: no model has passed the promotion gate yet")
-    mlflow.set_tracking_uri(tracking.tracking_uri)
-    model = mlflow.pyfunc.load_model(f"models:/{tracking.model_name}@{CHAMPION}").unwrap_python_model().model
-    return model, version
+    return _load(tracking, f"models:/{tracking.model_name}@{CHAMPION}", version), version
 
 
 def promote(tracking: Tracking, version: str) -> None:

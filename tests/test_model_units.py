@@ -75,3 +75,22 @@ def test_gate_keeps_the_champion_against_a_worse_or_miscalibrated_challenger():
     assert not decide({"roc_auc": 0.80, "ece": 0.08}, champion, gate).promote
     assert not decide({"roc_auc": 0.51, "ece": 0.01}, None, gate).promote  # no champion: still needs the floor
     assert decide({"roc_auc": 0.70, "ece": 0.01}, None, gate).promote
+
+
+def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path):
+    """An older release logged the XGBoost flavour; scoring and the gate must say so, not crash in MLflow."""
+    import mlflow
+    import xgboost as xgb
+
+    from models.tracking import IncompatibleModel, Tracking, load_version
+    from pipelines.assets.model import _champion_on_holdout
+
+    tracking = Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(tracking.tracking_uri)
+    X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 2
+    with mlflow.start_run(experiment_id=tracking.experiment_id()):  # artifacts beside the store, not in the working directory
+        mlflow.xgboost.log_model(xgb.XGBClassifier(n_estimators=2).fit(X, y), name="model", registered_model_name=tracking.model_name, pip_requirements=[])
+    with pytest.raises(IncompatibleModel, match="version 1 .* cannot score or be compared: train a new challenger"):
+        load_version(tracking, "1")
+    holdout = pl.DataFrame({f"f{i}": X[:, i] for i in range(3)})
+    assert _champion_on_holdout(tracking, "1", holdout, y) is None

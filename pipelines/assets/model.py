@@ -12,7 +12,7 @@ from models.baselines import baseline_probabilities
 from models.evaluate import classification_metrics
 from models.plots import holdout_plots
 from models.promotion import GateConfig, acceptable, decide
-from models.tracking import champion_version, load_version, log_child_runs, log_model_run, promote, run_url
+from models.tracking import IncompatibleModel, champion_version, load_version, log_child_runs, log_model_run, promote, run_url
 from models.train import TrainConfig, data_fingerprint, model_input, search_hyperparameters, time_split, train_model
 from pipelines.resources import ChurnSettings, MlflowTracking
 
@@ -87,6 +87,11 @@ def churn_model(
 
     gate, previous = config.gate(), champion_version(tracking)
     champion_metrics = _champion_on_holdout(tracking, previous, split.holdout, y)
+    if previous is not None and champion_metrics is None:
+        context.log.warning(
+            f"champion v{previous} cannot be compared on this holdout (it needs features this table lacks, or this "
+            "release cannot load it): the challenger is judged on the gate's bounds alone"
+        )
     decision = decide(evaluated["model"], champion_metrics, gate)
     if decision.promote:
         promote(tracking, version)
@@ -117,11 +122,15 @@ def churn_model(
 
 def _champion_on_holdout(tracking, version: str | None, holdout: pl.DataFrame, y) -> dict[str, float] | None:
     """The current champion's metrics on this holdout; None if there is none. A champion that needs
-    features this table lacks (the feature registry changed) cannot be compared, so the challenger
-    is judged alone, on the gate's absolute bounds."""
+    features this table lacks (the feature registry changed), or that this release cannot load (an
+    older release's format), cannot be compared, so the challenger is judged alone, on the gate's
+    absolute bounds."""
     if version is None:
         return None
-    champion = load_version(tracking, version)
+    try:
+        champion = load_version(tracking, version)
+    except IncompatibleModel:
+        return None
     if set(champion.feature_names) - set(holdout.columns):
         return None
     return classification_metrics(y, champion.predict_proba(model_input(holdout, champion.feature_names))[:, 1])
