@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 # Local state lives in git-ignored folders of the repo; override any of these from the environment.
-export DAGSTER_HOME := $(CURDIR)/.dagster
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
 # local (default) or production: picks the Dagster instance file here and the resources in pipelines/config.py
