@@ -22,11 +22,12 @@ def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str
     """Materialize every asset (or the named ones) in this process, logging at INFO.
 
     Event files are ingested first, as the landing sensor would: new files become partitions and
-    each partition not yet processed runs once; files seen before are not read again. Then one run
-    materializes the unpartitioned assets (and their checks), which it returns.
+    each partition not yet processed (or whose stored result is gone) runs once; files seen before
+    are not read again. Then one run materializes the unpartitioned assets (and their checks),
+    which it returns.
     """
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    plans, _ = plan_landing(instance, Path(defs.resources["data_root"].path) / "landing")
+    plans, _ = plan_landing(instance, defs.resources["data_root"], defs.resources["io_manager"])
     apply(instance, plans)
     for plan in plans:
         job = defs.resolve_job_def(ingest_job_name(plan.table))

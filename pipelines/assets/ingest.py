@@ -59,10 +59,6 @@ def customers(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Outp
     return dg.Output(result.accepted, metadata=_metadata(result, result.accepted, quarantine, seconds))
 
 
-def _file_quarantine(data_root: DataRoot, table: str, key: str) -> Path:
-    return data_root.folder("quarantine") / table / f"{key}.parquet"
-
-
 def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
     table = contract.name
 
@@ -74,7 +70,7 @@ def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
         started = time.perf_counter()
         path = resolve(data_root.landing, table, context.partition_key)
         result = ingest_file(path, contract, path.relative_to(data_root.landing / table).as_posix())
-        quarantine = _file_quarantine(data_root, table, context.partition_key)
+        quarantine = data_root.file_quarantine(table, context.partition_key)
         quarantine.parent.mkdir(parents=True, exist_ok=True)
         result.quarantined.write_parquet(quarantine)
         seconds = time.perf_counter() - started
@@ -93,7 +89,7 @@ def _table_asset(contract: TableContract, description: str) -> dg.AssetsDefiniti
     )
     def _union(context: dg.AssetExecutionContext, data_root: DataRoot, customers: pl.DataFrame, files: dict[str, pl.DataFrame]) -> dg.Output[pl.DataFrame]:
         started = time.perf_counter()
-        parts = [Ingested(accepted, pl.read_parquet(_file_quarantine(data_root, table, key)), (key,)) for key, accepted in files.items()]
+        parts = [Ingested(accepted, pl.read_parquet(data_root.file_quarantine(table, key)), (key,)) for key, accepted in files.items()]
         result = combine(parts, contract, customers["customer_id"])
         quarantine = data_root.folder("quarantine") / f"{table}.parquet"
         result.quarantined.write_parquet(quarantine)
