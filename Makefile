@@ -35,11 +35,15 @@ chromium:
 	  { echo "installing chromium for the report test"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	    echo "could not install chromium (needs root and Debian's apt); the report test will be skipped"; }
 
+# VERBOSE=1: Dagster's full errors and stack traces in the log (by default a failure is one line, explained at the end)
+VERBOSE ?=
+CLI := $(BIN)/python -m pipelines.cli $(if $(VERBOSE),--verbose)
+
 demo: setup  ## generate the demo world and run the whole pipeline through Dagster
-	$(BIN)/python -m pipelines.cli demo
+	$(CLI) demo
 
 run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/landing
-	$(BIN)/python -m pipelines.cli run
+	$(CLI) run
 
 test: setup chromium
 	$(BIN)/python -m pytest
