@@ -54,11 +54,13 @@ class IngestedBuckets:
 
 
 def reason_counts(quarantined: pl.DataFrame) -> dict[str, int]:
-    """Quarantine reasons with the variable part (the offending value) cut off."""
+    """Quarantine reasons by kind: each quoted value (the offending one) is dropped and the rest of the
+    sentence kept, so "customer_id 'C9' is not in the customers table" counts as "customer_id is not
+    in the customers table"."""
     if quarantined.is_empty():
         return {}
-    kinds = quarantined.select(pl.col(REASON).str.split("; ").explode().str.replace(r":? '.*$", "").alias("r"))
-    return dict(kinds.group_by("r").len().sort("len", descending=True).iter_rows())
+    kinds = quarantined.select(pl.col(REASON).str.split("; ").explode().str.replace_all(r":? ?'[^']*'", "").alias("r"))
+    return dict(kinds.group_by("r").len().sort(["len", "r"], descending=[True, False]).iter_rows())
 
 
 def landing_files(landing: Path, table: str) -> list[Path]:

@@ -12,6 +12,7 @@ import pytest
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
 from features.ingest import LandingError, bucket_folder, customer_bucket, ingest_bucketed, ingest_table
 from features.validate import REASON
+from pipelines.assets.ingest import summary_line
 
 
 def _write(landing, table, name, text):
@@ -40,6 +41,13 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):
     assert reasons[3] == "ts is not a valid timestamp: 'not a time'"
     assert reasons[5] == "customer_id 'C9' is not in the customers table"
     assert events.rows_in == 5 == events.accepted.height + events.quarantined.height
+    # the log groups reasons by kind: the offending values go, the rest of each sentence stays
+    assert events.reason_counts() == {"missing required event_id": 1, "ts is not a valid timestamp": 1, "customer_id is not in the customers table": 1}
+    assert summary_line("clickstream", events, 0.25) == (
+        "clickstream: 5 rows in -> 2 accepted, 3 quarantined "
+        "{'customer_id is not in the customers table': 1, 'missing required event_id': 1, 'ts is not a valid timestamp': 1} in 0.2s"
+    )
+    assert summary_line("customers", customers, 0.25) == "customers: 2 rows in -> 2 accepted, 0 quarantined in 0.2s"
     # an offset is honoured, the result is UTC
     assert events.accepted.filter(pl.col("event_id") == "E4")["ts"].item() == datetime(2026, 2, 1, 8, 3, tzinfo=UTC)
 
@@ -73,7 +81,7 @@ def test_all_three_formats_and_numeric_ids(tmp_path):
     assert support.accepted["opened_at"].dtype == pl.Datetime("us", "UTC")
     surveys = ingest_table(tmp_path, SURVEYS, customers.accepted["customer_id"])
     assert surveys.accepted["response_id"].to_list() == ["R2"]
-    assert sorted(surveys.quarantined[REASON].to_list()) == ["ces score 9 is outside 1-7", "survey_type 'stars' is not one of nps, csat, ces, repurchase"]
+    assert sorted(surveys.quarantined[REASON].to_list()) == ["ces score '9' is outside 1-7", "survey_type 'stars' is not one of nps, csat, ces, repurchase"]
 
 
 def test_missing_required_table_is_a_clear_error_and_optional_ones_are_empty(tmp_path):

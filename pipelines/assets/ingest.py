@@ -40,11 +40,17 @@ def _metadata(result: Ingested, accepted: pl.DataFrame, quarantine: Path, second
     }
 
 
-def _log(context: dg.AssetExecutionContext, what: str, result: Ingested, seconds: float) -> None:
-    context.log.info(
+def summary_line(what: str, result: Ingested, seconds: float) -> str:
+    """What one ingestion did, for the run log: counts, and the quarantine reasons when there are any."""
+    reasons = result.reason_counts()
+    return (
         f"{what}: {result.rows_in:,} rows in -> {result.accepted.height:,} accepted, "
-        f"{result.quarantined.height:,} quarantined {result.reason_counts() or ''} in {seconds:.1f}s"
+        f"{result.quarantined.height:,} quarantined{f' {reasons}' if reasons else ''} in {seconds:.1f}s"
     )
+
+
+def _log(context: dg.AssetExecutionContext, what: str, result: Ingested, seconds: float) -> None:
+    context.log.info(summary_line(what, result, seconds))
 
 
 @dg.asset(group_name="ingest", kinds={"polars"}, owners=OWNERS, code_version="1")
