@@ -70,6 +70,22 @@ def landing_files(landing: Path, table: str) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
 
 
+def skipped_files_warning(landing: Path, table: str) -> str | None:
+    """Names the files in a table's landing folder that are not read for their format (a compressed
+    export, a spreadsheet), since otherwise their rows are missing without a word. Hidden files
+    (.DS_Store and the like) are not data and are left out."""
+    folder = landing / table
+    if not folder.is_dir():
+        return None
+    skipped = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in READERS and not p.name.startswith("."))
+    if not skipped:
+        return None
+    return (
+        f"{folder}: skipped {len(skipped)} file(s) in a format the pipeline does not read: {', '.join(skipped)}. "
+        f"Supported: {', '.join(READERS)} (uncompressed); convert them or move them out of the landing folder."
+    )
+
+
 def read_file(path: Path) -> pl.DataFrame:
     """One landing file as it arrived; an unreadable file stops the run with its name."""
     kind = READERS[path.suffix.lower()]
@@ -110,9 +126,10 @@ def ingest_table(landing: Path, contract: TableContract, known_customers: pl.Ser
     """All files of one table, validated; an absent optional table is an empty one."""
     files = landing_files(landing, contract.name)
     if not files and contract.required_table:
+        skipped = skipped_files_warning(landing, contract.name)
         raise LandingError(
             f"no {contract.name} files in {landing / contract.name}: put Parquet, CSV or JSON Lines "
-            "files there (see data/README.md for the columns)"
+            "files there (see data/README.md for the columns)" + (f". {skipped}" if skipped else "")
         )
     return combine([ingest_file(path, contract) for path in files], contract, known_customers)
 

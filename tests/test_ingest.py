@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
-from features.ingest import LandingError, bucket_folder, customer_bucket, ingest_bucketed, ingest_table
+from features.ingest import LandingError, bucket_folder, customer_bucket, ingest_bucketed, ingest_table, skipped_files_warning
 from features.validate import REASON
 from pipelines.assets.ingest import summary_line
 
@@ -89,6 +89,21 @@ def test_missing_required_table_is_a_clear_error_and_optional_ones_are_empty(tmp
         ingest_table(tmp_path, CUSTOMERS)
     empty = ingest_table(tmp_path, SURVEYS)
     assert empty.accepted.is_empty() and empty.accepted.schema == SURVEYS.schema
+
+
+def test_files_in_an_unsupported_format_are_named_not_skipped_silently(tmp_path):
+    _write(tmp_path, "surveys", "responses.csv", "response_id,customer_id,ts,survey_type,score\n")
+    (tmp_path / "surveys" / "zipped.csv.gz").write_bytes(b"\x1f\x8b")
+    (tmp_path / "surveys" / ".DS_Store").write_bytes(b"")
+    assert skipped_files_warning(tmp_path, "customers") is None  # no folder
+    warning = skipped_files_warning(tmp_path, "surveys")
+    assert "skipped 1 file(s)" in warning and "zipped.csv.gz" in warning and ".DS_Store" not in warning
+    assert "Supported: .parquet, .csv, .jsonl, .ndjson, .json" in warning
+    (tmp_path / "surveys" / "zipped.csv.gz").unlink()
+    assert skipped_files_warning(tmp_path, "surveys") is None
+    _write(tmp_path, "customers", "customers.xlsx", "")
+    with pytest.raises(LandingError, match="no customers files .* customers.xlsx"):
+        ingest_table(tmp_path, CUSTOMERS)
 
 
 def test_unreadable_file_names_the_file(tmp_path):

@@ -18,7 +18,7 @@ import dagster as dg
 import polars as pl
 
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS, TableContract
-from features.ingest import Ingested, combine, ingest_file, ingest_table
+from features.ingest import Ingested, combine, ingest_file, ingest_table, skipped_files_warning
 from features.landing import resolve
 from pipelines.metadata import preview
 from pipelines.partitions import FILE_PARTITIONS
@@ -53,6 +53,11 @@ def _log(context: dg.AssetExecutionContext, what: str, result: Ingested, seconds
     context.log.info(summary_line(what, result, seconds))
 
 
+def _warn_skipped(context: dg.AssetExecutionContext, data_root: DataRoot, table: str) -> None:
+    if warning := skipped_files_warning(data_root.landing, table):
+        context.log.warning(warning)
+
+
 @dg.asset(group_name="ingest", kinds={"polars"}, owners=OWNERS, code_version="1")
 def customers(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Output[pl.DataFrame]:
     """Customers from landing/customers, typed; name, email, phone and address never pass this point."""
@@ -62,6 +67,7 @@ def customers(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Outp
     result.quarantined.write_parquet(quarantine)  # rewritten each run, so re-running never piles up
     seconds = time.perf_counter() - started
     _log(context, f"customers ({len(result.files)} files)", result, seconds)
+    _warn_skipped(context, data_root, "customers")
     return dg.Output(result.accepted, metadata=_metadata(result, result.accepted, quarantine, seconds))
 
 
@@ -101,6 +107,7 @@ def _table_asset(contract: TableContract, description: str) -> dg.AssetsDefiniti
         result.quarantined.write_parquet(quarantine)
         seconds = time.perf_counter() - started
         _log(context, f"{table} ({len(parts)} files)", result, seconds)
+        _warn_skipped(context, data_root, table)
         return dg.Output(result.accepted, metadata={**_metadata(result, result.accepted, quarantine, seconds), "partitions": dg.MetadataValue.json(list(files))})
 
     return _union
