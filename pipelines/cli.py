@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
-from features.simulator import WorldConfig, simulate, write_world
+from features.simulator import DemoFolderError, WorldConfig, check_landing_is_the_demos, simulate, write_world
 from pipelines.config import DeploymentError
 from pipelines.partitions import apply, ingest_job_name, plan_landing
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _run(args)
-    except DeploymentError as err:  # a setup the user can fix: the message says how
+    except (DeploymentError, DemoFolderError) as err:  # a setup the user can fix: the message says how
         if args.verbose:
             raise
         print(f"touchpoint-churn: {err}", file=sys.stderr)
@@ -152,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
     data_root = Path(defs.resources["data_root"].path)
     tracking_uri = defs.resources["mlflow_tracking"].tracking_uri
     if args.command == "demo":
+        check_landing_is_the_demos(data_root)  # before simulating, which takes a while
         started = time.perf_counter()
         config = WorldConfig(customers=args.customers, seed=args.seed)
         counts = write_world(simulate(config), data_root, config)
