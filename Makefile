@@ -59,6 +59,8 @@ dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon that run
 mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port 5000
 
+# The lock is one flat file that setup syncs for everyone, so it holds the dev extra only, not production's
+# dagster-postgres (installed on top where needed; see README, "Running it on a schedule").
 lock: $(VENV)/.installed  ## re-resolve requirements.lock after changing dependencies in pyproject.toml
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev -o requirements.lock
 
