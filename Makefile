@@ -37,7 +37,7 @@ chromium:
 
 # VERBOSE=1: Dagster's full errors and stack traces in the log (by default a failure is one line, explained at the end)
 VERBOSE ?=
-CLI := $(BIN)/python -m pipelines.cli $(if $(VERBOSE),--verbose)
+CLI := $(BIN)/python -m pipelines.cli$(if $(VERBOSE), --verbose)
 
 demo: setup  ## generate the demo world and run the whole pipeline through Dagster
 	$(CLI) demo
