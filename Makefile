@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 # Local state lives in git-ignored folders of the repo; override any of these from the environment.
-export DAGSTER_HOME := $(CURDIR)/.dagster
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
 # local (default) or production: picks the Dagster instance file here and the resources in pipelines/config.py
@@ -35,11 +35,15 @@ chromium:
 	  { echo "installing chromium for the report test"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	    echo "could not install chromium (needs root and Debian's apt); the report test will be skipped"; }
 
+# VERBOSE=1: Dagster's full errors and stack traces in the log (by default a failure is one line, explained at the end)
+VERBOSE ?=
+CLI := $(BIN)/python -m pipelines.cli$(if $(VERBOSE), --verbose)
+
 demo: setup  ## generate the demo world and run the whole pipeline through Dagster
-	$(BIN)/python -m pipelines.cli demo
+	$(CLI) demo
 
 run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/landing
-	$(BIN)/python -m pipelines.cli run
+	$(CLI) run
 
 test: setup chromium
 	$(BIN)/python -m pytest
@@ -55,6 +59,8 @@ dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon that run
 mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port 5000
 
+# The lock is one flat file that setup syncs for everyone, so it holds the dev extra only, not production's
+# dagster-postgres (installed on top where needed; see README, "Running it on a schedule").
 lock: $(VENV)/.installed  ## re-resolve requirements.lock after changing dependencies in pyproject.toml
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev -o requirements.lock
 

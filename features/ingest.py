@@ -54,11 +54,13 @@ class IngestedBuckets:
 
 
 def reason_counts(quarantined: pl.DataFrame) -> dict[str, int]:
-    """Quarantine reasons with the variable part (the offending value) cut off."""
+    """Quarantine reasons by kind: each quoted value (the offending one) is dropped and the rest of the
+    sentence kept, so "customer_id 'C9' is not in the customers table" counts as "customer_id is not
+    in the customers table"."""
     if quarantined.is_empty():
         return {}
-    kinds = quarantined.select(pl.col(REASON).str.split("; ").explode().str.replace(r":? '.*$", "").alias("r"))
-    return dict(kinds.group_by("r").len().sort("len", descending=True).iter_rows())
+    kinds = quarantined.select(pl.col(REASON).str.split("; ").explode().str.replace_all(r":? ?'[^']*'", "").alias("r"))
+    return dict(kinds.group_by("r").len().sort(["len", "r"], descending=[True, False]).iter_rows())
 
 
 def landing_files(landing: Path, table: str) -> list[Path]:
@@ -66,6 +68,22 @@ def landing_files(landing: Path, table: str) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in READERS)
+
+
+def skipped_files_warning(landing: Path, table: str) -> str | None:
+    """Names the files in a table's landing folder that are not read for their format (a compressed
+    export, a spreadsheet), since otherwise their rows are missing without a word. Hidden files
+    (.DS_Store and the like) are not data and are left out."""
+    folder = landing / table
+    if not folder.is_dir():
+        return None
+    skipped = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in READERS and not p.name.startswith("."))
+    if not skipped:
+        return None
+    return (
+        f"{folder}: skipped {len(skipped)} file(s) in a format the pipeline does not read: {', '.join(skipped)}. "
+        f"Supported: {', '.join(READERS)} (uncompressed); convert them or move them out of the landing folder."
+    )
 
 
 def read_file(path: Path) -> pl.DataFrame:
@@ -108,9 +126,10 @@ def ingest_table(landing: Path, contract: TableContract, known_customers: pl.Ser
     """All files of one table, validated; an absent optional table is an empty one."""
     files = landing_files(landing, contract.name)
     if not files and contract.required_table:
+        skipped = skipped_files_warning(landing, contract.name)
         raise LandingError(
             f"no {contract.name} files in {landing / contract.name}: put Parquet, CSV or JSON Lines "
-            "files there (see data/README.md for the columns)"
+            "files there (see data/README.md for the columns)" + (f". {skipped}" if skipped else "")
         )
     return combine([ingest_file(path, contract) for path in files], contract, known_customers)
 

@@ -100,7 +100,7 @@ def _problems(contract: TableContract, parsed: dict[str, pl.Expr]) -> list[pl.Ex
         for survey_type, (low, high) in SURVEY_SCALES.items():
             problems.append(
                 pl.when((parsed["survey_type"] == survey_type) & ((score < low) | (score > high))).then(
-                    pl.format(f"{survey_type} score {{}} is outside {low}-{high}", pl.col("score").cast(pl.String))
+                    pl.format(f"{survey_type} score '{{}}' is outside {low}-{high}", pl.col("score").cast(pl.String))
                 )
             )
     if contract.name == "customers":

@@ -3,39 +3,101 @@
 Both run every asset through Dagster on the instance in DAGSTER_HOME, so the runs show up in
 `make dev` afterwards, and end by saying where to look. Event files already ingested on that
 instance (same content) are not processed again.
+
+When something fails, the log names the failed step in one line and the end says what failed and
+why (a failed check's own description, an error's message); `--verbose` (`make run VERBOSE=1`)
+logs Dagster's full errors with their stack traces instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
+from dagster_shared.error import SerializableErrorInfo
 
-from features.simulator import WorldConfig, simulate, write_world
+from features.simulator import DemoFolderError, WorldConfig, check_landing_is_the_demos, simulate, write_world
+from pipelines.config import DeploymentError
 from pipelines.partitions import apply, ingest_job_name, plan_landing
 
+VERBOSE_HINT = "Dagster's full errors and stack traces: `make run VERBOSE=1` (or `python -m pipelines.cli --verbose run`)"
 
-def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str] | None = None) -> dg.ExecuteInProcessResult:
-    """Materialize every asset (or the named ones) in this process, logging at INFO.
+
+def _first_paragraph(record: logging.LogRecord) -> bool:
+    """Cut an error record to its first paragraph: Dagster appends the whole error and its stack
+    trace to every failure event (the step's, then the run's), and `failure_report` says why anyway."""
+    if record.levelno >= logging.ERROR and isinstance(record.msg, str):
+        record.msg = record.msg.split("\n\n", 1)[0]
+    return True
+
+
+@dg.logger(config_schema=dg.colored_console_logger.config_schema, description="Dagster's console logger, failures in one line each.")
+def concise_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    log = dg.colored_console_logger.logger_fn(init_context)
+    log.addFilter(_first_paragraph)
+    return log
+
+
+def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str] | None = None, concise: bool = False) -> dg.ExecuteInProcessResult:
+    """Materialize every asset (or the named ones) in this process, logging at INFO (`concise`:
+    failures in one line each).
 
     Event files are ingested first, as the landing sensor would: new files become partitions and
-    each partition not yet processed runs once; files seen before are not read again. Then one run
-    materializes the unpartitioned assets (and their checks), which it returns.
+    each partition not yet processed (or whose stored result is gone) runs once; files seen before
+    are not read again. Then one run materializes the unpartitioned assets (and their checks),
+    which it returns; a failed ingestion run stops there and is returned instead (what follows
+    would only fail on the file it could not store). Failures are in the result, not raised.
     """
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    plans, _ = plan_landing(instance, Path(defs.resources["data_root"].path) / "landing")
+
+    def logged(job: dg.JobDefinition) -> dg.JobDefinition:
+        return job.with_logger_defs({"console": concise_console_logger}) if concise else job
+
+    plans, _ = plan_landing(instance, defs.resources["data_root"], defs.resources["io_manager"])
     apply(instance, plans)
     for plan in plans:
-        job = defs.resolve_job_def(ingest_job_name(plan.table))
+        job = logged(defs.resolve_job_def(ingest_job_name(plan.table)))
         for key in plan.unprocessed:
-            job.execute_in_process(instance=instance, run_config=quiet, partition_key=key)
-    job = defs.resolve_implicit_global_asset_job_def()
+            ingested = job.execute_in_process(instance=instance, run_config=quiet, partition_key=key, raise_on_error=False)
+            if not ingested.success:
+                return ingested
+    job = logged(defs.resolve_implicit_global_asset_job_def())
     partitioned = {a.key for a in defs.resolve_all_asset_specs() if a.partitions_def is not None}
     selection = [dg.AssetKey(a) for a in assets] if assets else [a.key for a in defs.resolve_all_asset_specs() if a.key not in partitioned]
-    return job.execute_in_process(instance=instance, run_config=quiet, asset_selection=selection)
+    return job.execute_in_process(instance=instance, run_config=quiet, asset_selection=selection, raise_on_error=False)
+
+
+def _cause(error: SerializableErrorInfo) -> str:
+    """The message worth reading in an error chain: the first that is not Dagster wrapping the next."""
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+        error = error.cause
+    return error.message.strip()
+
+
+def check_lines(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[str]:
+    """One line per check that did not pass, with its description: that is where a check says why."""
+    return [
+        f"  {'blocking check' if e.blocking else 'check'} {e.asset_key.to_user_string()}:{e.check_name} "
+        f"{'failed' if e.severity == dg.AssetCheckSeverity.ERROR else 'warns'}: {e.description or 'no description'}"
+        for e in evaluations
+        if not e.passed
+    ]
+
+
+def failure_report(result: dg.ExecuteInProcessResult) -> str:
+    """What stopped a run and why, in a few lines: failed checks by their descriptions, failed steps
+    by their error's message (a failed blocking check's own step failure only repeats its name)."""
+    steps = [
+        f"  step {event.step_key} failed: {_cause(event.step_failure_data.error)}"
+        for event in result.get_step_failure_events()
+        if event.step_failure_data.error is not None and event.step_failure_data.error.cls_name != "DagsterAssetCheckFailedError"
+    ]
+    return "\n".join(["", "touchpoint-churn: stopped; nothing downstream of a failure was built.", *check_lines(result.get_asset_check_evaluations()), *steps, f"  {VERBOSE_HINT}"])
 
 
 def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: str) -> str:
@@ -45,6 +107,7 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
     out = data_root / "outputs"
     flagged = ", ".join(drivers.filter(drivers["flagged"])["touchpoint"].to_list()) or "none"
     m = model["metrics"]
+    warnings = check_lines(result.get_asset_check_evaluations())
     return "\n".join(
         [
             "",
@@ -59,12 +122,14 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
             f"  MLflow run:    {model['run_id']} (model version {model['version']}, "
             + ("promoted to champion" if model["promoted"] else f"not promoted: {'; '.join(model['gate_reasons'])}; scored with champion v{model['champion_version']}")
             + f") in {tracking_uri}; `make mlflow` to browse",
+            *warnings,
         ]
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pipelines.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", action="store_true", help="log Dagster's full errors with stack traces, and raise setup errors with theirs")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="generate the demo world into the data root's landing folder, then run everything")
     demo.add_argument("--customers", type=int, default=WorldConfig.customers)
@@ -72,18 +137,32 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="run everything on what is in the data root's landing folder")
     args = parser.parse_args(argv)
 
+    try:
+        return _run(args)
+    except (DeploymentError, DemoFolderError) as err:  # a setup the user can fix: the message says how
+        if args.verbose:
+            raise
+        print(f"touchpoint-churn: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from pipelines.definitions import defs  # reads the environment; imported after argument errors
 
     data_root = Path(defs.resources["data_root"].path)
     tracking_uri = defs.resources["mlflow_tracking"].tracking_uri
     if args.command == "demo":
+        check_landing_is_the_demos(data_root)  # before simulating, which takes a while
         started = time.perf_counter()
         config = WorldConfig(customers=args.customers, seed=args.seed)
         counts = write_world(simulate(config), data_root, config)
         print(f"demo world written to {data_root / 'landing'} in {time.perf_counter() - started:.1f}s: {counts}; ground truth in {data_root / 'truth'}")
-    result = run_all(defs, dg.DagsterInstance.get())
+    result = run_all(defs, dg.DagsterInstance.get(), concise=not args.verbose)
+    if not result.success:
+        print(failure_report(result), file=sys.stderr)
+        return 1
     print(summary(data_root, result, tracking_uri))
-    return 0 if result.success else 1
+    return 0
 
 
 if __name__ == "__main__":

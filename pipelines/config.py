@@ -12,8 +12,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -50,8 +51,13 @@ class Deployment:
         return dg.DefaultSensorStatus.RUNNING if self.automation_on else dg.DefaultSensorStatus.STOPPED
 
 
-def deployment(environ: Mapping[str, str] | None = None) -> Deployment:
-    """The deployment the environment asks for, checked so a production run never tracks into a local file."""
+def importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def deployment(environ: Mapping[str, str] | None = None, installed: Callable[[str], bool] = importable) -> Deployment:
+    """The deployment the environment asks for, checked so a production run never tracks into a local
+    file, and fails here, saying what to install, rather than in Dagster's instance loader."""
     env = os.environ if environ is None else environ
     name = env.get(ENV_VARIABLE, "local").strip().lower() or "local"
     if name not in DEPLOYMENTS:
@@ -64,6 +70,12 @@ def deployment(environ: Mapping[str, str] | None = None) -> Deployment:
         raise DeploymentError(
             f"{ENV_VARIABLE}=production needs MLFLOW_TRACKING_URI set to the MLflow tracking server "
             f"(e.g. https://mlflow.example.com), not {tracking_uri or 'nothing'!r}"
+        )
+    if not installed("dagster_postgres"):
+        raise DeploymentError(
+            f"{ENV_VARIABLE}=production keeps Dagster's instance in Postgres (dagster.production.yaml), which needs "
+            "dagster-postgres: install the production extra, `.venv/bin/uv pip install --python .venv/bin/python -e '.[production]'` "
+            "(or `pip install -e '.[production]'`)"
         )
     return Deployment(name, data_root, tracking_uri)
 

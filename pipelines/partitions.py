@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-
 import dagster as dg
 
 from features.contract import EVENT_TABLES
 from features.landing import PartitionPlan, plan_partitions, scan
+from pipelines.resources import DataRoot, FrameStore
 
 FILE_PARTITIONS: dict[str, dg.DynamicPartitionsDefinition] = {table: dg.DynamicPartitionsDefinition(name=f"{table}_files") for table in EVENT_TABLES}
 
@@ -30,7 +29,8 @@ def ingest_job_name(table: str) -> str:
 class TablePlan:
     table: str
     plan: PartitionPlan
-    unprocessed: tuple[str, ...]  # current keys without a materialization yet (new ones included)
+    unprocessed: tuple[str, ...]  # current keys whose validated file is not stored: new ones, and lost ones
+    lost: Mapping[str, int]  # keys materialized before whose stored value is gone -> storage id of that materialization
 
     def requests(self) -> list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest]:
         partitions = FILE_PARTITIONS[self.table]
@@ -41,17 +41,39 @@ class TablePlan:
             out.append(partitions.build_delete_request(list(self.plan.retire)))
         return out
 
+    def run_key(self, key: str) -> str:
+        """The sensor's run key for processing `key`: Dagster skips a run key it has seen, so re-storing a
+        lost partition needs a key of its own, one per materialization it replaces."""
+        return f"{self.table}/{key}" + (f"/after/{self.lost[key]}" if key in self.lost else "")
 
-def plan_landing(instance: dg.DagsterInstance, landing: Path, cache: Mapping[str, dict] | None = None) -> tuple[list[TablePlan], dict[str, dict]]:
+
+def is_stored(data_root: DataRoot, store: FrameStore, table: str, key: str) -> bool:
+    """Whether a file partition's output and quarantine are both on disk, as the union asset reads them."""
+    return store.holds(file_asset_key(table), key) and data_root.file_quarantine(table, key).is_file()
+
+
+def _last_materialization(instance: dg.DagsterInstance, table: str, key: str) -> int:
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=file_asset_key(table), asset_partitions=[key]), limit=1).records
+    return records[0].storage_id
+
+
+def plan_landing(
+    instance: dg.DagsterInstance, data_root: DataRoot, store: FrameStore, cache: Mapping[str, dict] | None = None
+) -> tuple[list[TablePlan], dict[str, dict]]:
     """For each event table: which files are new, which partitions to retire, and which current
-    partitions still need processing. Returns the plans and the hash cache for the next scan."""
+    partitions still need processing. Returns the plans and the hash cache for the next scan.
+
+    A partition the instance has materialized is processed again when its stored value is missing:
+    the instance outlives a change of data root (TOUCHPOINT_CHURN_DATA) or a deleted assets/ folder."""
     cache = cache or {}
     plans, new_cache = [], {}
     for table in EVENT_TABLES:
-        files, new_cache[table] = scan(landing, table, cache.get(table))
+        files, new_cache[table] = scan(data_root.landing, table, cache.get(table))
         plan = plan_partitions(files, instance.get_dynamic_partitions(FILE_PARTITIONS[table].name))
         done = instance.get_materialized_partitions(file_asset_key(table))
-        plans.append(TablePlan(table, plan, tuple(k for k in plan.current if k not in done)))
+        missing = [k for k in plan.current if k not in done or not is_stored(data_root, store, table, k)]
+        lost = {k: _last_materialization(instance, table, k) for k in missing if k in done}
+        plans.append(TablePlan(table, plan, tuple(missing), lost))
     return plans, new_cache
 
 

@@ -30,6 +30,10 @@ class DataRoot(dg.ConfigurableResource):
     def landing(self) -> Path:
         return Path(self.path) / "landing"
 
+    def file_quarantine(self, table: str, key: str) -> Path:
+        """Where one event file's (one partition's) quarantined rows are kept."""
+        return Path(self.path) / "quarantine" / table / f"{key}.parquet"
+
 
 class MlflowTracking(dg.ConfigurableResource):
     """A thin handle on MLflow: a local SQLite store by default, a tracking server in production."""
@@ -99,6 +103,11 @@ class FrameStore(dg.ConfigurableIOManager):
             path.write_text(json.dumps(obj, indent=2, default=str))
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: FrameStore stores polars DataFrames and dicts, not {type(obj).__name__}")
+
+    def holds(self, asset_key: dg.AssetKey, partition: str | None = None) -> bool:
+        """Whether a value is stored. The instance's record of a materialization is not enough: it
+        outlives the files when the data root changes or its assets/ folder is deleted."""
+        return any(self._path(asset_key, suffix, partition).exists() for suffix in (".parquet", ".json"))
 
     def _load(self, asset_key: dg.AssetKey, partition: str | None) -> pl.DataFrame | dict:
         parquet, js = self._path(asset_key, ".parquet", partition), self._path(asset_key, ".json", partition)

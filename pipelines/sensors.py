@@ -9,7 +9,7 @@ import dagster as dg
 from pipelines.config import Deployment
 from pipelines.jobs import ingest_file_jobs
 from pipelines.partitions import ingest_job_name, plan_landing
-from pipelines.resources import DataRoot
+from pipelines.resources import DataRoot, FrameStore
 
 
 def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
@@ -18,13 +18,13 @@ def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
         jobs=ingest_file_jobs,
         minimum_interval_seconds=60,
         default_status=deployment.sensor_status,
-        description="Hashes the event files in landing/ and launches one ingestion run per new content; retires partitions whose file is gone.",
+        description="Hashes the event files in landing/ and launches one ingestion run per new content (or per content whose stored result is gone); retires partitions whose file is gone.",
     )
-    def landing_files_sensor(context: dg.SensorEvaluationContext, data_root: DataRoot) -> dg.SensorResult:
+    def landing_files_sensor(context: dg.SensorEvaluationContext, data_root: DataRoot, io_manager: FrameStore) -> dg.SensorResult:
         # the cursor caches content hashes by (size, mtime), so unchanged files are not re-read each tick
-        plans, cache = plan_landing(context.instance, data_root.landing, json.loads(context.cursor) if context.cursor else None)
+        plans, cache = plan_landing(context.instance, data_root, io_manager, json.loads(context.cursor) if context.cursor else None)
         runs = [
-            dg.RunRequest(job_name=ingest_job_name(p.table), partition_key=key, run_key=f"{p.table}/{key}")
+            dg.RunRequest(job_name=ingest_job_name(p.table), partition_key=key, run_key=p.run_key(key))
             for p in plans
             for key in p.unprocessed
         ]

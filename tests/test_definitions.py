@@ -57,8 +57,11 @@ def test_jobs_schedules_and_sensor_are_defined_and_off_locally(tmp_path):
 def test_the_environment_chooses_local_or_production():
     local = deployment({})
     assert (local.name, local.tracking_uri, local.schedule_status.value) == ("local", "sqlite:///.mlflow/mlflow.db", "STOPPED")
-    prod = deployment({"TOUCHPOINT_CHURN_ENV": "production", "MLFLOW_TRACKING_URI": "https://mlflow.internal", "TOUCHPOINT_CHURN_DATA": "/srv/churn"})
+    production = {"TOUCHPOINT_CHURN_ENV": "production", "MLFLOW_TRACKING_URI": "https://mlflow.internal", "TOUCHPOINT_CHURN_DATA": "/srv/churn"}
+    prod = deployment(production, installed=lambda module: True)
     assert (prod.tracking_uri, prod.data_root, prod.sensor_status.value) == ("https://mlflow.internal", "/srv/churn", "RUNNING")
+    with pytest.raises(DeploymentError, match=r"needs dagster-postgres: install the production extra.*\.\[production\]"):
+        deployment(production, installed=lambda module: module != "dagster_postgres")
     with pytest.raises(DeploymentError, match="MLFLOW_TRACKING_URI"):
         deployment({"TOUCHPOINT_CHURN_ENV": "production", "MLFLOW_TRACKING_URI": "sqlite:///x.db"})
     with pytest.raises(DeploymentError, match="local, production"):

@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
-from features.ingest import LandingError, bucket_folder, customer_bucket, ingest_bucketed, ingest_table
+from features.ingest import LandingError, bucket_folder, customer_bucket, ingest_bucketed, ingest_table, skipped_files_warning
 from features.validate import REASON
+from pipelines.assets.ingest import summary_line
 
 
 def _write(landing, table, name, text):
@@ -40,6 +41,13 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):
     assert reasons[3] == "ts is not a valid timestamp: 'not a time'"
     assert reasons[5] == "customer_id 'C9' is not in the customers table"
     assert events.rows_in == 5 == events.accepted.height + events.quarantined.height
+    # the log groups reasons by kind: the offending values go, the rest of each sentence stays
+    assert events.reason_counts() == {"missing required event_id": 1, "ts is not a valid timestamp": 1, "customer_id is not in the customers table": 1}
+    assert summary_line("clickstream", events, 0.25) == (
+        "clickstream: 5 rows in -> 2 accepted, 3 quarantined "
+        "{'customer_id is not in the customers table': 1, 'missing required event_id': 1, 'ts is not a valid timestamp': 1} in 0.2s"
+    )
+    assert summary_line("customers", customers, 0.25) == "customers: 2 rows in -> 2 accepted, 0 quarantined in 0.2s"
     # an offset is honoured, the result is UTC
     assert events.accepted.filter(pl.col("event_id") == "E4")["ts"].item() == datetime(2026, 2, 1, 8, 3, tzinfo=UTC)
 
@@ -73,7 +81,7 @@ def test_all_three_formats_and_numeric_ids(tmp_path):
     assert support.accepted["opened_at"].dtype == pl.Datetime("us", "UTC")
     surveys = ingest_table(tmp_path, SURVEYS, customers.accepted["customer_id"])
     assert surveys.accepted["response_id"].to_list() == ["R2"]
-    assert sorted(surveys.quarantined[REASON].to_list()) == ["ces score 9 is outside 1-7", "survey_type 'stars' is not one of nps, csat, ces, repurchase"]
+    assert sorted(surveys.quarantined[REASON].to_list()) == ["ces score '9' is outside 1-7", "survey_type 'stars' is not one of nps, csat, ces, repurchase"]
 
 
 def test_missing_required_table_is_a_clear_error_and_optional_ones_are_empty(tmp_path):
@@ -81,6 +89,21 @@ def test_missing_required_table_is_a_clear_error_and_optional_ones_are_empty(tmp
         ingest_table(tmp_path, CUSTOMERS)
     empty = ingest_table(tmp_path, SURVEYS)
     assert empty.accepted.is_empty() and empty.accepted.schema == SURVEYS.schema
+
+
+def test_files_in_an_unsupported_format_are_named_not_skipped_silently(tmp_path):
+    _write(tmp_path, "surveys", "responses.csv", "response_id,customer_id,ts,survey_type,score\n")
+    (tmp_path / "surveys" / "zipped.csv.gz").write_bytes(b"\x1f\x8b")
+    (tmp_path / "surveys" / ".DS_Store").write_bytes(b"")
+    assert skipped_files_warning(tmp_path, "customers") is None  # no folder
+    warning = skipped_files_warning(tmp_path, "surveys")
+    assert "skipped 1 file(s)" in warning and "zipped.csv.gz" in warning and ".DS_Store" not in warning
+    assert "Supported: .parquet, .csv, .jsonl, .ndjson, .json" in warning
+    (tmp_path / "surveys" / "zipped.csv.gz").unlink()
+    assert skipped_files_warning(tmp_path, "surveys") is None
+    _write(tmp_path, "customers", "customers.xlsx", "")
+    with pytest.raises(LandingError, match="no customers files .* customers.xlsx"):
+        ingest_table(tmp_path, CUSTOMERS)
 
 
 def test_unreadable_file_names_the_file(tmp_path):

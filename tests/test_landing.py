@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -12,6 +13,7 @@ import pytest
 from features.landing import LandedFile, partition_key, plan_partitions, resolve, scan
 from pipelines.config import QualityBounds
 from pipelines.definitions import build_definitions
+from pipelines.partitions import plan_landing
 
 SENSOR = "landing_files_sensor"
 
@@ -23,6 +25,31 @@ def _events(ids: list[str], day: int) -> pl.DataFrame:
         "ts": [datetime(2026, 3, day, 9, i, tzinfo=UTC) for i in range(len(ids))],
         "event_type": ["page_view"] * len(ids),
     })
+
+
+def _landing(data_root: Path) -> Path:
+    """A landing folder with three customers and one day of clickstream."""
+    landing = data_root / "landing"
+    (landing / "customers").mkdir(parents=True)
+    (landing / "customers" / "customers.csv").write_text("customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\nC3,2026-01-01\n")
+    (landing / "clickstream").mkdir()
+    _events(["E1", "E2", "E3", "E4", "E5"], 1).write_parquet(landing / "clickstream" / "day1.parquet")
+    return landing
+
+
+def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    """One sensor evaluation, then what the daemon would do with it: partitions, then runs."""
+    resources = {name: defs.resources[name] for name in ("data_root", "io_manager")}
+    result = defs.resolve_sensor_def(SENSOR)(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor, resources=resources))
+    for request in result.dynamic_partitions_requests:
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
+    for run in result.run_requests:
+        assert defs.resolve_job_def(run.job_name).execute_in_process(instance=instance, partition_key=run.partition_key).success
+    return result
 
 
 def test_plan_adds_new_content_once_and_retires_what_left():
@@ -54,31 +81,16 @@ def test_scan_hashes_content_and_resolve_refuses_a_changed_file(tmp_path):
 
 def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
     data_root = tmp_path / "data"
-    landing = data_root / "landing"
-    (landing / "customers").mkdir(parents=True)
-    (landing / "customers" / "customers.csv").write_text("customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\nC3,2026-01-01\n")
-    (landing / "clickstream").mkdir()
-    _events(["E1", "E2", "E3", "E4", "E5"], 1).write_parquet(landing / "clickstream" / "day1.parquet")
+    landing = _landing(data_root)
     # a tiny table where one repeated event is 11% of the rows: lift the quarantine bound meant for real volumes
     defs = build_definitions(data_root, f"sqlite:///{tmp_path / 'mlflow.db'}", quality=QualityBounds(max_quarantine_share=0.5))
-    sensor = defs.resolve_sensor_def(SENSOR)
     asset_job = defs.resolve_implicit_global_asset_job_def()
     files_key, table_key = dg.AssetKey("clickstream_files"), dg.AssetKey("clickstream")
 
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         def tick(cursor: str | None) -> dg.SensorResult:
-            """One sensor evaluation, then what the daemon would do with it: partitions, then runs."""
-            result = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor, resources={"data_root": defs.resources["data_root"]}))
-            for request in result.dynamic_partitions_requests:
-                if isinstance(request, dg.AddDynamicPartitionsRequest):
-                    instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-                else:
-                    for key in request.partition_keys:
-                        instance.delete_dynamic_partition(request.partitions_def_name, key)
-            for run in result.run_requests:
-                assert defs.resolve_job_def(run.job_name).execute_in_process(instance=instance, partition_key=run.partition_key).success
-            return result
+            return _tick(defs, instance, cursor)
 
         def union() -> tuple[pl.DataFrame, dict]:
             run = asset_job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("customers"), table_key])
@@ -116,3 +128,40 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
         third = tick(second.cursor)
         assert third.run_requests == [] and third.dynamic_partitions_requests == []
         assert materializations(day1) == 1 and materializations(day2) == 1
+
+
+def _union(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
+    run = defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance, asset_selection=[dg.AssetKey("customers"), dg.AssetKey("clickstream")])
+    return sorted(run.output_for_node("clickstream")["event_id"])
+
+
+def test_a_partition_whose_stored_file_is_gone_is_ingested_again(tmp_path):
+    """The instance outlives the data root: after a change of TOUCHPOINT_CHURN_DATA or a deleted
+    assets/ folder it still lists the partition as materialized, but there is nothing to read."""
+    old_root, new_root = tmp_path / "data", tmp_path / "own"
+    _landing(old_root)
+    shutil.copytree(old_root / "landing", new_root / "landing")
+
+    def build(root: Path) -> dg.Definitions:
+        return build_definitions(root, f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        old = build(old_root)
+        (first,) = _tick(old, instance, None).run_requests
+        assert _union(old, instance) == ["E1", "E2", "E3", "E4", "E5"]
+
+        # the same files under another data root: the instance has the partition, the new root has no stored file
+        new = build(new_root)
+        (plan, *_), _ = plan_landing(instance, new.resources["data_root"], new.resources["io_manager"])
+        assert plan.unprocessed == (first.partition_key,)
+        (again,) = _tick(new, instance, None).run_requests
+        assert again.partition_key == first.partition_key and again.run_key != first.run_key  # a reused run key would be skipped
+        assert _union(new, instance) == ["E1", "E2", "E3", "E4", "E5"]
+        assert _tick(new, instance, None).run_requests == []  # stored now: nothing to do
+
+        # the old root's assets/ deleted: ingested again there too, under yet another run key
+        shutil.rmtree(old_root / "assets")
+        (third,) = _tick(old, instance, None).run_requests
+        assert third.run_key not in (first.run_key, again.run_key)
+        assert _union(old, instance) == ["E1", "E2", "E3", "E4", "E5"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from features.simulator import WorldConfig, chunks, simulate, write_world
+from features.simulator import MANIFEST, DemoFolderError, WorldConfig, chunks, foreign_landing_files, simulate, write_world
 
 SMALL = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0)
 
@@ -54,3 +54,23 @@ def test_skipping_the_oracle_leaves_the_world_unchanged():
     assert without.truth["true_churn_probability"].is_nan().all()
     assert without.truth.drop("true_churn_probability").equals(with_truth.truth.drop("true_churn_probability"))
     assert without.truth_at_cutoffs.is_empty() and without.truth_at_cutoffs.schema == with_truth.truth_at_cutoffs.schema
+
+
+def test_a_whole_world_replaces_only_what_the_demo_wrote(tmp_path):
+    world = simulate(SMALL)
+    landing = tmp_path / "landing"
+    write_world(world, tmp_path, SMALL)
+    write_world(world, tmp_path, SMALL)  # a re-run replaces its own files
+    (landing / "surveys" / "mine.csv").write_text("response_id\nR1\n")  # a user's own export, as the README invites
+    (landing / "clickstream" / "2026").mkdir()
+    (landing / "customers" / "customers.csv").write_text("customer_id,signup_at\nC1,2026-01-01\n")  # the demo's name, someone else's content
+    with pytest.raises(DemoFolderError, match=r"not written by it: clickstream/2026/, customers/customers.csv, surveys/mine.csv\. Run the demo on another data root"):
+        write_world(world, tmp_path, SMALL)
+    assert (landing / "surveys" / "mine.csv").read_text() == "response_id\nR1\n"
+
+    (landing / "surveys" / "mine.csv").unlink()
+    (landing / "clickstream" / "2026").rmdir()
+    (tmp_path / "truth" / MANIFEST).unlink()  # a world written before the demo kept a manifest: its own file names are trusted
+    assert foreign_landing_files(tmp_path) == []
+    write_world(world, tmp_path, SMALL)
+    assert (tmp_path / "truth" / MANIFEST).is_file()

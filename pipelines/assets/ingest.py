@@ -18,7 +18,7 @@ import dagster as dg
 import polars as pl
 
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS, TableContract
-from features.ingest import Ingested, combine, ingest_file, ingest_table
+from features.ingest import Ingested, combine, ingest_file, ingest_table, skipped_files_warning
 from features.landing import resolve
 from pipelines.metadata import preview
 from pipelines.partitions import FILE_PARTITIONS
@@ -40,11 +40,22 @@ def _metadata(result: Ingested, accepted: pl.DataFrame, quarantine: Path, second
     }
 
 
-def _log(context: dg.AssetExecutionContext, what: str, result: Ingested, seconds: float) -> None:
-    context.log.info(
+def summary_line(what: str, result: Ingested, seconds: float) -> str:
+    """What one ingestion did, for the run log: counts, and the quarantine reasons when there are any."""
+    reasons = result.reason_counts()
+    return (
         f"{what}: {result.rows_in:,} rows in -> {result.accepted.height:,} accepted, "
-        f"{result.quarantined.height:,} quarantined {result.reason_counts() or ''} in {seconds:.1f}s"
+        f"{result.quarantined.height:,} quarantined{f' {reasons}' if reasons else ''} in {seconds:.1f}s"
     )
+
+
+def _log(context: dg.AssetExecutionContext, what: str, result: Ingested, seconds: float) -> None:
+    context.log.info(summary_line(what, result, seconds))
+
+
+def _warn_skipped(context: dg.AssetExecutionContext, data_root: DataRoot, table: str) -> None:
+    if warning := skipped_files_warning(data_root.landing, table):
+        context.log.warning(warning)
 
 
 @dg.asset(group_name="ingest", kinds={"polars"}, owners=OWNERS, code_version="1")
@@ -56,11 +67,8 @@ def customers(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Outp
     result.quarantined.write_parquet(quarantine)  # rewritten each run, so re-running never piles up
     seconds = time.perf_counter() - started
     _log(context, f"customers ({len(result.files)} files)", result, seconds)
+    _warn_skipped(context, data_root, "customers")
     return dg.Output(result.accepted, metadata=_metadata(result, result.accepted, quarantine, seconds))
-
-
-def _file_quarantine(data_root: DataRoot, table: str, key: str) -> Path:
-    return data_root.folder("quarantine") / table / f"{key}.parquet"
 
 
 def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
@@ -74,7 +82,7 @@ def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
         started = time.perf_counter()
         path = resolve(data_root.landing, table, context.partition_key)
         result = ingest_file(path, contract, path.relative_to(data_root.landing / table).as_posix())
-        quarantine = _file_quarantine(data_root, table, context.partition_key)
+        quarantine = data_root.file_quarantine(table, context.partition_key)
         quarantine.parent.mkdir(parents=True, exist_ok=True)
         result.quarantined.write_parquet(quarantine)
         seconds = time.perf_counter() - started
@@ -93,12 +101,13 @@ def _table_asset(contract: TableContract, description: str) -> dg.AssetsDefiniti
     )
     def _union(context: dg.AssetExecutionContext, data_root: DataRoot, customers: pl.DataFrame, files: dict[str, pl.DataFrame]) -> dg.Output[pl.DataFrame]:
         started = time.perf_counter()
-        parts = [Ingested(accepted, pl.read_parquet(_file_quarantine(data_root, table, key)), (key,)) for key, accepted in files.items()]
+        parts = [Ingested(accepted, pl.read_parquet(data_root.file_quarantine(table, key)), (key,)) for key, accepted in files.items()]
         result = combine(parts, contract, customers["customer_id"])
         quarantine = data_root.folder("quarantine") / f"{table}.parquet"
         result.quarantined.write_parquet(quarantine)
         seconds = time.perf_counter() - started
         _log(context, f"{table} ({len(parts)} files)", result, seconds)
+        _warn_skipped(context, data_root, table)
         return dg.Output(result.accepted, metadata={**_metadata(result, result.accepted, quarantine, seconds), "partitions": dg.MetadataValue.json(list(files))})
 
     return _union
