@@ -5,6 +5,10 @@ from __future__ import annotations
 import polars as pl
 
 RISK_TIERS = (("high", 0.5), ("medium", 0.2))  # probability at or above which a tier starts; else low
+# Tiers whose customers get a suggested action. Below them a call costs more than the little risk it
+# could remove, and the playbook's actions assume a live problem ("Escalate the open ticket").
+ACTION_TIERS = ("high", "medium")
+ACTION_COLUMNS = ("suggested_action", "action_owner")
 
 
 def risk_tier(probability: pl.Expr) -> pl.Expr:
@@ -18,7 +22,7 @@ def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, r
     """Probability, tier, value at risk (probability x monthly value, where known) and the reasons.
 
     Sorted by value at risk, so the first calls a team makes save the most revenue; customers with
-    no known value follow, by probability.
+    no known value follow, by probability. Only customers in ACTION_TIERS keep a suggested action.
     """
     scores = pl.DataFrame({"customer_id": customer_ids, "churn_probability": probability}).with_columns(
         pl.col("churn_probability").cast(pl.Float64)
@@ -27,6 +31,7 @@ def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, r
         scores.join(customers.select("customer_id", "plan", "monthly_value"), on="customer_id", how="left")
         .with_columns(risk_tier=risk_tier(pl.col("churn_probability")), value_at_risk=pl.col("churn_probability") * pl.col("monthly_value"))
         .join(reasons, on="customer_id", how="left")
+        .with_columns(pl.when(pl.col("risk_tier").is_in(ACTION_TIERS)).then(pl.col(c)).alias(c) for c in ACTION_COLUMNS)
         .sort(["value_at_risk", "churn_probability"], descending=True, nulls_last=True)
         .select("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk", pl.exclude("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk"))
     )
