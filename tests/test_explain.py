@@ -69,14 +69,14 @@ def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
 
 def test_reasons_name_touchpoints_and_use_the_customers_own_values():
     registry = {f.name: f for f in [_feature("checkout_payment_errors_30d", "checkout", "{value:.0f} payment errors at checkout in the last 30 days"),
-                                     _feature("pricing_exit_intents_30d", "pricing", "{value:.0f} exits from the pricing page")]}
+                                     _feature("pricing_exit_intents_30d", "pricing", "{value:.0f} {value:exit|exits} from the pricing page")]}
     shap = np.array([[0.9, 0.4], [-0.2, 0.6], [-0.1, -0.3]])
     attribution = attribute(["a", "b", "c"], list(registry), shap, registry)
     values = np.array([[3.0, 1.0], [0.0, 4.0], [0.0, 0.0]])
     out = reasons(attribution, top_touchpoints(attribution, load_catalogue().names), values, registry, load_playbook())
     rows = {r["customer_id"]: r for r in out.iter_rows(named=True)}
     assert (rows["a"]["touchpoint_1"], rows["a"]["reason_1"]) == ("checkout", "3 payment errors at checkout in the last 30 days")
-    assert (rows["a"]["touchpoint_2"], rows["a"]["reason_2"]) == ("pricing", "1 exits from the pricing page")
+    assert (rows["a"]["touchpoint_2"], rows["a"]["reason_2"]) == ("pricing", "1 exit from the pricing page")
     assert rows["b"]["touchpoint_1"] == "pricing" and rows["b"]["touchpoint_2"] is None
     assert rows["c"]["touchpoint_1"] is None  # nothing raises this customer's risk
     assert rows["a"]["suggested_action"].startswith("Contact the customer about the failed payment")
