@@ -9,6 +9,9 @@ RISK_TIERS = (("high", 0.5), ("medium", 0.2))  # probability at or above which a
 # could remove, and the playbook's actions assume a live problem ("Escalate the open ticket").
 ACTION_TIERS = ("high", "medium")
 ACTION_COLUMNS = ("suggested_action", "action_owner")
+# Decimals kept in the CSV: a probability to a tenth of a percentage point, money to the cent. The
+# parquet and xlsx keep full precision (Excel shows its own rounding).
+CSV_DECIMALS = {"churn_probability": 3, "monthly_value": 2, "value_at_risk": 2}
 
 
 def risk_tier(probability: pl.Expr) -> pl.Expr:
@@ -35,3 +38,8 @@ def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, r
         .sort(["value_at_risk", "churn_probability"], descending=True, nulls_last=True)
         .select("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk", pl.exclude("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk"))
     )
+
+
+def for_csv(scored: pl.DataFrame) -> pl.DataFrame:
+    """The scored list rounded for reading (CSV_DECIMALS): 0.785, not 0.7847582420701676."""
+    return scored.with_columns(pl.col(c).round(d) for c, d in CSV_DECIMALS.items())

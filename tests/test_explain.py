@@ -11,7 +11,7 @@ from features.catalogue import load_catalogue
 from features.registry import FeatureDef
 from models.explain import MIN_REASON_LOG_ODDS, FlagRule, attribute, driver_table, reasons, score_and_explain, shap_values, top_touchpoints
 from models.playbook import load_playbook
-from models.score import scored_list
+from models.score import for_csv, scored_list
 
 
 def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> FeatureDef:
@@ -113,6 +113,11 @@ def test_low_tier_customers_keep_their_reasons_but_get_no_suggested_action():
     assert rows["low"]["reason_1"] == "2 things"  # the reason stays: it says why the risk is what it is
     assert rows["low"]["suggested_action"] is None and rows["low"]["action_owner"] is None
     assert rows["medium"]["suggested_action"] and rows["high"]["action_owner"] == "payments"
+
+
+def test_the_csv_rounds_probabilities_and_money():
+    rounded = for_csv(_scored([0.7847582420701676])).row(0, named=True)
+    assert (rounded["churn_probability"], rounded["value_at_risk"]) == (0.785, 23.54)
 
 
 def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():
