@@ -107,6 +107,9 @@ def test_mlflow_holds_the_run_and_the_champion(pipeline_run):
 def test_report_is_written_with_its_chart(pipeline_run):
     html = (pipeline_run.data_root / "outputs" / "report.html").read_text()
     assert "<svg" in html and "Moments that matter" in html and "http" not in html.split("<body>")[1].split("xmlns")[0]
+    # one name per count: tiers by probability, "riskier than baseline" for the driver figures
+    assert "riskier than baseline</b>" in html and "at-risk customers" not in html and "customers at risk" not in html
+    assert "A baseline with no signal in this data collapses to the base rate" in html
 
 
 def test_no_personal_data_in_anything_the_pipeline_wrote(pipeline_run):
