@@ -27,14 +27,14 @@ LAST_TOUCH = "last_touch"  # the day's latest touch, packed: (microseconds << 9)
 _TOUCHPOINT_BITS = 8
 _TOUCHES = "touches__"
 FRICTION_EVENTS = {
-    # event type -> (feature word, words for the count, extra condition on the event)
-    "payment_error": ("payment_errors", "payment errors", None),
-    "exit_intent": ("exit_intents", "exits with intent to leave", None),
-    "remove_from_cart": ("cart_removals", "items removed from the cart", None),
-    "unsubscribe": ("unsubscribes", "unsubscribes", None),
-    "plan_downgrade": ("downgrades", "plan downgrades", None),
-    "return_request": ("returns", "return requests", None),
-    "search": ("failed_searches", "searches that found nothing", pl.col("value") == 0),
+    # event type -> (feature word, words for one, words for a count of any other number, extra condition on the event)
+    "payment_error": ("payment_errors", "payment error", "payment errors", None),
+    "exit_intent": ("exit_intents", "exit with intent to leave", "exits with intent to leave", None),
+    "remove_from_cart": ("cart_removals", "item removed from the cart", "items removed from the cart", None),
+    "unsubscribe": ("unsubscribes", "unsubscribe", "unsubscribes", None),
+    "plan_downgrade": ("downgrades", "plan downgrade", "plan downgrades", None),
+    "return_request": ("returns", "return request", "return requests", None),
+    "search": ("failed_searches", "search that found nothing", "searches that found nothing", pl.col("value") == 0),
 }
 
 
@@ -54,7 +54,7 @@ def friction_pairs(catalogue: Catalogue) -> list[Friction]:
     """(touchpoint, event type, day column, extra condition) for every friction event a touchpoint can claim."""
     return [
         (touchpoint, event_type, friction_column(touchpoint, word), extra)
-        for event_type, (word, _, extra) in FRICTION_EVENTS.items()
+        for event_type, (word, _, _, extra) in FRICTION_EVENTS.items()
         for touchpoint in touchpoints_for_event(catalogue, event_type)
     ]
 

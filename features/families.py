@@ -44,6 +44,17 @@ def _hours(delta: pl.Expr) -> pl.Expr:
     return delta.dt.total_microseconds() / 3_600e6
 
 
+def _number_of(one: str, many: str) -> str:
+    """A count in a reason template that agrees with its noun: "1 touch", "3 touches"."""
+    return f"{{value:.0f}} {{value:{one}|{many}}}"
+
+
+def _changed_by(unit: str, units: str) -> str:
+    """A signed change in a reason template, said as a direction: "dropped by 2 points"."""
+    size = f"{{size:.0f}} {{size:{unit}|{units}}}"
+    return f"{{value:dropped by {size}|did not change|rose by {size}}}"
+
+
 def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]:
     """Volume, recency, trend, being the last touch, and the friction events this touchpoint claims."""
     column = touches_column(t.name)
@@ -51,34 +62,35 @@ def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]
     defs = [
         FeatureDef(f"{t.name}_touches_{d}d", t.name, t.phase, "volume", "windows",
                    f"Touches at {t.label} in the {d} days before the cutoff.",
-                   f"{{value:.0f}} touches at {t.label} in the last {d} days",
+                   f"{_number_of('touch', 'touches')} at {t.label} in the last {d} days",
                    lambda c, d=d: _window(column, d), raises_risk_when="low")
         for d in WINDOWS_DAYS
     ]
     defs += [
         FeatureDef(f"{t.name}_days_since_last", t.name, t.phase, "recency", "windows",
                    f"Days since the last day with a touch at {t.label} (1 = the day before the cutoff; empty if never).",
-                   f"{{value:.0f}} days since the last touch at {t.label}",
-                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col(last_day_column(column))), fill=None),
+                   f"{_number_of('day', 'days')} since the last touch at {t.label}",
+                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col(last_day_column(column))), fill=None,
+                   reason_missing=f"never touched {t.label}"),
         FeatureDef(f"{t.name}_touches_trend_30d", t.name, t.phase, "trend", "windows",
                    f"Touches at {t.label} in the last 30 days over the monthly average of the 60 days before "
                    "(1 = steady, below 1 = fading; both counts smoothed by one).",
-                   f"activity at {t.label} at {{value:.0%}} of its earlier monthly level",
+                   f"{{value:.0%}} as many touches at {t.label} in the last 30 days as in an average month before",
                    lambda c: (_window(column, 30) + 1) / ((_window(column, 90) - _window(column, 30)) / 2 + 1),
                    fill=1.0, raises_risk_when="low"),
         FeatureDef(f"{t.name}_was_last_touch", t.name, t.phase, "journey", "windows",
                    f"1 if the customer's last touch before the cutoff was at {t.label}.",
-                   f"the last contact before going quiet was at {t.label}",
+                   f"the last contact before going quiet {{value:was|was not}} at {t.label}",
                    lambda c: (last_touchpoint_code(pl.col(LAST_TOUCH)) == code).cast(pl.Float64)),
     ]
     for touchpoint, event_type, friction, _ in friction_pairs(catalogue):
         if touchpoint != t.name:
             continue
-        word, words, _ = FRICTION_EVENTS[event_type]
+        word, one, many, _ = FRICTION_EVENTS[event_type]
         defs += [
             FeatureDef(f"{t.name}_{word}_{d}d", t.name, t.phase, "friction", "windows",
-                       f"{words.capitalize()} at {t.label} in the {d} days before the cutoff.",
-                       f"{{value:.0f}} {words} at {t.label} in the last {d} days",
+                       f"{many.capitalize()} at {t.label} in the {d} days before the cutoff.",
+                       f"{_number_of(one, many)} at {t.label} in the last {d} days",
                        lambda c, d=d, friction=friction: _window(friction, d))
             for d in WINDOWS_DAYS
         ]
@@ -86,7 +98,7 @@ def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]
         defs += [
             FeatureDef(f"{t.name}_abandoned_checkouts_{d}d", t.name, t.phase, "friction", "windows",
                        f"Checkouts started in the last {d} days without a purchase the same day.",
-                       f"{{value:.0f}} checkouts started and abandoned in the last {d} days",
+                       f"{_number_of('checkout', 'checkouts')} started and abandoned in the last {d} days",
                        lambda c, d=d: _window(ABANDONED_CHECKOUTS, d))
             for d in (30, 90)
         ]
@@ -116,43 +128,45 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
         defs += [
             FeatureDef(f"{t.name}_tickets_{d}d", t.name, t.phase, "support_quality", "support",
                        f"Tickets opened with {t.label} in the {d} days before the cutoff.",
-                       f"{{value:.0f}} tickets with {t.label} in the last {d} days",
+                       f"{_number_of('ticket', 'tickets')} with {t.label} in the last {d} days",
                        lambda c, recent=recent: _count(recent(c))),
             FeatureDef(f"{t.name}_unanswered_tickets_{d}d", t.name, t.phase, "support_quality", "support",
                        f"Tickets from the last {d} days with no first response from {t.label} by the cutoff.",
-                       f"{{value:.0f}} tickets still waiting for a first answer from {t.label}",
+                       f"{_number_of('ticket', 'tickets')} still waiting for a first answer from {t.label}",
                        lambda c, recent=recent: _count(recent(c) & ~answered(c))),
             FeatureDef(f"{t.name}_first_response_hours_max_{d}d", t.name, t.phase, "support_quality", "support",
                        f"Longest wait for a first response (hours) over the last {d} days' tickets; unanswered ones count until the cutoff.",
-                       f"waited {{value:.0f}} hours for a first answer from {t.label}",
-                       lambda c, recent=recent: first_response_hours(c).filter(recent(c)).max(), fill=None),
+                       f"waited {_number_of('hour', 'hours')} for a first answer from {t.label}",
+                       lambda c, recent=recent: first_response_hours(c).filter(recent(c)).max(), fill=None,
+                       reason_missing=f"no tickets with {t.label} in the last {d} days"),
         ]
     last_30d = lambda c: here & _since("opened_at", c, 30)  # noqa: E731
     last_90d = lambda c: here & _since("opened_at", c, 90)  # noqa: E731
     return defs + [
         FeatureDef(f"{t.name}_slow_or_unanswered_tickets_30d", t.name, t.phase, "support_quality", "support",
                    f"Tickets from the last 30 days that waited over {SLOW_FIRST_RESPONSE_HOURS:.0f} hours for a first response (or still wait).",
-                   f"{{value:.0f}} tickets with {t.label} waited over a day for a first answer",
+                   f"{_number_of('ticket', 'tickets')} with {t.label} waited over a day for a first answer",
                    lambda c: _count(last_30d(c) & (first_response_hours(c) > SLOW_FIRST_RESPONSE_HOURS))),
         FeatureDef(f"{t.name}_resolution_hours_max_90d", t.name, t.phase, "support_quality", "support",
                    "Longest time to resolution (hours) over the last 90 days' tickets; unresolved ones count until the cutoff.",
-                   f"a ticket with {t.label} took {{value:.0f}} hours to resolve (or is still open)",
-                   lambda c: waited_hours(c, pl.col("resolved_at"), resolved(c)).filter(last_90d(c)).max(), fill=None),
+                   f"a ticket with {t.label} took {_number_of('hour', 'hours')} to resolve (or is still open)",
+                   lambda c: waited_hours(c, pl.col("resolved_at"), resolved(c)).filter(last_90d(c)).max(), fill=None,
+                   reason_missing=f"no tickets with {t.label} in the last 90 days"),
         FeatureDef(f"{t.name}_unresolved_tickets", t.name, t.phase, "support_quality", "support",
                    "Tickets still unresolved at the cutoff.",
-                   f"{{value:.0f}} unresolved tickets with {t.label}",
+                   f"{_number_of('unresolved ticket', 'unresolved tickets')} with {t.label}",
                    lambda c: _count(here & ~resolved(c))),
         FeatureDef(f"{t.name}_reopened_90d", t.name, t.phase, "support_quality", "support",
                    "Times the last 90 days' tickets were reopened.",
-                   f"tickets with {t.label} reopened {{value:.0f}} times in the last 90 days",
+                   f"tickets with {t.label} reopened {_number_of('time', 'times')} in the last 90 days",
                    lambda c: pl.col("reopened").filter(last_90d(c)).fill_null(0).sum().cast(pl.Float64)),
         FeatureDef(f"{t.name}_escalated_tickets_90d", t.name, t.phase, "support_quality", "support",
                    "Escalated tickets opened in the 90 days before the cutoff.",
-                   f"{{value:.0f}} escalated tickets with {t.label} in the last 90 days",
+                   f"{_number_of('escalated ticket', 'escalated tickets')} with {t.label} in the last 90 days",
                    lambda c: _count(last_90d(c) & pl.col("escalated").fill_null(False))),
         FeatureDef(f"{t.name}_channel_switches_30d", t.name, t.phase, "support_quality", "support",
                    "Tickets in the last 30 days repeating the previous ticket's category on another channel within a week.",
-                   f"chased the same issue on {{value:.0f}} other channels within a week",
+                   f"chased the same issue on {_number_of('other channel', 'other channels')} within a week",
                    lambda c: _count(last_30d(c) & pl.col("channel_switch"))),
     ]
 
@@ -165,6 +179,7 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
     name, top = SURVEY_SCALES[survey_type]
     here = (pl.col("touchpoint") == t.name) & (pl.col("survey_type") == survey_type)
     prefix = f"{t.name}_{survey_type}"
+    never_rated = f"never rated {t.label} ({name})"
 
     def scores_in_order() -> pl.Expr:
         # answers are sorted by time once (features.sources), and a group keeps its rows' order
@@ -177,35 +192,38 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
         FeatureDef(f"{prefix}_last", t.name, t.phase, "survey_voice", "surveys",
                    f"Last {name} given about {t.label} before the cutoff.",
                    f"rated {t.label} {{value:.0f}} of {top} ({name})",
-                   lambda c: last(), fill=None, raises_risk_when="low"),
+                   lambda c: last(), fill=None, raises_risk_when="low", reason_missing=never_rated),
         FeatureDef(f"{prefix}_change", t.name, t.phase, "survey_voice", "surveys",
                    f"Change between the last two {name} answers about {t.label}.",
-                   f"{name} about {t.label} changed by {{value:.0f}} points",
-                   lambda c: last() - scores_in_order().slice(-2, 1).first(), fill=None, raises_risk_when="low"),
+                   f"{name} about {t.label} {_changed_by('point', 'points')}",
+                   lambda c: last() - scores_in_order().slice(-2, 1).first(), fill=None, raises_risk_when="low",
+                   reason_missing=f"fewer than two {name} answers about {t.label}"),
     ] + [
         FeatureDef(f"{prefix}_mean_{d}d", t.name, t.phase, "survey_voice", "surveys",
                    f"Mean {name} about {t.label} in the {d} days before the cutoff.",
                    f"average {name} of {{value:.1f}} of {top} about {t.label} in the last {d} days",
-                   lambda c, d=d: pl.col("score").filter(here & _since("ts", c, d)).mean(), fill=None, raises_risk_when="low")
+                   lambda c, d=d: pl.col("score").filter(here & _since("ts", c, d)).mean(), fill=None, raises_risk_when="low",
+                   reason_missing=f"no {name} answers about {t.label} in the last {d} days")
         for d in (30, 90)
     ]
     if survey_type == "nps":
         defs += [
             FeatureDef(f"{prefix}_detractor", t.name, t.phase, "survey_voice", "surveys",
                        f"1 if the last NPS about {t.label} was 0-6 (detractor), 0 if higher; empty if never asked.",
-                       f"a detractor of {t.label} at the last NPS survey",
-                       lambda c: (last() <= 6).cast(pl.Float64), fill=None),
+                       f"{{value:a|not a}} detractor of {t.label} at the last NPS survey",
+                       lambda c: (last() <= 6).cast(pl.Float64), fill=None, reason_missing=never_rated),
             FeatureDef(f"{prefix}_promoter", t.name, t.phase, "survey_voice", "surveys",
                        f"1 if the last NPS about {t.label} was 9-10 (promoter), 0 if lower; empty if never asked.",
-                       f"no longer a promoter of {t.label}",
-                       lambda c: (last() >= 9).cast(pl.Float64), fill=None, raises_risk_when="low"),
+                       f"{{value:a|not a}} promoter of {t.label} at the last NPS survey",
+                       lambda c: (last() >= 9).cast(pl.Float64), fill=None, raises_risk_when="low", reason_missing=never_rated),
         ]
     if survey_type == "ces":
         defs.append(
             FeatureDef(f"{prefix}_low_effort_share_90d", t.name, t.phase, "survey_voice", "surveys",
                        f"Share of the last 90 days' CES answers about {t.label} scoring 5-7 (easy).",
-                       f"found {t.label} easy only {{value:.0%}} of the time",
-                       lambda c: (pl.col("score").filter(here & _since("ts", c, 90)) >= 5).mean(), fill=None, raises_risk_when="low")
+                       f"found {t.label} easy in {{value:.0%}} of {name} answers in the last 90 days",
+                       lambda c: (pl.col("score").filter(here & _since("ts", c, 90)) >= 5).mean(), fill=None, raises_risk_when="low",
+                       reason_missing=f"no {name} answers about {t.label} in the last 90 days")
         )
     return defs
 
@@ -225,13 +243,13 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
         FeatureDef(f"{JOURNEY}_{p}_share_90d", JOURNEY, p, "journey", "windows",
                    f"Share of the last 90 days' touches in the {p.replace('_', ' ')} phase.",
                    f"{{value:.0%}} of recent activity {p.replace('_', ' ').replace('pre purchase', 'before purchase').replace('post purchase', 'after purchase')}",
-                   lambda c, p=p: share(p), fill=None)
+                   lambda c, p=p: share(p), fill=None, reason_missing="no activity in the last 90 days")
         for p in PHASES
     ]
     return defs + [
         FeatureDef(f"{JOURNEY}_days_ending_in_exit_30d", JOURNEY, JOURNEY, "journey", "windows",
                    "Days in the last 30 whose last event was an exit intent.",
-                   "{value:.0f} days in the last 30 ended with an exit intent",
+                   f"{_number_of('day', 'days')} in the last 30 ended with an exit intent",
                    lambda c: _window(EXIT_DAYS, 30)),
         FeatureDef(f"{JOURNEY}_active_days_30d", JOURNEY, JOURNEY, "volume", "windows",
                    "Days with any touch in the last 30 days.", "active on {value:.0f} of the last 30 days",
@@ -243,15 +261,15 @@ def profile_features(plans: list[str]) -> list[FeatureDef]:
     """Tenure, value and plan: context that shifts risk, not a touchpoint to fix."""
     defs = [
         FeatureDef("profile_tenure_days", PROFILE, PROFILE, "profile", "customers",
-                   "Days from signup to the cutoff.", "customer for {value:.0f} days",
-                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col("signup_at")), fill=None),
+                   "Days from signup to the cutoff.", f"customer for {_number_of('day', 'days')}",
+                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col("signup_at")), fill=None, reason_missing="signup date unknown"),
         FeatureDef("profile_monthly_value", PROFILE, PROFILE, "profile", "customers",
                    "Monthly value of the customer's plan.", "pays {value:.0f} a month",
-                   lambda c: pl.col("monthly_value"), fill=None),
+                   lambda c: pl.col("monthly_value"), fill=None, reason_missing="monthly value unknown"),
     ]
     return defs + [
         FeatureDef(f"profile_plan_is_{_slug(plan)}", PROFILE, PROFILE, "profile", "customers",
-                   f"1 if the customer is on the {plan} plan.", f"on the {plan} plan",
+                   f"1 if the customer is on the {plan} plan.", f"{{value:on|not on}} the {plan} plan",
                    lambda c, plan=plan: (pl.col("plan") == plan).cast(pl.Float64))
         for plan in plans
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,35 @@ PER_CUSTOMER = ("customers", "windows")
 FAMILIES = ("volume", "recency", "trend", "friction", "support_quality", "survey_voice", "journey", "profile")
 
 
+class _ReasonFormatter(string.Formatter):
+    """`str.format` for reason templates, plus word choices, so a sentence reads right for every value.
+
+    A format spec with `|` picks words instead of printing the number. Two choices
+    (`{value:touch|touches}`, `{value:a|not a}`) take the first when the value, as a whole number, is 1
+    or -1: the singular of a count, the true side of a 0/1 indicator. Three choices
+    (`{value:dropped by {size:.0f} {size:point|points}|did not change|rose by ...}`) go by its sign,
+    since "changed by -2 points" leaves the reader to work out the direction; `size` is the value
+    without its sign. A value of None renders the template for the dictionary: numbers as N, choices
+    as all their options.
+    """
+
+    def format_field(self, value: float | None, format_spec: str) -> str:
+        if "|" not in format_spec:
+            return "N" if value is None else super().format_field(value, format_spec)
+        choices = format_spec.split("|")
+        if len(choices) not in (2, 3):
+            raise ValueError(f"a word choice has two options (one|other) or three (below|zero|above), got {format_spec!r}")
+        if value is None:
+            return "/".join(choices) if len(choices) == 2 else " / ".join(choices)
+        shown = round(value)
+        if len(choices) == 2:
+            return choices[0] if abs(shown) == 1 else choices[1]
+        return choices[(shown > 0) - (shown < 0) + 1]
+
+
+_REASON = _ReasonFormatter()
+
+
 @dataclass(frozen=True)
 class FeatureDef:
     name: str
@@ -25,12 +55,24 @@ class FeatureDef:
     family: str  # one of FAMILIES
     source: str  # a key of SOURCE_TIME, or "windows"
     description: str
-    reason: str  # str.format template over {value}
+    reason: str  # template over {value} and {size} (= |value|), with word choices (_ReasonFormatter)
     expr: Callable[[datetime], pl.Expr]
     fill: float | None = 0.0  # value for a customer with no rows in the source (None: unknown)
     raises_risk_when: str = "high"  # which end of the feature a reason is worth saying for
+    reason_missing: str | None = None  # the sentence for a missing value; needed where fill is None
 
     def explain(self, value: float | None) -> str:
+        """The sentence an agent reads, filled with the customer's value.
+
+        A missing value has its own sentence: a number's place filled with "no" reads as the
+        opposite ("no days since the last touch" sounds like today, and means never).
+        """
         if value is None:
-            return self.reason.replace("{value:.0f}", "no").replace("{value:.1f}", "no").replace("{value:.0%}", "no")
-        return self.reason.format(value=value)
+            if self.reason_missing is None:
+                raise ValueError(f"{self.name} has no sentence for a missing value (reason_missing); it should never be missing, its fill is {self.fill}")
+            return self.reason_missing
+        return _REASON.format(self.reason, value=value, size=abs(value))
+
+    def reason_pattern(self) -> str:
+        """The reason template as the dictionary shows it: N for the number, choices as their options."""
+        return _REASON.format(self.reason, value=None, size=None)

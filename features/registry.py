@@ -9,8 +9,6 @@ The families that generate features from the catalogue live in `features/familie
 
 from __future__ import annotations
 
-import re
-
 from features import families
 from features.catalogue import Catalogue
 from features.feature import JOURNEY, PROFILE, SOURCE_TIME, FeatureDef
@@ -57,6 +55,6 @@ def data_dictionary(registry: list[FeatureDef]) -> str:
     ]
     for touchpoint in dict.fromkeys(d.touchpoint for d in registry):
         defs = [d for d in registry if d.touchpoint == touchpoint]
-        lines += ["", f"## {touchpoint}", "", "| feature | phase | family | description | reason shown to agents |", "|---|---|---|---|---|"]
-        lines += [f"| `{d.name}` | {d.phase} | {d.family} | {d.description} | {re.sub(r'{value[^}]*}', 'N', d.reason)} |" for d in defs]
+        lines += ["", f"## {touchpoint}", "", "| feature | phase | family | description | reason shown to agents | reason if missing |", "|---|---|---|---|---|---|"]
+        lines += [f"| `{d.name}` | {d.phase} | {d.family} | {d.description} | {d.reason_pattern()} | {d.reason_missing or ''} |" for d in defs]
     return "\n".join(lines) + "\n"

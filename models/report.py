@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from html import escape
 
 import polars as pl
+
+from models.explain import MIN_REASON_LOG_ODDS, TOP_REASONS
+from models.score import ACTION_TIERS, RISK_TIERS
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;padding:0 1rem}
@@ -17,6 +21,8 @@ th{background:#f5f6f8} .num{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:flex;gap:1rem;flex-wrap:wrap} .card{background:#f5f6f8;border-radius:8px;padding:.7rem 1rem;min-width:9rem}
 .card b{display:block;font-size:1.4rem}
 """
+# a baseline this close to ROC AUC 0.5 ranks nobody: its calibration flattened it to the base rate
+NO_SIGNAL_AUC_MARGIN = 0.02
 
 
 def _bar_chart(rows: list[dict], title: str, label: str, value: str, note: str, flag: str | None = None, value_format: str = ".1%") -> str:
@@ -66,7 +72,7 @@ def _moments(drivers: pl.DataFrame, scored: pl.DataFrame, examples: int = 2) -> 
         quotes = "".join(f"<li>{escape(r)}</li>" for r in said)
         items.append(
             f"<li><b>{escape(d['label'])}</b> ({escape(d['phase_label'])}): {100 * d['share_of_total']:.0f}% of excess churn risk; "
-            f"among the top reasons for {d['customers_affected']:,} at-risk customers, the first for {d['customers_top_driver']:,}.<ul>{quotes}</ul></li>"
+            f"among the top reasons for {d['customers_affected']:,} customers riskier than baseline, the first for {d['customers_top_driver']:,}.<ul>{quotes}</ul></li>"
         )
     return f"<ul>{''.join(items)}</ul>" if items else "<p>No touchpoint passes the flagging rule.</p>"
 
@@ -75,6 +81,34 @@ def _quality(metrics: dict[str, float], baselines: dict[str, dict[str, float]]) 
     rows = [{"model": "churn model (this run)", **{k: metrics.get(k) for k in ("roc_auc", "pr_auc", "brier")}}]
     rows += [{"model": name.replace("_", " "), **{k: m.get(k) for k in ("roc_auc", "pr_auc", "brier")}} for name, m in baselines.items()]
     return pl.DataFrame(rows, schema={"model": pl.String, "roc_auc": pl.Float64, "pr_auc": pl.Float64, "brier": pl.Float64})
+
+
+def _no_signal(baselines: dict[str, dict[str, float]]) -> list[str]:
+    """The baselines (other than the base rate itself) that rank no better than chance on the holdout."""
+    return [name.replace("_", " ") for name, m in baselines.items() if name != "base_rate" and abs(m["roc_auc"] - 0.5) < NO_SIGNAL_AUC_MARGIN]
+
+
+def _tier_labels() -> dict[str, str]:
+    """Each tier with its probability range, from RISK_TIERS: "medium risk: churn probability 20% to 50%"."""
+    uppers = [None, *(low for _, low in RISK_TIERS[:-1])]
+    return {
+        name: f"{name} risk: churn probability {low:.0%}" + (" or more" if upper is None else f" to {upper:.0%}")
+        for (name, low), upper in zip(RISK_TIERS, uppers)
+    }
+
+
+def _counts_explained(tiers: dict[str, int], above_baseline: int) -> str:
+    """The page counts customers two ways; say which is which, so 274 high risk next to 2,195
+    customers with a reason does not read as a contradiction."""
+    acting = sum(tiers.get(t, 0) for t in ACTION_TIERS)
+    return (
+        f"<p>Two groups of customers appear on this page. <b>Risk tiers</b> come from the calibrated churn probability "
+        f"({'; '.join(_tier_labels().values())}; low below); the {acting:,} customers in the "
+        f"{' and '.join(ACTION_TIERS)} tiers get a suggested action. The <b>driver figures</b> count another group: the "
+        f"{above_baseline:,} customers the model rates <b>riskier than baseline</b> (their SHAP values sum above zero: "
+        f"churn odds above the model's average customer's), whatever their tier. A touchpoint is among a customer's reasons "
+        f"when it raises their churn log-odds by at least {MIN_REASON_LOG_ODDS:.2f} (odds up by {math.expm1(MIN_REASON_LOG_ODDS):.0%}).</p>"
+    )
 
 
 def render_report(
@@ -86,9 +120,12 @@ def render_report(
     baselines = {name: {k.removeprefix("holdout_"): v for k, v in m.items()} for name, m in model.get("baselines", {}).items()}
     flagged = drivers.filter(pl.col("flagged"))
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
+    above_baseline = int(drivers["customers_at_risk"].max() or 0)
+    no_signal = _no_signal(baselines)
     cards = [
         ("customers scored", f"{scored.height:,}"),
-        ("high risk", f"{tiers.get('high', 0):,}"),
+        *[(label, f"{tiers.get(t, 0):,}") for t, label in _tier_labels().items()],
+        ("riskier than baseline", f"{above_baseline:,}"),
         ("monthly value at risk", f"{scored['value_at_risk'].sum():,.0f}"),
         ("holdout ROC AUC", f"{metrics['roc_auc']:.3f}"),
         ("holdout PR AUC", f"{metrics['pr_auc']:.3f}"),
@@ -104,6 +141,7 @@ def render_report(
 <h1>Which touchpoints drive churn</h1>
 <p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version {escape(str(model.get('champion_version', model['version'])))}; this run trained version {escape(str(model['version']))} (MLflow run {escape(model['run_id'])}){'' if model.get('promoted', True) else ', which the promotion gate did not promote'}.</p>
 <div class="cards">{''.join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)}</div>
+{_counts_explained(tiers, above_baseline)}
 <h2>Moments that matter: {escape(', '.join(flagged['label'].to_list()) or 'none flagged')}</h2>
 {_moments(drivers, scored)}
 <h2>Drivers by touchpoint</h2>
@@ -115,10 +153,12 @@ def render_report(
 <p>Mean |SHAP| over every scored customer (how much a feature moves risk at all).</p>
 {_bar_chart(feature_rows, "top features by mean absolute SHAP", "feature", "mean_abs_shap", "mean_abs_shap", value_format=".3f")}
 <h2>Model quality against simple baselines</h2>
-<p>All on the holdout: customers at the latest cutoff whose outcome is known, a later period than any training data ({int(metrics['n']):,} customers, churn rate {metrics['base_rate']:.1%}).</p>
+<p>All on the holdout: customers at the latest cutoff whose outcome is known, a later period than any training data ({int(metrics['n']):,} customers, churn rate {metrics['base_rate']:.1%}).
+The recency rule and BG/NBD give scores, not probabilities; isotonic regression on the validation cutoff turns them into probabilities, as it does the model's. A baseline with no signal in this data collapses to the base rate there (close to one probability for everyone): ROC AUC 0.5, and the base rate's PR AUC and Brier.{f" Here: {escape(', '.join(no_signal))}." if no_signal else ""}</p>
 {_table(_quality(metrics, baselines), {"brier": ".4f"})}
 <h2>Driver table</h2>
+<p>Customers affected: customers riskier than baseline with the touchpoint among their top {TOP_REASONS} reasons; customers top driver: those for whom it is the first.</p>
 {_table(drivers.select("touchpoint", "phase_label", "churn_contribution", "ci_low", "ci_high", "share_of_total", "direction", "customers_affected", "customers_top_driver", "flagged"), {"share_of_total": ".1%"})}
-<h2>Top {top_n} customers at risk, by monthly value at risk</h2>
+<h2>Top {top_n} customers by monthly value at risk</h2>
 {_table(top, {"value_at_risk": ",.2f"})}
 </body></html>"""

@@ -5,6 +5,13 @@ from __future__ import annotations
 import polars as pl
 
 RISK_TIERS = (("high", 0.5), ("medium", 0.2))  # probability at or above which a tier starts; else low
+# Tiers whose customers get a suggested action. Below them a call costs more than the little risk it
+# could remove, and the playbook's actions assume a live problem ("Escalate the open ticket").
+ACTION_TIERS = ("high", "medium")
+ACTION_COLUMNS = ("suggested_action", "action_owner")
+# Decimals kept in the CSV: a probability to a tenth of a percentage point, money to the cent. The
+# parquet and xlsx keep full precision (Excel shows its own rounding).
+CSV_DECIMALS = {"churn_probability": 3, "monthly_value": 2, "value_at_risk": 2}
 
 
 def risk_tier(probability: pl.Expr) -> pl.Expr:
@@ -18,7 +25,7 @@ def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, r
     """Probability, tier, value at risk (probability x monthly value, where known) and the reasons.
 
     Sorted by value at risk, so the first calls a team makes save the most revenue; customers with
-    no known value follow, by probability.
+    no known value follow, by probability. Only customers in ACTION_TIERS keep a suggested action.
     """
     scores = pl.DataFrame({"customer_id": customer_ids, "churn_probability": probability}).with_columns(
         pl.col("churn_probability").cast(pl.Float64)
@@ -27,6 +34,12 @@ def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, r
         scores.join(customers.select("customer_id", "plan", "monthly_value"), on="customer_id", how="left")
         .with_columns(risk_tier=risk_tier(pl.col("churn_probability")), value_at_risk=pl.col("churn_probability") * pl.col("monthly_value"))
         .join(reasons, on="customer_id", how="left")
+        .with_columns(pl.when(pl.col("risk_tier").is_in(ACTION_TIERS)).then(pl.col(c)).alias(c) for c in ACTION_COLUMNS)
         .sort(["value_at_risk", "churn_probability"], descending=True, nulls_last=True)
         .select("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk", pl.exclude("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk"))
     )
+
+
+def for_csv(scored: pl.DataFrame) -> pl.DataFrame:
+    """The scored list rounded for reading (CSV_DECIMALS): 0.785, not 0.7847582420701676."""
+    return scored.with_columns(pl.col(c).round(d) for c, d in CSV_DECIMALS.items())

@@ -9,8 +9,9 @@ import xgboost as xgb
 
 from features.catalogue import load_catalogue
 from features.registry import FeatureDef
-from models.explain import FlagRule, attribute, driver_table, reasons, score_and_explain, shap_values, top_touchpoints
+from models.explain import MIN_REASON_LOG_ODDS, FlagRule, attribute, driver_table, reasons, score_and_explain, shap_values, top_touchpoints
 from models.playbook import load_playbook
+from models.score import for_csv, scored_list
 
 
 def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> FeatureDef:
@@ -68,17 +69,55 @@ def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
 
 def test_reasons_name_touchpoints_and_use_the_customers_own_values():
     registry = {f.name: f for f in [_feature("checkout_payment_errors_30d", "checkout", "{value:.0f} payment errors at checkout in the last 30 days"),
-                                     _feature("pricing_exit_intents_30d", "pricing", "{value:.0f} exits from the pricing page")]}
+                                     _feature("pricing_exit_intents_30d", "pricing", "{value:.0f} {value:exit|exits} from the pricing page")]}
     shap = np.array([[0.9, 0.4], [-0.2, 0.6], [-0.1, -0.3]])
     attribution = attribute(["a", "b", "c"], list(registry), shap, registry)
     values = np.array([[3.0, 1.0], [0.0, 4.0], [0.0, 0.0]])
     out = reasons(attribution, top_touchpoints(attribution, load_catalogue().names), values, registry, load_playbook())
     rows = {r["customer_id"]: r for r in out.iter_rows(named=True)}
     assert (rows["a"]["touchpoint_1"], rows["a"]["reason_1"]) == ("checkout", "3 payment errors at checkout in the last 30 days")
-    assert (rows["a"]["touchpoint_2"], rows["a"]["reason_2"]) == ("pricing", "1 exits from the pricing page")
+    assert (rows["a"]["touchpoint_2"], rows["a"]["reason_2"]) == ("pricing", "1 exit from the pricing page")
     assert rows["b"]["touchpoint_1"] == "pricing" and rows["b"]["touchpoint_2"] is None
     assert rows["c"]["touchpoint_1"] is None  # nothing raises this customer's risk
     assert rows["a"]["suggested_action"].startswith("Contact the customer about the failed payment")
+
+
+def test_a_touchpoint_raising_risk_by_a_sliver_is_no_reason():
+    """A reason needs a material contribution: the tiny positive SHAP most touchpoints have for most
+    customers ("0 touches at chatbot") is noise, not something to call a customer about."""
+    registry = {f.name: f for f in [_feature("checkout_errors", "checkout"), _feature("chatbot_visits", "chatbot"), _feature("pricing_exits", "pricing")]}
+    sliver = MIN_REASON_LOG_ODDS / 2
+    shap = np.array([
+        [1.5, sliver, MIN_REASON_LOG_ODDS],  # checkout and pricing (just at the minimum) are reasons, chatbot is not
+        [sliver, sliver / 2, sliver],  # a low-risk customer: positive everywhere, material nowhere
+    ])
+    attribution = attribute(["a", "b"], list(registry), shap, registry)
+    top = top_touchpoints(attribution, load_catalogue().names)
+    assert top.tolist() == [[0, 2, -1], [-1, -1, -1]]
+    drivers = {r["touchpoint"]: r for r in driver_table(attribution, top, load_catalogue(), FlagRule()).iter_rows(named=True)}
+    assert drivers["chatbot"]["customers_affected"] == 0 and drivers["checkout"]["customers_affected"] == 1
+
+
+def _scored(probability: list[float]) -> pl.DataFrame:
+    """The scored list of one customer per probability, each with 2 checkout errors as the reason."""
+    ids = [str(i) for i in range(len(probability))]
+    registry = {f.name: f for f in [_feature("checkout_errors", "checkout")]}
+    attribution = attribute(ids, list(registry), np.full((len(ids), 1), 1.0), registry)
+    why = reasons(attribution, top_touchpoints(attribution, load_catalogue().names), np.full((len(ids), 1), 2.0), registry, load_playbook())
+    customers = pl.DataFrame({"customer_id": ids, "plan": ["basic"] * len(ids), "monthly_value": [30.0] * len(ids)})
+    return scored_list(ids, np.array(probability), customers, why)
+
+
+def test_low_tier_customers_keep_their_reasons_but_get_no_suggested_action():
+    rows = {r["risk_tier"]: r for r in _scored([0.7, 0.3, 0.03]).iter_rows(named=True)}
+    assert rows["low"]["reason_1"] == "2 things"  # the reason stays: it says why the risk is what it is
+    assert rows["low"]["suggested_action"] is None and rows["low"]["action_owner"] is None
+    assert rows["medium"]["suggested_action"] and rows["high"]["action_owner"] == "payments"
+
+
+def test_the_csv_rounds_probabilities_and_money():
+    rounded = for_csv(_scored([0.7847582420701676])).row(0, named=True)
+    assert (rounded["churn_probability"], rounded["value_at_risk"]) == (0.785, 23.54)
 
 
 def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 
 import mlflow
@@ -22,7 +23,9 @@ def test_scored_list_covers_every_active_customer_most_value_at_risk_first(pipel
     scored = pl.read_parquet(pipeline_run.data_root / "outputs" / "scored_customers.parquet")
     truth = pl.read_parquet(pipeline_run.data_root / "truth" / "customers.parquet")
     assert scored.columns == SCORED_COLUMNS
-    assert pl.read_csv(pipeline_run.data_root / "outputs" / "scored_customers.csv").height == scored.height
+    csv = (pipeline_run.data_root / "outputs" / "scored_customers.csv").read_text()
+    assert pl.read_csv(csv.encode()).height == scored.height
+    assert not re.search(r"\d\.\d{4}", csv)  # rounded for reading: 0.785, not 0.7847582420701676
     with zipfile.ZipFile(pipeline_run.data_root / "outputs" / "scored_customers.xlsx") as xlsx:  # a header row, then one per customer
         assert xlsx.read("xl/worksheets/sheet1.xml").decode().count("<row ") == scored.height + 1
     assert set(scored["customer_id"]) == set(truth["customer_id"])  # exactly the customers active at as_of
@@ -32,10 +35,40 @@ def test_scored_list_covers_every_active_customer_most_value_at_risk_first(pipel
     high = scored.filter(pl.col("risk_tier") == "high")
     assert high.height > 0
     catalogue = load_catalogue().names
-    for k in (1, 2, 3):  # every top-tier customer gets three reasons, each naming a catalogue touchpoint
-        assert (high[f"reason_{k}"].str.len_chars() > 0).all() and high[f"touchpoint_{k}"].is_in(catalogue).all()
+    # every top-tier customer gets a reason; reasons fill from the first, each naming a catalogue touchpoint
+    assert (high["reason_1"].str.len_chars() > 0).all() and high["touchpoint_1"].is_in(catalogue).all()
+    for k in (2, 3):
+        given = scored.filter(pl.col(f"touchpoint_{k}").is_not_null())
+        assert given[f"touchpoint_{k - 1}"].is_not_null().all() and given[f"touchpoint_{k}"].is_in(catalogue).all()
+        assert (given[f"reason_{k}"].str.len_chars() > 0).all()
+    # a suggested action for the high and medium tiers only
+    acting = pl.col("risk_tier").is_in(["high", "medium"])
+    assert scored.filter(acting)["suggested_action"].is_not_null().all()
+    assert scored.filter(~acting)["suggested_action"].is_null().all() and scored.filter(~acting)["action_owner"].is_null().all()
     known = scored.filter(pl.col("value_at_risk").is_not_null())
     assert known["value_at_risk"].is_sorted(descending=True)
+
+
+def test_every_reason_is_a_touchpoint_that_raises_that_customers_risk_materially(pipeline_run):
+    """Not any positive SHAP: at least MIN_REASON_LOG_ODDS, the customer's own value in the sentence."""
+    from features.sources import feature_sources
+    from models.explain import MIN_REASON_LOG_ODDS, attribute
+
+    shap = pipeline_run.output("shap_attributions")
+    _, registry = feature_sources(*[pipeline_run.output(a) for a in ("customers", "touchpoint_days", "support", "surveys")], load_catalogue())
+    by_name = {d.name: d for d in registry}
+    features = [c for c in shap.columns if c in by_name]
+    attribution = attribute(shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name)
+    touchpoint_shap = pl.DataFrame(attribution.touchpoint_shap, schema=attribution.touchpoints).insert_column(0, shap["customer_id"])
+    scored = pipeline_run.output("scored_customers").join(touchpoint_shap, on="customer_id")
+    named = 0
+    for k in (1, 2, 3):
+        for row in scored.filter(pl.col(f"touchpoint_{k}").is_not_null()).iter_rows(named=True):
+            assert row[row[f"touchpoint_{k}"]] >= MIN_REASON_LOG_ODDS, (row["customer_id"], k, row[f"touchpoint_{k}"])
+            named += 1
+    low = scored.filter(pl.col("risk_tier") == "low")
+    print(f"\n{named:,} reasons for {scored.height:,} customers; {low['touchpoint_1'].is_not_null().sum():,} of {low.height:,} low-tier customers have one")
+    assert named > 0
 
 
 def test_holdout_auc_beats_the_bar_and_the_top_flagged_touchpoint_is_planted(pipeline_run):
@@ -74,6 +107,9 @@ def test_mlflow_holds_the_run_and_the_champion(pipeline_run):
 def test_report_is_written_with_its_chart(pipeline_run):
     html = (pipeline_run.data_root / "outputs" / "report.html").read_text()
     assert "<svg" in html and "Moments that matter" in html and "http" not in html.split("<body>")[1].split("xmlns")[0]
+    # one name per count: tiers by probability, "riskier than baseline" for the driver figures
+    assert "riskier than baseline</b>" in html and "at-risk customers" not in html and "customers at risk" not in html
+    assert "A baseline with no signal in this data collapses to the base rate" in html
 
 
 def test_no_personal_data_in_anything_the_pipeline_wrote(pipeline_run):

@@ -10,7 +10,7 @@ from features.catalogue import Catalogue
 from features.sources import feature_sources
 from models.explain import attribute, driver_table, feature_summary, phase_table, reasons, score_and_explain, top_touchpoints
 from models.report import render_report
-from models.score import scored_list
+from models.score import for_csv, scored_list
 from models.tracking import load_champion
 from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
@@ -73,7 +73,7 @@ def scored_customers(
     scored = scored_list(attribution.customer_ids, shap_attributions["churn_probability"].to_numpy(), customers, why)
     out = data_root.folder("outputs")
     scored.write_parquet(out / "scored_customers.parquet")
-    scored.write_csv(out / "scored_customers.csv")
+    for_csv(scored).write_csv(out / "scored_customers.csv")
     scored.write_excel(out / "scored_customers.xlsx", worksheet="at risk", autofit=True, freeze_panes=(1, 1))
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
     context.log.info(f"scored {scored.height:,} customers: {tiers}")
