@@ -54,12 +54,12 @@ class IngestedBuckets:
 
 
 def reason_counts(quarantined: pl.DataFrame) -> dict[str, int]:
-    """Quarantine reasons by kind: each quoted value (the offending one) is dropped and the rest of the
-    sentence kept, so "customer_id 'C9' is not in the customers table" counts as "customer_id is not
+    """Quarantine reasons by kind: the quoted value (the offending one, one per reason; from its first
+    quote to the last, since a value may hold an apostrophe) is dropped and the rest of the sentence kept, so "customer_id 'C9' is not in the customers table" counts as "customer_id is not
     in the customers table"."""
     if quarantined.is_empty():
         return {}
-    kinds = quarantined.select(pl.col(REASON).str.split("; ").explode().str.replace_all(r":? ?'[^']*'", "").alias("r"))
+    kinds = quarantined.select(pl.col(REASON).str.split("; ").explode().str.replace_all(r":? ?'.*'", "").alias("r"))
     return dict(kinds.group_by("r").len().sort(["len", "r"], descending=[True, False]).iter_rows())
 
 

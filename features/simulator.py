@@ -541,6 +541,12 @@ class DemoFolderError(ValueError):
     """The demo would delete files in the landing folder that it did not write; the message lists them and says what to do."""
 
 
+def _landing_entries(folder: Path) -> list[Path]:
+    """A table folder's entries the demo owns or guards, sorted: hidden ones (.DS_Store) are left be,
+    as ingestion ignores them."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+
+
 def foreign_landing_files(data_root: Path) -> list[str]:
     """Entries of landing/<table>/ that a whole world would replace but the demo did not write (or
     that changed since): a user's own exports, subfolders. Relative to landing/, sorted."""
@@ -550,7 +556,7 @@ def foreign_landing_files(data_root: Path) -> list[str]:
     foreign = []
     for table in LANDING_TABLES:
         folder = landing / table
-        for entry in sorted(folder.iterdir()) if folder.is_dir() else ():
+        for entry in _landing_entries(folder):
             name = entry.relative_to(landing).as_posix()
             if written is None:
                 ours = entry.is_file() and (truth / "world.json").is_file() and _OLD_DEMO_NAMES.fullmatch(name) is not None
@@ -587,10 +593,13 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
     suffix = "" if config.chunk is None else f"_c{config.chunk:03d}"
     if config.chunk is None:
         check_landing_is_the_demos(data_root)
+        # a write cut short must not leave a manifest of files no longer there: without it, the demo's
+        # own file names (beside truth/world.json) still prove the folder is the demo's
+        (truth_dir / MANIFEST).unlink(missing_ok=True)
     for table in LANDING_TABLES:
         folder = landing / table
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.iterdir() if config.chunk is None else ():
+        for old in _landing_entries(folder) if config.chunk is None else ():
             old.unlink()
     customers = _iso(world.customers)
     support = _iso(world.support.drop("_bad", "_rank", "_opened_s"))
@@ -607,7 +616,7 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
     surveys.write_csv(landing / "surveys" / f"responses{suffix}.csv")
     truth_dir.mkdir(parents=True, exist_ok=True)
     if config.chunk is None:
-        written = {p.relative_to(landing).as_posix(): file_digest(p) for table in LANDING_TABLES for p in sorted((landing / table).iterdir())}
+        written = {p.relative_to(landing).as_posix(): file_digest(p) for table in LANDING_TABLES for p in _landing_entries(landing / table)}
         (truth_dir / MANIFEST).write_text(json.dumps(written, indent=2))
     world.truth.write_parquet(truth_dir / f"customers{suffix}.parquet")
     world.truth_at_cutoffs.write_parquet(truth_dir / f"probabilities_at_cutoffs{suffix}.parquet")

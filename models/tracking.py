@@ -132,9 +132,13 @@ class IncompatibleModel(ValueError):
 
 def _load(tracking: Tracking, uri: str, version: str) -> CalibratedModel:
     mlflow.set_tracking_uri(tracking.tracking_uri)
+    loaded = mlflow.pyfunc.load_model(uri)  # a missing version or unreachable artifacts raise as they are
     try:
-        return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
-    except (MlflowException, AttributeError) as e:  # another flavour, or another pyfunc
+        model = loaded.unwrap_python_model().model
+        if not isinstance(model, CalibratedModel):
+            raise TypeError(f"it holds a {type(model).__name__}")
+        return model
+    except (MlflowException, AttributeError, TypeError) as e:  # another flavour, or another pyfunc
         raise IncompatibleModel(
             f"version {version} of registered model {tracking.model_name!r} was not logged by this release's "
             f"`log_model_run` (an older release's format?), so it cannot score or be compared: train a new "

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
-from features.ingest import LandingError, bucket_folder, customer_bucket, ingest_bucketed, ingest_table, skipped_files_warning
+from features.ingest import LandingError, bucket_folder, customer_bucket, ingest_bucketed, ingest_table, reason_counts, skipped_files_warning
 from features.validate import REASON
 from pipelines.assets.ingest import summary_line
 
@@ -189,3 +189,8 @@ def test_bucketed_ingest_misses_an_id_repeated_on_customers_in_other_buckets(tmp
     _write(tmp_path, "clickstream", "b.csv", "event_id,customer_id,ts,event_type\nE1,C2,2026-02-01,page_view\n")
     assert ingest_table(tmp_path, CLICKSTREAM, known).accepted.height == 1
     assert ingest_bucketed(tmp_path, CLICKSTREAM, known, tmp_path / "out", 3).accepted == 2
+
+
+def test_reasons_are_counted_by_kind_even_when_the_value_holds_an_apostrophe():
+    quarantined = pl.DataFrame({REASON: ["ts is not a valid timestamp: '12 o'clock'", "ts is not a valid timestamp: 'noon'; customer_id 'C9' is not in the customers table"]})
+    assert reason_counts(quarantined) == {"ts is not a valid timestamp": 2, "customer_id is not in the customers table": 1}

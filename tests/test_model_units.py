@@ -92,5 +92,7 @@ def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path)
         mlflow.xgboost.log_model(xgb.XGBClassifier(n_estimators=2).fit(X, y), name="model", registered_model_name=tracking.model_name, pip_requirements=[])
     with pytest.raises(IncompatibleModel, match="version 1 .* cannot score or be compared: train a new challenger"):
         load_version(tracking, "1")
+    with pytest.raises(mlflow.exceptions.MlflowException):  # a version that is not there is not "another format"
+        load_version(tracking, "2")
     holdout = pl.DataFrame({f"f{i}": X[:, i] for i in range(3)})
     assert _champion_on_holdout(tracking, "1", holdout, y) is None

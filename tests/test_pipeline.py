@@ -36,7 +36,7 @@ def test_scored_list_covers_every_active_customer_most_value_at_risk_first(pipel
     assert high.height > 0
     catalogue = load_catalogue().names
     # every top-tier customer gets a reason; reasons fill from the first, each naming a catalogue touchpoint
-    assert (high["reason_1"].str.len_chars() > 0).all() and high["touchpoint_1"].is_in(catalogue).all()
+    assert high["reason_1"].is_not_null().all() and (high["reason_1"].str.len_chars() > 0).all() and high["touchpoint_1"].is_in(catalogue).all()
     for k in (2, 3):
         given = scored.filter(pl.col(f"touchpoint_{k}").is_not_null())
         assert given[f"touchpoint_{k - 1}"].is_not_null().all() and given[f"touchpoint_{k}"].is_in(catalogue).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
@@ -74,3 +76,7 @@ def test_a_whole_world_replaces_only_what_the_demo_wrote(tmp_path):
     assert foreign_landing_files(tmp_path) == []
     write_world(world, tmp_path, SMALL)
     assert (tmp_path / "truth" / MANIFEST).is_file()
+    (landing / "surveys" / ".DS_Store").write_bytes(b"finder")  # hidden files are nobody's data: ingestion skips them too
+    assert foreign_landing_files(tmp_path) == []
+    write_world(world, tmp_path, SMALL)
+    assert ".DS_Store" not in json.loads((tmp_path / "truth" / MANIFEST).read_text())
