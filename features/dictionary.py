@@ -15,7 +15,7 @@ from features.days import touch_days
 from features.feature import FeatureDef
 from features.registry import data_dictionary
 from features.simulator import WorldConfig, simulate
-from features.sources import feature_sources
+from features.sources import feature_registry
 
 DOCS_PATH = Path(__file__).resolve().parents[1] / "docs" / "feature_dictionary.md"
 
@@ -26,7 +26,7 @@ def demo_registry() -> list[FeatureDef]:
     support = world.support.drop("_bad", "_rank", "_opened_s")
     catalogue = load_catalogue()
     days = touch_days(world.clickstream, support, world.surveys, catalogue)
-    return feature_sources(world.customers, days, support, world.surveys, catalogue)[1]
+    return feature_registry(world.customers, days, support, world.surveys, catalogue)
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,7 @@ from features.days import DAY, touch_days, touches_column
 from features.labels import population
 from features.registry import data_dictionary
 from features.snapshots import plan_cutoffs, scoring_cutoff, training_snapshots as stack_snapshots
-from features.sources import feature_sources, latest_timestamp, latest_touch
+from features.sources import feature_registry, feature_sources, latest_timestamp, latest_touch
 from features.touches import unmatched_event_types
 from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot
@@ -105,7 +105,7 @@ def feature_dictionary(
     settings: ChurnSettings, data_root: DataRoot, customers: pl.DataFrame, touchpoint_days: pl.DataFrame, support: pl.DataFrame, surveys: pl.DataFrame
 ) -> dg.MaterializeResult:
     """Every feature this catalogue and data produce, with its touchpoint, phase and description."""
-    _, registry = feature_sources(customers, touchpoint_days, support, surveys, settings.catalogue())
+    registry = feature_registry(customers, touchpoint_days, support, surveys, settings.catalogue())
     path = data_root.folder("outputs") / "feature_dictionary.md"
     text = data_dictionary(registry)
     path.write_text(text)

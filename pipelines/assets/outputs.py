@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from features.catalogue import Catalogue
-from features.sources import feature_sources
+from features.sources import feature_registry
 from models.explain import attribute, driver_table, feature_summary, phase_table, reasons, score_and_explain, top_touchpoints
 from models.report import render_report
 from models.score import for_csv, scored_list
@@ -17,7 +17,7 @@ from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
 
 def _attribution(shap: pl.DataFrame, catalogue: Catalogue, customers, touchpoint_days, support, surveys):
-    _, registry = feature_sources(customers, touchpoint_days, support, surveys, catalogue)
+    registry = feature_registry(customers, touchpoint_days, support, surveys, catalogue)
     by_name = {d.name: d for d in registry}
     features = [c for c in shap.columns if c in by_name]
     return attribute(shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name), by_name
