@@ -51,7 +51,7 @@ test: setup chromium
 EVENTS ?=
 CUSTOMERS ?=
 bench: setup  ## stage timings on a simulated world of EVENTS events (default 10M) or CUSTOMERS customers; both: the activity per customer follows
-	$(BIN)/python benchmarks/bench.py $(if $(EVENTS),--events $(EVENTS)) $(if $(CUSTOMERS),--customers $(CUSTOMERS))
+	$(BIN)/python -m benchmarks.bench $(if $(EVENTS),--events $(EVENTS)) $(if $(CUSTOMERS),--customers $(CUSTOMERS))
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon that runs schedules and the landing sensor
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

@@ -1,6 +1,6 @@
 """`make bench`: how fast each stage runs on a simulated world of a given size.
 
-    python benchmarks/bench.py --events 10000000      # or: make bench EVENTS=10000000 [CUSTOMERS=35000]
+    python -m benchmarks.bench --events 10000000      # or: make bench EVENTS=10000000 [CUSTOMERS=35000]
 
 Generates (or reuses) a demo world in benchmarks/.data/ (chunk by chunk in child processes, so the
 world's own memory does not count against the pipeline's peak and a million customers fit),
@@ -34,19 +34,21 @@ import polars as pl
 import shap
 import xgboost as xgb
 
-from features.build import build_features
+from demo.landing import write_world
+from demo.simulator import WorldConfig, chunks, simulate
 from features.catalogue import Catalogue, load_catalogue
-from features.contract import CONTRACTS, EVENT_TABLES
-from features.days import DAY, LAST_TOUCH, touch_days
-from features.ingest import bucket_folder, customer_bucket, ingest_bucketed, ingest_table
-from features.labels import population
-from features.simulator import WorldConfig, chunks, simulate, write_world
-from features.snapshots import plan_cutoffs, scoring_cutoff, training_snapshots
-from features.sources import feature_registry, feature_tables, latest_timestamp
+from features.feature import FeatureDef
+from features.feature_plan import FeaturePlan, choose_cutoffs, feature_set, latest_timestamp
+from features.ingest.buckets import bucket_folder, customer_bucket, ingest_bucketed
+from features.ingest.contract import CONTRACTS, EVENT_TABLES
+from features.ingest.read import ingest_table
+from features.snapshots import build_scoring_features, build_training_snapshots, feature_sources
+from features.touchpoint_days import DAY, LAST_TOUCH, fold_touchpoint_days
 from features.windows import window_table
-from models.evaluate import classification_metrics
-from models.explain import SCORE_BATCH_ROWS, score_and_explain
-from models.train import TrainConfig, model_input, train_model
+from models.calibration import model_input
+from models.explain.shap_attributions import SCORE_BATCH_ROWS, score_and_explain
+from models.training.evaluate import classification_metrics
+from models.training.train import TrainConfig, train_model
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_EVENTS = 10_000_000
@@ -57,7 +59,7 @@ ACTIVITY_EVENTS = ((0.1, 89.8), (0.13, 98.2), (0.15, 104.2), (0.2, 119.3), (0.3,
 CHUNK_EVENTS = 10_000_000  # about this many events per generating child: bounds its memory (~3.9 GB)
 BUCKET_EVENTS = 6_000_000  # about this many events per validated bucket, by default
 HORIZON_DAYS, TRAIN_CUTOFFS = 90, 6  # the pipeline's defaults (ChurnSettings); a year of history fits 5 of them plus the holdout
-NOT_FEATURES = {"customer_id", "churned", "cutoff", "split", "as_of"}
+SEED = 42  # ChurnSettings' default seed
 TREE_EXPLAINER_ROWS = 20_000  # shap's TreeExplainer is timed on at most this many of the same rows
 
 
@@ -134,7 +136,7 @@ def _generated(parts: list[WorldConfig], data_root: Path, workers: int) -> Itera
 def world(data_root: Path, config: WorldConfig, chunk_size: int, workers: int) -> Path:
     """The landing folder of a demo world, generated once and reused (landing/world.json marks it complete).
 
-    Generated in chunks of at most `chunk_size` customers (`features.simulator.chunks`), each in a
+    Generated in chunks of at most `chunk_size` customers (`demo.simulator.chunks`), each in a
     fresh spawned child process, `workers` at a time: the simulator holds its chunk in memory, which
     is not a cost of the pipeline and would otherwise set this process's peak RSS, and a whole world
     of a million customers would not fit in memory at all.
@@ -163,7 +165,7 @@ def world(data_root: Path, config: WorldConfig, chunk_size: int, workers: int) -
 
 def validate(landing: Path, validated: Path, buckets: int) -> dict[str, int]:
     """Validate every table as the ingest assets do, the events file by file into `validated/<table>/bucket=NN/`
-    (`features.ingest.ingest_bucketed`), so memory is bounded by the largest file and bucket, not the table."""
+    (`features.ingest.buckets.ingest_bucketed`), so memory is bounded by the largest file and bucket, not the table."""
     validated.mkdir(parents=True, exist_ok=True)
     customers = ingest_table(landing, CONTRACTS["customers"])
     customers.accepted.write_parquet(validated / "customers.parquet")
@@ -193,16 +195,15 @@ def scan_bucket(validated: Path, table: str, bucket: int | None = None) -> pl.La
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What every bucket shares: the customers, the registry and the cutoffs, taken over all data."""
+class Shared:
+    """What every bucket shares: the customers, and the feature plan and its registry, taken over
+    all data (the feature_plan asset)."""
 
     buckets: int
     catalogue: Catalogue
     customers: pl.DataFrame
-    registry: list
-    cutoffs: list
-    holdout: object
-    scoring_cutoff: object
+    plan: FeaturePlan
+    registry: list[FeatureDef]
 
 
 def fold_days(validated: Path, work: Path, catalogue: Catalogue) -> int:
@@ -210,60 +211,67 @@ def fold_days(validated: Path, work: Path, catalogue: Catalogue) -> int:
     (work / "days").mkdir(parents=True, exist_ok=True)
     rows = 0
     for bucket in range(bucket_count(validated)):
-        days = touch_days(*(scan_bucket(validated, table, bucket) for table in EVENT_TABLES), catalogue)
+        days = fold_touchpoint_days(*(scan_bucket(validated, table, bucket) for table in EVENT_TABLES), catalogue)
         days.write_parquet(work / "days" / f"{bucket:02d}.parquet", compression="lz4")  # a scratch copy: fast to write beats small
         rows += days.height
     return rows
 
 
-def plan(validated: Path, work: Path, catalogue: Catalogue, train_cutoffs: int, horizon_days: int) -> Plan:
-    """The cutoffs from every bucket's days, and the registry from every ticket and answer."""
+def share(validated: Path, work: Path, catalogue: Catalogue, train_cutoffs: int, horizon_days: int) -> Shared:
+    """The feature plan over all buckets: the cutoffs from every bucket's days, the features from
+    every ticket and answer (what `plan_features` does on whole tables)."""
     customers = pl.read_parquet(validated / "customers.parquet")
     days = pl.scan_parquet(work / "days" / "*.parquet")
     first_day = days.select(pl.col(DAY).min()).collect().item()
     as_of = latest_timestamp(customers, days.select(pl.col(LAST_TOUCH).max()).collect())
-    registry = feature_registry(customers, days, scan_bucket(validated, "support"), scan_bucket(validated, "surveys"), catalogue)
-    cutoffs, holdout = plan_cutoffs(first_day, as_of, horizon_days, train_cutoffs)
-    return Plan(bucket_count(validated), catalogue, customers, registry, cutoffs, holdout, scoring_cutoff(as_of))
+    supported = feature_set(customers, days, scan_bucket(validated, "support"), scan_bucket(validated, "surveys"), catalogue)
+    plan = FeaturePlan(as_of, horizon_days, choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs), supported)
+    return Shared(bucket_count(validated), catalogue, customers, plan, plan.registry(catalogue))
 
 
-def bucket_sources(validated: Path, work: Path, bucket: int, plan: Plan) -> dict[str, pl.DataFrame]:
+def bucket_sources(validated: Path, work: Path, bucket: int, shared: Shared) -> dict[str, pl.DataFrame]:
     """One bucket's feature sources: its customers, customer-days, tickets and answers."""
-    customers = plan.customers.filter(customer_bucket(pl.col("customer_id"), plan.buckets) == bucket)
+    customers = shared.customers.filter(customer_bucket(pl.col("customer_id"), shared.buckets) == bucket)
     tables = {table: scan_bucket(validated, table, bucket).collect() for table in ("support", "surveys")}
     days = pl.read_parquet(work / "days" / f"{bucket:02d}.parquet")
-    return feature_tables(customers, days, tables["support"], tables["surveys"], plan.catalogue)
+    return feature_sources(customers, days, tables["support"], tables["surveys"], shared.catalogue)
 
 
-def build_all_cutoffs(validated: Path, work: Path, train_cutoffs: int, horizon_days: int) -> tuple[Plan, int]:
+def training_tables(sources: dict[str, pl.DataFrame], shared: Shared) -> pl.DataFrame:
+    """One bucket's stacked training snapshots (the training_snapshots asset)."""
+    cutoffs = shared.plan.cutoffs
+    return build_training_snapshots(sources, list(cutoffs.training), cutoffs.holdout, shared.plan.horizon_days, shared.registry)
+
+
+def build_all_cutoffs(validated: Path, work: Path, train_cutoffs: int, horizon_days: int) -> tuple[Shared, int]:
     """From validated files to every bucket's stacked training table on disk: the feature stage. It
     starts from an empty `work` folder, so a re-run never reads an earlier run's days or snapshots."""
     shutil.rmtree(work, ignore_errors=True)
     catalogue = load_catalogue()
     day_rows = fold_days(validated, work, catalogue)
-    shared = plan(validated, work, catalogue, train_cutoffs, horizon_days)
+    shared = share(validated, work, catalogue, train_cutoffs, horizon_days)
     (work / "snapshots").mkdir()
     for bucket in range(shared.buckets):
         sources = bucket_sources(validated, work, bucket, shared)
-        training_snapshots(sources, shared.cutoffs, shared.holdout, horizon_days, shared.registry).write_parquet(work / "snapshots" / f"{bucket:02d}.parquet")
+        training_tables(sources, shared).write_parquet(work / "snapshots" / f"{bucket:02d}.parquet")
     return shared, day_rows
 
 
-def bucket_breakdown(validated: Path, work: Path, shared: Plan, repeats: int) -> dict:
+def bucket_breakdown(validated: Path, work: Path, shared: Shared, repeats: int) -> dict:
     """Where the feature stage's time goes: each of its steps run alone on bucket 0 (median of
-    `repeats`; the snapshots' features and labels are `training_snapshots` less the window table),
+    `repeats`; the snapshots' features and labels are `training_tables` less the window table),
     beside the scan floor of the same bucket, so each step reads as a multiple of it."""
     tables = lambda: [scan_bucket(validated, table, 0) for table in EVENT_TABLES]  # noqa: E731
     scratch = work / "breakdown"
     scratch.mkdir(exist_ok=True)
-    cutoffs = [*shared.cutoffs, shared.holdout]
+    cutoffs = [*shared.plan.cutoffs.training, shared.plan.cutoffs.holdout]
     seconds: dict[str, float] = {}
     seconds["scan floor"], events = median_seconds(lambda: sum(frame.collect().height for frame in tables()), repeats)
-    seconds["fold into customer-days"], days = median_seconds(lambda: touch_days(*tables(), shared.catalogue), repeats)
+    seconds["fold into customer-days"], days = median_seconds(lambda: fold_touchpoint_days(*tables(), shared.catalogue), repeats)
     seconds["write customer-days (lz4)"], _ = median_seconds(lambda: days.write_parquet(scratch / "days.parquet", compression="lz4"), repeats)
     seconds["tickets, answers, days as sources"], sources = median_seconds(lambda: bucket_sources(validated, work, 0, shared), repeats)
     seconds[f"window table, {len(cutoffs)} cutoffs"], _ = median_seconds(lambda: window_table(sources["days"], cutoffs), repeats)
-    snapshots_s, snapshots = median_seconds(lambda: training_snapshots(sources, shared.cutoffs, shared.holdout, HORIZON_DAYS, shared.registry), repeats)
+    snapshots_s, snapshots = median_seconds(lambda: training_tables(sources, shared), repeats)
     seconds[f"features and labels, {len(cutoffs)} cutoffs"] = snapshots_s - seconds[f"window table, {len(cutoffs)} cutoffs"]
     seconds["write snapshots"], _ = median_seconds(lambda: snapshots.write_parquet(scratch / "snapshots.parquet"), repeats)
     shutil.rmtree(scratch)
@@ -271,14 +279,10 @@ def bucket_breakdown(validated: Path, work: Path, shared: Plan, repeats: int) ->
     return {"bucket_events": events, "seconds": {step: round(s, 3) for step, s in seconds.items()}, "x_scan_floor": {step: round(s / floor, 1) for step, s in seconds.items()}}
 
 
-def build_scoring(validated: Path, work: Path, shared: Plan, horizon_days: int) -> pl.DataFrame:
+def build_scoring(validated: Path, work: Path, shared: Shared) -> pl.DataFrame:
     """Features at the end of the latest day for every customer not churned by then (the scoring_features asset)."""
-    parts = []
-    for bucket in range(shared.buckets):
-        sources = bucket_sources(validated, work, bucket, shared)
-        members = population(sources["customers"], sources["days"], shared.scoring_cutoff, horizon_days)
-        parts.append(build_features(sources, members, shared.scoring_cutoff, shared.registry))
-    return pl.concat(parts)
+    parts = [build_scoring_features(bucket_sources(validated, work, bucket, shared), shared.plan, shared.registry) for bucket in range(shared.buckets)]
+    return pl.concat(parts).drop("as_of")
 
 
 def scan_floor(validated: Path) -> int:
@@ -373,7 +377,7 @@ def main(argv: list[str] | None = None) -> dict:
     # the stacked snapshots are scanned, not loaded: training holds only its split parts
     snapshots = pl.scan_parquet(work / "snapshots" / "*.parquet")
     features = [d.name for d in shared.registry]
-    train_s, (model, summary) = median_seconds(lambda: train_model(snapshots, features, TrainConfig()), 1)
+    train_s, (model, summary) = median_seconds(lambda: train_model(snapshots, features, TrainConfig(), SEED), 1)
     holdout = snapshots.filter(pl.col("split") == "holdout").collect()
     holdout_auc = classification_metrics(holdout["churned"].to_numpy(), probabilities(model, holdout, features))["roc_auc"]
     peaks["train"] = peak_rss_gb()
@@ -381,7 +385,7 @@ def main(argv: list[str] | None = None) -> dict:
     feature_rows, cutoffs = snapshots.select(pl.len(), pl.col("cutoff").n_unique()).collect().row(0)
     del holdout
 
-    scoring_s, scoring = median_seconds(lambda: build_scoring(validated, work, shared, HORIZON_DAYS), 1)
+    scoring_s, scoring = median_seconds(lambda: build_scoring(validated, work, shared), 1)
     peaks["scoring features"] = peak_rss_gb()
     score_s, _ = median_seconds(lambda: probabilities(model, scoring, features), 1)
     peaks["score"] = peak_rss_gb()

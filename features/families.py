@@ -14,12 +14,22 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from features.catalogue import OTHER, PHASES, Catalogue, Touchpoint, touchpoints_for_event
-from features.days import ABANDONED_CHECKOUTS, FRICTION_EVENTS, LAST_TOUCH, friction_pairs, last_touchpoint_code, touches_column, touchpoint_codes
+from features.ingest.contract import SURVEY_SCALES
+from features.touchpoint_days import (
+    ABANDONED_CHECKOUTS,
+    FRICTION_EVENTS,
+    LAST_TOUCH,
+    friction_pairs,
+    last_touchpoint_code,
+    touches_column,
+    touchpoint_codes,
+)
 from features.feature import JOURNEY, PROFILE, FeatureDef
 from features.windows import ACTIVE_DAYS, EXIT_DAYS, WINDOWS_DAYS, last_day_column, window_column
 
 SLOW_FIRST_RESPONSE_HOURS = 24.0
-SURVEY_SCALES = {"nps": ("NPS", 10), "csat": ("CSAT", 5), "ces": ("effort score (CES)", 7), "repurchase": ("would-buy-again", 10)}
+# how a reason names each survey type; its scale is the contract's (SURVEY_SCALES)
+SURVEY_NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "effort score (CES)", "repurchase": "would-buy-again"}
 UTC_US = pl.Datetime("us", "UTC")
 
 
@@ -83,15 +93,15 @@ def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]
                    f"the last contact before going quiet {{value:was|was not}} at {t.label}",
                    lambda c: (last_touchpoint_code(pl.col(LAST_TOUCH)) == code).cast(pl.Float64)),
     ]
-    for touchpoint, event_type, friction, _ in friction_pairs(catalogue):
-        if touchpoint != t.name:
+    for friction in friction_pairs(catalogue):
+        if friction.touchpoint != t.name:
             continue
-        word, one, many, _ = FRICTION_EVENTS[event_type]
+        event = FRICTION_EVENTS[friction.event_type]
         defs += [
-            FeatureDef(f"{t.name}_{word}_{d}d", t.name, t.phase, "friction", "windows",
-                       f"{many.capitalize()} at {t.label} in the {d} days before the cutoff.",
-                       f"{_number_of(one, many)} at {t.label} in the last {d} days",
-                       lambda c, d=d, friction=friction: _window(friction, d))
+            FeatureDef(f"{t.name}_{event.word}_{d}d", t.name, t.phase, "friction", "windows",
+                       f"{event.many.capitalize()} at {t.label} in the {d} days before the cutoff.",
+                       f"{_number_of(event.one, event.many)} at {t.label} in the last {d} days",
+                       lambda c, d=d, column=friction.column: _window(column, d))
             for d in WINDOWS_DAYS
         ]
     if t.name in touchpoints_for_event(catalogue, "checkout_start"):
@@ -174,15 +184,15 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
 def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
     """What the customer said about this touchpoint: last and mean scores, the latest change, and
     the NPS category or the share of low-effort CES answers."""
-    if survey_type not in SURVEY_SCALES:
+    if survey_type not in SURVEY_NAMES:
         return []
-    name, top = SURVEY_SCALES[survey_type]
+    name, top = SURVEY_NAMES[survey_type], SURVEY_SCALES[survey_type][1]
     here = (pl.col("touchpoint") == t.name) & (pl.col("survey_type") == survey_type)
     prefix = f"{t.name}_{survey_type}"
     never_rated = f"never rated {t.label} ({name})"
 
     def scores_in_order() -> pl.Expr:
-        # answers are sorted by time once (features.sources), and a group keeps its rows' order
+        # answers are sorted by time once (features.snapshots.feature_sources), and a group keeps its rows' order
         return pl.col("score").filter(here)
 
     def last() -> pl.Expr:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from features.days import DAY, PURCHASES
+from features.touchpoint_days import DAY, PURCHASES
 
 
 def uses_cancellations(customers: pl.DataFrame) -> bool:

@@ -1,73 +1,193 @@
-"""Monthly training cutoffs whose horizon is fully observed, and the stacked training table."""
+"""Per-customer features at a cutoff, point in time (assets `training_snapshots` and
+`scoring_features`): every feature of the registry, computed from rows strictly before the cutoff
+(a midnight UTC), for the customers in the cutoff's population.
+
+Training snapshots stack the monthly training cutoffs and the holdout, each labelled from its own
+horizon; the scoring features are the same features at the scoring cutoff for every customer not
+gone by then. Both come from the same sources (`feature_sources`) through the same `cut`, so a
+feature means the same in training and scoring.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 import polars as pl
 
-from features.build import feature_plan
+from features.catalogue import Catalogue
+from features.feature import PER_CUSTOMER, SOURCE_TIME, FeatureDef
+from features.feature_plan import FeaturePlan
 from features.labels import churn_labels, population
-from features.registry import FeatureDef
-from features.windows import window_table
+from features.touchpoint_days import require_midnight, tag_support, tag_surveys
+from features.windows import CUTOFF, window_table
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+# XGBoost reads float32 anyway, and a million customers' stacked snapshots take half the memory
+FEATURE_DTYPE = pl.Float32
+_ROW = "_population_row"
+SWITCH_WITHIN = timedelta(days=7)
 
 
-class NotEnoughHistory(ValueError):
-    """The inputs do not span enough time to train and validate by time."""
+def support_with_switches(support: pl.LazyFrame) -> pl.LazyFrame:
+    """Flag a ticket that repeats the customer's previous ticket's category on another channel
+    within a week: the customer is chasing the same issue because the first channel did not solve
+    it. A ticket is judged only on the tickets opened before it, so the flag is the same at every
+    cutoff the ticket is before, and is computed once over all tickets."""
+    previous = {
+        c: pl.col(c).shift().over("customer_id", order_by="opened_at")
+        for c in ("category", "channel", "opened_at")
+    }
+    return support.with_columns(
+        channel_switch=(
+            (pl.col("category") == previous["category"])
+            & (pl.col("channel") != previous["channel"])
+            & (pl.col("opened_at") - previous["opened_at"] <= SWITCH_WITHIN)
+        ).fill_null(False)
+    )
 
 
-def scoring_cutoff(as_of: datetime) -> datetime:
-    """The midnight that ends `as_of`'s day: scoring sees every touch up to and including `as_of`'s day
-    (features are built from whole days)."""
-    return datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC) + timedelta(days=1)
+def feature_sources(
+    customers: pl.DataFrame,
+    days: pl.DataFrame,
+    support: pl.DataFrame,
+    surveys: pl.DataFrame,
+    catalogue: Catalogue,
+) -> dict[str, pl.DataFrame]:
+    """Source tables keyed as the registry names them: tickets tagged with their touchpoint and
+    whether they switched channel, answers tagged and in time order (survey features take the last
+    answers of each group). Both flags and order only look at earlier rows, so they hold at any
+    cutoff."""
+    tickets = support_with_switches(tag_support(support, catalogue).lazy()).collect()
+    answers = tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)
+    return {"customers": customers, "days": days, "support": tickets, "surveys": answers}
 
 
-def month_start_at_or_before(moment: datetime) -> datetime:
-    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+def cut(
+    sources: Mapping[str, Frame], cutoff: datetime, windows: Frame | None = None
+) -> dict[str, Frame]:
+    """Every source as known strictly before the cutoff: tickets, answers and customers cut to the
+    rows before it, customer-days summed into their windows at it. `windows`, when given, is the
+    window table already built for this cutoff among others (`build_training_snapshots` builds all
+    cutoffs' at once); only this cutoff's rows are read.
 
-
-def previous_month(moment: datetime) -> datetime:
-    return datetime(moment.year - (moment.month == 1), 12 if moment.month == 1 else moment.month - 1, 1, tzinfo=UTC)
-
-
-def plan_cutoffs(first_event: datetime, as_of: datetime, horizon_days: int, train_cutoffs: int, min_history_days: int = 30) -> tuple[list[datetime], datetime]:
-    """(training cutoffs, holdout cutoff), all month starts.
-
-    The holdout is the latest month start whose horizon ends by `as_of`. Training cutoffs end their
-    horizon by the holdout cutoff, so no training label sees the holdout's label window.
+    This and `features.windows.window_table` are the only places features' rows are filtered by
+    time, so no feature can see the cutoff or later.
     """
-    horizon = timedelta(days=horizon_days)
-    holdout = month_start_at_or_before(as_of - horizon)
-    cutoffs, cutoff = [], month_start_at_or_before(holdout - horizon)
-    while len(cutoffs) < train_cutoffs and cutoff - first_event >= timedelta(days=min_history_days):
-        cutoffs.append(cutoff)
-        cutoff = previous_month(cutoff)
-    if holdout - first_event < timedelta(days=min_history_days) or not cutoffs:
-        span = (as_of - first_event).days
-        raise NotEnoughHistory(
-            f"the inputs span {span} days ({first_event:%Y-%m-%d} to {as_of:%Y-%m-%d}); training by time with a "
-            f"{horizon_days}-day horizon needs at least {2 * horizon_days + min_history_days + 31} days. "
-            "Add older events or lower horizon_days."
-        )
-    return sorted(cutoffs), holdout
+    require_midnight(cutoff)
+    before = {
+        name: frame.filter(pl.col(SOURCE_TIME[name]) < cutoff)
+        for name, frame in sources.items()
+        if name in SOURCE_TIME
+    }
+    windows = window_table(sources["days"], [cutoff]) if windows is None else windows
+    before["windows"] = windows.filter(pl.col(CUTOFF) == cutoff).drop(CUTOFF)
+    return before
 
 
-def snapshot_plan(sources: dict[str, pl.DataFrame], cutoff: datetime, horizon_days: int, registry: list[FeatureDef], windows: pl.LazyFrame | None = None) -> pl.LazyFrame:
-    """Features as of the cutoff and labels from its own horizon, for its population (`windows`: the
-    window table when built for many cutoffs at once)."""
+def aggregate(frame: Frame, defs: list[FeatureDef], cutoff: datetime) -> Frame:
+    """One source's features per customer; the same code serves eager frames and lazy plans."""
+    columns = [d.expr(cutoff).cast(FEATURE_DTYPE).alias(d.name) for d in defs]
+    if defs[0].source in PER_CUSTOMER:
+        return frame.select("customer_id", *columns)
+    return frame.group_by("customer_id").agg(columns)
+
+
+def assemble(population: Frame, parts: list[Frame], registry: list[FeatureDef]) -> Frame:
+    """Join every source's features onto the population, in its order; customers with no rows in a
+    source get each feature's fill value. (Sorting back to the population's order once is several
+    times cheaper than joins that keep the order, in Polars 2.1.)"""
+    table = population.select("customer_id").with_row_index(_ROW)
+    for part in parts:
+        table = table.join(part, on="customer_id", how="left")
+    filled = [
+        pl.col(d.name).fill_null(d.fill) if d.fill is not None else pl.col(d.name) for d in registry
+    ]
+    return table.sort(_ROW).with_columns(filled).select("customer_id", *[d.name for d in registry])
+
+
+def by_source(registry: list[FeatureDef]) -> dict[str, list[FeatureDef]]:
+    grouped: dict[str, list[FeatureDef]] = {}
+    for d in registry:
+        grouped.setdefault(d.source, []).append(d)
+    return grouped
+
+
+def parts(before: Mapping[str, Frame], cutoff: datetime, registry: list[FeatureDef]) -> list[Frame]:
+    """Each source's features per customer, from the already-cut sources."""
+    return [
+        aggregate(before[source], defs, cutoff) for source, defs in by_source(registry).items()
+    ]
+
+
+def feature_query(
+    sources: Mapping[str, pl.DataFrame | pl.LazyFrame],
+    population: pl.LazyFrame,
+    cutoff: datetime,
+    registry: list[FeatureDef],
+    windows: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """One lazy query for a cutoff: cut, aggregate each source once, join onto the population."""
+    lazy = {name: frame.lazy() for name, frame in sources.items()}
+    before = {name: frame.lazy() for name, frame in cut(lazy, cutoff, windows).items()}
+    return assemble(population, parts(before, cutoff, registry), registry)
+
+
+def build_features(
+    sources: Mapping[str, pl.DataFrame],
+    population: pl.DataFrame,
+    cutoff: datetime,
+    registry: list[FeatureDef],
+) -> pl.DataFrame:
+    query = feature_query(sources, population.lazy(), cutoff, registry)
+    return query.collect(engine="streaming")
+
+
+def snapshot_query(
+    sources: Mapping[str, pl.DataFrame],
+    cutoff: datetime,
+    horizon_days: int,
+    registry: list[FeatureDef],
+    windows: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """Features as of the cutoff and labels from its own horizon, for its population (`windows`:
+    the window table when built for many cutoffs at once)."""
     customers, days = sources["customers"], sources["days"]
     members = population(customers, days, cutoff, horizon_days)
     labels = churn_labels(customers, days, members, cutoff, horizon_days)
-    features = feature_plan({name: frame.lazy() for name, frame in sources.items()}, members.lazy(), cutoff, registry, windows)
-    return features.join(labels.lazy(), on="customer_id", maintain_order="left").with_columns(cutoff=pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")))
+    features = feature_query(sources, members.lazy(), cutoff, registry, windows)
+    return features.join(labels.lazy(), on="customer_id", maintain_order="left").with_columns(
+        cutoff=pl.lit(cutoff, dtype=pl.Datetime("us", "UTC"))
+    )
 
 
-def training_snapshots(sources: dict[str, pl.DataFrame], cutoffs: list[datetime], holdout: datetime, horizon_days: int, registry: list[FeatureDef]) -> pl.DataFrame:
-    """All snapshots stacked, with `split` telling training rows from the holdout. The customer-days'
-    windows are summed for every cutoff in one pass (`features.windows`), and the cutoffs' plans run
-    as one query, so both cores stay busy."""
+def build_training_snapshots(
+    sources: Mapping[str, pl.DataFrame],
+    cutoffs: list[datetime],
+    holdout: datetime,
+    horizon_days: int,
+    registry: list[FeatureDef],
+) -> pl.DataFrame:
+    """All snapshots stacked, with `split` telling training rows from the holdout. The
+    customer-days' windows are summed for every cutoff in one pass (`features.windows`), and the
+    cutoffs' queries run as one, so both cores stay busy."""
     windows = window_table(sources["days"], [*cutoffs, holdout]).lazy()
     splits = [(c, "train") for c in cutoffs] + [(holdout, "holdout")]
     return pl.concat(
-        snapshot_plan(sources, c, horizon_days, registry, windows).with_columns(split=pl.lit(split)) for c, split in splits
+        snapshot_query(sources, c, horizon_days, registry, windows).with_columns(
+            split=pl.lit(split)
+        )
+        for c, split in splits
     ).collect(engine="streaming")
+
+
+def build_scoring_features(
+    sources: Mapping[str, pl.DataFrame], plan: FeaturePlan, registry: list[FeatureDef]
+) -> pl.DataFrame:
+    """The features as of the end of `as_of`'s day for every customer not churned by then, with
+    `as_of` beside them."""
+    cutoff = plan.cutoffs.scoring
+    members = population(sources["customers"], sources["days"], cutoff, plan.horizon_days)
+    features = build_features(sources, members, cutoff, registry)
+    return features.with_columns(as_of=pl.lit(plan.as_of, dtype=pl.Datetime("us", "UTC")))

@@ -8,7 +8,7 @@ windows' edges (each cutoff, and 7, 30 and 90 days before it) cut time into inte
 summed once per customer and interval, and each window is the sum of the few intervals it spans.
 The intervals are exact because windows and days both start at midnight UTC.
 
-This is where features filter day rows by time (`features.build.cut` does it for the other
+This is where features filter day rows by time (`features.snapshots.cut` does it for the other
 sources): a cutoff's row reads only days strictly before it.
 """
 
@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from features.days import DAY, LAST_TOUCH, is_touches_column, last_was_exit, require_midnight
+from features.touchpoint_days import DAY, LAST_TOUCH, is_touches_column, last_was_exit, require_midnight
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 WINDOWS_DAYS = (7, 30, 90)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import xgboost as xgb
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -96,3 +97,8 @@ class CalibratedModel:
         """Calibrated probabilities, in scikit-learn's (n, 2) layout."""
         p = self.calibration.apply(self.margin(X))
         return np.column_stack([1.0 - p, p])
+
+
+def model_input(frame: pl.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The feature matrix in the model's column order (XGBoost and MLflow want pandas here)."""
+    return frame.select(features).to_pandas()

@@ -26,13 +26,11 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from features.contract import CONTRACTS, TableContract
-from features.ingest import landing_files
-from features.quality import (
-    event_age_hours, header_columns, label_rate_problems, label_rates, missing_required, null_problems, null_shares,
-    quarantine_share, schema_problems,
-)
-from features.sources import latest_touch
+from features.ingest.contract import CONTRACTS, TableContract
+from features.ingest.quality import header_columns, missing_required, quarantine_share, schema_problems
+from features.ingest.read import landing_files
+from features.quality import event_age_hours, label_rate_problems, label_rates, null_problems, null_shares
+from features.touchpoint_days import latest_touch
 from models.drift import psi_table, shared_numeric_features
 from pipelines.config import QualityBounds
 from pipelines.metadata import preview

@@ -21,14 +21,13 @@ from pathlib import Path
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
 
-from features.simulator import DemoFolderError, WorldConfig, check_landing_is_the_demos, simulate, write_world
 from pipelines.config import DeploymentError
-from pipelines.partitions import apply, ingest_job_name, plan_landing
+from pipelines.partitions import apply, ingest_job_name, landing_changes
 
 VERBOSE_HINT = "Dagster's full errors and stack traces: `make run VERBOSE=1` (or `python -m pipelines.cli --verbose run`)"
 
 
-def _first_paragraph(record: logging.LogRecord) -> bool:
+def first_paragraph(record: logging.LogRecord) -> bool:
     """Cut an error record to its first paragraph: Dagster appends the whole error and its stack
     trace to every failure event (the step's, then the run's), and `failure_report` says why anyway."""
     if record.levelno >= logging.ERROR and isinstance(record.msg, str):
@@ -39,7 +38,7 @@ def _first_paragraph(record: logging.LogRecord) -> bool:
 @dg.logger(config_schema=dg.colored_console_logger.config_schema, description="Dagster's console logger, failures in one line each.")
 def concise_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     log = dg.colored_console_logger.logger_fn(init_context)
-    log.addFilter(_first_paragraph)
+    log.addFilter(first_paragraph)
     return log
 
 
@@ -58,11 +57,11 @@ def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str
     def logged(job: dg.JobDefinition) -> dg.JobDefinition:
         return job.with_logger_defs({"console": concise_console_logger}) if concise else job
 
-    plans, _ = plan_landing(instance, defs.resources["data_root"], defs.resources["io_manager"])
-    apply(instance, plans)
-    for plan in plans:
-        job = logged(defs.resolve_job_def(ingest_job_name(plan.table)))
-        for key in plan.unprocessed:
+    tables, _ = landing_changes(instance, defs.resources["data_root"], defs.resources["io_manager"])
+    apply(instance, tables)
+    for table in tables:
+        job = logged(defs.resolve_job_def(ingest_job_name(table.table)))
+        for key in table.unprocessed:
             ingested = job.execute_in_process(instance=instance, run_config=quiet, partition_key=key, raise_on_error=False)
             if not ingested.success:
                 return ingested
@@ -106,7 +105,7 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
     scored = result.output_for_node("scored_customers")
     out = data_root / "outputs"
     flagged = ", ".join(drivers.filter(drivers["flagged"])["touchpoint"].to_list()) or "none"
-    m = model["metrics"]
+    m = model.metrics
     warnings = check_lines(result.get_asset_check_evaluations())
     return "\n".join(
         [
@@ -119,8 +118,8 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
             f"  driver table:  {out / 'touchpoint_drivers.csv'} (and .parquet)",
             f"  report:        {out / 'report.html'}",
             f"  quarantine:    {data_root / 'quarantine'}",
-            f"  MLflow run:    {model['run_id']} (model version {model['version']}, "
-            + ("promoted to champion" if model["promoted"] else f"not promoted: {'; '.join(model['gate_reasons'])}; scored with champion v{model['champion_version']}")
+            f"  MLflow run:    {model.run_id} (model version {model.version}, "
+            + ("promoted to champion" if model.promoted else f"not promoted: {'; '.join(model.gate_reasons)}; scored with champion v{model.champion_version}")
             + f") in {tracking_uri}; `make mlflow` to browse",
             *warnings,
         ]
@@ -132,18 +131,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="log Dagster's full errors with stack traces, and raise setup errors with theirs")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="generate the demo world into the data root's landing folder, then run everything")
-    demo.add_argument("--customers", type=int, default=WorldConfig.customers)
-    demo.add_argument("--seed", type=int, default=WorldConfig.seed)
+    demo.add_argument("--customers", type=int, default=None, help="customers in the simulated world (default: the demo's 20,000)")
+    demo.add_argument("--seed", type=int, default=None, help="the world's seed (default: the demo's)")
     sub.add_parser("run", help="run everything on what is in the data root's landing folder")
     args = parser.parse_args(argv)
 
     try:
         return _run(args)
-    except (DeploymentError, DemoFolderError) as err:  # a setup the user can fix: the message says how
+    except (DeploymentError, CannotStart) as err:  # a setup the user can fix: the message says how
         if args.verbose:
             raise
         print(f"touchpoint-churn: {err}", file=sys.stderr)
         return 2
+
+
+class CannotStart(ValueError):
+    """The run cannot start as asked; the message says what to change."""
+
+
+def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -> None:
+    """The demo world into the data root's landing folder, its truth beside it. The demo package
+    lives in a checkout of the repository, beside the product, and is imported for this alone."""
+    try:
+        from demo.landing import DemoFolderError, check_landing_is_the_demos, write_world
+        from demo.simulator import WorldConfig, simulate
+    except ModuleNotFoundError as err:
+        raise CannotStart("the demo runs from a checkout of the repository (`make demo`); this installation holds the product only") from err
+    try:
+        check_landing_is_the_demos(data_root)  # before simulating, which takes a while
+        started = time.perf_counter()
+        defaults = WorldConfig()
+        config = WorldConfig(customers=customers or defaults.customers, seed=defaults.seed if seed is None else seed)
+        counts = write_world(simulate(config), data_root, config)
+    except DemoFolderError as err:
+        raise CannotStart(str(err)) from err
+    print(f"demo world written to {data_root / 'landing'} in {time.perf_counter() - started:.1f}s: {counts}; ground truth in {data_root / 'truth'}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -152,11 +174,7 @@ def _run(args: argparse.Namespace) -> int:
     data_root = Path(defs.resources["data_root"].path)
     tracking_uri = defs.resources["mlflow_tracking"].tracking_uri
     if args.command == "demo":
-        check_landing_is_the_demos(data_root)  # before simulating, which takes a while
-        started = time.perf_counter()
-        config = WorldConfig(customers=args.customers, seed=args.seed)
-        counts = write_world(simulate(config), data_root, config)
-        print(f"demo world written to {data_root / 'landing'} in {time.perf_counter() - started:.1f}s: {counts}; ground truth in {data_root / 'truth'}")
+        write_demo_world(data_root, args.customers, args.seed)
     result = run_all(defs, dg.DagsterInstance.get(), concise=not args.verbose)
     if not result.success:
         print(failure_report(result), file=sys.stderr)

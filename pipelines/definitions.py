@@ -1,15 +1,17 @@
 """The one Definitions object Dagster loads. Read top to bottom to follow the data:
 
-landing/customers/*                          -> customers
-landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file content, launched by
-                                          landing_files_sensor) -> clickstream, support, surveys
+landing/customers/*                     -> customers
+landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file content, launched
+                                           by landing_files_sensor) -> clickstream, support, surveys
   (validated; quarantine/ beside; checks: input_schema, quarantine_share, both blocking)
-  -> touchpoint_days (check: event_freshness) -> feature_dictionary
+  -> touchpoint_days (check: event_freshness)
+  -> feature_plan (as_of, the cutoffs, the features the data supports) -> feature_dictionary
        -> training_snapshots (checks: label_rate, feature_null_rates)
-            -> churn_model (MLflow: a challenger each run; champion only through the promotion gate,
-                            enforced by the blocking check champion_passes_gate)
+            -> churn_model (MLflow: a challenger each run; champion only through the promotion
+                            gate, enforced by the blocking check champion_passes_gate)
        -> scoring_features (checks: feature_null_rates, feature_drift vs training)
-            -> shap_attributions (the champion) -> touchpoint_drivers, scored_customers -> churn_report
+            -> shap_attributions (the champion, after churn_model)
+                 -> touchpoint_drivers, scored_customers -> churn_report
 
 Automation: `daily_scoring_schedule` (scored list with the champion), `weekly_retraining_schedule`
 (a new challenger), `landing_files_sensor` (new files); all off by default locally. Resources and
@@ -23,7 +25,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines import checks
-from pipelines.assets import features, ingest, model, outputs
+from pipelines.assets import explain, feature_tables, ingest, model
 from pipelines.config import Deployment, QualityBounds, deployment
 from pipelines.jobs import ingest_file_jobs, retraining_job, scoring_job
 from pipelines.resources import ChurnSettings, DataRoot, FrameStore, MlflowTracking
@@ -37,7 +39,7 @@ def build_definitions(
     data_root = Path(data_root).resolve()
     where = Deployment(deployment_name, str(data_root), tracking_uri)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, features, model, outputs]),
+        assets=dg.load_assets_from_modules([ingest, feature_tables, model, explain]),
         asset_checks=dg.load_asset_checks_from_modules([checks, model]),
         jobs=[*ingest_file_jobs, scoring_job, retraining_job],
         schedules=build_schedules(where),

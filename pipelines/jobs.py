@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from features.contract import EVENT_TABLES
+from features.ingest.contract import EVENT_TABLES
 from pipelines.partitions import file_asset_key, ingest_job_name
 
 FILE_ASSETS = dg.AssetSelection.assets(*(file_asset_key(t) for t in EVENT_TABLES))

@@ -1,6 +1,6 @@
 """Event tables are partitioned by landing file: one dynamic partition per distinct file content.
 
-The keys and the decision of what is new live in `features/landing.py`; this module applies them to
+The keys and the decision of what is new live in `features/ingest/landing.py`; this module applies them to
 a Dagster instance, for the landing sensor and for `pipelines.cli.run_all` alike.
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 import dagster as dg
 
-from features.contract import EVENT_TABLES
-from features.landing import PartitionPlan, plan_partitions, scan
+from features.ingest.contract import EVENT_TABLES
+from features.ingest.landing import PartitionChanges, partition_changes, scan
 from pipelines.resources import DataRoot, FrameStore
 
 FILE_PARTITIONS: dict[str, dg.DynamicPartitionsDefinition] = {table: dg.DynamicPartitionsDefinition(name=f"{table}_files") for table in EVENT_TABLES}
@@ -26,19 +26,19 @@ def ingest_job_name(table: str) -> str:
 
 
 @dataclass(frozen=True)
-class TablePlan:
+class TableChanges:
     table: str
-    plan: PartitionPlan
+    changes: PartitionChanges
     unprocessed: tuple[str, ...]  # current keys whose validated file is not stored: new ones, and lost ones
     lost: Mapping[str, int]  # keys materialized before whose stored value is gone -> storage id of that materialization
 
     def requests(self) -> list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest]:
         partitions = FILE_PARTITIONS[self.table]
         out: list = []
-        if self.plan.add:
-            out.append(partitions.build_add_request(list(self.plan.add)))
-        if self.plan.retire:
-            out.append(partitions.build_delete_request(list(self.plan.retire)))
+        if self.changes.add:
+            out.append(partitions.build_add_request(list(self.changes.add)))
+        if self.changes.retire:
+            out.append(partitions.build_delete_request(list(self.changes.retire)))
         return out
 
     def run_key(self, key: str) -> str:
@@ -57,31 +57,31 @@ def _last_materialization(instance: dg.DagsterInstance, table: str, key: str) ->
     return records[0].storage_id
 
 
-def plan_landing(
+def landing_changes(
     instance: dg.DagsterInstance, data_root: DataRoot, store: FrameStore, cache: Mapping[str, dict] | None = None
-) -> tuple[list[TablePlan], dict[str, dict]]:
+) -> tuple[list[TableChanges], dict[str, dict]]:
     """For each event table: which files are new, which partitions to retire, and which current
-    partitions still need processing. Returns the plans and the hash cache for the next scan.
+    partitions still need processing. Returns the changes and the hash cache for the next scan.
 
     A partition the instance has materialized is processed again when its stored value is missing:
     the instance outlives a change of data root (TOUCHPOINT_CHURN_DATA) or a deleted assets/ folder."""
     cache = cache or {}
-    plans, new_cache = [], {}
+    tables, new_cache = [], {}
     for table in EVENT_TABLES:
         files, new_cache[table] = scan(data_root.landing, table, cache.get(table))
-        plan = plan_partitions(files, instance.get_dynamic_partitions(FILE_PARTITIONS[table].name))
+        changes = partition_changes(files, instance.get_dynamic_partitions(FILE_PARTITIONS[table].name))
         done = instance.get_materialized_partitions(file_asset_key(table))
-        missing = [k for k in plan.current if k not in done or not is_stored(data_root, store, table, k)]
+        missing = [k for k in changes.current if k not in done or not is_stored(data_root, store, table, k)]
         lost = {k: _last_materialization(instance, table, k) for k in missing if k in done}
-        plans.append(TablePlan(table, plan, tuple(missing), lost))
-    return plans, new_cache
+        tables.append(TableChanges(table, changes, tuple(missing), lost))
+    return tables, new_cache
 
 
-def apply(instance: dg.DagsterInstance, plans: list[TablePlan]) -> None:
+def apply(instance: dg.DagsterInstance, changes: list[TableChanges]) -> None:
     """Register new partitions and retire stale ones directly (the sensor returns requests instead)."""
-    for p in plans:
-        name = FILE_PARTITIONS[p.table].name
-        if p.plan.add:
-            instance.add_dynamic_partitions(name, list(p.plan.add))
-        for key in p.plan.retire:
+    for table in changes:
+        name = FILE_PARTITIONS[table.table].name
+        if table.changes.add:
+            instance.add_dynamic_partitions(name, list(table.changes.add))
+        for key in table.changes.retire:
             instance.delete_dynamic_partition(name, key)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol, Self, runtime_checkable
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
 from features.catalogue import Catalogue, load_catalogue
-from models.explain import FlagRule
-from models.playbook import Playbook, load_playbook
+from features.ingest.validate import parse_timestamp
+from models.explain.playbook import Playbook, load_playbook
+from models.explain.touchpoint_drivers import FlagRule
 from models.tracking import Tracking
 
 
@@ -66,19 +68,29 @@ class ChurnSettings(dg.ConfigurableResource):
     def flag_rule(self) -> FlagRule:
         return FlagRule(share_threshold=self.flag_share_threshold, seed=self.seed)
 
-    def as_of_or(self, latest: datetime) -> datetime:
+    def as_of_timestamp(self) -> datetime | None:
+        """`as_of` parsed as the contract parses timestamps; None when unset (the latest data)."""
         if self.as_of is None:
-            return latest
-        from features.validate import parse_timestamp
-
+            return None
         parsed = pl.select(parse_timestamp(pl.lit(self.as_of))).item()
         if parsed is None:
             raise ValueError(f"as_of {self.as_of!r} is not an ISO 8601 timestamp")
         return parsed
 
 
+@runtime_checkable
+class JsonStored(Protocol):
+    """A value the asset store keeps as JSON (a plan, a model result) and hands back typed."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self: ...
+
+
 class FrameStore(dg.ConfigurableIOManager):
-    """Polars frames as Parquet and small dicts as JSON under <data root>/assets/.
+    """Polars frames as Parquet, and small values (JsonStored ones, dicts) as JSON, under
+    <data root>/assets/. An input annotated with a JsonStored type gets that type back.
 
     A partitioned asset keeps one file per partition (<asset>/<partition key>.parquet); an asset
     reading all of its partitions gets them as a dict, partition key -> value, in key order.
@@ -91,34 +103,44 @@ class FrameStore(dg.ConfigurableIOManager):
         base = Path(self.base_dir, *asset_key.path)
         return base.with_suffix(suffix) if partition is None else base / f"{partition}{suffix}"
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | dict) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         partition = context.partition_key if context.has_asset_partitions else None
         if isinstance(obj, pl.DataFrame):
             path = self._path(context.asset_key, ".parquet", partition)
             path.parent.mkdir(parents=True, exist_ok=True)
             obj.write_parquet(path)
+            return
+        if isinstance(obj, JsonStored):
+            document = obj.to_json()
         elif isinstance(obj, dict):
-            path = self._path(context.asset_key, ".json", partition)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(obj, indent=2, default=str))
+            document = obj
         else:
-            raise TypeError(f"{context.asset_key.to_user_string()}: FrameStore stores polars DataFrames and dicts, not {type(obj).__name__}")
+            raise TypeError(
+                f"{context.asset_key.to_user_string()}: FrameStore stores polars DataFrames, dicts "
+                f"and values with to_json/from_json, not {type(obj).__name__}"
+            )
+        path = self._path(context.asset_key, ".json", partition)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2, default=str))
 
     def holds(self, asset_key: dg.AssetKey, partition: str | None = None) -> bool:
         """Whether a value is stored. The instance's record of a materialization is not enough: it
         outlives the files when the data root changes or its assets/ folder is deleted."""
         return any(self._path(asset_key, suffix, partition).exists() for suffix in (".parquet", ".json"))
 
-    def _load(self, asset_key: dg.AssetKey, partition: str | None) -> pl.DataFrame | dict:
-        parquet, js = self._path(asset_key, ".parquet", partition), self._path(asset_key, ".json", partition)
+    def _load(self, asset_key: dg.AssetKey, partition: str | None, as_type: object) -> object:
+        parquet = self._path(asset_key, ".parquet", partition)
+        js = self._path(asset_key, ".json", partition)
         if parquet.exists():
             return pl.read_parquet(parquet)
         if js.exists():
-            return json.loads(js.read_text())
+            document = json.loads(js.read_text())
+            return as_type.from_json(document) if isinstance(as_type, type) and issubclass(as_type, JsonStored) else document
         which = asset_key.to_user_string() + (f" partition {partition!r}" if partition else "")
         raise FileNotFoundError(f"{which} has not been materialized yet (looked for {parquet})")
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame | dict:
+    def load_input(self, context: dg.InputContext) -> object:
+        as_type = context.dagster_type.typing_type
         if context.has_asset_partitions:
-            return {key: self._load(context.asset_key, key) for key in sorted(context.asset_partition_keys)}
-        return self._load(context.asset_key, None)
+            return {key: self._load(context.asset_key, key, as_type) for key in sorted(context.asset_partition_keys)}
+        return self._load(context.asset_key, None, as_type)

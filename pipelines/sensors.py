@@ -8,7 +8,7 @@ import dagster as dg
 
 from pipelines.config import Deployment
 from pipelines.jobs import ingest_file_jobs
-from pipelines.partitions import ingest_job_name, plan_landing
+from pipelines.partitions import ingest_job_name, landing_changes
 from pipelines.resources import DataRoot, FrameStore
 
 
@@ -22,20 +22,20 @@ def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
     )
     def landing_files_sensor(context: dg.SensorEvaluationContext, data_root: DataRoot, io_manager: FrameStore) -> dg.SensorResult:
         # the cursor caches content hashes by (size, mtime), so unchanged files are not re-read each tick
-        plans, cache = plan_landing(context.instance, data_root, io_manager, json.loads(context.cursor) if context.cursor else None)
+        tables, cache = landing_changes(context.instance, data_root, io_manager, json.loads(context.cursor) if context.cursor else None)
         runs = [
-            dg.RunRequest(job_name=ingest_job_name(p.table), partition_key=key, run_key=p.run_key(key))
-            for p in plans
-            for key in p.unprocessed
+            dg.RunRequest(job_name=ingest_job_name(t.table), partition_key=key, run_key=t.run_key(key))
+            for t in tables
+            for key in t.unprocessed
         ]
-        for p in plans:
-            if p.plan.add or p.plan.retire:
-                context.log.info(f"{p.table}: {len(p.plan.add)} new files {list(p.plan.add)}, {len(p.plan.retire)} retired {list(p.plan.retire)}")
+        for t in tables:
+            if t.changes.add or t.changes.retire:
+                context.log.info(f"{t.table}: {len(t.changes.add)} new files {list(t.changes.add)}, {len(t.changes.retire)} retired {list(t.changes.retire)}")
         return dg.SensorResult(
             run_requests=runs,
-            dynamic_partitions_requests=[r for p in plans for r in p.requests()],
+            dynamic_partitions_requests=[r for t in tables for r in t.requests()],
             cursor=json.dumps(cache),
-            skip_reason=None if runs or any(p.requests() for p in plans) else "no new landing files",
+            skip_reason=None if runs or any(t.requests() for t in tables) else "no new landing files",
         )
 
     return landing_files_sensor

@@ -9,7 +9,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from features.simulator import WorldConfig, simulate, write_world
+from demo.landing import write_world
+from demo.simulator import WorldConfig, simulate
 from pipelines.cli import run_all
 from pipelines.definitions import build_definitions
 

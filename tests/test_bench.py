@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from benchmarks.bench import HORIZON_DAYS, TRAIN_CUTOFFS, build_all_cutoffs, bucket_count, scan_bucket, validate, world, world_size
-from features.simulator import WorldConfig
+from demo.simulator import WorldConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_bench_runs_on_a_tiny_world(tmp_path):
     out = tmp_path / "latest.json"
     subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench.py"), "--events", "60000", "--repeats", "1", "--data", str(tmp_path / "data"), "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.bench", "--events", "60000", "--repeats", "1", "--data", str(tmp_path / "data"), "--out", str(out)],
         check=True, cwd=REPO, capture_output=True, text=True,
     )
     result = json.loads(out.read_text())

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from features.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue
-from features.registry import build_registry
+from features.feature_plan import build_registry
 
 
 def test_page_rules_win_and_unknown_events_go_to_other():

@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from features.contract import CLICKSTREAM
+from features.ingest.contract import CLICKSTREAM
 from models.drift import psi
 from pipelines.checks import feature_drift, label_rate, scoring_null_rates, table_checks
 from pipelines.config import QualityBounds

@@ -6,7 +6,7 @@ import logging
 
 import dagster as dg
 
-from pipelines.cli import _first_paragraph, check_lines, failure_report, run_all
+from pipelines.cli import check_lines, failure_report, first_paragraph, run_all
 from pipelines.definitions import build_definitions
 
 
@@ -40,7 +40,7 @@ def test_a_warning_check_is_listed_with_its_description_and_a_passed_one_is_not(
 
 def test_the_concise_log_keeps_a_failure_to_its_first_line():
     record = logging.LogRecord("dagster", logging.ERROR, __file__, 1, 'STEP_FAILURE - Execution of step "x" failed.\n\nValueError: bad\n\nStack Trace: ...', None, None)
-    _first_paragraph(record)
+    first_paragraph(record)
     assert record.msg == 'STEP_FAILURE - Execution of step "x" failed.'
 
 
@@ -53,4 +53,4 @@ def test_an_unreadable_file_stops_the_run_with_the_landing_error_message(tmp_pat
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         result = run_all(defs, instance, concise=True)
     report = failure_report(result)
-    assert "step clickstream_files failed: features.ingest.LandingError: cannot read" in report and "Fix or remove the file" in report
+    assert "step clickstream_files failed: features.ingest.read.LandingError: cannot read" in report and "Fix or remove the file" in report

@@ -8,10 +8,12 @@ import polars as pl
 import xgboost as xgb
 
 from features.catalogue import load_catalogue
-from features.registry import FeatureDef
-from models.explain import MIN_REASON_LOG_ODDS, FlagRule, attribute, driver_table, reasons, score_and_explain, shap_values, top_touchpoints
-from models.playbook import load_playbook
-from models.score import for_csv, scored_list
+from features.feature import FeatureDef
+from models.explain.attribution import MIN_REASON_LOG_ODDS, attribute, top_touchpoints
+from models.explain.scored_customers import for_csv, reasons, scored_list
+from models.explain.shap_attributions import score_and_explain, shap_values
+from models.explain.touchpoint_drivers import FlagRule, driver_table
+from models.explain.playbook import load_playbook
 
 
 def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> FeatureDef:
@@ -139,17 +141,16 @@ def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():
 
 def test_two_seeds_on_the_same_data_flag_the_same_touchpoints(pipeline_run):
     """Drivers are a property of the data, not of the training seed."""
-    from features.sources import feature_sources
-    from models.train import TrainConfig, model_input, train_model
-    from pipelines.assets.model import feature_columns
+    from models.calibration import model_input
+    from models.training.train import TrainConfig, train_model
 
     snapshots, scoring = pipeline_run.output("training_snapshots"), pipeline_run.output("scoring_features")
-    _, registry = feature_sources(*[pipeline_run.output(a) for a in ("customers", "touchpoint_days", "support", "surveys")], load_catalogue())
+    registry = pipeline_run.output("feature_plan").registry(load_catalogue())
     by_name = {d.name: d for d in registry}
-    features = feature_columns(snapshots)
+    features = [d.name for d in registry]
     flagged = []
     for seed in (1, 2):
-        model, _ = train_model(snapshots, features, TrainConfig(seed=seed))
+        model, _ = train_model(snapshots, features, TrainConfig(), seed)
         values, _ = shap_values(model.classifier, model_input(scoring, features))
         attribution = attribute(scoring["customer_id"].to_list(), features, values, by_name)
         drivers = driver_table(attribution, top_touchpoints(attribution, load_catalogue().names), load_catalogue(), FlagRule(seed=seed))

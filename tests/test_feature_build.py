@@ -12,14 +12,12 @@ from polars.testing import assert_frame_equal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.build import assemble, build_features, cut, feature_plan, parts
+from demo.simulator import WorldConfig, simulate
 from features.catalogue import load_catalogue
-from features.contract import CLICKSTREAM, SUPPORT, SURVEYS
-from features.days import friction_pairs, touch_days
-from features.derived import support_with_switches
-from features.simulator import WorldConfig, simulate
-from features.sources import feature_sources
-from features.touches import clickstream_routes, touch_events
+from features.feature_plan import feature_set
+from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
+from features.snapshots import assemble, build_features, cut, feature_query, feature_sources, parts, support_with_switches
+from features.touchpoint_days import clickstream_routes, fold_touchpoint_days, friction_pairs, touch_events
 from features.windows import CUTOFF as CUTOFF_COLUMN, window_table
 
 CONFIG = WorldConfig(customers=150, weeks=26, seed=3, dirty_rows=False)
@@ -36,11 +34,12 @@ def world():
 
 def _sources(world, catalogue, clicks=None, tickets=None, answers=None):
     clicks = world.clickstream if clicks is None else pl.concat([world.clickstream, clicks])
-    support = world.support.drop("_bad", "_rank", "_opened_s")
-    support = support if tickets is None else pl.concat([support, tickets])
+    support = world.support if tickets is None else pl.concat([world.support, tickets])
     surveys = world.surveys if answers is None else pl.concat([world.surveys, answers])
-    days = touch_days(clicks, support, surveys, catalogue)
-    return feature_sources(world.customers.drop("name", "email", "phone"), days, support, surveys, catalogue)
+    days = fold_touchpoint_days(clicks, support, surveys, catalogue)
+    customers = world.customers.drop("name", "email", "phone")
+    registry = feature_set(customers, days, support, surveys, catalogue).registry(catalogue)
+    return feature_sources(customers, days, support, surveys, catalogue), registry
 
 
 def test_eager_lazy_and_streaming_builds_agree(world):
@@ -48,7 +47,7 @@ def test_eager_lazy_and_streaming_builds_agree(world):
     members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
     before = {name: frame.collect() if isinstance(frame, pl.LazyFrame) else frame for name, frame in cut(sources, CUTOFF).items()}
     eager = assemble(members, parts(before, CUTOFF, registry), registry)
-    lazy = feature_plan({k: v.lazy() for k, v in sources.items()}, members.lazy(), CUTOFF, registry).collect()
+    lazy = feature_query({k: v.lazy() for k, v in sources.items()}, members.lazy(), CUTOFF, registry).collect()
     streaming = build_features(sources, members, CUTOFF, registry)
     assert eager.height == members.height and eager.width == len(registry) + 1
     # the same values up to float evaluation order (1e-15 days seen on recency)
@@ -120,8 +119,7 @@ def test_day_rows_give_the_windows_raw_events_give(world):
     sources, registry = _sources(world_, catalogue)
     members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
     features = build_features(sources, members, CUTOFF, registry)
-    support = world_.support.drop("_bad", "_rank", "_opened_s")
-    touches = touch_events(world_.clickstream, support, world_.surveys, catalogue, friction_pairs(catalogue)).collect()
+    touches = touch_events(world_.clickstream, world_.support, world_.surveys, catalogue, friction_pairs(catalogue)).collect()
     recent = touches.filter((pl.col("ts") >= CUTOFF - timedelta(days=30)) & (pl.col("ts") < CUTOFF))
     expected = recent.group_by("customer_id").agg(
         website=(pl.col("touchpoint") == "website").sum(),
@@ -177,11 +175,13 @@ def test_a_checkout_without_a_purchase_that_day_is_abandoned_and_a_cutoff_must_b
          "session_id": ["s1", "s1", "s2", "s2", "s2"], "page": [None, None, None, "/pricing", None], "channel": ["web"] * 5, "value": [None] * 5},
         schema=CLICKSTREAM.schema,
     )
-    days = touch_days(clicks, SUPPORT.empty(), SURVEYS.empty(), catalogue).sort("day")
+    days = fold_touchpoint_days(clicks, SUPPORT.empty(), SURVEYS.empty(), catalogue).sort("day")
     # day 1: two checkouts, one purchase, last event an exit intent on the pricing page; day 2: a purchase
     assert days.select("abandoned_checkouts", "purchases", "exit_intents__pricing").rows() == [(1, 1, 1), (0, 1, 0)]
-    sources, registry = feature_sources(pl.DataFrame({"customer_id": ["A"], "signup_at": [day - timedelta(days=9)], "churned_at": [None], "plan": ["pro"], "country": ["FR"], "monthly_value": [9.0]},
-                                                     schema_overrides={"churned_at": pl.Datetime("us", "UTC")}), days, SUPPORT.empty(), SURVEYS.empty(), catalogue)
+    customers = pl.DataFrame({"customer_id": ["A"], "signup_at": [day - timedelta(days=9)], "churned_at": [None], "plan": ["pro"], "country": ["FR"], "monthly_value": [9.0]},
+                             schema_overrides={"churned_at": pl.Datetime("us", "UTC")})
+    sources = feature_sources(customers, days, SUPPORT.empty(), SURVEYS.empty(), catalogue)
+    registry = feature_set(customers, days, SUPPORT.empty(), SURVEYS.empty(), catalogue).registry(catalogue)
     row = build_features(sources, sources["customers"].select("customer_id"), day + timedelta(days=1), registry).row(0, named=True)
     assert row["checkout_abandoned_checkouts_30d"] == 1.0 and row["journey_days_ending_in_exit_30d"] == 1.0
     assert row["pricing_was_last_touch"] == 1.0 and row["checkout_was_last_touch"] == 0.0 and row["pricing_days_since_last"] == 1.0
@@ -200,7 +200,7 @@ def test_switching_channel_for_the_same_issue_within_a_week_is_flagged():
 
 
 def test_the_checked_in_feature_dictionary_is_current():
-    from features.dictionary import DOCS_PATH, demo_registry
-    from features.registry import data_dictionary
+    from demo.dictionary import DOCS_PATH, demo_registry
+    from features.dictionary import data_dictionary
 
-    assert DOCS_PATH.read_text() == data_dictionary(demo_registry()), "run `python -m features.dictionary` and commit docs/feature_dictionary.md"
+    assert DOCS_PATH.read_text() == data_dictionary(demo_registry()), "run `python -m demo.dictionary` and commit docs/feature_dictionary.md"

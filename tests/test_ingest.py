@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
-from features.ingest import LandingError, bucket_folder, customer_bucket, ingest_bucketed, ingest_table, reason_counts, skipped_files_warning
-from features.validate import REASON
-from pipelines.assets.ingest import summary_line
+from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
+from features.ingest.buckets import bucket_folder, customer_bucket, ingest_bucketed
+from features.ingest.read import LandingError, ingest_table, reason_counts, skipped_files_warning, summary_line
+from features.ingest.validate import REASON
 
 
 def _write(landing, table, name, text):

@@ -10,10 +10,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from features.landing import LandedFile, partition_key, plan_partitions, resolve, scan
+from features.ingest.landing import LandedFile, partition_changes, resolve, scan
 from pipelines.config import QualityBounds
 from pipelines.definitions import build_definitions
-from pipelines.partitions import plan_landing
+from pipelines.partitions import landing_changes
 
 SENSOR = "landing_files_sensor"
 
@@ -52,17 +52,17 @@ def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
     return result
 
 
-def test_plan_adds_new_content_once_and_retires_what_left():
+def test_partition_changes_add_new_content_once_and_retire_what_left():
     a, b = LandedFile("day1.parquet", "a" * 64), LandedFile("day2.parquet", "b" * 64)
     copy_of_a = LandedFile("day1_again.parquet", "a" * 64)
-    first = plan_partitions([a], [])
+    first = partition_changes([a], [])
     assert first.add == (a.key,) and first.retire == ()
-    second = plan_partitions([a, copy_of_a, b], first.current)
+    second = partition_changes([a, copy_of_a, b], first.current)
     assert second.add == (b.key,) and second.keep == (a.key,)  # the copy maps to the content already held
     changed = LandedFile("day2.parquet", "c" * 64)
-    third = plan_partitions([a, changed], second.current)
+    third = partition_changes([a, changed], second.current)
     assert third.add == (changed.key,) and third.retire == (b.key,)
-    assert plan_partitions([], third.current).retire == third.current
+    assert partition_changes([], third.current).retire == third.current
 
 
 def test_scan_hashes_content_and_resolve_refuses_a_changed_file(tmp_path):
@@ -153,8 +153,8 @@ def test_a_partition_whose_stored_file_is_gone_is_ingested_again(tmp_path):
 
         # the same files under another data root: the instance has the partition, the new root has no stored file
         new = build(new_root)
-        (plan, *_), _ = plan_landing(instance, new.resources["data_root"], new.resources["io_manager"])
-        assert plan.unprocessed == (first.partition_key,)
+        (changes, *_), _ = landing_changes(instance, new.resources["data_root"], new.resources["io_manager"])
+        assert changes.unprocessed == (first.partition_key,)
         (again,) = _tick(new, instance, None).run_requests
         assert again.partition_key == first.partition_key and again.run_key != first.run_key  # a reused run key would be skipped
         assert _union(new, instance) == ["E1", "E2", "E3", "E4", "E5"]

@@ -10,10 +10,9 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from models.evaluate import classification_metrics
+from models.training.evaluate import classification_metrics
 from models.tracking import Tracking, load_version
-from models.train import model_input
-from pipelines.cli import run_all
+from models.calibration import model_input
 from pipelines.definitions import build_definitions
 
 
@@ -25,13 +24,13 @@ def _holdout_with_oracle(pipeline_run):
     truth = pl.read_parquet(pipeline_run.data_root / "truth" / "probabilities_at_cutoffs.parquet")
     rows = holdout.join(truth, on=["customer_id", "cutoff"], how="inner")
     assert rows.height == holdout.height, "the simulator must record a true probability for every holdout customer"
-    model = load_version(Tracking(pipeline_run.tracking_uri), model_out["version"])
+    model = load_version(Tracking(pipeline_run.tracking_uri), model_out.version)
     return rows["churned"].to_numpy(), model.predict_proba(model_input(rows, model.feature_names))[:, 1], rows["true_churn_probability"].to_numpy()
 
 
 def test_registered_model_reproduces_the_logged_holdout_metrics_and_is_calibrated(pipeline_run):
     y, probability, _ = _holdout_with_oracle(pipeline_run)
-    logged = pipeline_run.output("churn_model")["metrics"]
+    logged = pipeline_run.output("churn_model").metrics
     measured = classification_metrics(y, probability)
     assert measured["roc_auc"] == pytest.approx(logged["holdout_roc_auc"]) and measured["ece"] == pytest.approx(logged["holdout_ece"])
     print(f"\nholdout ECE {measured['ece']:.4f}, Brier {measured['brier']:.4f}, mean predicted {probability.mean():.3f} vs observed {y.mean():.3f}")
@@ -47,17 +46,17 @@ def test_holdout_auc_is_within_003_of_the_oracle_on_the_same_customers(pipeline_
 
 def test_model_beats_every_baseline_and_they_are_all_logged(pipeline_run):
     out = pipeline_run.output("churn_model")
-    assert set(out["baselines"]) == {"base_rate", "recency_rule", "logistic_regression", "bgnbd"}
-    print("\n" + ", ".join(f"{b} {m['roc_auc']:.3f}" for b, m in out["baselines"].items()) + f"; model {out['metrics']['holdout_roc_auc']:.3f}")
-    for name, metrics in out["baselines"].items():
-        assert out["metrics"]["holdout_roc_auc"] > metrics["roc_auc"], name
+    assert set(out.baselines) == {"base_rate", "recency_rule", "logistic_regression", "bgnbd"}
+    print("\n" + ", ".join(f"{b} {m['roc_auc']:.3f}" for b, m in out.baselines.items()) + f"; model {out.metrics['holdout_roc_auc']:.3f}")
+    for name, metrics in out.baselines.items():
+        assert out.metrics["holdout_roc_auc"] > metrics["roc_auc"], name
     client = MlflowClient(pipeline_run.tracking_uri)
-    run = client.get_run(out["run_id"])
-    children = client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{out['run_id']}'")
-    assert {c.info.run_name for c in children} == {f"baseline_{b}" for b in out["baselines"]}
-    assert {a.path for a in client.list_artifacts(out["run_id"], "plots")} == {f"plots/{p}.png" for p in ("roc", "precision_recall", "calibration", "lift")}
-    assert run.data.params["seed"] == "42" and run.data.params["feature_schema_sha256"] == out["fingerprint"]["feature_schema_sha256"]
-    assert run.data.params["holdout_cutoff"] == out["fingerprint"]["holdout_cutoff"]
+    run = client.get_run(out.run_id)
+    children = client.search_runs([run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{out.run_id}'")
+    assert {c.info.run_name for c in children} == {f"baseline_{b}" for b in out.baselines}
+    assert {a.path for a in client.list_artifacts(out.run_id, "plots")} == {f"plots/{p}.png" for p in ("roc", "precision_recall", "calibration", "lift")}
+    assert run.data.params["seed"] == "42" and run.data.params["feature_schema_sha256"] == out.fingerprint["feature_schema_sha256"]
+    assert run.data.params["holdout_cutoff"] == out.fingerprint["holdout_cutoff"]
 
 
 def _rerun_with_shuffled_labels(pipeline_run, root, tracking_uri) -> dg.ExecuteInProcessResult:
@@ -80,14 +79,14 @@ def run_all_allowing_failure(defs: dg.Definitions, instance: dg.DagsterInstance)
 
 
 def test_a_degraded_challenger_is_not_promoted_and_scoring_keeps_the_champion(pipeline_run, tmp_path):
-    champion = pipeline_run.output("churn_model")["version"]
+    champion = pipeline_run.output("churn_model").version
     result = _rerun_with_shuffled_labels(pipeline_run, tmp_path, pipeline_run.tracking_uri)
     out = result.output_for_node("churn_model")
-    print(f"\nshuffled-label challenger v{out['version']}: ROC AUC {out['metrics']['holdout_roc_auc']:.3f}; {out['gate_reasons']}")
-    assert not out["promoted"] and out["champion_version"] == champion
+    print(f"\nshuffled-label challenger v{out.version}: ROC AUC {out.metrics['holdout_roc_auc']:.3f}; {out.gate_reasons}")
+    assert not out.promoted and out.champion_version == champion
     client = MlflowClient(pipeline_run.tracking_uri)
     assert str(client.get_model_version_by_alias("touchpoint-churn", "champion").version) == champion
-    assert str(client.get_model_version_by_alias("touchpoint-churn", "challenger").version) == out["version"]
+    assert str(client.get_model_version_by_alias("touchpoint-churn", "challenger").version) == out.version
     check = result.get_asset_check_evaluations()[0]
     assert check.passed  # the old champion is still fit to score
     shap = result.asset_materializations_for_node("shap_attributions")[0]
@@ -97,7 +96,7 @@ def test_a_degraded_challenger_is_not_promoted_and_scoring_keeps_the_champion(pi
 def test_without_a_passing_champion_the_blocking_check_stops_scoring(pipeline_run, tmp_path):
     result = _rerun_with_shuffled_labels(pipeline_run, tmp_path, f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}")
     out = result.output_for_node("churn_model")
-    assert not out["promoted"] and out["champion_version"] is None
+    assert not out.promoted and out.champion_version is None
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and "no champion" in check.description
     assert not result.asset_materializations_for_node("shap_attributions")

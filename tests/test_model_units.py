@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 
 from models.calibration import Calibration, choose_calibration, fit_calibration
-from models.evaluate import classification_metrics, expected_calibration_error, lift_and_capture
-from models.promotion import GateConfig, decide
-from models.train import time_split
+from models.training.evaluate import classification_metrics, expected_calibration_error, lift_and_capture
+from models.training.promotion import GateConfig, decide
+from models.training.train import time_split
 
 
 def _world(n: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +83,7 @@ def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path)
     import xgboost as xgb
 
     from models.tracking import IncompatibleModel, Tracking, load_version
-    from pipelines.assets.model import _champion_on_holdout
+    from models.training.churn_model import champion_on_holdout
 
     tracking = Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(tracking.tracking_uri)
@@ -95,4 +95,4 @@ def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path)
     with pytest.raises(mlflow.exceptions.MlflowException):  # a version that is not there is not "another format"
         load_version(tracking, "2")
     holdout = pl.DataFrame({f"f{i}": X[:, i] for i in range(3)})
-    assert _champion_on_holdout(tracking, "1", holdout, y) is None
+    assert champion_on_holdout(tracking, "1", holdout, y) is None

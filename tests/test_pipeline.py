@@ -11,8 +11,8 @@ from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
 from features.catalogue import load_catalogue
-from features.contract import PII_COLUMNS
-from features.simulator import PLANTED_DRIVERS
+from features.ingest.contract import PII_COLUMNS
+from demo.simulator import PLANTED_DRIVERS
 from pipelines.cli import run_all
 
 SCORED_COLUMNS = ["customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk",
@@ -51,11 +51,10 @@ def test_scored_list_covers_every_active_customer_most_value_at_risk_first(pipel
 
 def test_every_reason_is_a_touchpoint_that_raises_that_customers_risk_materially(pipeline_run):
     """Not any positive SHAP: at least MIN_REASON_LOG_ODDS, the customer's own value in the sentence."""
-    from features.sources import feature_sources
-    from models.explain import MIN_REASON_LOG_ODDS, attribute
+    from models.explain.attribution import MIN_REASON_LOG_ODDS, attribute
 
     shap = pipeline_run.output("shap_attributions")
-    _, registry = feature_sources(*[pipeline_run.output(a) for a in ("customers", "touchpoint_days", "support", "surveys")], load_catalogue())
+    registry = pipeline_run.output("feature_plan").registry(load_catalogue())
     by_name = {d.name: d for d in registry}
     features = [c for c in shap.columns if c in by_name]
     attribution = attribute(shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name)
@@ -72,7 +71,7 @@ def test_every_reason_is_a_touchpoint_that_raises_that_customers_risk_materially
 
 
 def test_holdout_auc_beats_the_bar_and_the_top_flagged_touchpoint_is_planted(pipeline_run):
-    metrics = pipeline_run.output("churn_model")["metrics"]
+    metrics = pipeline_run.output("churn_model").metrics
     drivers = pl.read_parquet(pipeline_run.data_root / "outputs" / "touchpoint_drivers.parquet")
     flagged = drivers.filter(pl.col("flagged")).sort("churn_contribution", descending=True)
     print(f"\nholdout ROC AUC {metrics['holdout_roc_auc']:.3f} on {int(metrics['holdout_n'])} customers; flagged {flagged['touchpoint'].to_list()}")
@@ -96,9 +95,9 @@ def test_mlflow_holds_the_run_and_the_champion(pipeline_run):
     model = pipeline_run.output("churn_model")
     client = MlflowClient(pipeline_run.tracking_uri)
     champion = client.get_model_version_by_alias("touchpoint-churn", "champion")
-    assert str(champion.version) == model["version"] and champion.run_id == model["run_id"]
-    run = client.get_run(model["run_id"])
-    assert run.data.metrics["holdout_roc_auc"] == model["metrics"]["holdout_roc_auc"]
+    assert str(champion.version) == model.version and champion.run_id == model.run_id
+    run = client.get_run(model.run_id)
+    assert run.data.metrics["holdout_roc_auc"] == model.metrics["holdout_roc_auc"]
     assert run.data.params["horizon_days"] == "90"
     mlflow.set_tracking_uri(pipeline_run.tracking_uri)
     assert mlflow.models.get_model_info("models:/touchpoint-churn@champion").signature is not None
@@ -143,11 +142,7 @@ def test_quarantine_accounts_for_every_row_and_rerunning_is_safe(pipeline_run):
 
 def test_each_planted_driver_has_a_feature_that_predicts_the_holdout(pipeline_run):
     """Univariate ROC AUC on the holdout, each feature read in the direction it raises risk."""
-    from features.catalogue import load_catalogue
-    from features.sources import feature_sources
-
-    outputs = [pipeline_run.output(a) for a in ("customers", "touchpoint_days", "support", "surveys")]
-    _, registry = feature_sources(*outputs, load_catalogue())
+    registry = pipeline_run.output("feature_plan").registry(load_catalogue())
     holdout = pipeline_run.output("training_snapshots").filter(pl.col("split") == "holdout")
     best: dict[str, tuple[float, str]] = {}
     for d in registry:

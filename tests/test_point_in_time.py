@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from features.build import build_features
+from features.snapshots import build_features
 from features.catalogue import load_catalogue
-from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
+from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
 from features.labels import churn_labels, population
-from features.snapshots import NotEnoughHistory, plan_cutoffs
-from features.days import touch_days
-from features.sources import feature_sources
+from features.feature_plan import NotEnoughHistory, choose_cutoffs
+from features.touchpoint_days import fold_touchpoint_days
+from features.feature_plan import feature_set
+from features.snapshots import feature_sources
 
 CUTOFF = datetime(2026, 3, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -30,7 +31,9 @@ def _tables(events: list[tuple[str, datetime, str, str | None]], tickets=(), cus
     support = pl.DataFrame(list(tickets), schema=SUPPORT.schema, orient="row")
     surveys = SURVEYS.empty()
     catalogue = load_catalogue()
-    return feature_sources(customers, touch_days(clicks, support, surveys, catalogue), support, surveys, catalogue)
+    days = fold_touchpoint_days(clicks, support, surveys, catalogue)
+    registry = feature_set(customers, days, support, surveys, catalogue).registry(catalogue)
+    return feature_sources(customers, days, support, surveys, catalogue), registry
 
 
 def _features(sources, registry, cutoff=CUTOFF):
@@ -95,9 +98,10 @@ def test_without_cancellations_churn_is_no_purchase_in_the_horizon():
 
 def test_cutoffs_keep_training_labels_clear_of_the_holdout():
     first, as_of = datetime(2025, 11, 3, tzinfo=UTC), datetime(2026, 11, 1, 23, tzinfo=UTC)
-    train, holdout = plan_cutoffs(first, as_of, 90, 6)
+    cutoffs = choose_cutoffs(first, as_of, 90, 6)
+    train, holdout = list(cutoffs.training), cutoffs.holdout
     assert holdout == datetime(2026, 8, 1, tzinfo=UTC) and holdout + timedelta(days=90) <= as_of
     assert all(c + timedelta(days=90) <= holdout for c in train)
     assert train == sorted(train) and train[0] - first >= timedelta(days=30)
     with pytest.raises(NotEnoughHistory, match="span"):
-        plan_cutoffs(datetime(2026, 6, 1, tzinfo=UTC), as_of, 90, 4)
+        choose_cutoffs(datetime(2026, 6, 1, tzinfo=UTC), as_of, 90, 4)

@@ -8,12 +8,12 @@ import re
 import pytest
 
 from features.catalogue import load_catalogue
-from features.registry import build_registry
+from features.feature_plan import build_registry
 
 REGISTRY = {
     d.name: d
     for d in build_registry(
-        load_catalogue(), ["customer_service"], [("customer_service", "ces"), ("feedback_survey", "nps")], plans=["basic"]
+        load_catalogue(), ["customer_service"], [("customer_service", "ces"), ("feedback_survey", "nps")], subscription_plans=["basic"]
     )
 }
 

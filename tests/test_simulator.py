@@ -7,7 +7,8 @@ import json
 import polars as pl
 import pytest
 
-from features.simulator import MANIFEST, DemoFolderError, WorldConfig, chunks, foreign_landing_files, simulate, write_world
+from demo.landing import MANIFEST, DemoFolderError, foreign_landing_files, write_world
+from demo.simulator import WorldConfig, chunks, simulate
 
 SMALL = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0)
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from features.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS, TableContract
-from features.ingest import Ingested, combine, ingest_file, ingest_table, skipped_files_warning
-from features.landing import resolve
+from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS, TableContract
+from features.ingest.landing import resolve
+from features.ingest.read import Ingested, combine, ingest_file, ingest_table, skipped_files_warning, summary_line
 from pipelines.metadata import preview
 from pipelines.partitions import FILE_PARTITIONS
 from pipelines.resources import DataRoot
@@ -38,15 +38,6 @@ def _metadata(result: Ingested, accepted: pl.DataFrame, quarantine: Path, second
         "seconds": round(seconds, 2),
         "preview": preview(accepted),
     }
-
-
-def summary_line(what: str, result: Ingested, seconds: float) -> str:
-    """What one ingestion did, for the run log: counts, and the quarantine reasons when there are any."""
-    reasons = result.reason_counts()
-    return (
-        f"{what}: {result.rows_in:,} rows in -> {result.accepted.height:,} accepted, "
-        f"{result.quarantined.height:,} quarantined{f' {reasons}' if reasons else ''} in {seconds:.1f}s"
-    )
 
 
 def _log(context: dg.AssetExecutionContext, what: str, result: Ingested, seconds: float) -> None:

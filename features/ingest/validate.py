@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.contract import SURVEY_SCALES, Column, TableContract
+from features.ingest.contract import SURVEY_SCALES, Column, TableContract
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.ingest import landing_files
+from features.ingest.read import landing_files
 
 KEY_SEPARATOR = "@"
 DIGEST_CHARS = 12  # 48 bits: a collision between two files of one table is not a practical worry
@@ -38,7 +38,7 @@ class LandedFile:
 
 
 @dataclass(frozen=True)
-class PartitionPlan:
+class PartitionChanges:
     """What to change so the partitions match the landing folder: keys to add (and process), keys to retire."""
 
     add: tuple[str, ...]
@@ -91,7 +91,7 @@ def scan(landing: Path, table: str, cache: Mapping[str, Sequence] | None = None)
     return files, fresh
 
 
-def plan_partitions(files: Sequence[LandedFile], existing: Sequence[str]) -> PartitionPlan:
+def partition_changes(files: Sequence[LandedFile], existing: Sequence[str]) -> PartitionChanges:
     """Match partitions to files: one key per distinct content, an existing key kept where its file
     still holds that content, otherwise the first file (by name) holding it."""
     present = {f.relpath: f.digest[:DIGEST_CHARS] for f in files}
@@ -104,7 +104,7 @@ def plan_partitions(files: Sequence[LandedFile], existing: Sequence[str]) -> Par
             add.append(f.key)
             covered.add(short)
     retire = sorted(set(existing) - set(keep))
-    return PartitionPlan(tuple(add), tuple(retire), tuple(keep))
+    return PartitionChanges(tuple(add), tuple(retire), tuple(keep))
 
 
 def resolve(landing: Path, table: str, key: str) -> Path:

@@ -1,4 +1,4 @@
-"""The retention playbook: touchpoint -> what to do and who does it (data, in models/playbook.toml)."""
+"""The retention playbook: touchpoint -> what to do and who does it (data, in models/explain/playbook.toml)."""
 
 from __future__ import annotations
 

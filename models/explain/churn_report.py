@@ -8,8 +8,9 @@ from html import escape
 
 import polars as pl
 
-from models.explain import MIN_REASON_LOG_ODDS, TOP_REASONS
-from models.score import ACTION_TIERS, RISK_TIERS
+from models.explain.attribution import MIN_REASON_LOG_ODDS, TOP_REASONS
+from models.explain.scored_customers import ACTION_TIERS, RISK_TIERS
+from models.training.churn_model import ChurnModel
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;padding:0 1rem}
@@ -112,12 +113,12 @@ def _counts_explained(tiers: dict[str, int], above_baseline: int) -> str:
 
 
 def render_report(
-    drivers: pl.DataFrame, phases: pl.DataFrame, features: pl.DataFrame, scored: pl.DataFrame, model: dict, as_of: datetime, top_n: int = 25
+    drivers: pl.DataFrame, phases: pl.DataFrame, features: pl.DataFrame, scored: pl.DataFrame, model: ChurnModel, as_of: datetime, top_n: int = 25
 ) -> str:
     """The page: headline figures, moments that matter, drivers by touchpoint and phase, the features
     behind them, model quality against simple baselines, and the top of the scored list."""
-    metrics = {k.removeprefix("holdout_"): v for k, v in model["metrics"].items()}
-    baselines = {name: {k.removeprefix("holdout_"): v for k, v in m.items()} for name, m in model.get("baselines", {}).items()}
+    metrics = {k.removeprefix("holdout_"): v for k, v in model.metrics.items()}
+    baselines = {name: {k.removeprefix("holdout_"): v for k, v in m.items()} for name, m in model.baselines.items()}
     flagged = drivers.filter(pl.col("flagged"))
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
     above_baseline = int(drivers["customers_at_risk"].max() or 0)
@@ -139,7 +140,7 @@ def render_report(
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>touchpoint-churn report</title>
 <style>{_STYLE}</style></head><body>
 <h1>Which touchpoints drive churn</h1>
-<p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version {escape(str(model.get('champion_version', model['version'])))}; this run trained version {escape(str(model['version']))} (MLflow run {escape(model['run_id'])}){'' if model.get('promoted', True) else ', which the promotion gate did not promote'}.</p>
+<p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version {escape(str(model.champion_version))}; this run trained version {escape(model.version)} (MLflow run {escape(model.run_id)}){'' if model.promoted else ', which the promotion gate did not promote'}.</p>
 <div class="cards">{''.join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)}</div>
 {_counts_explained(tiers, above_baseline)}
 <h2>Moments that matter: {escape(', '.join(flagged['label'].to_list()) or 'none flagged')}</h2>

@@ -9,12 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict, Field
 
-@dataclass(frozen=True)
-class GateConfig:
-    auc_tolerance: float = 0.01
-    max_ece: float = 0.05
-    min_roc_auc: float = 0.60
+
+class GateConfig(BaseModel):
+    """The gate's bounds; a pydantic model so the model asset's Dagster config inherits them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    auc_tolerance: float = Field(
+        default=0.01,
+        description="How much lower than the champion's holdout ROC AUC a challenger may be and "
+        "still be promoted.",
+    )
+    max_ece: float = Field(
+        default=0.05, description="Largest expected calibration error on the holdout a champion may have."
+    )
+    min_roc_auc: float = Field(default=0.60, description="Least holdout ROC AUC any champion must have.")
+
+    @classmethod
+    def of(cls, config: BaseModel) -> GateConfig:
+        """Just these fields of a config that holds them among others (the model asset's)."""
+        return cls.model_validate(config.model_dump(include=set(cls.model_fields)))
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,6 @@ class TableContract:
     def schema(self) -> pl.Schema:
         return pl.Schema({c.name: c.dtype for c in self.columns})
 
-    @property
-    def time_column(self) -> str | None:
-        return next((c.name for c in self.columns if c.kind == "timestamp" and c.required), None)
-
     def empty(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.schema)
 

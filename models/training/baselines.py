@@ -26,9 +26,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from features.days import DAY, LAST_TOUCH, PURCHASES, last_touch_at
+from features.touchpoint_days import DAY, LAST_TOUCH, PURCHASES, last_touch_at
 from models.calibration import fit_calibration
-from models.train import TimeSplit
+from models.training.train import TimeSplit
 
 DAY_US = 86_400e6
 

@@ -1,8 +1,16 @@
-"""The scored customer list retention teams act on."""
+"""The scored customer list retention teams act on (asset `scored_customers`): probability, tier,
+value at risk, each customer's top touchpoints with a sentence from their own values, and an action
+from the playbook.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+
+from features.feature import FeatureDef
+from models.explain.attribution import Attribution
+from models.explain.playbook import Playbook
 
 RISK_TIERS = (("high", 0.5), ("medium", 0.2))  # probability at or above which a tier starts; else low
 # Tiers whose customers get a suggested action. Below them a call costs more than the little risk it
@@ -43,3 +51,34 @@ def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, r
 def for_csv(scored: pl.DataFrame) -> pl.DataFrame:
     """The scored list rounded for reading (CSV_DECIMALS): 0.785, not 0.7847582420701676."""
     return scored.with_columns(pl.col(c).round(d) for c, d in CSV_DECIMALS.items())
+
+
+def reasons(attribution: Attribution, top: np.ndarray, values: np.ndarray, registry: dict[str, FeatureDef], playbook: Playbook) -> pl.DataFrame:
+    """For each customer, the top touchpoints and a sentence from the feature that raised risk most
+    there, filled with the customer's own value."""
+    n, k = top.shape
+    best_feature = np.full((n, len(attribution.touchpoints)), -1)
+    for t in range(len(attribution.touchpoints)):
+        cols = np.flatnonzero(attribution.feature_touchpoint == t)
+        best_feature[:, t] = cols[np.argmax(attribution.feature_shap[:, cols], axis=1)]
+    columns: dict[str, list] = {"customer_id": attribution.customer_ids}
+    for j in range(k):
+        tps, texts = [], []
+        for i in range(n):
+            t = top[i, j]
+            if t < 0:
+                tps.append(None)
+                texts.append(None)
+                continue
+            f = best_feature[i, t]
+            value = values[i, f]
+            tps.append(attribution.touchpoints[t])
+            texts.append(registry[attribution.features[f]].explain(None if np.isnan(value) else float(value)))
+        columns[f"touchpoint_{j + 1}"] = tps
+        columns[f"reason_{j + 1}"] = texts
+    frame = pl.DataFrame(columns, schema_overrides={f"touchpoint_{j + 1}": pl.String for j in range(k)} | {f"reason_{j + 1}": pl.String for j in range(k)})
+    plays = [playbook.for_touchpoint(t) if t is not None else None for t in columns["touchpoint_1"]]
+    return frame.with_columns(
+        suggested_action=pl.Series([p.action if p else None for p in plays], dtype=pl.String),
+        action_owner=pl.Series([p.owner if p else None for p in plays], dtype=pl.String),
+    )

@@ -9,36 +9,52 @@ them back, the unweighted fit already ranks as well and keeps the raw margins me
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import xgboost as xgb
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import loguniform, randint, uniform
 from sklearn.metrics import log_loss
 from sklearn.model_selection import ParameterSampler
 
-from models.calibration import CalibratedModel, choose_calibration
+from models.calibration import CalibratedModel, choose_calibration, model_input
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """XGBoost hyperparameters; the defaults are what the demo world was tuned with."""
+class TrainConfig(BaseModel):
+    """XGBoost hyperparameters; the defaults are what the demo world was tuned with. A pydantic
+    model so the Dagster config of the model asset can inherit these fields rather than repeat
+    them."""
 
-    n_estimators: int = 1000
-    max_depth: int = 3
-    learning_rate: float = 0.1
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    min_child_weight: float = 20.0
-    reg_lambda: float = 1.0
-    scale_pos_weight: float = 1.0
-    early_stopping_rounds: int = 50
-    seed: int = 42
+    model_config = ConfigDict(frozen=True)
 
-    def params(self) -> dict:
-        return asdict(self)
+    n_estimators: int = Field(
+        default=1000, description="Most trees; early stopping on the validation cutoff picks fewer."
+    )
+    max_depth: int = Field(default=3, description="Tree depth.")
+    learning_rate: float = Field(default=0.1, description="Boosting step size.")
+    subsample: float = Field(default=0.8, description="Share of rows per tree.")
+    colsample_bytree: float = Field(default=0.8, description="Share of features per tree.")
+    min_child_weight: float = Field(
+        default=20.0, description="Least hessian per leaf; larger is smoother."
+    )
+    reg_lambda: float = Field(default=1.0, description="L2 penalty on leaf weights.")
+    scale_pos_weight: float = Field(
+        default=1.0, description="Weight of churners; calibration corrects the probabilities if > 1."
+    )
+    early_stopping_rounds: int = Field(
+        default=50, description="Rounds without a better validation log-loss before stopping."
+    )
+
+    @classmethod
+    def of(cls, config: BaseModel) -> TrainConfig:
+        """Just these fields of a config that holds them among others (the model asset's)."""
+        return cls.model_validate(config.model_dump(include=set(cls.model_fields)))
+
+    def params(self) -> dict[str, Any]:
+        return self.model_dump()
 
 
 # the bounded space of the optional search: each draw stays a small, regularised model
@@ -59,29 +75,43 @@ class TimeSplit:
     holdout: pl.DataFrame
 
 
-def model_input(frame: pl.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The feature matrix in the model's column order (XGBoost and MLflow want pandas here)."""
-    return frame.select(features).to_pandas()
+@dataclass(frozen=True)
+class SearchTrial:
+    """One draw of the hyperparameter search and how it did on the validation cutoff."""
+
+    config: TrainConfig
+    validation_logloss: float
+    best_iteration: int
 
 
 def time_split(snapshots: pl.DataFrame | pl.LazyFrame) -> TimeSplit:
-    """Fit on training cutoffs but the last, validate on the last training cutoff, hold out the holdout.
+    """Fit on training cutoffs but the last, validate on the last training cutoff, hold out the
+    holdout.
 
     Each part is filtered straight from the snapshots (a lazy scan of them is read part by part), so
     the parts never sit in memory next to a second copy of the training rows."""
     snapshots = snapshots.lazy()
     training = pl.col("split") == "train"
-    cutoffs = sorted(snapshots.select(pl.col("cutoff").filter(training).unique()).collect()["cutoff"].to_list())
+    found = snapshots.select(pl.col("cutoff").filter(training).unique()).collect()
+    cutoffs = sorted(found["cutoff"].to_list())
     if len(cutoffs) < 2:
-        raise ValueError("training needs at least two training cutoffs: one to fit, a later one to stop early and calibrate on; raise train_cutoffs or add history")
+        raise ValueError(
+            "training needs at least two training cutoffs: one to fit, a later one to stop early "
+            "and calibrate on; raise train_cutoffs or add history"
+        )
     holdout = snapshots.filter(pl.col("split") == "holdout").collect()
     if holdout.is_empty():
-        raise ValueError("the snapshots have no holdout rows (split == 'holdout'): nothing to judge the model on")
+        raise ValueError(
+            "the snapshots have no holdout rows (split == 'holdout'): nothing to judge the model on"
+        )
     fit = snapshots.filter(training & (pl.col("cutoff") < cutoffs[-1])).collect()
-    return TimeSplit(fit, snapshots.filter(training & (pl.col("cutoff") == cutoffs[-1])).collect(), holdout)
+    validation = snapshots.filter(training & (pl.col("cutoff") == cutoffs[-1])).collect()
+    return TimeSplit(fit, validation, holdout)
 
 
-def fit_booster(split: TimeSplit, features: list[str], config: TrainConfig) -> xgb.XGBClassifier:
+def fit_booster(
+    split: TimeSplit, features: list[str], config: TrainConfig, seed: int
+) -> xgb.XGBClassifier:
     """XGBoost on the fit cutoffs, early-stopped on the validation cutoff's log-loss."""
     model = xgb.XGBClassifier(
         n_estimators=config.n_estimators,
@@ -93,28 +123,38 @@ def fit_booster(split: TimeSplit, features: list[str], config: TrainConfig) -> x
         reg_lambda=config.reg_lambda,
         scale_pos_weight=config.scale_pos_weight,
         early_stopping_rounds=config.early_stopping_rounds,
-        random_state=config.seed,
+        random_state=seed,
         eval_metric="logloss",
         tree_method="hist",
         n_jobs=0,
     )
+    validation = (
+        model_input(split.validation, features),
+        split.validation["churned"].to_numpy(),
+    )
     model.fit(
-        model_input(split.fit, features), split.fit["churned"].to_numpy(),
-        eval_set=[(model_input(split.validation, features), split.validation["churned"].to_numpy())], verbose=False,
+        model_input(split.fit, features),
+        split.fit["churned"].to_numpy(),
+        eval_set=[validation],
+        verbose=False,
     )
     return model
 
 
-def train_model(snapshots: pl.DataFrame | pl.LazyFrame, features: list[str], config: TrainConfig) -> tuple[CalibratedModel, dict]:
+def train_model(
+    snapshots: pl.DataFrame | pl.LazyFrame, features: list[str], config: TrainConfig, seed: int
+) -> tuple[CalibratedModel, dict[str, Any]]:
     """Fit the booster, then calibrate it on the validation cutoff.
 
     Returns the calibrated model and a summary of what it was fit on, for the MLflow run. Pass a
     lazy scan of the snapshots to keep only the split parts in memory (a million customers' worth).
     """
     split = time_split(snapshots)
-    booster = fit_booster(split, features, config)
+    booster = fit_booster(split, features, config, seed)
     margin = booster.predict(model_input(split.validation, features), output_margin=True)
-    calibration, brier_by_method = choose_calibration(margin, split.validation["churned"].to_numpy(), config.seed)
+    calibration, brier_by_method = choose_calibration(
+        margin, split.validation["churned"].to_numpy(), seed
+    )
     cutoffs = sorted(split.fit["cutoff"].unique().to_list())
     summary = {
         "fit_rows": split.fit.height,
@@ -129,24 +169,26 @@ def train_model(snapshots: pl.DataFrame | pl.LazyFrame, features: list[str], con
     return CalibratedModel(booster, calibration), summary
 
 
-def search_hyperparameters(snapshots: pl.DataFrame, features: list[str], base: TrainConfig, trials: int) -> tuple[TrainConfig, list[dict]]:
-    """A bounded random search (seeded from `base.seed`): `trials` draws from SEARCH_SPACE, each judged
-    by its early-stopped log-loss on the validation cutoff. The holdout is never consulted.
+def search_hyperparameters(
+    snapshots: pl.DataFrame, features: list[str], base: TrainConfig, trials: int, seed: int
+) -> tuple[TrainConfig, list[SearchTrial]]:
+    """A bounded random search (seeded by `seed`): `trials` draws from SEARCH_SPACE, each judged by
+    its early-stopped log-loss on the validation cutoff. The holdout is never consulted.
 
-    Returns the best config and one record per trial (params and validation log-loss).
-    """
+    Returns the best config and every trial."""
     if trials < 1:
         raise ValueError(f"search_trials must be at least 1, got {trials}")
     split = time_split(snapshots)
     X_val, y_val = model_input(split.validation, features), split.validation["churned"].to_numpy()
     records = []
-    for draw in ParameterSampler(SEARCH_SPACE, n_iter=trials, random_state=base.seed):
-        config = replace(base, **{k: (int(v) if k == "max_depth" else float(v)) for k, v in draw.items()})
-        booster = fit_booster(split, features, config)
+    for draw in ParameterSampler(SEARCH_SPACE, n_iter=trials, random_state=seed):
+        drawn = {k: (int(v) if k == "max_depth" else float(v)) for k, v in draw.items()}
+        config = base.model_copy(update=drawn)
+        booster = fit_booster(split, features, config, seed)
         loss = float(log_loss(y_val, booster.predict_proba(X_val)[:, 1]))
-        records.append({"config": config, "validation_logloss": loss, "best_iteration": int(booster.best_iteration)})
-    best = min(records, key=lambda r: r["validation_logloss"])
-    return best["config"], records
+        records.append(SearchTrial(config, loss, int(booster.best_iteration)))
+    best = min(records, key=lambda r: r.validation_logloss)
+    return best.config, records
 
 
 def data_fingerprint(snapshots: pl.DataFrame, features: list[str]) -> dict[str, str | int]:
@@ -155,11 +197,12 @@ def data_fingerprint(snapshots: pl.DataFrame, features: list[str]) -> dict[str, 
     schema = ";".join(f"{name}:{snapshots.schema[name]}" for name in features)
     labels = snapshots.sort("cutoff", "customer_id").select("cutoff", "customer_id", "churned")
     split = time_split(snapshots)
+    cutoffs = sorted(snapshots["cutoff"].unique().to_list())
     return {
         "rows_fit": split.fit.height,
         "rows_validation": split.validation.height,
         "rows_holdout": split.holdout.height,
-        "cutoffs": ",".join(f"{c:%Y-%m-%d}" for c in sorted(snapshots["cutoff"].unique().to_list())),
+        "cutoffs": ",".join(f"{c:%Y-%m-%d}" for c in cutoffs),
         "holdout_cutoff": f"{split.holdout['cutoff'][0]:%Y-%m-%d}",
         "feature_count": len(features),
         "feature_schema_sha256": hashlib.sha256(schema.encode()).hexdigest(),

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
-from models.evaluate import calibration_bins  # noqa: E402
+from models.training.evaluate import calibration_bins  # noqa: E402
 
 
 def _png(fig) -> bytes:

@@ -1,0 +1,8 @@
+"""The demo: a simulated world of customer journeys with a known truth, written into a data root for
+`make demo` and the tests. Not part of the product: the wheel ships `pipelines`, `features` and
+`models` only, and the pipeline never imports this package (the CLI does, for `demo` alone).
+
+- `simulator`: the seeded world, whose churn follows a known hazard;
+- `landing`: the world written as landing files and ground truth, and the landing guard;
+- `dictionary`: `python -m demo.dictionary` keeps docs/feature_dictionary.md in step with the code.
+"""

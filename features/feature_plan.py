@@ -1,0 +1,236 @@
+"""What a run builds, decided once from the data (asset `feature_plan`): `as_of`, the cutoffs, and
+which features this catalogue and data support. Training, scoring, attribution and the report all
+read the plan, so they agree on the features, and none rebuilds the registry from the raw tables.
+
+A feature is a pure function of the cutoff returning a Polars expression over one source as known
+strictly before the cutoff (`features.feature`); the families that generate them from the catalogue
+are in `features.families`. The registry is rebuilt from the plan wherever it is needed: features
+hold functions, so the plan stores what decides them (the touchpoints touched, the ticket
+touchpoints, the surveys answered, the subscription plans), and the same plan gives the same
+registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from features import families
+from features.catalogue import Catalogue
+from features.feature import FeatureDef
+from features.touchpoint_days import DAY, latest_touch, touches_column
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+class NotEnoughHistory(ValueError):
+    """The inputs do not span enough time to train and validate by time."""
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Which features the data supports: touch features for the touchpoints touched at all, support
+    features for the touchpoints with tickets, survey features for the (touchpoint, survey type)
+    pairs answered, one indicator per subscription plan."""
+
+    touched: tuple[str, ...]
+    support_touchpoints: tuple[str, ...]
+    survey_pairs: tuple[tuple[str, str], ...]
+    subscription_plans: tuple[str, ...]
+
+    def registry(self, catalogue: Catalogue) -> list[FeatureDef]:
+        return build_registry(
+            catalogue,
+            self.support_touchpoints,
+            self.survey_pairs,
+            self.subscription_plans,
+            self.touched,
+        )
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """Monthly training cutoffs (midnights UTC) whose horizon ends before the holdout's starts, the
+    holdout (the latest month start whose horizon is fully observed), and the scoring cutoff."""
+
+    training: tuple[datetime, ...]
+    holdout: datetime
+    scoring: datetime
+
+
+@dataclass(frozen=True)
+class FeaturePlan:
+    as_of: datetime
+    horizon_days: int
+    cutoffs: Cutoffs
+    features: FeatureSet
+
+    def registry(self, catalogue: Catalogue) -> list[FeatureDef]:
+        return self.features.registry(catalogue)
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as JSON values: what the asset store keeps and the UI shows."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "horizon_days": self.horizon_days,
+            "training_cutoffs": [c.isoformat() for c in self.cutoffs.training],
+            "holdout_cutoff": self.cutoffs.holdout.isoformat(),
+            "scoring_cutoff": self.cutoffs.scoring.isoformat(),
+            "touched": list(self.features.touched),
+            "support_touchpoints": list(self.features.support_touchpoints),
+            "survey_pairs": [list(pair) for pair in self.features.survey_pairs],
+            "subscription_plans": list(self.features.subscription_plans),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FeaturePlan:
+        when = datetime.fromisoformat
+        return cls(
+            as_of=when(data["as_of"]),
+            horizon_days=int(data["horizon_days"]),
+            cutoffs=Cutoffs(
+                training=tuple(when(c) for c in data["training_cutoffs"]),
+                holdout=when(data["holdout_cutoff"]),
+                scoring=when(data["scoring_cutoff"]),
+            ),
+            features=FeatureSet(
+                touched=tuple(data["touched"]),
+                support_touchpoints=tuple(data["support_touchpoints"]),
+                survey_pairs=tuple((t, s) for t, s in data["survey_pairs"]),
+                subscription_plans=tuple(data["subscription_plans"]),
+            ),
+        )
+
+
+def plan_features(
+    customers: pl.DataFrame,
+    days: pl.DataFrame,
+    support: pl.DataFrame,
+    surveys: pl.DataFrame,
+    catalogue: Catalogue,
+    horizon_days: int,
+    train_cutoffs: int,
+    as_of: datetime | None = None,
+) -> FeaturePlan:
+    """The plan for these tables: `as_of` (default: the latest moment they know about), the cutoffs
+    for `train_cutoffs` monthly training cutoffs with a `horizon_days` label window, and the
+    features they support."""
+    as_of = latest_timestamp(customers, days) if as_of is None else as_of
+    first_day = days[DAY].min()
+    if not isinstance(first_day, datetime):
+        raise NotEnoughHistory("no touches at all: there is no history to train on")
+    return FeaturePlan(
+        as_of=as_of,
+        horizon_days=horizon_days,
+        cutoffs=choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs),
+        features=feature_set(customers, days, support, surveys, catalogue),
+    )
+
+
+def feature_set(
+    customers: Frame, days: Frame, support: Frame, surveys: Frame, catalogue: Catalogue
+) -> FeatureSet:
+    """The features these tables support. Reads a few small columns and sums, so it can be taken
+    over all data (lazy scans of it) when features are built part by part."""
+    counted = [touches_column(name) for name in catalogue.names]
+    touches = days.lazy().select(pl.col(counted).sum()).collect()
+    support_touchpoints = (
+        support.lazy().select(catalogue.support_touchpoint().alias("touchpoint")).unique().collect()
+    )
+    survey_pairs = (
+        surveys.lazy()
+        .select(catalogue.survey_touchpoint().alias("touchpoint"), "survey_type")
+        .unique()
+        .collect()
+    )
+    plans = customers.lazy().select(pl.col("plan").drop_nulls().unique()).collect()
+    return FeatureSet(
+        touched=tuple(n for n, c in zip(catalogue.names, counted, strict=True) if touches[c].item()),
+        support_touchpoints=tuple(sorted(support_touchpoints["touchpoint"].to_list())),
+        survey_pairs=tuple(sorted(survey_pairs.iter_rows())),
+        subscription_plans=tuple(sorted(plans["plan"].to_list())),
+    )
+
+
+def build_registry(
+    catalogue: Catalogue,
+    support_touchpoints: Sequence[str],
+    survey_pairs: Iterable[tuple[str, str]],
+    subscription_plans: Sequence[str] = (),
+    touched: Sequence[str] | None = None,
+) -> list[FeatureDef]:
+    """Touch features for the catalogue's touchpoints the data has any touch at (`touched`; None:
+    all, a catalogue's full dictionary), support and survey features for the touchpoints it has
+    tickets and answers for, and one indicator per subscription plan (the same inputs give the same
+    registry). A touchpoint nobody touched is one this business does not have (a table left out,
+    say): its features would be empty for every customer, which the null-rate checks rightly stop."""
+    defs: list[FeatureDef] = []
+    pairs = sorted(survey_pairs)
+    for t in catalogue.touchpoints:
+        if touched is None or t.name in touched:
+            defs += families.touchpoint_features(catalogue, t)
+        if t.name in support_touchpoints:
+            defs += families.support_features(t)
+        for touchpoint, survey_type in pairs:
+            if touchpoint == t.name:
+                defs += families.survey_features(t, survey_type)
+    defs += families.journey_features(catalogue)
+    defs += families.profile_features(sorted(subscription_plans))
+    names = [d.name for d in defs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(
+            f"two features share a name: {duplicates}; rename a touchpoint in the catalogue"
+        )
+    return defs
+
+
+def latest_timestamp(customers: pl.DataFrame, days: pl.DataFrame) -> datetime:
+    """The latest moment the inputs know about: the default `as_of`."""
+    candidates = [latest_touch(days), customers["signup_at"].max(), customers["churned_at"].max()]
+    return max(c for c in candidates if isinstance(c, datetime))
+
+
+def scoring_cutoff(as_of: datetime) -> datetime:
+    """The midnight that ends `as_of`'s day: scoring sees every touch up to and including `as_of`'s
+    day (features are built from whole days)."""
+    return datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def month_start_at_or_before(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def previous_month(moment: datetime) -> datetime:
+    year, month = (moment.year - 1, 12) if moment.month == 1 else (moment.year, moment.month - 1)
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def choose_cutoffs(
+    first_event: datetime,
+    as_of: datetime,
+    horizon_days: int,
+    train_cutoffs: int,
+    min_history_days: int = 30,
+) -> Cutoffs:
+    """Month starts: the holdout is the latest whose horizon ends by `as_of`; training cutoffs end
+    their horizon by the holdout cutoff, so no training label sees the holdout's label window."""
+    horizon = timedelta(days=horizon_days)
+    holdout = month_start_at_or_before(as_of - horizon)
+    cutoffs, cutoff = [], month_start_at_or_before(holdout - horizon)
+    while len(cutoffs) < train_cutoffs and cutoff - first_event >= timedelta(days=min_history_days):
+        cutoffs.append(cutoff)
+        cutoff = previous_month(cutoff)
+    if holdout - first_event < timedelta(days=min_history_days) or not cutoffs:
+        span = (as_of - first_event).days
+        raise NotEnoughHistory(
+            f"the inputs span {span} days ({first_event:%Y-%m-%d} to {as_of:%Y-%m-%d}); training "
+            f"by time with a {horizon_days}-day horizon needs at least "
+            f"{2 * horizon_days + min_history_days + 31} days. Add older events or lower "
+            "horizon_days."
+        )
+    return Cutoffs(tuple(sorted(cutoffs)), holdout, scoring_cutoff(as_of))

@@ -1,0 +1,104 @@
+"""Which touchpoints drive abandonment (asset `touchpoint_drivers`): contributions by touchpoint
+and journey phase over the customers the model rates riskier than baseline, with bootstrap
+intervals, and the rule that flags a touchpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from features.catalogue import PHASE_LABELS, Catalogue
+from models.explain.attribution import Attribution
+
+
+@dataclass(frozen=True)
+class FlagRule:
+    """When a touchpoint counts as driving abandonment."""
+
+    share_threshold: float = 0.10  # its part of all risk-raising contribution
+    bootstrap_samples: int = 200  # resamples of the at-risk customers for the confidence interval
+    confidence: float = 0.95
+    seed: int = 0
+
+
+def bootstrap_interval(shap: np.ndarray, rule: FlagRule) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of each column's mean, resampling rows (customers) with replacement."""
+    rng = np.random.default_rng(rule.seed)
+    n = shap.shape[0]
+    means = np.empty((rule.bootstrap_samples, shap.shape[1]))
+    for b in range(rule.bootstrap_samples):
+        means[b] = shap[rng.integers(0, n, n)].mean(axis=0)
+    tail = (1 - rule.confidence) / 2 * 100
+    return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
+
+
+def driver_table(attribution: Attribution, top_touchpoints: np.ndarray, catalogue: Catalogue, rule: FlagRule) -> pl.DataFrame:
+    """Per touchpoint: how much of the at-risk customers' excess churn risk it accounts for.
+
+    Over a population like the training one, every feature's mean SHAP is close to zero, so the mean
+    says nothing. Instead we look at the customers the model rates riskier than its baseline (SHAP
+    sum above zero) and ask how much of their excess log-odds each touchpoint supplies: its mean
+    SHAP over them is `churn_contribution` (with a bootstrap interval over customers), and its part
+    of the summed positive contributions is `share_of_total`. `customers_affected` counts the
+    at-risk customers who have it among their top reasons (`top_touchpoints`: only contributions of
+    at least MIN_REASON_LOG_ODDS), `customers_top_driver` those for whom it is the first. A
+    touchpoint with a negative contribution lowers risk there (protective) and is never flagged;
+    one is flagged when it raises risk, its interval excludes zero, it takes at least the rule's
+    share of the total, and it belongs to the catalogue (the customer profile and journey shape are
+    context, not touchpoints to fix).
+    """
+    at_risk = attribution.touchpoint_shap.sum(axis=1) > 0
+    shap = attribution.touchpoint_shap[at_risk] if at_risk.any() else attribution.touchpoint_shap
+    contribution = shap.mean(axis=0)
+    low, high = bootstrap_interval(shap, rule)
+    positive = np.clip(contribution, 0, None)
+    share = positive / positive.sum() if positive.sum() > 0 else np.zeros_like(positive)
+    top_at_risk = top_touchpoints[at_risk]
+    touchpoints = range(len(attribution.touchpoints))
+    table = pl.DataFrame(
+        {
+            "touchpoint": attribution.touchpoints,
+            "label": [catalogue.label_of(t) for t in attribution.touchpoints],
+            "phase": [catalogue.phase_of(t) if t in catalogue.names else t for t in attribution.touchpoints],
+            "churn_contribution": contribution,
+            "ci_low": low,
+            "ci_high": high,
+            "share_of_total": share,
+            "direction": np.where(contribution > 0, "raises risk", "lowers risk"),
+            "customers_affected": [int((top_at_risk == i).any(axis=1).sum()) for i in touchpoints],
+            "customers_top_driver": [int((top_at_risk[:, 0] == i).sum()) for i in touchpoints],
+            "customers_at_risk": [int(at_risk.sum())] * len(attribution.touchpoints),
+        }
+    ).with_columns(phase_label=pl.col("phase").replace_strict(PHASE_LABELS, default=pl.col("phase")))
+    return table.with_columns(
+        flagged=(pl.col("direction") == "raises risk")
+        & (pl.col("ci_low") > 0)
+        & (pl.col("share_of_total") >= rule.share_threshold)
+        & pl.col("touchpoint").is_in(catalogue.names)
+    ).sort("churn_contribution", descending=True)
+
+
+def feature_summary(attribution: Attribution, top_n: int = 15) -> pl.DataFrame:
+    """The features that move risk most: mean |SHAP| over all scored customers, and the mean SHAP
+    over the at-risk ones (which way they push where it matters)."""
+    at_risk = attribution.touchpoint_shap.sum(axis=1) > 0
+    return (
+        pl.DataFrame(
+            {
+                "feature": attribution.features,
+                "touchpoint": [attribution.touchpoints[i] for i in attribution.feature_touchpoint],
+                "mean_abs_shap": np.abs(attribution.feature_shap).mean(axis=0),
+                "mean_shap_at_risk": attribution.feature_shap[at_risk].mean(axis=0) if at_risk.any() else np.zeros(len(attribution.features)),
+            }
+        )
+        .sort("mean_abs_shap", descending=True)
+        .head(top_n)
+    )
+
+
+def phase_table(drivers: pl.DataFrame) -> pl.DataFrame:
+    """Touchpoint contributions summed to their journey phase (before / during / after purchase)."""
+    return drivers.group_by("phase", "phase_label").agg(pl.col("churn_contribution").sum(), pl.col("share_of_total").sum()).sort("churn_contribution", descending=True)

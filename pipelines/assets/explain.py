@@ -1,0 +1,153 @@
+"""SHAP attributions, the touchpoint driver table, the scored list and the report."""
+
+import time
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from features.feature_plan import FeaturePlan
+from models.explain.attribution import attribution_of, top_touchpoints
+from models.explain.churn_report import render_report
+from models.explain.scored_customers import for_csv, reasons, scored_list
+from models.explain.shap_attributions import score_and_explain
+from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
+from models.tracking import load_champion
+from models.training.churn_model import ChurnModel
+from pipelines.metadata import preview
+from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
+
+OWNERS = ["team:retention"]
+
+
+@dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS, deps=["churn_model"])
+def shap_attributions(
+    context: dg.AssetExecutionContext, mlflow_tracking: MlflowTracking, scoring_features: pl.DataFrame
+) -> dg.Output[pl.DataFrame]:
+    """Churn probability and exact TreeSHAP values (log-odds) per customer and feature, from the
+    champion (after `churn_model`, which may have just promoted a new one)."""
+    champion, version = load_champion(mlflow_tracking.tracking())
+    features = champion.feature_names
+    missing = sorted(set(features) - set(scoring_features.columns))
+    if missing:
+        raise ValueError(
+            f"the champion (v{version}) needs features the scoring table lacks: {missing[:5]}; "
+            "retrain with the current catalogue"
+        )
+    started = time.perf_counter()
+    # calibrated probabilities and TreeSHAP of the booster in log-odds, in batches so memory stays flat
+    probability, values, base = score_and_explain(champion, scoring_features, features)
+    seconds = time.perf_counter() - started
+    context.log.info(
+        f"scored and explained {len(probability):,} customers with champion v{version} in "
+        f"{seconds:.1f}s"
+    )
+    frame = pl.DataFrame(values, schema=features).insert_column(
+        0, pl.Series("customer_id", scoring_features["customer_id"])
+    )
+    frame = frame.insert_column(1, pl.Series("churn_probability", probability))
+    frame = frame.insert_column(2, pl.Series("base_value", base))
+    return dg.Output(
+        frame,
+        metadata={
+            "dagster/row_count": frame.height,
+            "champion_version": version,
+            "rows_per_second": len(probability) / max(seconds, 1e-9),
+        },
+    )
+
+
+@dg.asset(group_name="explain", kinds={"polars"}, owners=OWNERS)
+def touchpoint_drivers(
+    context: dg.AssetExecutionContext,
+    settings: ChurnSettings,
+    data_root: DataRoot,
+    feature_plan: FeaturePlan,
+    shap_attributions: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """Which touchpoints drive abandonment across the scored customers, and which are flagged."""
+    catalogue = settings.catalogue()
+    attribution = attribution_of(shap_attributions, feature_plan.registry(catalogue))
+    top = top_touchpoints(attribution, catalogue.names)
+    drivers = driver_table(attribution, top, catalogue, settings.flag_rule())
+    out = data_root.folder("outputs")
+    drivers.write_parquet(out / "touchpoint_drivers.parquet")
+    drivers.write_csv(out / "touchpoint_drivers.csv")
+    flagged = drivers.filter(pl.col("flagged"))["touchpoint"].to_list()
+    context.log.info(f"flagged touchpoints: {flagged}")
+    return dg.Output(
+        drivers,
+        metadata={
+            "flagged": ", ".join(flagged),
+            "drivers": preview(drivers, rows=30),
+            "path": dg.MetadataValue.path(str(out / "touchpoint_drivers.csv")),
+        },
+    )
+
+
+@dg.asset(group_name="explain", kinds={"polars"}, owners=OWNERS)
+def scored_customers(
+    context: dg.AssetExecutionContext,
+    settings: ChurnSettings,
+    data_root: DataRoot,
+    feature_plan: FeaturePlan,
+    shap_attributions: pl.DataFrame,
+    scoring_features: pl.DataFrame,
+    customers: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """Every customer not churned by `as_of`: probability, tier, value at risk, top touchpoints and
+    why."""
+    catalogue = settings.catalogue()
+    registry = feature_plan.registry(catalogue)
+    attribution = attribution_of(shap_attributions, registry)
+    scored_rows = scoring_features.join(
+        shap_attributions.select("customer_id"), on="customer_id", how="semi"
+    )
+    values = scored_rows.select(attribution.features).to_numpy().astype(np.float64)
+    top = top_touchpoints(attribution, catalogue.names)
+    why = reasons(attribution, top, values, {d.name: d for d in registry}, settings.playbook())
+    probability = shap_attributions["churn_probability"].to_numpy()
+    scored = scored_list(attribution.customer_ids, probability, customers, why)
+    out = data_root.folder("outputs")
+    scored.write_parquet(out / "scored_customers.parquet")
+    for_csv(scored).write_csv(out / "scored_customers.csv")
+    scored.write_excel(
+        out / "scored_customers.xlsx", worksheet="at risk", autofit=True, freeze_panes=(1, 1)
+    )
+    tiers = dict(scored.group_by("risk_tier").len().iter_rows())
+    context.log.info(f"scored {scored.height:,} customers: {tiers}")
+    return dg.Output(
+        scored,
+        metadata={
+            "dagster/row_count": scored.height,
+            "risk_tiers": dg.MetadataValue.json(tiers),
+            "top_of_list": preview(scored),
+            "path": dg.MetadataValue.path(str(out / "scored_customers.csv")),
+        },
+    )
+
+
+@dg.asset(group_name="explain", kinds={"html"}, owners=OWNERS)
+def churn_report(
+    settings: ChurnSettings,
+    data_root: DataRoot,
+    feature_plan: FeaturePlan,
+    touchpoint_drivers: pl.DataFrame,
+    scored_customers: pl.DataFrame,
+    churn_model: ChurnModel,
+    shap_attributions: pl.DataFrame,
+) -> dg.MaterializeResult:
+    """report.html: moments that matter, drivers by touchpoint and phase, top features, model
+    against baselines, and the top of the scored list, in one offline page."""
+    attribution = attribution_of(shap_attributions, feature_plan.registry(settings.catalogue()))
+    html = render_report(
+        touchpoint_drivers,
+        phase_table(touchpoint_drivers),
+        feature_summary(attribution),
+        scored_customers,
+        churn_model,
+        feature_plan.as_of,
+    )
+    path = data_root.folder("outputs") / "report.html"
+    path.write_text(html)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
