@@ -12,7 +12,7 @@ export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
 export TOUCHPOINT_CHURN_ENV ?= local
 INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
-.PHONY: setup instance chromium demo run test bench dev mlflow lock clean
+.PHONY: setup instance chromium demo run lint format test bench dev mlflow lock clean
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -45,8 +45,20 @@ demo: setup  ## generate the demo world and run the whole pipeline through Dagst
 run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/landing
 	$(CLI) run
 
-test: setup chromium
-	$(BIN)/python -m pytest
+# what CI enforces: the format, the lint rules and the types (all configured in pyproject.toml)
+lint: $(VENV)/.installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/pyright
+
+format: $(VENV)/.installed  ## reformat and apply the safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# PYTEST_ARGS='-m "not e2e"' runs the quick tests only
+PYTEST_ARGS ?=
+test: setup chromium lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 EVENTS ?=
 CUSTOMERS ?=

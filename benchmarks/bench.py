@@ -52,13 +52,28 @@ from models.training.train import TrainConfig, train_model
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_EVENTS = 10_000_000
-EVENTS_PER_CUSTOMER = 285  # sizes a world from --events alone, as before (the default world makes ~331 a customer)
+EVENTS_PER_CUSTOMER = (
+    285  # sizes a world from --events alone, as before (the default world makes ~331 a customer)
+)
 # Events per customer (clickstream + support + surveys) at each simulator `sessions_per_week`,
 # measured on 20,000-customer worlds, seed 7; --events with --customers picks the knob from these
-ACTIVITY_EVENTS = ((0.1, 89.8), (0.13, 98.2), (0.15, 104.2), (0.2, 119.3), (0.3, 148.0), (0.5, 202.1), (1.0, 330.8))
-CHUNK_EVENTS = 10_000_000  # about this many events per generating child: bounds its memory (~3.9 GB)
+ACTIVITY_EVENTS = (
+    (0.1, 89.8),
+    (0.13, 98.2),
+    (0.15, 104.2),
+    (0.2, 119.3),
+    (0.3, 148.0),
+    (0.5, 202.1),
+    (1.0, 330.8),
+)
+CHUNK_EVENTS = (
+    10_000_000  # about this many events per generating child: bounds its memory (~3.9 GB)
+)
 BUCKET_EVENTS = 6_000_000  # about this many events per validated bucket, by default
-HORIZON_DAYS, TRAIN_CUTOFFS = 90, 6  # the pipeline's defaults (ChurnSettings); a year of history fits 5 of them plus the holdout
+HORIZON_DAYS, TRAIN_CUTOFFS = (
+    90,
+    6,
+)  # the pipeline's defaults (ChurnSettings); a year of history fits 5 of them plus the holdout
 SEED = 42  # ChurnSettings' default seed
 TREE_EXPLAINER_ROWS = 20_000  # shap's TreeExplainer is timed on at most this many of the same rows
 
@@ -82,7 +97,9 @@ def world_size(events: int | None, customers: int | None) -> tuple[int, float]:
     default activity when only events are given; with both, the activity that gives that many events
     per customer (a million customers and 100 million events need about a seventh of the default)."""
     if customers is None:
-        return max(200, (events or DEFAULT_EVENTS) // EVENTS_PER_CUSTOMER), WorldConfig.sessions_per_week
+        return max(
+            200, (events or DEFAULT_EVENTS) // EVENTS_PER_CUSTOMER
+        ), WorldConfig.sessions_per_week
     if events is None:
         return customers, WorldConfig.sessions_per_week
     knob, per_customer = zip(*ACTIVITY_EVENTS)
@@ -105,10 +122,18 @@ def _generate_chunk(config: WorldConfig, data_root: Path, report: Connection) ->
     """One chunk simulated and written, in a child process of its own: sends its row counts, seconds and the child's peak RSS."""
     started = time.perf_counter()
     counts = write_world(simulate(config), data_root, config)
-    report.send({**counts, "seconds": round(time.perf_counter() - started, 1), "peak_rss_gb": round(peak_rss_gb(), 2)})
+    report.send(
+        {
+            **counts,
+            "seconds": round(time.perf_counter() - started, 1),
+            "peak_rss_gb": round(peak_rss_gb(), 2),
+        }
+    )
 
 
-def _generated(parts: list[WorldConfig], data_root: Path, workers: int) -> Iterator[tuple[int, dict[str, float]]]:
+def _generated(
+    parts: list[WorldConfig], data_root: Path, workers: int
+) -> Iterator[tuple[int, dict[str, float]]]:
     """(chunk number, its figures) as each chunk finishes, `workers` fresh spawned children at a time.
 
     A fresh process per chunk, so each chunk's peak RSS is its own; plain processes rather than a
@@ -128,7 +153,9 @@ def _generated(parts: list[WorldConfig], data_root: Path, workers: int) -> Itera
             number, child, receive = running.pop(sentinel)
             child.join()
             if child.exitcode != 0:
-                raise RuntimeError(f"generating chunk {number} of the world failed (exit code {child.exitcode}; -9 is usually out of memory: try --workers 1)")
+                raise RuntimeError(
+                    f"generating chunk {number} of the world failed (exit code {child.exitcode}; -9 is usually out of memory: try --workers 1)"
+                )
             with receive:
                 yield number, receive.recv()
 
@@ -147,7 +174,11 @@ def world(data_root: Path, config: WorldConfig, chunk_size: int, workers: int) -
     for leftover in (landing, data_root / "truth"):  # of an interrupted earlier run
         shutil.rmtree(leftover, ignore_errors=True)
     parts = chunks(config, chunk_size)
-    totals, per_chunk, started = dict.fromkeys(("customers", *EVENT_TABLES), 0), {}, time.perf_counter()
+    totals, per_chunk, started = (
+        dict.fromkeys(("customers", *EVENT_TABLES), 0),
+        {},
+        time.perf_counter(),
+    )
     for number, stats in _generated(parts, data_root, workers):
         per_chunk[number] = stats
         totals = {table: rows + stats[table] for table, rows in totals.items()}
@@ -158,7 +189,12 @@ def world(data_root: Path, config: WorldConfig, chunk_size: int, workers: int) -
             flush=True,
         )
     seconds = round(time.perf_counter() - started, 1)
-    summary = {**totals, "sessions_per_week": config.sessions_per_week, "seconds": seconds, "chunks": [per_chunk[k] for k in sorted(per_chunk)]}
+    summary = {
+        **totals,
+        "sessions_per_week": config.sessions_per_week,
+        "seconds": seconds,
+        "chunks": [per_chunk[k] for k in sorted(per_chunk)],
+    }
     (landing / "world.json").write_text(json.dumps(summary, indent=2))
     return landing
 
@@ -169,17 +205,36 @@ def validate(landing: Path, validated: Path, buckets: int) -> dict[str, int]:
     validated.mkdir(parents=True, exist_ok=True)
     customers = ingest_table(landing, CONTRACTS["customers"])
     customers.accepted.write_parquet(validated / "customers.parquet")
-    _print_counts("customers", customers.rows_in, customers.accepted.height, customers.quarantined.height, customers.reason_counts())
+    _print_counts(
+        "customers",
+        customers.rows_in,
+        customers.accepted.height,
+        customers.quarantined.height,
+        customers.reason_counts(),
+    )
     rows = {"customers": customers.accepted.height}
     for table in EVENT_TABLES:
-        result = ingest_bucketed(landing, CONTRACTS[table], customers.accepted["customer_id"], validated / table, buckets)
-        _print_counts(table, result.rows_in, result.accepted, result.quarantined.height, result.reason_counts())
+        result = ingest_bucketed(
+            landing, CONTRACTS[table], customers.accepted["customer_id"], validated / table, buckets
+        )
+        _print_counts(
+            table,
+            result.rows_in,
+            result.accepted,
+            result.quarantined.height,
+            result.reason_counts(),
+        )
         rows[table] = result.accepted
     return rows
 
 
-def _print_counts(table: str, rows_in: int, accepted: int, quarantined: int, reasons: dict[str, int]) -> None:
-    print(f"  {table}: {rows_in:,} rows in = {accepted:,} accepted + {quarantined:,} quarantined {reasons or ''}", flush=True)
+def _print_counts(
+    table: str, rows_in: int, accepted: int, quarantined: int, reasons: dict[str, int]
+) -> None:
+    print(
+        f"  {table}: {rows_in:,} rows in = {accepted:,} accepted + {quarantined:,} quarantined {reasons or ''}",
+        flush=True,
+    )
 
 
 def bucket_count(validated: Path) -> int:
@@ -189,7 +244,11 @@ def bucket_count(validated: Path) -> int:
 
 def scan_bucket(validated: Path, table: str, bucket: int | None = None) -> pl.LazyFrame:
     """One bucket's validated rows of a table (every bucket's when `bucket` is None), lazily."""
-    folders = [bucket_folder(validated / table, bucket)] if bucket is not None else sorted((validated / table).glob("bucket=*"))
+    folders = (
+        [bucket_folder(validated / table, bucket)]
+        if bucket is not None
+        else sorted((validated / table).glob("bucket=*"))
+    )
     files = sorted(f for folder in folders for f in folder.glob("*.parquet"))
     return pl.scan_parquet(files) if files else CONTRACTS[table].empty().lazy()
 
@@ -211,28 +270,51 @@ def fold_days(validated: Path, work: Path, catalogue: Catalogue) -> int:
     (work / "days").mkdir(parents=True, exist_ok=True)
     rows = 0
     for bucket in range(bucket_count(validated)):
-        days = fold_touchpoint_days(*(scan_bucket(validated, table, bucket) for table in EVENT_TABLES), catalogue)
-        days.write_parquet(work / "days" / f"{bucket:02d}.parquet", compression="lz4")  # a scratch copy: fast to write beats small
+        days = fold_touchpoint_days(
+            *(scan_bucket(validated, table, bucket) for table in EVENT_TABLES), catalogue
+        )
+        days.write_parquet(
+            work / "days" / f"{bucket:02d}.parquet", compression="lz4"
+        )  # a scratch copy: fast to write beats small
         rows += days.height
     return rows
 
 
-def share(validated: Path, work: Path, catalogue: Catalogue, train_cutoffs: int, horizon_days: int) -> Shared:
+def share(
+    validated: Path, work: Path, catalogue: Catalogue, train_cutoffs: int, horizon_days: int
+) -> Shared:
     """The feature plan over all buckets: the cutoffs from every bucket's days, the features from
     every ticket and answer (what `plan_features` does on whole tables)."""
     customers = pl.read_parquet(validated / "customers.parquet")
     days = pl.scan_parquet(work / "days" / "*.parquet")
     first_day = days.select(pl.col(DAY).min()).collect().item()
     as_of = latest_timestamp(customers, days.select(pl.col(LAST_TOUCH).max()).collect())
-    supported = feature_set(customers, days, scan_bucket(validated, "support"), scan_bucket(validated, "surveys"), catalogue)
-    plan = FeaturePlan(as_of, horizon_days, choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs), supported)
+    supported = feature_set(
+        customers,
+        days,
+        scan_bucket(validated, "support"),
+        scan_bucket(validated, "surveys"),
+        catalogue,
+    )
+    plan = FeaturePlan(
+        as_of,
+        horizon_days,
+        choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs),
+        supported,
+    )
     return Shared(bucket_count(validated), catalogue, customers, plan, plan.registry(catalogue))
 
 
-def bucket_sources(validated: Path, work: Path, bucket: int, shared: Shared) -> dict[str, pl.DataFrame]:
+def bucket_sources(
+    validated: Path, work: Path, bucket: int, shared: Shared
+) -> dict[str, pl.DataFrame]:
     """One bucket's feature sources: its customers, customer-days, tickets and answers."""
-    customers = shared.customers.filter(customer_bucket(pl.col("customer_id"), shared.buckets) == bucket)
-    tables = {table: scan_bucket(validated, table, bucket).collect() for table in ("support", "surveys")}
+    customers = shared.customers.filter(
+        customer_bucket(pl.col("customer_id"), shared.buckets) == bucket
+    )
+    tables = {
+        table: scan_bucket(validated, table, bucket).collect() for table in ("support", "surveys")
+    }
     days = pl.read_parquet(work / "days" / f"{bucket:02d}.parquet")
     return feature_sources(customers, days, tables["support"], tables["surveys"], shared.catalogue)
 
@@ -240,10 +322,14 @@ def bucket_sources(validated: Path, work: Path, bucket: int, shared: Shared) -> 
 def training_tables(sources: dict[str, pl.DataFrame], shared: Shared) -> pl.DataFrame:
     """One bucket's stacked training snapshots (the training_snapshots asset)."""
     cutoffs = shared.plan.cutoffs
-    return build_training_snapshots(sources, list(cutoffs.training), cutoffs.holdout, shared.plan.horizon_days, shared.registry)
+    return build_training_snapshots(
+        sources, list(cutoffs.training), cutoffs.holdout, shared.plan.horizon_days, shared.registry
+    )
 
 
-def build_all_cutoffs(validated: Path, work: Path, train_cutoffs: int, horizon_days: int) -> tuple[Shared, int]:
+def build_all_cutoffs(
+    validated: Path, work: Path, train_cutoffs: int, horizon_days: int
+) -> tuple[Shared, int]:
     """From validated files to every bucket's stacked training table on disk: the feature stage. It
     starts from an empty `work` folder, so a re-run never reads an earlier run's days or snapshots."""
     shutil.rmtree(work, ignore_errors=True)
@@ -266,22 +352,45 @@ def bucket_breakdown(validated: Path, work: Path, shared: Shared, repeats: int) 
     scratch.mkdir(exist_ok=True)
     cutoffs = [*shared.plan.cutoffs.training, shared.plan.cutoffs.holdout]
     seconds: dict[str, float] = {}
-    seconds["scan floor"], events = median_seconds(lambda: sum(frame.collect().height for frame in tables()), repeats)
-    seconds["fold into customer-days"], days = median_seconds(lambda: fold_touchpoint_days(*tables(), shared.catalogue), repeats)
-    seconds["write customer-days (lz4)"], _ = median_seconds(lambda: days.write_parquet(scratch / "days.parquet", compression="lz4"), repeats)
-    seconds["tickets, answers, days as sources"], sources = median_seconds(lambda: bucket_sources(validated, work, 0, shared), repeats)
-    seconds[f"window table, {len(cutoffs)} cutoffs"], _ = median_seconds(lambda: window_table(sources["days"], cutoffs), repeats)
+    seconds["scan floor"], events = median_seconds(
+        lambda: sum(frame.collect().height for frame in tables()), repeats
+    )
+    seconds["fold into customer-days"], days = median_seconds(
+        lambda: fold_touchpoint_days(*tables(), shared.catalogue), repeats
+    )
+    seconds["write customer-days (lz4)"], _ = median_seconds(
+        lambda: days.write_parquet(scratch / "days.parquet", compression="lz4"), repeats
+    )
+    seconds["tickets, answers, days as sources"], sources = median_seconds(
+        lambda: bucket_sources(validated, work, 0, shared), repeats
+    )
+    seconds[f"window table, {len(cutoffs)} cutoffs"], _ = median_seconds(
+        lambda: window_table(sources["days"], cutoffs), repeats
+    )
     snapshots_s, snapshots = median_seconds(lambda: training_tables(sources, shared), repeats)
-    seconds[f"features and labels, {len(cutoffs)} cutoffs"] = snapshots_s - seconds[f"window table, {len(cutoffs)} cutoffs"]
-    seconds["write snapshots"], _ = median_seconds(lambda: snapshots.write_parquet(scratch / "snapshots.parquet"), repeats)
+    seconds[f"features and labels, {len(cutoffs)} cutoffs"] = (
+        snapshots_s - seconds[f"window table, {len(cutoffs)} cutoffs"]
+    )
+    seconds["write snapshots"], _ = median_seconds(
+        lambda: snapshots.write_parquet(scratch / "snapshots.parquet"), repeats
+    )
     shutil.rmtree(scratch)
     floor = seconds["scan floor"]
-    return {"bucket_events": events, "seconds": {step: round(s, 3) for step, s in seconds.items()}, "x_scan_floor": {step: round(s / floor, 1) for step, s in seconds.items()}}
+    return {
+        "bucket_events": events,
+        "seconds": {step: round(s, 3) for step, s in seconds.items()},
+        "x_scan_floor": {step: round(s / floor, 1) for step, s in seconds.items()},
+    }
 
 
 def build_scoring(validated: Path, work: Path, shared: Shared) -> pl.DataFrame:
     """Features at the end of the latest day for every customer not churned by then (the scoring_features asset)."""
-    parts = [build_scoring_features(bucket_sources(validated, work, bucket, shared), shared.plan, shared.registry) for bucket in range(shared.buckets)]
+    parts = [
+        build_scoring_features(
+            bucket_sources(validated, work, bucket, shared), shared.plan, shared.registry
+        )
+        for bucket in range(shared.buckets)
+    ]
     return pl.concat(parts).drop("as_of")
 
 
@@ -289,13 +398,20 @@ def scan_floor(validated: Path) -> int:
     """Merely reading the files the feature stage reads: every column, every row, bucket by bucket."""
     rows = pl.scan_parquet(validated / "customers.parquet").collect().height
     for bucket in range(bucket_count(validated)):
-        rows += sum(scan_bucket(validated, table, bucket).collect().height for table in EVENT_TABLES)
+        rows += sum(
+            scan_bucket(validated, table, bucket).collect().height for table in EVENT_TABLES
+        )
     return rows
 
 
 def probabilities(model, frame: pl.DataFrame, features: list[str]) -> np.ndarray:
     """Calibrated churn probabilities in the pipeline's batches (no explanations)."""
-    return np.concatenate([model.predict_proba(model_input(frame.slice(i, SCORE_BATCH_ROWS), features))[:, 1] for i in range(0, frame.height, SCORE_BATCH_ROWS)])
+    return np.concatenate(
+        [
+            model.predict_proba(model_input(frame.slice(i, SCORE_BATCH_ROWS), features))[:, 1]
+            for i in range(0, frame.height, SCORE_BATCH_ROWS)
+        ]
+    )
 
 
 def tree_explainer_seconds(model: xgb.XGBClassifier, X) -> float:
@@ -316,15 +432,39 @@ def table(result: dict) -> str:
     stages = [
         ("validate", result["ingest_s"], events, "events", peak["validate"]),
         ("scan floor", result["scan_floor_s"], events, "events", peak["scan floor"]),
-        (f"features, {result['cutoffs']} cutoffs", result["feature_build_s"], events, "events", peak["features"]),
+        (
+            f"features, {result['cutoffs']} cutoffs",
+            result["feature_build_s"],
+            events,
+            "events",
+            peak["features"],
+        ),
         ("train", result["train_s"], result["train_rows"], "rows", peak["train"]),
-        ("scoring features", result["scoring_features_s"], events, "events", peak["scoring features"]),
+        (
+            "scoring features",
+            result["scoring_features_s"],
+            events,
+            "events",
+            peak["scoring features"],
+        ),
         ("score", result["score_s"], rows, "rows", peak["score"]),
         ("SHAP xgboost (+ score)", result["shap_s"], rows, "rows", peak["SHAP"]),
-        ("SHAP shap.TreeExplainer", result["shap_tree_explainer_s"], result["shap_tree_explainer_rows"], "rows", None),
+        (
+            "SHAP shap.TreeExplainer",
+            result["shap_tree_explainer_s"],
+            result["shap_tree_explainer_rows"],
+            "rows",
+            None,
+        ),
     ]
-    lines = [f"{'stage':<28}{'wall s':>10}{'per second':>16}  {'of':<8}{'peak RSS GiB':>13}", "-" * 76]
-    lines += [f"{name:<28}{s:>10.2f}{n / max(s, 1e-9):>16,.0f}  {unit:<8}{'' if gb is None else f'{gb:.2f}':>13}" for name, s, n, unit, gb in stages]
+    lines = [
+        f"{'stage':<28}{'wall s':>10}{'per second':>16}  {'of':<8}{'peak RSS GiB':>13}",
+        "-" * 76,
+    ]
+    lines += [
+        f"{name:<28}{s:>10.2f}{n / max(s, 1e-9):>16,.0f}  {unit:<8}{'' if gb is None else f'{gb:.2f}':>13}"
+        for name, s, n, unit, gb in stages
+    ]
     lines += [
         "-" * 76,
         f"{result['events']:,} events, {result['customers']:,} customers, {result['features']} features; "
@@ -336,52 +476,115 @@ def table(result: dict) -> str:
 
 def breakdown_table(breakdown: dict) -> str:
     """The feature stage's steps on one bucket, each as a multiple of that bucket's scan floor."""
-    lines = [f"feature stage, step by step, on bucket 0 ({breakdown['bucket_events']:,} events)", f"{'step':<40}{'wall s':>10}{'x scan floor':>14}", "-" * 64]
-    lines += [f"{step:<40}{s:>10.3f}{breakdown['x_scan_floor'][step]:>14.1f}" for step, s in breakdown["seconds"].items()]
+    lines = [
+        f"feature stage, step by step, on bucket 0 ({breakdown['bucket_events']:,} events)",
+        f"{'step':<40}{'wall s':>10}{'x scan floor':>14}",
+        "-" * 64,
+    ]
+    lines += [
+        f"{step:<40}{s:>10.3f}{breakdown['x_scan_floor'][step]:>14.1f}"
+        for step, s in breakdown["seconds"].items()
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=None, help=f"about how many events to simulate (default {DEFAULT_EVENTS:,})")
-    parser.add_argument("--customers", type=int, default=None, help="customers (default: events / 285); with --events, the activity per customer follows")
-    parser.add_argument("--buckets", type=int, default=None, help=f"customer buckets of the validated events (default: one per {BUCKET_EVENTS:,} events)")
-    parser.add_argument("--workers", type=int, default=2, help="world chunks generated at once, each in its own process")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of the feature build and scan floor; the median is reported")
-    parser.add_argument("--data", type=Path, default=HERE / ".data", help="where generated worlds are kept")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        help=f"about how many events to simulate (default {DEFAULT_EVENTS:,})",
+    )
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=None,
+        help="customers (default: events / 285); with --events, the activity per customer follows",
+    )
+    parser.add_argument(
+        "--buckets",
+        type=int,
+        default=None,
+        help=f"customer buckets of the validated events (default: one per {BUCKET_EVENTS:,} events)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="world chunks generated at once, each in its own process",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of the feature build and scan floor; the median is reported",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=HERE / ".data", help="where generated worlds are kept"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     customers, sessions_per_week = world_size(args.events, args.customers)
     default_activity = sessions_per_week == WorldConfig.sessions_per_week
-    root = args.data / (f"world_{customers}" if default_activity else f"world_{customers}_spw{sessions_per_week:g}")
+    root = args.data / (
+        f"world_{customers}" if default_activity else f"world_{customers}_spw{sessions_per_week:g}"
+    )
     validated = root / "validated"
 
     started = time.perf_counter()
-    config = WorldConfig(customers=customers, sessions_per_week=sessions_per_week, dirty_rows=False, truth_replicates=0)
+    config = WorldConfig(
+        customers=customers,
+        sessions_per_week=sessions_per_week,
+        dirty_rows=False,
+        truth_replicates=0,
+    )
     landing = world(root, config, chunk_customers(sessions_per_week), args.workers)
     landed = json.loads((landing / "world.json").read_text())
-    print(f"world with {customers:,} customers ready in {time.perf_counter() - started:.1f}s ({landing})", flush=True)
-    buckets = args.buckets or max(1, -(-sum(landed[table] for table in EVENT_TABLES) // BUCKET_EVENTS))
+    print(
+        f"world with {customers:,} customers ready in {time.perf_counter() - started:.1f}s ({landing})",
+        flush=True,
+    )
+    buckets = args.buckets or max(
+        1, -(-sum(landed[table] for table in EVENT_TABLES) // BUCKET_EVENTS)
+    )
     ingest_s, rows = median_seconds(lambda: validate(landing, validated, buckets), 1)
     events = rows["clickstream"] + rows["support"] + rows["surveys"]
-    print(f"validated {events:,} events into {buckets} customer buckets in {ingest_s:.1f}s", flush=True)
+    print(
+        f"validated {events:,} events into {buckets} customer buckets in {ingest_s:.1f}s",
+        flush=True,
+    )
     peaks = {"validate": peak_rss_gb()}
     scan_s, _ = median_seconds(lambda: scan_floor(validated), args.repeats)
     peaks["scan floor"] = peak_rss_gb()
     work = root / "work"
-    feature_s, (shared, day_rows) = median_seconds(lambda: build_all_cutoffs(validated, work, TRAIN_CUTOFFS, HORIZON_DAYS), args.repeats)
+    feature_s, (shared, day_rows) = median_seconds(
+        lambda: build_all_cutoffs(validated, work, TRAIN_CUTOFFS, HORIZON_DAYS), args.repeats
+    )
     peaks["features"] = peak_rss_gb()
-    print(f"features for all cutoffs in {feature_s:.1f}s (scan floor {scan_s:.2f}s; {day_rows:,} customer-days)", flush=True)
+    print(
+        f"features for all cutoffs in {feature_s:.1f}s (scan floor {scan_s:.2f}s; {day_rows:,} customer-days)",
+        flush=True,
+    )
     breakdown = bucket_breakdown(validated, work, shared, args.repeats)
 
     # the stacked snapshots are scanned, not loaded: training holds only its split parts
     snapshots = pl.scan_parquet(work / "snapshots" / "*.parquet")
     features = [d.name for d in shared.registry]
-    train_s, (model, summary) = median_seconds(lambda: train_model(snapshots, features, TrainConfig(), SEED), 1)
+    train_s, (model, summary) = median_seconds(
+        lambda: train_model(snapshots, features, TrainConfig(), SEED), 1
+    )
     holdout = snapshots.filter(pl.col("split") == "holdout").collect()
-    holdout_auc = classification_metrics(holdout["churned"].to_numpy(), probabilities(model, holdout, features))["roc_auc"]
+    holdout_auc = classification_metrics(
+        holdout["churned"].to_numpy(), probabilities(model, holdout, features)
+    )["roc_auc"]
     peaks["train"] = peak_rss_gb()
-    print(f"trained in {train_s:.1f}s ({summary['best_iteration'] + 1} trees), holdout AUC {holdout_auc:.4f}", flush=True)
+    print(
+        f"trained in {train_s:.1f}s ({summary['best_iteration'] + 1} trees), holdout AUC {holdout_auc:.4f}",
+        flush=True,
+    )
     feature_rows, cutoffs = snapshots.select(pl.len(), pl.col("cutoff").n_unique()).collect().row(0)
     del holdout
 

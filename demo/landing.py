@@ -23,7 +23,9 @@ def _iso(df: pl.DataFrame) -> pl.DataFrame:
 LANDING_TABLES = ("customers", "clickstream", "support", "surveys")
 MANIFEST = "landing_files.json"  # in truth/: each landing file the last whole world wrote, with its SHA-256
 # what the demo's files were called before it kept a manifest: trusted only where a demo world's truth/ is there too
-_OLD_DEMO_NAMES = re.compile(r"customers/customers\.csv|clickstream/clickstream_\d{4}-\d{2}\.parquet|support/tickets\.jsonl|surveys/responses\.csv")
+_OLD_DEMO_NAMES = re.compile(
+    r"customers/customers\.csv|clickstream/clickstream_\d{4}-\d{2}\.parquet|support/tickets\.jsonl|surveys/responses\.csv"
+)
 
 
 class DemoFolderError(ValueError):
@@ -33,7 +35,9 @@ class DemoFolderError(ValueError):
 def _landing_entries(folder: Path) -> list[Path]:
     """A table folder's entries the demo owns or guards, sorted: hidden ones (.DS_Store) are left be,
     as ingestion ignores them."""
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+    return (
+        sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+    )
 
 
 def foreign_landing_files(data_root: Path) -> list[str]:
@@ -48,7 +52,11 @@ def foreign_landing_files(data_root: Path) -> list[str]:
         for entry in _landing_entries(folder):
             name = entry.relative_to(landing).as_posix()
             if written is None:
-                ours = entry.is_file() and (truth / "world.json").is_file() and _OLD_DEMO_NAMES.fullmatch(name) is not None
+                ours = (
+                    entry.is_file()
+                    and (truth / "world.json").is_file()
+                    and _OLD_DEMO_NAMES.fullmatch(name) is not None
+                )
             else:
                 ours = entry.is_file() and written.get(name) == file_digest(entry)
             if not ours:
@@ -61,7 +69,9 @@ def check_landing_is_the_demos(data_root: Path) -> None:
     people to put their own exports there, and `make demo` would delete them."""
     foreign = foreign_landing_files(data_root)
     if foreign:
-        shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+        shown = ", ".join(foreign[:10]) + (
+            f" and {len(foreign) - 10} more" if len(foreign) > 10 else ""
+        )
         raise DemoFolderError(
             f"the demo writes its simulated world into {data_root / 'landing'} and would delete what is there, "
             f"but these were not written by it: {shown}. Run the demo on another data root "
@@ -95,17 +105,43 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
     surveys = _iso(world.surveys)
     clickstream = world.clickstream
     if config.dirty_rows:
-        customers = pl.concat([customers, pl.DataFrame({"customer_id": [None, "C_BAD"], "signup_at": ["2026-01-01", "last tuesday"]})], how="diagonal")
+        customers = pl.concat(
+            [
+                customers,
+                pl.DataFrame(
+                    {"customer_id": [None, "C_BAD"], "signup_at": ["2026-01-01", "last tuesday"]}
+                ),
+            ],
+            how="diagonal",
+        )
         clickstream = pl.concat([clickstream, clickstream.head(2)])
-        surveys = pl.concat([surveys, surveys.head(1).with_columns(response_id=pl.lit("R_BAD"), score=pl.lit("11"), survey_type=pl.lit("nps"))], how="vertical_relaxed")
+        surveys = pl.concat(
+            [
+                surveys,
+                surveys.head(1).with_columns(
+                    response_id=pl.lit("R_BAD"), score=pl.lit("11"), survey_type=pl.lit("nps")
+                ),
+            ],
+            how="vertical_relaxed",
+        )
     customers.write_csv(landing / "customers" / f"customers{suffix}.csv")
-    for (month,), part in clickstream.with_columns(m=pl.col("ts").dt.strftime("%Y-%m")).partition_by("m", as_dict=True).items():
-        part.drop("m").write_parquet(landing / "clickstream" / f"clickstream_{month}{suffix}.parquet")
+    for (month,), part in (
+        clickstream.with_columns(m=pl.col("ts").dt.strftime("%Y-%m"))
+        .partition_by("m", as_dict=True)
+        .items()
+    ):
+        part.drop("m").write_parquet(
+            landing / "clickstream" / f"clickstream_{month}{suffix}.parquet"
+        )
     support.write_ndjson(landing / "support" / f"tickets{suffix}.jsonl")
     surveys.write_csv(landing / "surveys" / f"responses{suffix}.csv")
     truth_dir.mkdir(parents=True, exist_ok=True)
     if config.chunk is None:
-        written = {p.relative_to(landing).as_posix(): file_digest(p) for table in LANDING_TABLES for p in _landing_entries(landing / table)}
+        written = {
+            p.relative_to(landing).as_posix(): file_digest(p)
+            for table in LANDING_TABLES
+            for p in _landing_entries(landing / table)
+        }
         (truth_dir / MANIFEST).write_text(json.dumps(written, indent=2))
     world.truth.write_parquet(truth_dir / f"customers{suffix}.parquet")
     world.truth_at_cutoffs.write_parquet(truth_dir / f"probabilities_at_cutoffs{suffix}.parquet")
@@ -120,4 +156,9 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
             indent=2,
         )
     )
-    return {"customers": world.customers.height, "clickstream": world.clickstream.height, "support": world.support.height, "surveys": world.surveys.height}
+    return {
+        "customers": world.customers.height,
+        "clickstream": world.clickstream.height,
+        "support": world.support.height,
+        "surveys": world.surveys.height,
+    }

@@ -17,12 +17,31 @@ import numpy as np
 import polars as pl
 
 PLANTED_DRIVERS = ("checkout", "customer_service", "pricing")
-DECOYS = ("website", "content", "search", "cart", "newsletter", "social_media", "advertising", "community", "feedback_survey")
+DECOYS = (
+    "website",
+    "content",
+    "search",
+    "cart",
+    "newsletter",
+    "social_media",
+    "advertising",
+    "community",
+    "feedback_survey",
+)
 WEEK = timedelta(days=7)
 _WINDOW_WEEKS = 4  # the hazard looks at the last four weeks of friction
 _HAZARD_BASE = -7.5
-_HAZARD_WEIGHTS = {"payment_errors": (0.9, 4), "bad_tickets": (1.2, 3), "low_ces": (0.5, 2), "pricing_exits": (0.8, 4)}
-_COMPOUNDING = ("payment_errors", "bad_tickets", "pricing_exits")  # friction at two of these at once...
+_HAZARD_WEIGHTS = {
+    "payment_errors": (0.9, 4),
+    "bad_tickets": (1.2, 3),
+    "low_ces": (0.5, 2),
+    "pricing_exits": (0.8, 4),
+}
+_COMPOUNDING = (
+    "payment_errors",
+    "bad_tickets",
+    "pricing_exits",
+)  # friction at two of these at once...
 _COMPOUND_WEIGHT = 1.2  # ...adds this to the log-odds beyond their sum
 _TROUBLES = ("payment", "pricing", "service")  # episodes of friction at the planted touchpoints
 _TROUBLE_EXIT = 0.02  # weekly chance an episode ends: about a year each
@@ -47,7 +66,9 @@ class WorldConfig:
     # One chunk of a larger world (see `chunks`): its event, session, ticket and response ids carry
     # the chunk number and its files a `_cNNN` suffix, so chunks fill one landing folder side by side
     chunk: int | None = None
-    first_customer: int = 0  # number of the first customer, so customer ids stay unique across chunks
+    first_customer: int = (
+        0  # number of the first customer, so customer ids stay unique across chunks
+    )
 
     @property
     def end(self) -> datetime:
@@ -70,7 +91,13 @@ def chunks(config: WorldConfig, size: int) -> list[WorldConfig]:
     count = -(-config.customers // size)
     bounds = [config.customers * k // count for k in range(count + 1)]
     return [
-        replace(config, customers=bounds[k + 1] - bounds[k], seed=_chunk_seed(config.seed, k), chunk=k, first_customer=config.first_customer + bounds[k])
+        replace(
+            config,
+            customers=bounds[k + 1] - bounds[k],
+            seed=_chunk_seed(config.seed, k),
+            chunk=k,
+            first_customer=config.first_customer + bounds[k],
+        )
         for k in range(count)
     ]
 
@@ -130,10 +157,14 @@ class State:
 def _new_state(rng: np.random.Generator, latent: Latent, n: int) -> State:
     alive = np.zeros(n, dtype=bool)
     trouble = {t: np.zeros(n, dtype=bool) for t in _TROUBLES}
-    return State(alive, trouble, [_week_frictions(rng, latent, trouble, alive) for _ in range(_WINDOW_WEEKS)])
+    return State(
+        alive, trouble, [_week_frictions(rng, latent, trouble, alive) for _ in range(_WINDOW_WEEKS)]
+    )
 
 
-def _week_frictions(rng: np.random.Generator, latent: Latent, trouble: dict[str, np.ndarray], active: np.ndarray) -> dict[str, np.ndarray]:
+def _week_frictions(
+    rng: np.random.Generator, latent: Latent, trouble: dict[str, np.ndarray], active: np.ndarray
+) -> dict[str, np.ndarray]:
     """One week of the touchpoints that matter, for every customer (zero where inactive).
 
     A customer in a payment episode keeps retrying a failing payment; in a pricing episode keeps
@@ -141,17 +172,26 @@ def _week_frictions(rng: np.random.Generator, latent: Latent, trouble: dict[str,
     opening tickets that go unanswered.
     """
     retries = rng.poisson(0.8 * trouble["payment"] * active)
-    comparing = rng.poisson(0.7 * trouble["pricing"] * active)  # visits to compare plans, each ending in an exit
+    comparing = rng.poisson(
+        0.7 * trouble["pricing"] * active
+    )  # visits to compare plans, each ending in an exit
     browsing = rng.poisson(latent.activity * active)
     sessions = browsing + retries + comparing
     checkouts = rng.binomial(browsing, 0.4) + retries
     tickets = rng.poisson((latent.ticket_rate + 0.5 * trouble["service"]) * active)
-    bad_tickets = rng.binomial(tickets, np.where(trouble["service"] | latent.bad_service, 0.9, 0.05))
+    bad_tickets = rng.binomial(
+        tickets, np.where(trouble["service"] | latent.bad_service, 0.9, 0.05)
+    )
     return {
         "sessions": sessions,
         "checkouts": checkouts,
-        "payment_errors": rng.binomial(checkouts, np.where(trouble["payment"], 0.7, latent.payment_error_rate)),
-        "pricing_exits": rng.binomial(browsing, np.where(trouble["pricing"], 0.5, latent.pricing_exit_rate)) + comparing,
+        "payment_errors": rng.binomial(
+            checkouts, np.where(trouble["payment"], 0.7, latent.payment_error_rate)
+        ),
+        "pricing_exits": rng.binomial(
+            browsing, np.where(trouble["pricing"], 0.5, latent.pricing_exit_rate)
+        )
+        + comparing,
         "tickets": tickets,
         "bad_tickets": bad_tickets,
         "low_ces": rng.binomial(bad_tickets, 0.6),
@@ -175,7 +215,9 @@ def _hazard(window: list[dict[str, np.ndarray]], n: int) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def _step(rng: np.random.Generator, latent: Latent, state: State, joining: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _step(
+    rng: np.random.Generator, latent: Latent, state: State, joining: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Advance one week: who leaves (decided on the weeks before), then this week's frictions."""
     n = state.alive.size
     if joining is not None:
@@ -183,13 +225,18 @@ def _step(rng: np.random.Generator, latent: Latent, state: State, joining: np.nd
     leaving = state.alive & (rng.random(n) < _hazard(state.window, n))
     state.alive &= ~leaving
     for name, in_trouble in state.trouble.items():
-        state.trouble[name] = np.where(in_trouble, rng.random(n) > _TROUBLE_EXIT, rng.random(n) < _TROUBLE_START) & state.alive
+        state.trouble[name] = (
+            np.where(in_trouble, rng.random(n) > _TROUBLE_EXIT, rng.random(n) < _TROUBLE_START)
+            & state.alive
+        )
     frictions = _week_frictions(rng, latent, state.trouble, state.alive)
     state.window = [*state.window[1:], frictions]
     return leaving, frictions
 
 
-def _simulate_forward(rng: np.random.Generator, latent: Latent, state: State, weeks: int) -> np.ndarray:
+def _simulate_forward(
+    rng: np.random.Generator, latent: Latent, state: State, weeks: int
+) -> np.ndarray:
     """Whether each customer churns within `weeks`, continuing from a copy of the given state."""
     state = State(state.alive.copy(), dict(state.trouble), list(state.window))
     churned = np.zeros(state.alive.size, dtype=bool)
@@ -201,7 +248,13 @@ def _simulate_forward(rng: np.random.Generator, latent: Latent, state: State, we
 
 # what the expander keeps on each ticket to draw its survey answers; not part of the contract
 _TICKET_STATE = ("_bad", "_rank", "_opened_s")
-_TRUTH_AT_CUTOFFS = pl.Schema({"customer_id": pl.String(), "cutoff": pl.Datetime("us", "UTC"), "true_churn_probability": pl.Float64()})
+_TRUTH_AT_CUTOFFS = pl.Schema(
+    {
+        "customer_id": pl.String(),
+        "cutoff": pl.Datetime("us", "UTC"),
+        "true_churn_probability": pl.Float64(),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -214,7 +267,9 @@ class World:
     support: pl.DataFrame
     surveys: pl.DataFrame
     truth: pl.DataFrame
-    truth_at_cutoffs: pl.DataFrame  # customer_id, cutoff, true_churn_probability: the oracle at each month start
+    truth_at_cutoffs: (
+        pl.DataFrame
+    )  # customer_id, cutoff, true_churn_probability: the oracle at each month start
 
 
 def _month_starts(config: WorldConfig) -> list[datetime]:
@@ -229,7 +284,13 @@ def _month_starts(config: WorldConfig) -> list[datetime]:
 
 
 def _oracle_at(
-    rng: np.random.Generator, config: WorldConfig, latent: Latent, state: State, week: int, signup_week: np.ndarray, cutoff_seconds: float
+    rng: np.random.Generator,
+    config: WorldConfig,
+    latent: Latent,
+    state: State,
+    week: int,
+    signup_week: np.ndarray,
+    cutoff_seconds: float,
 ) -> np.ndarray:
     """Each customer's true probability of churning in (cutoff, cutoff + horizon], given alive at the cutoff.
 
@@ -266,23 +327,47 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
     churn_seconds = np.full(n, np.nan)
     state = _new_state(rng, latent, n)
     weekly: list[pl.DataFrame] = []
-    cutoffs = {int((c - config.start) / WEEK): c for c in _month_starts(config)} if config.truth_replicates else {}
-    oracle_rng = np.random.default_rng(config.seed + 3)  # its own stream: recording the oracle leaves the world unchanged
+    cutoffs = (
+        {int((c - config.start) / WEEK): c for c in _month_starts(config)}
+        if config.truth_replicates
+        else {}
+    )
+    oracle_rng = np.random.default_rng(
+        config.seed + 3
+    )  # its own stream: recording the oracle leaves the world unchanged
     oracle: list[tuple[datetime, np.ndarray]] = []
     for week in range(config.weeks):
         if week in cutoffs:
             seconds = (cutoffs[week] - config.start).total_seconds()
-            oracle.append((cutoffs[week], _oracle_at(oracle_rng, config, latent, state, week, signup_week, seconds)))
+            oracle.append(
+                (
+                    cutoffs[week],
+                    _oracle_at(oracle_rng, config, latent, state, week, signup_week, seconds),
+                )
+            )
         leaving, frictions = _step(rng, latent, state, joining=signup_week == week - 1)
         churn_seconds[leaving] = (week + rng.random(leaving.sum())) * WEEK.total_seconds()
         idx = np.flatnonzero(state.alive)
-        weekly.append(pl.DataFrame({"customer": idx, "week": np.full(idx.size, week), **{k: v[idx] for k, v in frictions.items()}}))
+        weekly.append(
+            pl.DataFrame(
+                {
+                    "customer": idx,
+                    "week": np.full(idx.size, week),
+                    **{k: v[idx] for k, v in frictions.items()},
+                }
+            )
+        )
     cw = pl.concat(weekly)
 
     horizon_weeks = round(config.horizon_days / 7)
     reps = config.truth_replicates
     if reps:
-        mc = _simulate_forward(np.random.default_rng(config.seed + 1), latent.tile(reps), state.tile(reps), horizon_weeks)
+        mc = _simulate_forward(
+            np.random.default_rng(config.seed + 1),
+            latent.tile(reps),
+            state.tile(reps),
+            horizon_weeks,
+        )
         true_probability = mc.reshape(reps, n).mean(axis=0)
     else:
         true_probability = np.full(n, np.nan)
@@ -299,11 +384,18 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
     ).filter(pl.col("active_at_end"))
 
     at_cutoffs = [
-        pl.DataFrame({"customer_id": ids, "cutoff": pl.Series([cutoff] * n, dtype=pl.Datetime("us", "UTC")), "true_churn_probability": p})
-        .filter(pl.Series(_alive_at(config, signup_at, churn_seconds, cutoff)))
+        pl.DataFrame(
+            {
+                "customer_id": ids,
+                "cutoff": pl.Series([cutoff] * n, dtype=pl.Datetime("us", "UTC")),
+                "true_churn_probability": p,
+            }
+        ).filter(pl.Series(_alive_at(config, signup_at, churn_seconds, cutoff)))
         for cutoff, p in oracle
     ]
-    truth_at_cutoffs = pl.concat(at_cutoffs) if at_cutoffs else pl.DataFrame(schema=_TRUTH_AT_CUTOFFS)
+    truth_at_cutoffs = (
+        pl.concat(at_cutoffs) if at_cutoffs else pl.DataFrame(schema=_TRUTH_AT_CUTOFFS)
+    )
 
     events = _Expander(rng, config, cw, latent, ids)
     return World(
@@ -316,7 +408,9 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
     )
 
 
-def _alive_at(config: WorldConfig, signup_at: np.ndarray, churn_seconds: np.ndarray, cutoff: datetime) -> np.ndarray:
+def _alive_at(
+    config: WorldConfig, signup_at: np.ndarray, churn_seconds: np.ndarray, cutoff: datetime
+) -> np.ndarray:
     """Signed up before the cutoff and not churned by it: the population the pipeline sees at that cutoff."""
     at = (cutoff - config.start).total_seconds()
     return (signup_at < at) & ~(churn_seconds <= at)
@@ -350,15 +444,26 @@ def _customers(rng, config: WorldConfig, ids, signup_at, churn_seconds) -> pl.Da
 class _Expander:
     """Expands customer-week counts into individual events with sessions, pages and timestamps."""
 
-    def __init__(self, rng: np.random.Generator, config: WorldConfig, cw: pl.DataFrame, latent: Latent, ids: np.ndarray):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        config: WorldConfig,
+        cw: pl.DataFrame,
+        latent: Latent,
+        ids: np.ndarray,
+    ):
         self.rng, self.config, self.ids = rng, config, ids
         self.cw = cw.with_row_index("cw").with_columns(
             session_offset=pl.col("sessions").cum_sum() - pl.col("sessions"),
             activity=pl.Series(latent.activity[cw["customer"].to_numpy()]),
         )
-        sessions = self.cw.select(pl.col("cw").repeat_by("sessions").explode().drop_nulls())["cw"].to_numpy()
+        sessions = self.cw.select(pl.col("cw").repeat_by("sessions").explode().drop_nulls())[
+            "cw"
+        ].to_numpy()
         self.session_cw = sessions
-        self.session_start = self._week_seconds(sessions) + rng.uniform(0, 6.9 * 86400, sessions.size)
+        self.session_start = self._week_seconds(sessions) + rng.uniform(
+            0, 6.9 * 86400, sessions.size
+        )
         self.tickets, self._ticket_cw = self._support()
 
     def _week_seconds(self, cw_idx: np.ndarray) -> np.ndarray:
@@ -371,11 +476,28 @@ class _Expander:
         """Place `per_cw[i]` events in random sessions of customer-week i; returns session indices."""
         cw_idx = self._repeat(per_cw)
         offsets = self.cw["session_offset"].to_numpy()[cw_idx]
-        return offsets + (self.rng.random(cw_idx.size) * self.cw["sessions"].to_numpy()[cw_idx]).astype(np.int64)
+        return offsets + (
+            self.rng.random(cw_idx.size) * self.cw["sessions"].to_numpy()[cw_idx]
+        ).astype(np.int64)
 
-    def _session_events(self, session: np.ndarray, event_type: str, minutes: tuple[float, float], page=None, value=None) -> dict:
-        at = self.session_start[session] + self.rng.uniform(minutes[0] * 60, minutes[1] * 60, session.size)
-        return {"session": session, "seconds": at, "event_type": event_type, "page": page, "value": value}
+    def _session_events(
+        self,
+        session: np.ndarray,
+        event_type: str,
+        minutes: tuple[float, float],
+        page=None,
+        value=None,
+    ) -> dict:
+        at = self.session_start[session] + self.rng.uniform(
+            minutes[0] * 60, minutes[1] * 60, session.size
+        )
+        return {
+            "session": session,
+            "seconds": at,
+            "event_type": event_type,
+            "page": page,
+            "value": value,
+        }
 
     def _per_session(self, p: float) -> np.ndarray:
         return np.flatnonzero(self.rng.random(self.session_start.size) < p)
@@ -385,15 +507,44 @@ class _Expander:
         n_sessions = self.session_start.size
         parts = []
         views = self._repeat(1 + rng.poisson(1.5, n_sessions))
-        parts.append(self._session_events(views, "page_view", (0, 5), page=rng.choice(["/", "/products", "/account", "/help"], views.size)))
-        parts.append(self._session_events(self._repeat(rng.poisson(1.2, n_sessions)), "product_view", (2, 10), page="/products/item"))
-        parts.append(self._session_events(self._per_session(0.15), "page_view", (1, 6), page="/blog/how-to"))
-        parts.append(self._session_events(self._per_session(0.1), "page_view", (3, 6), page="/pricing"))
+        parts.append(
+            self._session_events(
+                views,
+                "page_view",
+                (0, 5),
+                page=rng.choice(["/", "/products", "/account", "/help"], views.size),
+            )
+        )
+        parts.append(
+            self._session_events(
+                self._repeat(rng.poisson(1.2, n_sessions)),
+                "product_view",
+                (2, 10),
+                page="/products/item",
+            )
+        )
+        parts.append(
+            self._session_events(self._per_session(0.15), "page_view", (1, 6), page="/blog/how-to")
+        )
+        parts.append(
+            self._session_events(self._per_session(0.1), "page_view", (3, 6), page="/pricing")
+        )
         searches = self._per_session(0.4)
-        parts.append(self._session_events(searches, "search", (1, 8), value=np.where(rng.random(searches.size) < 0.15, 0.0, rng.integers(1, 50, searches.size))))
+        parts.append(
+            self._session_events(
+                searches,
+                "search",
+                (1, 8),
+                value=np.where(
+                    rng.random(searches.size) < 0.15, 0.0, rng.integers(1, 50, searches.size)
+                ),
+            )
+        )
         carts = self._per_session(0.35)
         parts.append(self._session_events(carts, "add_to_cart", (10, 15)))
-        parts.append(self._session_events(carts[rng.random(carts.size) < 0.2], "remove_from_cart", (15, 18)))
+        parts.append(
+            self._session_events(carts[rng.random(carts.size) < 0.2], "remove_from_cart", (15, 18))
+        )
         parts.append(self._session_events(self._per_session(0.03), "chatbot_message", (2, 20)))
 
         exits = self._in_sessions(cw["pricing_exits"].to_numpy())
@@ -404,14 +555,48 @@ class _Expander:
         checkout_session = self._in_sessions(cw["checkouts"].to_numpy())
         rank = np.arange(checkout_cw.size) - np.searchsorted(checkout_cw, checkout_cw)
         failed = rank < cw["payment_errors"].to_numpy()[checkout_cw]
-        start = self.session_start[checkout_session] + rng.uniform(20 * 60, 25 * 60, checkout_session.size)
-        parts.append({"session": checkout_session, "seconds": start, "event_type": "checkout_start", "page": "/checkout", "value": None})
-        parts.append({"session": checkout_session[failed], "seconds": start[failed] + 30, "event_type": "payment_error", "page": "/checkout", "value": None})
+        start = self.session_start[checkout_session] + rng.uniform(
+            20 * 60, 25 * 60, checkout_session.size
+        )
+        parts.append(
+            {
+                "session": checkout_session,
+                "seconds": start,
+                "event_type": "checkout_start",
+                "page": "/checkout",
+                "value": None,
+            }
+        )
+        parts.append(
+            {
+                "session": checkout_session[failed],
+                "seconds": start[failed] + 30,
+                "event_type": "payment_error",
+                "page": "/checkout",
+                "value": None,
+            }
+        )
         bought = np.where(failed, rng.random(failed.size) < 0.4, rng.random(failed.size) < 0.9)
         order_value = np.round(rng.gamma(2.0, 30.0, bought.sum()), 2)
-        parts.append({"session": checkout_session[bought], "seconds": start[bought] + 120, "event_type": "purchase", "page": "/checkout", "value": order_value})
+        parts.append(
+            {
+                "session": checkout_session[bought],
+                "seconds": start[bought] + 120,
+                "event_type": "purchase",
+                "page": "/checkout",
+                "value": order_value,
+            }
+        )
         abandoned = ~bought & (rng.random(bought.size) < 0.5)
-        parts.append({"session": checkout_session[abandoned], "seconds": start[abandoned] + 90, "event_type": "exit_intent", "page": "/checkout", "value": None})
+        parts.append(
+            {
+                "session": checkout_session[abandoned],
+                "seconds": start[abandoned] + 90,
+                "event_type": "exit_intent",
+                "page": "/checkout",
+                "value": None,
+            }
+        )
         returns = checkout_session[bought][rng.random(bought.sum()) < 0.05]
         parts.append(self._session_events(returns, "return_request", (60 * 24 * 3, 60 * 24 * 10)))
 
@@ -433,7 +618,9 @@ class _Expander:
         frames.append(self._frame_from_weeks(renewals, "subscription_renewal"))
         events = pl.concat(frames, how="vertical_relaxed").sort("ts")
         events = events.filter(pl.col("ts") < self.config.end)
-        return events.with_columns(event_id=pl.format(_id_prefix(self.config, "E") + "{}", pl.int_range(pl.len()))).select(
+        return events.with_columns(
+            event_id=pl.format(_id_prefix(self.config, "E") + "{}", pl.int_range(pl.len()))
+        ).select(
             "event_id", "customer_id", "ts", "event_type", "session_id", "page", "channel", "value"
         )
 
@@ -445,10 +632,16 @@ class _Expander:
                 "customer_id": self.ids[self.cw["customer"].to_numpy()[cw_idx]],
                 "ts": _ts(self.config, part["seconds"]),
                 "event_type": part["event_type"],
-                "session_id": pl.Series(session).cast(pl.String).str.replace(r"^", _id_prefix(self.config, "S")),
-                "page": part["page"] if not isinstance(part["page"], type(None)) else pl.Series([None] * session.size, dtype=pl.String),
+                "session_id": pl.Series(session)
+                .cast(pl.String)
+                .str.replace(r"^", _id_prefix(self.config, "S")),
+                "page": part["page"]
+                if not isinstance(part["page"], type(None))
+                else pl.Series([None] * session.size, dtype=pl.String),
                 "channel": "web",
-                "value": pl.Series(part["value"], dtype=pl.Float64) if part["value"] is not None else pl.Series([None] * session.size, dtype=pl.Float64),
+                "value": pl.Series(part["value"], dtype=pl.Float64)
+                if part["value"] is not None
+                else pl.Series([None] * session.size, dtype=pl.Float64),
             }
         )
 
@@ -462,7 +655,9 @@ class _Expander:
                 "event_type": event_type,
                 "session_id": pl.Series([None] * cw_idx.size, dtype=pl.String),
                 "page": pl.Series([None] * cw_idx.size, dtype=pl.String),
-                "channel": "email" if event_type.startswith("email") or event_type == "unsubscribe" else "web",
+                "channel": "email"
+                if event_type.startswith("email") or event_type == "unsubscribe"
+                else "web",
                 "value": pl.Series([None] * cw_idx.size, dtype=pl.Float64),
             }
         )
@@ -474,23 +669,45 @@ class _Expander:
         bad = rank < cw["bad_tickets"].to_numpy()[ticket_cw]
         opened = self._week_seconds(ticket_cw) + rng.uniform(0, 6.5 * 86400, ticket_cw.size)
         unanswered = bad & (rng.random(ticket_cw.size) < 0.4)
-        first_hours = np.where(bad, rng.uniform(30, 120, ticket_cw.size), rng.uniform(0.2, 8, ticket_cw.size))
+        first_hours = np.where(
+            bad, rng.uniform(30, 120, ticket_cw.size), rng.uniform(0.2, 8, ticket_cw.size)
+        )
         first = np.where(unanswered, np.nan, opened + first_hours * 3600)
-        resolve_hours = np.where(bad, rng.uniform(24, 200, ticket_cw.size), rng.uniform(1, 48, ticket_cw.size))
-        resolved = np.where(unanswered | (bad & (rng.random(ticket_cw.size) < 0.3)), np.nan, first + resolve_hours * 3600)
+        resolve_hours = np.where(
+            bad, rng.uniform(24, 200, ticket_cw.size), rng.uniform(1, 48, ticket_cw.size)
+        )
+        resolved = np.where(
+            unanswered | (bad & (rng.random(ticket_cw.size) < 0.3)),
+            np.nan,
+            first + resolve_hours * 3600,
+        )
         end = (self.config.end - self.config.start).total_seconds()
-        first, resolved = np.where(first < end, first, np.nan), np.where(resolved < end, resolved, np.nan)
+        first, resolved = (
+            np.where(first < end, first, np.nan),
+            np.where(resolved < end, resolved, np.nan),
+        )
         tickets = pl.DataFrame(
             {
-                "ticket_id": [f"{_id_prefix(self.config, 'T')}{i:07d}" for i in range(ticket_cw.size)],
+                "ticket_id": [
+                    f"{_id_prefix(self.config, 'T')}{i:07d}" for i in range(ticket_cw.size)
+                ],
                 "customer_id": self.ids[cw["customer"].to_numpy()[ticket_cw]],
                 "opened_at": _ts(self.config, opened),
-                "channel": rng.choice(["phone", "email", "chat", "form"], ticket_cw.size, p=[0.3, 0.35, 0.25, 0.1]),
-                "category": rng.choice(["billing", "delivery", "product", "account", "technical", "other"], ticket_cw.size),
+                "channel": rng.choice(
+                    ["phone", "email", "chat", "form"], ticket_cw.size, p=[0.3, 0.35, 0.25, 0.1]
+                ),
+                "category": rng.choice(
+                    ["billing", "delivery", "product", "account", "technical", "other"],
+                    ticket_cw.size,
+                ),
                 "first_response_at": _ts(self.config, first),
                 "resolved_at": _ts(self.config, resolved),
-                "reopened": np.where(bad, rng.poisson(0.5, ticket_cw.size), rng.poisson(0.05, ticket_cw.size)),
-                "escalated": np.where(bad, rng.random(ticket_cw.size) < 0.3, rng.random(ticket_cw.size) < 0.03),
+                "reopened": np.where(
+                    bad, rng.poisson(0.5, ticket_cw.size), rng.poisson(0.05, ticket_cw.size)
+                ),
+                "escalated": np.where(
+                    bad, rng.random(ticket_cw.size) < 0.3, rng.random(ticket_cw.size) < 0.03
+                ),
             }
         ).with_columns(_bad=pl.Series(bad), _rank=pl.Series(rank), _opened_s=pl.Series(opened))
         return tickets, ticket_cw
@@ -500,12 +717,21 @@ class _Expander:
         bad, rank = t["_bad"].to_numpy(), t["_rank"].to_numpy()
         n_bad = cw["bad_tickets"].to_numpy()[self._ticket_cw]
         # exactly the responses the hazard counted: the first low_ces bad and high_ces good tickets of each week
-        answered = np.where(bad, rank < cw["low_ces"].to_numpy()[self._ticket_cw], rank - n_bad < cw["high_ces"].to_numpy()[self._ticket_cw])
-        ces_score = np.where(bad, rng.integers(1, 4, bad.size), rng.integers(5, 8, bad.size))[answered]
+        answered = np.where(
+            bad,
+            rank < cw["low_ces"].to_numpy()[self._ticket_cw],
+            rank - n_bad < cw["high_ces"].to_numpy()[self._ticket_cw],
+        )
+        ces_score = np.where(bad, rng.integers(1, 4, bad.size), rng.integers(5, 8, bad.size))[
+            answered
+        ]
         ces = pl.DataFrame(
             {
                 "customer_id": t["customer_id"].filter(pl.Series(answered)),
-                "ts": _ts(self.config, t["_opened_s"].to_numpy()[answered] + rng.uniform(3600, 86400, answered.sum())),
+                "ts": _ts(
+                    self.config,
+                    t["_opened_s"].to_numpy()[answered] + rng.uniform(3600, 86400, answered.sum()),
+                ),
                 "survey_type": "ces",
                 "score": ces_score.astype(np.float64),
                 "touchpoint": "customer_service",
@@ -515,13 +741,19 @@ class _Expander:
         nps = pl.DataFrame(
             {
                 "customer_id": self.ids[cw["customer"].to_numpy()[nps_cw]],
-                "ts": _ts(self.config, self._week_seconds(nps_cw) + rng.uniform(0, 6.9 * 86400, nps_cw.size)),
+                "ts": _ts(
+                    self.config,
+                    self._week_seconds(nps_cw) + rng.uniform(0, 6.9 * 86400, nps_cw.size),
+                ),
                 "survey_type": "nps",
                 "score": rng.integers(0, 11, nps_cw.size).astype(np.float64),
                 "touchpoint": pl.Series([None] * nps_cw.size, dtype=pl.String),
             }
         )
         responses = pl.concat([ces, nps]).filter(pl.col("ts") < self.config.end).sort("ts")
-        return responses.with_columns(response_id=pl.format(_id_prefix(self.config, "R") + "{}", pl.int_range(pl.len())), comment=pl.lit(None, pl.String)).select(
+        return responses.with_columns(
+            response_id=pl.format(_id_prefix(self.config, "R") + "{}", pl.int_range(pl.len())),
+            comment=pl.lit(None, pl.String),
+        ).select(
             "response_id", "customer_id", "ts", "survey_type", "score", "touchpoint", "comment"
         )

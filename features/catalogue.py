@@ -76,19 +76,33 @@ class Catalogue:
         for touchpoint in self.touchpoints:
             for rule in touchpoint.page_rules:
                 on_page = pl.any_horizontal([page.str.starts_with(p) for p in rule.page_prefixes])
-                rules.append((pl.col("event_type").is_in(list(rule.event_types)) & on_page, touchpoint.name))
+                rules.append(
+                    (pl.col("event_type").is_in(list(rule.event_types)) & on_page, touchpoint.name)
+                )
         for touchpoint in self.touchpoints:
             if touchpoint.event_types:
-                rules.append((pl.col("event_type").is_in(list(touchpoint.event_types)), touchpoint.name))
+                rules.append(
+                    (pl.col("event_type").is_in(list(touchpoint.event_types)), touchpoint.name)
+                )
         for condition, name in rules:
-            expr = pl.when(condition).then(pl.lit(name)) if expr is None else expr.when(condition).then(pl.lit(name))
+            expr = (
+                pl.when(condition).then(pl.lit(name))
+                if expr is None
+                else expr.when(condition).then(pl.lit(name))
+            )
         return pl.lit(OTHER) if expr is None else expr.otherwise(pl.lit(OTHER))
 
     def page_claimed(self) -> pl.Expr:
         """Whether some page rule could claim the `page`: any other page routes as no page at all."""
         page = pl.col("page").fill_null("")
-        prefixes = [p for t in self.touchpoints for rule in t.page_rules for p in rule.page_prefixes]
-        return pl.any_horizontal([page.str.starts_with(p) for p in prefixes]) if prefixes else pl.lit(False)
+        prefixes = [
+            p for t in self.touchpoints for rule in t.page_rules for p in rule.page_prefixes
+        ]
+        return (
+            pl.any_horizontal([page.str.starts_with(p) for p in prefixes])
+            if prefixes
+            else pl.lit(False)
+        )
 
     def support_touchpoint(self) -> pl.Expr:
         """Expression over the support `channel` giving the touchpoint of a ticket."""
@@ -129,14 +143,18 @@ def _touchpoint(name: str, spec: dict, path: Path) -> Touchpoint:
         raise CatalogueError(f"{path}: '{OTHER}' is reserved for events no touchpoint claims")
     phase = spec.get("phase")
     if phase not in PHASES:
-        raise CatalogueError(f"{path}: touchpoint {name!r} has phase {phase!r}; use one of {PHASES}")
+        raise CatalogueError(
+            f"{path}: touchpoint {name!r} has phase {phase!r}; use one of {PHASES}"
+        )
     rules = tuple(
         PageRule(tuple(r.get("event_types", [])), tuple(r.get("page_prefixes", [])))
         for r in spec.get("page_rules", [])
     )
     for rule in rules:
         if not rule.event_types or not rule.page_prefixes:
-            raise CatalogueError(f"{path}: a page rule of {name!r} needs event_types and page_prefixes")
+            raise CatalogueError(
+                f"{path}: a page rule of {name!r} needs event_types and page_prefixes"
+            )
     return Touchpoint(
         name=name,
         phase=phase,
@@ -167,6 +185,8 @@ def _check_unambiguous(touchpoints: list[Touchpoint], path: Path) -> None:
 
 def touchpoints_for_event(catalogue: Catalogue, event_type: str) -> list[str]:
     """Every touchpoint an event type can land in (page rules first), in catalogue order."""
-    by_page = [t.name for t in catalogue.touchpoints for r in t.page_rules if event_type in r.event_types]
+    by_page = [
+        t.name for t in catalogue.touchpoints for r in t.page_rules if event_type in r.event_types
+    ]
     plain = [t.name for t in catalogue.touchpoints if event_type in t.event_types]
     return list(dict.fromkeys(by_page + plain))

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from features.catalogue import OTHER, PHASES, Catalogue, Touchpoint, touchpoints_for_event
+from features.feature import JOURNEY, PROFILE, FeatureDef
 from features.ingest.contract import SURVEY_SCALES
 from features.touchpoint_days import (
     ABANDONED_CHECKOUTS,
@@ -24,12 +25,16 @@ from features.touchpoint_days import (
     touches_column,
     touchpoint_codes,
 )
-from features.feature import JOURNEY, PROFILE, FeatureDef
 from features.windows import ACTIVE_DAYS, EXIT_DAYS, WINDOWS_DAYS, last_day_column, window_column
 
 SLOW_FIRST_RESPONSE_HOURS = 24.0
 # how a reason names each survey type; its scale is the contract's (SURVEY_SCALES)
-SURVEY_NAMES = {"nps": "NPS", "csat": "CSAT", "ces": "effort score (CES)", "repurchase": "would-buy-again"}
+SURVEY_NAMES = {
+    "nps": "NPS",
+    "csat": "CSAT",
+    "ces": "effort score (CES)",
+    "repurchase": "would-buy-again",
+}
 UTC_US = pl.Datetime("us", "UTC")
 
 
@@ -70,46 +75,87 @@ def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]
     column = touches_column(t.name)
     code = touchpoint_codes(catalogue)[t.name]
     defs = [
-        FeatureDef(f"{t.name}_touches_{d}d", t.name, t.phase, "volume", "windows",
-                   f"Touches at {t.label} in the {d} days before the cutoff.",
-                   f"{_number_of('touch', 'touches')} at {t.label} in the last {d} days",
-                   lambda c, d=d: _window(column, d), raises_risk_when="low")
+        FeatureDef(
+            f"{t.name}_touches_{d}d",
+            t.name,
+            t.phase,
+            "volume",
+            "windows",
+            f"Touches at {t.label} in the {d} days before the cutoff.",
+            f"{_number_of('touch', 'touches')} at {t.label} in the last {d} days",
+            lambda c, d=d: _window(column, d),
+            raises_risk_when="low",
+        )
         for d in WINDOWS_DAYS
     ]
     defs += [
-        FeatureDef(f"{t.name}_days_since_last", t.name, t.phase, "recency", "windows",
-                   f"Days since the last day with a touch at {t.label} (1 = the day before the cutoff; empty if never).",
-                   f"{_number_of('day', 'days')} since the last touch at {t.label}",
-                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col(last_day_column(column))), fill=None,
-                   reason_missing=f"never touched {t.label}"),
-        FeatureDef(f"{t.name}_touches_trend_30d", t.name, t.phase, "trend", "windows",
-                   f"Touches at {t.label} in the last 30 days over the monthly average of the 60 days before "
-                   "(1 = steady, below 1 = fading; both counts smoothed by one).",
-                   f"{{value:.0%}} as many touches at {t.label} in the last 30 days as in an average month before",
-                   lambda c: (_window(column, 30) + 1) / ((_window(column, 90) - _window(column, 30)) / 2 + 1),
-                   fill=1.0, raises_risk_when="low"),
-        FeatureDef(f"{t.name}_was_last_touch", t.name, t.phase, "journey", "windows",
-                   f"1 if the customer's last touch before the cutoff was at {t.label}.",
-                   f"the last contact before going quiet {{value:was|was not}} at {t.label}",
-                   lambda c: (last_touchpoint_code(pl.col(LAST_TOUCH)) == code).cast(pl.Float64)),
+        FeatureDef(
+            f"{t.name}_days_since_last",
+            t.name,
+            t.phase,
+            "recency",
+            "windows",
+            f"Days since the last day with a touch at {t.label} (1 = the day before the cutoff; empty if never).",
+            f"{_number_of('day', 'days')} since the last touch at {t.label}",
+            lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col(last_day_column(column))),
+            fill=None,
+            reason_missing=f"never touched {t.label}",
+        ),
+        FeatureDef(
+            f"{t.name}_touches_trend_30d",
+            t.name,
+            t.phase,
+            "trend",
+            "windows",
+            f"Touches at {t.label} in the last 30 days over the monthly average of the 60 days before "
+            "(1 = steady, below 1 = fading; both counts smoothed by one).",
+            f"{{value:.0%}} as many touches at {t.label} in the last 30 days as in an average month before",
+            lambda c: (
+                (_window(column, 30) + 1) / ((_window(column, 90) - _window(column, 30)) / 2 + 1)
+            ),
+            fill=1.0,
+            raises_risk_when="low",
+        ),
+        FeatureDef(
+            f"{t.name}_was_last_touch",
+            t.name,
+            t.phase,
+            "journey",
+            "windows",
+            f"1 if the customer's last touch before the cutoff was at {t.label}.",
+            f"the last contact before going quiet {{value:was|was not}} at {t.label}",
+            lambda c: (last_touchpoint_code(pl.col(LAST_TOUCH)) == code).cast(pl.Float64),
+        ),
     ]
     for friction in friction_pairs(catalogue):
         if friction.touchpoint != t.name:
             continue
         event = FRICTION_EVENTS[friction.event_type]
         defs += [
-            FeatureDef(f"{t.name}_{event.word}_{d}d", t.name, t.phase, "friction", "windows",
-                       f"{event.many.capitalize()} at {t.label} in the {d} days before the cutoff.",
-                       f"{_number_of(event.one, event.many)} at {t.label} in the last {d} days",
-                       lambda c, d=d, column=friction.column: _window(column, d))
+            FeatureDef(
+                f"{t.name}_{event.word}_{d}d",
+                t.name,
+                t.phase,
+                "friction",
+                "windows",
+                f"{event.many.capitalize()} at {t.label} in the {d} days before the cutoff.",
+                f"{_number_of(event.one, event.many)} at {t.label} in the last {d} days",
+                lambda c, d=d, column=friction.column: _window(column, d),
+            )
             for d in WINDOWS_DAYS
         ]
     if t.name in touchpoints_for_event(catalogue, "checkout_start"):
         defs += [
-            FeatureDef(f"{t.name}_abandoned_checkouts_{d}d", t.name, t.phase, "friction", "windows",
-                       f"Checkouts started in the last {d} days without a purchase the same day.",
-                       f"{_number_of('checkout', 'checkouts')} started and abandoned in the last {d} days",
-                       lambda c, d=d: _window(ABANDONED_CHECKOUTS, d))
+            FeatureDef(
+                f"{t.name}_abandoned_checkouts_{d}d",
+                t.name,
+                t.phase,
+                "friction",
+                "windows",
+                f"Checkouts started in the last {d} days without a purchase the same day.",
+                f"{_number_of('checkout', 'checkouts')} started and abandoned in the last {d} days",
+                lambda c, d=d: _window(ABANDONED_CHECKOUTS, d),
+            )
             for d in (30, 90)
         ]
     return defs
@@ -127,7 +173,9 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
 
     def waited_hours(c: datetime, until: pl.Expr, done: pl.Expr) -> pl.Expr:
         # an open ticket has waited until the cutoff so far: open-ended, never "fast"
-        return _hours(pl.when(done).then(until).otherwise(pl.lit(c, dtype=UTC_US)) - pl.col("opened_at"))
+        return _hours(
+            pl.when(done).then(until).otherwise(pl.lit(c, dtype=UTC_US)) - pl.col("opened_at")
+        )
 
     def first_response_hours(c: datetime) -> pl.Expr:
         return waited_hours(c, pl.col("first_response_at"), answered(c))
@@ -136,48 +184,104 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
     for d in WINDOWS_DAYS:
         recent = lambda c, d=d: here & _since("opened_at", c, d)  # noqa: E731
         defs += [
-            FeatureDef(f"{t.name}_tickets_{d}d", t.name, t.phase, "support_quality", "support",
-                       f"Tickets opened with {t.label} in the {d} days before the cutoff.",
-                       f"{_number_of('ticket', 'tickets')} with {t.label} in the last {d} days",
-                       lambda c, recent=recent: _count(recent(c))),
-            FeatureDef(f"{t.name}_unanswered_tickets_{d}d", t.name, t.phase, "support_quality", "support",
-                       f"Tickets from the last {d} days with no first response from {t.label} by the cutoff.",
-                       f"{_number_of('ticket', 'tickets')} still waiting for a first answer from {t.label}",
-                       lambda c, recent=recent: _count(recent(c) & ~answered(c))),
-            FeatureDef(f"{t.name}_first_response_hours_max_{d}d", t.name, t.phase, "support_quality", "support",
-                       f"Longest wait for a first response (hours) over the last {d} days' tickets; unanswered ones count until the cutoff.",
-                       f"waited {_number_of('hour', 'hours')} for a first answer from {t.label}",
-                       lambda c, recent=recent: first_response_hours(c).filter(recent(c)).max(), fill=None,
-                       reason_missing=f"no tickets with {t.label} in the last {d} days"),
+            FeatureDef(
+                f"{t.name}_tickets_{d}d",
+                t.name,
+                t.phase,
+                "support_quality",
+                "support",
+                f"Tickets opened with {t.label} in the {d} days before the cutoff.",
+                f"{_number_of('ticket', 'tickets')} with {t.label} in the last {d} days",
+                lambda c, recent=recent: _count(recent(c)),
+            ),
+            FeatureDef(
+                f"{t.name}_unanswered_tickets_{d}d",
+                t.name,
+                t.phase,
+                "support_quality",
+                "support",
+                f"Tickets from the last {d} days with no first response from {t.label} by the cutoff.",
+                f"{_number_of('ticket', 'tickets')} still waiting for a first answer from {t.label}",
+                lambda c, recent=recent: _count(recent(c) & ~answered(c)),
+            ),
+            FeatureDef(
+                f"{t.name}_first_response_hours_max_{d}d",
+                t.name,
+                t.phase,
+                "support_quality",
+                "support",
+                f"Longest wait for a first response (hours) over the last {d} days' tickets; unanswered ones count until the cutoff.",
+                f"waited {_number_of('hour', 'hours')} for a first answer from {t.label}",
+                lambda c, recent=recent: first_response_hours(c).filter(recent(c)).max(),
+                fill=None,
+                reason_missing=f"no tickets with {t.label} in the last {d} days",
+            ),
         ]
     last_30d = lambda c: here & _since("opened_at", c, 30)  # noqa: E731
     last_90d = lambda c: here & _since("opened_at", c, 90)  # noqa: E731
     return defs + [
-        FeatureDef(f"{t.name}_slow_or_unanswered_tickets_30d", t.name, t.phase, "support_quality", "support",
-                   f"Tickets from the last 30 days that waited over {SLOW_FIRST_RESPONSE_HOURS:.0f} hours for a first response (or still wait).",
-                   f"{_number_of('ticket', 'tickets')} with {t.label} waited over a day for a first answer",
-                   lambda c: _count(last_30d(c) & (first_response_hours(c) > SLOW_FIRST_RESPONSE_HOURS))),
-        FeatureDef(f"{t.name}_resolution_hours_max_90d", t.name, t.phase, "support_quality", "support",
-                   "Longest time to resolution (hours) over the last 90 days' tickets; unresolved ones count until the cutoff.",
-                   f"a ticket with {t.label} took {_number_of('hour', 'hours')} to resolve (or is still open)",
-                   lambda c: waited_hours(c, pl.col("resolved_at"), resolved(c)).filter(last_90d(c)).max(), fill=None,
-                   reason_missing=f"no tickets with {t.label} in the last 90 days"),
-        FeatureDef(f"{t.name}_unresolved_tickets", t.name, t.phase, "support_quality", "support",
-                   "Tickets still unresolved at the cutoff.",
-                   f"{_number_of('unresolved ticket', 'unresolved tickets')} with {t.label}",
-                   lambda c: _count(here & ~resolved(c))),
-        FeatureDef(f"{t.name}_reopened_90d", t.name, t.phase, "support_quality", "support",
-                   "Times the last 90 days' tickets were reopened.",
-                   f"tickets with {t.label} reopened {_number_of('time', 'times')} in the last 90 days",
-                   lambda c: pl.col("reopened").filter(last_90d(c)).fill_null(0).sum().cast(pl.Float64)),
-        FeatureDef(f"{t.name}_escalated_tickets_90d", t.name, t.phase, "support_quality", "support",
-                   "Escalated tickets opened in the 90 days before the cutoff.",
-                   f"{_number_of('escalated ticket', 'escalated tickets')} with {t.label} in the last 90 days",
-                   lambda c: _count(last_90d(c) & pl.col("escalated").fill_null(False))),
-        FeatureDef(f"{t.name}_channel_switches_30d", t.name, t.phase, "support_quality", "support",
-                   "Tickets in the last 30 days repeating the previous ticket's category on another channel within a week.",
-                   f"chased the same issue on {_number_of('other channel', 'other channels')} within a week",
-                   lambda c: _count(last_30d(c) & pl.col("channel_switch"))),
+        FeatureDef(
+            f"{t.name}_slow_or_unanswered_tickets_30d",
+            t.name,
+            t.phase,
+            "support_quality",
+            "support",
+            f"Tickets from the last 30 days that waited over {SLOW_FIRST_RESPONSE_HOURS:.0f} hours for a first response (or still wait).",
+            f"{_number_of('ticket', 'tickets')} with {t.label} waited over a day for a first answer",
+            lambda c: _count(last_30d(c) & (first_response_hours(c) > SLOW_FIRST_RESPONSE_HOURS)),
+        ),
+        FeatureDef(
+            f"{t.name}_resolution_hours_max_90d",
+            t.name,
+            t.phase,
+            "support_quality",
+            "support",
+            "Longest time to resolution (hours) over the last 90 days' tickets; unresolved ones count until the cutoff.",
+            f"a ticket with {t.label} took {_number_of('hour', 'hours')} to resolve (or is still open)",
+            lambda c: waited_hours(c, pl.col("resolved_at"), resolved(c)).filter(last_90d(c)).max(),
+            fill=None,
+            reason_missing=f"no tickets with {t.label} in the last 90 days",
+        ),
+        FeatureDef(
+            f"{t.name}_unresolved_tickets",
+            t.name,
+            t.phase,
+            "support_quality",
+            "support",
+            "Tickets still unresolved at the cutoff.",
+            f"{_number_of('unresolved ticket', 'unresolved tickets')} with {t.label}",
+            lambda c: _count(here & ~resolved(c)),
+        ),
+        FeatureDef(
+            f"{t.name}_reopened_90d",
+            t.name,
+            t.phase,
+            "support_quality",
+            "support",
+            "Times the last 90 days' tickets were reopened.",
+            f"tickets with {t.label} reopened {_number_of('time', 'times')} in the last 90 days",
+            lambda c: pl.col("reopened").filter(last_90d(c)).fill_null(0).sum().cast(pl.Float64),
+        ),
+        FeatureDef(
+            f"{t.name}_escalated_tickets_90d",
+            t.name,
+            t.phase,
+            "support_quality",
+            "support",
+            "Escalated tickets opened in the 90 days before the cutoff.",
+            f"{_number_of('escalated ticket', 'escalated tickets')} with {t.label} in the last 90 days",
+            lambda c: _count(last_90d(c) & pl.col("escalated").fill_null(False)),
+        ),
+        FeatureDef(
+            f"{t.name}_channel_switches_30d",
+            t.name,
+            t.phase,
+            "support_quality",
+            "support",
+            "Tickets in the last 30 days repeating the previous ticket's category on another channel within a week.",
+            f"chased the same issue on {_number_of('other channel', 'other channels')} within a week",
+            lambda c: _count(last_30d(c) & pl.col("channel_switch")),
+        ),
     ]
 
 
@@ -199,41 +303,91 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
         return scores_in_order().last()
 
     defs = [
-        FeatureDef(f"{prefix}_last", t.name, t.phase, "survey_voice", "surveys",
-                   f"Last {name} given about {t.label} before the cutoff.",
-                   f"rated {t.label} {{value:.0f}} of {top} ({name})",
-                   lambda c: last(), fill=None, raises_risk_when="low", reason_missing=never_rated),
-        FeatureDef(f"{prefix}_change", t.name, t.phase, "survey_voice", "surveys",
-                   f"Change between the last two {name} answers about {t.label}.",
-                   f"{name} about {t.label} {_changed_by('point', 'points')}",
-                   lambda c: last() - scores_in_order().slice(-2, 1).first(), fill=None, raises_risk_when="low",
-                   reason_missing=f"fewer than two {name} answers about {t.label}"),
+        FeatureDef(
+            f"{prefix}_last",
+            t.name,
+            t.phase,
+            "survey_voice",
+            "surveys",
+            f"Last {name} given about {t.label} before the cutoff.",
+            f"rated {t.label} {{value:.0f}} of {top} ({name})",
+            lambda c: last(),
+            fill=None,
+            raises_risk_when="low",
+            reason_missing=never_rated,
+        ),
+        FeatureDef(
+            f"{prefix}_change",
+            t.name,
+            t.phase,
+            "survey_voice",
+            "surveys",
+            f"Change between the last two {name} answers about {t.label}.",
+            f"{name} about {t.label} {_changed_by('point', 'points')}",
+            lambda c: last() - scores_in_order().slice(-2, 1).first(),
+            fill=None,
+            raises_risk_when="low",
+            reason_missing=f"fewer than two {name} answers about {t.label}",
+        ),
     ] + [
-        FeatureDef(f"{prefix}_mean_{d}d", t.name, t.phase, "survey_voice", "surveys",
-                   f"Mean {name} about {t.label} in the {d} days before the cutoff.",
-                   f"average {name} of {{value:.1f}} of {top} about {t.label} in the last {d} days",
-                   lambda c, d=d: pl.col("score").filter(here & _since("ts", c, d)).mean(), fill=None, raises_risk_when="low",
-                   reason_missing=f"no {name} answers about {t.label} in the last {d} days")
+        FeatureDef(
+            f"{prefix}_mean_{d}d",
+            t.name,
+            t.phase,
+            "survey_voice",
+            "surveys",
+            f"Mean {name} about {t.label} in the {d} days before the cutoff.",
+            f"average {name} of {{value:.1f}} of {top} about {t.label} in the last {d} days",
+            lambda c, d=d: pl.col("score").filter(here & _since("ts", c, d)).mean(),
+            fill=None,
+            raises_risk_when="low",
+            reason_missing=f"no {name} answers about {t.label} in the last {d} days",
+        )
         for d in (30, 90)
     ]
     if survey_type == "nps":
         defs += [
-            FeatureDef(f"{prefix}_detractor", t.name, t.phase, "survey_voice", "surveys",
-                       f"1 if the last NPS about {t.label} was 0-6 (detractor), 0 if higher; empty if never asked.",
-                       f"{{value:a|not a}} detractor of {t.label} at the last NPS survey",
-                       lambda c: (last() <= 6).cast(pl.Float64), fill=None, reason_missing=never_rated),
-            FeatureDef(f"{prefix}_promoter", t.name, t.phase, "survey_voice", "surveys",
-                       f"1 if the last NPS about {t.label} was 9-10 (promoter), 0 if lower; empty if never asked.",
-                       f"{{value:a|not a}} promoter of {t.label} at the last NPS survey",
-                       lambda c: (last() >= 9).cast(pl.Float64), fill=None, raises_risk_when="low", reason_missing=never_rated),
+            FeatureDef(
+                f"{prefix}_detractor",
+                t.name,
+                t.phase,
+                "survey_voice",
+                "surveys",
+                f"1 if the last NPS about {t.label} was 0-6 (detractor), 0 if higher; empty if never asked.",
+                f"{{value:a|not a}} detractor of {t.label} at the last NPS survey",
+                lambda c: (last() <= 6).cast(pl.Float64),
+                fill=None,
+                reason_missing=never_rated,
+            ),
+            FeatureDef(
+                f"{prefix}_promoter",
+                t.name,
+                t.phase,
+                "survey_voice",
+                "surveys",
+                f"1 if the last NPS about {t.label} was 9-10 (promoter), 0 if lower; empty if never asked.",
+                f"{{value:a|not a}} promoter of {t.label} at the last NPS survey",
+                lambda c: (last() >= 9).cast(pl.Float64),
+                fill=None,
+                raises_risk_when="low",
+                reason_missing=never_rated,
+            ),
         ]
     if survey_type == "ces":
         defs.append(
-            FeatureDef(f"{prefix}_low_effort_share_90d", t.name, t.phase, "survey_voice", "surveys",
-                       f"Share of the last 90 days' CES answers about {t.label} scoring 5-7 (easy).",
-                       f"found {t.label} easy in {{value:.0%}} of {name} answers in the last 90 days",
-                       lambda c: (pl.col("score").filter(here & _since("ts", c, 90)) >= 5).mean(), fill=None, raises_risk_when="low",
-                       reason_missing=f"no {name} answers about {t.label} in the last 90 days")
+            FeatureDef(
+                f"{prefix}_low_effort_share_90d",
+                t.name,
+                t.phase,
+                "survey_voice",
+                "surveys",
+                f"Share of the last 90 days' CES answers about {t.label} scoring 5-7 (easy).",
+                f"found {t.label} easy in {{value:.0%}} of {name} answers in the last 90 days",
+                lambda c: (pl.col("score").filter(here & _since("ts", c, 90)) >= 5).mean(),
+                fill=None,
+                raises_risk_when="low",
+                reason_missing=f"no {name} answers about {t.label} in the last 90 days",
+            )
         )
     return defs
 
@@ -247,40 +401,89 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
 
     def share(phase: str) -> pl.Expr:
         total = touches_in(names)
-        return pl.when(total > 0).then(touches_in([n for n in catalogue.names if catalogue.phase_of(n) == phase]) / total)
+        return pl.when(total > 0).then(
+            touches_in([n for n in catalogue.names if catalogue.phase_of(n) == phase]) / total
+        )
 
     defs = [
-        FeatureDef(f"{JOURNEY}_{p}_share_90d", JOURNEY, p, "journey", "windows",
-                   f"Share of the last 90 days' touches in the {p.replace('_', ' ')} phase.",
-                   f"{{value:.0%}} of recent activity {p.replace('_', ' ').replace('pre purchase', 'before purchase').replace('post purchase', 'after purchase')}",
-                   lambda c, p=p: share(p), fill=None, reason_missing="no activity in the last 90 days")
+        FeatureDef(
+            f"{JOURNEY}_{p}_share_90d",
+            JOURNEY,
+            p,
+            "journey",
+            "windows",
+            f"Share of the last 90 days' touches in the {p.replace('_', ' ')} phase.",
+            f"{{value:.0%}} of recent activity {p.replace('_', ' ').replace('pre purchase', 'before purchase').replace('post purchase', 'after purchase')}",
+            lambda c, p=p: share(p),
+            fill=None,
+            reason_missing="no activity in the last 90 days",
+        )
         for p in PHASES
     ]
     return defs + [
-        FeatureDef(f"{JOURNEY}_days_ending_in_exit_30d", JOURNEY, JOURNEY, "journey", "windows",
-                   "Days in the last 30 whose last event was an exit intent.",
-                   f"{_number_of('day', 'days')} in the last 30 ended with an exit intent",
-                   lambda c: _window(EXIT_DAYS, 30)),
-        FeatureDef(f"{JOURNEY}_active_days_30d", JOURNEY, JOURNEY, "volume", "windows",
-                   "Days with any touch in the last 30 days.", "active on {value:.0f} of the last 30 days",
-                   lambda c: _window(ACTIVE_DAYS, 30), raises_risk_when="low"),
+        FeatureDef(
+            f"{JOURNEY}_days_ending_in_exit_30d",
+            JOURNEY,
+            JOURNEY,
+            "journey",
+            "windows",
+            "Days in the last 30 whose last event was an exit intent.",
+            f"{_number_of('day', 'days')} in the last 30 ended with an exit intent",
+            lambda c: _window(EXIT_DAYS, 30),
+        ),
+        FeatureDef(
+            f"{JOURNEY}_active_days_30d",
+            JOURNEY,
+            JOURNEY,
+            "volume",
+            "windows",
+            "Days with any touch in the last 30 days.",
+            "active on {value:.0f} of the last 30 days",
+            lambda c: _window(ACTIVE_DAYS, 30),
+            raises_risk_when="low",
+        ),
     ]
 
 
 def profile_features(plans: list[str]) -> list[FeatureDef]:
     """Tenure, value and plan: context that shifts risk, not a touchpoint to fix."""
     defs = [
-        FeatureDef("profile_tenure_days", PROFILE, PROFILE, "profile", "customers",
-                   "Days from signup to the cutoff.", f"customer for {_number_of('day', 'days')}",
-                   lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col("signup_at")), fill=None, reason_missing="signup date unknown"),
-        FeatureDef("profile_monthly_value", PROFILE, PROFILE, "profile", "customers",
-                   "Monthly value of the customer's plan.", "pays {value:.0f} a month",
-                   lambda c: pl.col("monthly_value"), fill=None, reason_missing="monthly value unknown"),
+        FeatureDef(
+            "profile_tenure_days",
+            PROFILE,
+            PROFILE,
+            "profile",
+            "customers",
+            "Days from signup to the cutoff.",
+            f"customer for {_number_of('day', 'days')}",
+            lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col("signup_at")),
+            fill=None,
+            reason_missing="signup date unknown",
+        ),
+        FeatureDef(
+            "profile_monthly_value",
+            PROFILE,
+            PROFILE,
+            "profile",
+            "customers",
+            "Monthly value of the customer's plan.",
+            "pays {value:.0f} a month",
+            lambda c: pl.col("monthly_value"),
+            fill=None,
+            reason_missing="monthly value unknown",
+        ),
     ]
     return defs + [
-        FeatureDef(f"profile_plan_is_{_slug(plan)}", PROFILE, PROFILE, "profile", "customers",
-                   f"1 if the customer is on the {plan} plan.", f"{{value:on|not on}} the {plan} plan",
-                   lambda c, plan=plan: (pl.col("plan") == plan).cast(pl.Float64))
+        FeatureDef(
+            f"profile_plan_is_{_slug(plan)}",
+            PROFILE,
+            PROFILE,
+            "profile",
+            "customers",
+            f"1 if the customer is on the {plan} plan.",
+            f"{{value:on|not on}} the {plan} plan",
+            lambda c, plan=plan: (pl.col("plan") == plan).cast(pl.Float64),
+        )
         for plan in plans
     ]
 

@@ -15,7 +15,16 @@ JOURNEY = "journey"
 SOURCE_TIME = {"support": "opened_at", "surveys": "ts", "customers": "signup_at"}
 # sources with one row per customer: their features are read from the row, not aggregated over rows
 PER_CUSTOMER = ("customers", "windows")
-FAMILIES = ("volume", "recency", "trend", "friction", "support_quality", "survey_voice", "journey", "profile")
+FAMILIES = (
+    "volume",
+    "recency",
+    "trend",
+    "friction",
+    "support_quality",
+    "survey_voice",
+    "journey",
+    "profile",
+)
 
 
 class _ReasonFormatter(string.Formatter):
@@ -35,7 +44,9 @@ class _ReasonFormatter(string.Formatter):
             return "N" if value is None else super().format_field(value, format_spec)
         choices = format_spec.split("|")
         if len(choices) not in (2, 3):
-            raise ValueError(f"a word choice has two options (one|other) or three (below|zero|above), got {format_spec!r}")
+            raise ValueError(
+                f"a word choice has two options (one|other) or three (below|zero|above), got {format_spec!r}"
+            )
         if value is None:
             return "/".join(choices) if len(choices) == 2 else " / ".join(choices)
         shown = round(value)
@@ -55,7 +66,9 @@ class FeatureDef:
     family: str  # one of FAMILIES
     source: str  # a key of SOURCE_TIME, or "windows"
     description: str
-    reason: str  # template over {value} and {size} (= |value|), with word choices (_ReasonFormatter)
+    reason: (
+        str  # template over {value} and {size} (= |value|), with word choices (_ReasonFormatter)
+    )
     expr: Callable[[datetime], pl.Expr]
     fill: float | None = 0.0  # value for a customer with no rows in the source (None: unknown)
     raises_risk_when: str = "high"  # which end of the feature a reason is worth saying for
@@ -69,7 +82,9 @@ class FeatureDef:
         """
         if value is None:
             if self.reason_missing is None:
-                raise ValueError(f"{self.name} has no sentence for a missing value (reason_missing); it should never be missing, its fill is {self.fill}")
+                raise ValueError(
+                    f"{self.name} has no sentence for a missing value (reason_missing); it should never be missing, its fill is {self.fill}"
+                )
             return self.reason_missing
         return _REASON.format(self.reason, value=value, size=abs(value))
 

@@ -149,7 +149,9 @@ def feature_set(
     )
     plans = customers.lazy().select(pl.col("plan").drop_nulls().unique()).collect()
     return FeatureSet(
-        touched=tuple(n for n, c in zip(catalogue.names, counted, strict=True) if touches[c].item()),
+        touched=tuple(
+            n for n, c in zip(catalogue.names, counted, strict=True) if touches[c].item()
+        ),
         support_touchpoints=tuple(sorted(support_touchpoints["touchpoint"].to_list())),
         survey_pairs=tuple(sorted(survey_pairs.iter_rows())),
         subscription_plans=tuple(sorted(plans["plan"].to_list())),

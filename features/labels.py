@@ -19,10 +19,16 @@ def uses_cancellations(customers: pl.DataFrame) -> bool:
 
 def _buyers(days: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
     """Customers with a purchase on a day in [start, end)."""
-    return days.filter((pl.col(PURCHASES) > 0) & (pl.col(DAY) >= start) & (pl.col(DAY) < end)).select("customer_id").unique()
+    return (
+        days.filter((pl.col(PURCHASES) > 0) & (pl.col(DAY) >= start) & (pl.col(DAY) < end))
+        .select("customer_id")
+        .unique()
+    )
 
 
-def population(customers: pl.DataFrame, days: pl.DataFrame, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
+def population(
+    customers: pl.DataFrame, days: pl.DataFrame, cutoff: datetime, horizon_days: int
+) -> pl.DataFrame:
     """Customers signed up before the cutoff and not already gone by it.
 
     Without cancellation times, "gone" means no purchase in the horizon-length window before the
@@ -30,15 +36,26 @@ def population(customers: pl.DataFrame, days: pl.DataFrame, cutoff: datetime, ho
     """
     signed = customers.filter(pl.col("signup_at") < cutoff)
     if uses_cancellations(customers):
-        return signed.filter(pl.col("churned_at").is_null() | (pl.col("churned_at") > cutoff)).select("customer_id")
+        return signed.filter(
+            pl.col("churned_at").is_null() | (pl.col("churned_at") > cutoff)
+        ).select("customer_id")
     since = cutoff - timedelta(days=horizon_days)
     recent = signed.filter(pl.col("signup_at") >= since)
-    return pl.concat([_buyers(days, since, cutoff), recent.select("customer_id")]).unique().join(
-        signed.select("customer_id"), on="customer_id", how="semi"
-    ).sort("customer_id")
+    return (
+        pl.concat([_buyers(days, since, cutoff), recent.select("customer_id")])
+        .unique()
+        .join(signed.select("customer_id"), on="customer_id", how="semi")
+        .sort("customer_id")
+    )
 
 
-def churn_labels(customers: pl.DataFrame, days: pl.DataFrame, members: pl.DataFrame, cutoff: datetime, horizon_days: int) -> pl.DataFrame:
+def churn_labels(
+    customers: pl.DataFrame,
+    days: pl.DataFrame,
+    members: pl.DataFrame,
+    cutoff: datetime,
+    horizon_days: int,
+) -> pl.DataFrame:
     """1 if the customer churned within the horizon after the cutoff, else 0.
 
     Contractual: cancelled in (cutoff, cutoff + horizon]. Otherwise: no purchase on the days
@@ -46,7 +63,11 @@ def churn_labels(customers: pl.DataFrame, days: pl.DataFrame, members: pl.DataFr
     """
     end = cutoff + timedelta(days=horizon_days)
     if uses_cancellations(customers):
-        churned = customers.filter((pl.col("churned_at") > cutoff) & (pl.col("churned_at") <= end)).select("customer_id")
+        churned = customers.filter(
+            (pl.col("churned_at") > cutoff) & (pl.col("churned_at") <= end)
+        ).select("customer_id")
     else:
         churned = members.join(_buyers(days, cutoff, end), on="customer_id", how="anti")
-    return members.with_columns(churned=pl.col("customer_id").is_in(churned["customer_id"].implode()).cast(pl.Int8))
+    return members.with_columns(
+        churned=pl.col("customer_id").is_in(churned["customer_id"].implode()).cast(pl.Int8)
+    )

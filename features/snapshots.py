@@ -116,9 +116,7 @@ def by_source(registry: list[FeatureDef]) -> dict[str, list[FeatureDef]]:
 
 def parts(before: Mapping[str, Frame], cutoff: datetime, registry: list[FeatureDef]) -> list[Frame]:
     """Each source's features per customer, from the already-cut sources."""
-    return [
-        aggregate(before[source], defs, cutoff) for source, defs in by_source(registry).items()
-    ]
+    return [aggregate(before[source], defs, cutoff) for source, defs in by_source(registry).items()]
 
 
 def feature_query(

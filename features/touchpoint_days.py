@@ -29,7 +29,9 @@ from features.ingest.contract import UTC_DATETIME
 
 DAY = "day"
 PURCHASES = "purchases"
-ABANDONED_CHECKOUTS = "abandoned_checkouts"  # checkouts started that day beyond that day's purchases
+ABANDONED_CHECKOUTS = (
+    "abandoned_checkouts"  # checkouts started that day beyond that day's purchases
+)
 # the day's latest touch, packed: (microseconds << 9) | (touchpoint code << 1) | was an exit intent
 LAST_TOUCH = "last_touch"
 _TOUCHPOINT_BITS = 8
@@ -202,10 +204,14 @@ def touch_events(
             missed = (pl.col("friction") == f.column) & ~f.condition.fill_null(False)
             friction_kind = pl.when(missed).then(None).otherwise(friction_kind)
     position, lookup = _route_lookup(routes, schema, catalogue)
-    clicks = clickstream.lazy().with_columns(
-        touchpoint=pl.lit(lookup["touchpoint"]).gather(position),
-        friction=pl.lit(lookup["friction"]).gather(position),
-    ).with_columns(friction=friction_kind)
+    clicks = (
+        clickstream.lazy()
+        .with_columns(
+            touchpoint=pl.lit(lookup["touchpoint"]).gather(position),
+            friction=pl.lit(lookup["friction"]).gather(position),
+        )
+        .with_columns(friction=friction_kind)
+    )
     tickets = support.lazy().select(
         "customer_id",
         pl.col("opened_at").alias("ts"),
@@ -220,7 +226,11 @@ def touch_events(
     )
     typed = [
         frame.with_columns(
-            [pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.collect_schema()]
+            [
+                pl.lit(None, dtype=t).alias(c)
+                for c, t in schema.items()
+                if c not in frame.collect_schema()
+            ]
         ).select([pl.col(c).cast(t) for c, t in schema.items()])
         for frame in (clicks, tickets, answers)
     ]

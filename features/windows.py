@@ -19,7 +19,13 @@ from typing import TypeVar
 
 import polars as pl
 
-from features.touchpoint_days import DAY, LAST_TOUCH, is_touches_column, last_was_exit, require_midnight
+from features.touchpoint_days import (
+    DAY,
+    LAST_TOUCH,
+    is_touches_column,
+    last_was_exit,
+    require_midnight,
+)
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 WINDOWS_DAYS = (7, 30, 90)
@@ -54,30 +60,62 @@ def window_table(days: Frame, cutoffs: list[datetime]) -> Frame:
     summed = [c for c in days.lazy().collect_schema().names() if c not in _NOT_SUMMED]
     last_day_of = [c for c in summed if is_touches_column(c)]
     edges = sorted({cutoff - timedelta(days=d) for cutoff in cutoffs for d in (0, *WINDOWS_DAYS)})
-    after_edge = {edge: i + 1 for i, edge in enumerate(edges)}  # interval i holds the days in [edges[i-1], edges[i])
-    interval = pl.lit(pl.Series(edges, dtype=_UTC_US)).search_sorted(pl.col(DAY), side="right").alias(_INTERVAL)
-    latest = [*[pl.when(pl.col(c) > 0).then(pl.col(DAY)).max().alias(last_day_column(c)) for c in last_day_of], pl.col(LAST_TOUCH).max()]
+    after_edge = {
+        edge: i + 1 for i, edge in enumerate(edges)
+    }  # interval i holds the days in [edges[i-1], edges[i])
+    interval = (
+        pl.lit(pl.Series(edges, dtype=_UTC_US))
+        .search_sorted(pl.col(DAY), side="right")
+        .alias(_INTERVAL)
+    )
+    latest = [
+        *[
+            pl.when(pl.col(c) > 0).then(pl.col(DAY)).max().alias(last_day_column(c))
+            for c in last_day_of
+        ],
+        pl.col(LAST_TOUCH).max(),
+    ]
     recent = (
         days.lazy()
         .filter(pl.col(DAY).is_between(edges[0], max(cutoffs), closed="left"))
         .group_by("customer_id", interval)
-        .agg(pl.col(summed).sum(), pl.len().alias(ACTIVE_DAYS), last_was_exit(pl.col(LAST_TOUCH)).sum().alias(EXIT_DAYS), *latest)
+        .agg(
+            pl.col(summed).sum(),
+            pl.len().alias(ACTIVE_DAYS),
+            last_was_exit(pl.col(LAST_TOUCH)).sum().alias(EXIT_DAYS),
+            *latest,
+        )
     )
     # days before every window (interval 0) only ever count for the last days and the last touch
-    older = days.lazy().filter(pl.col(DAY) < edges[0]).group_by("customer_id").agg(latest).with_columns(pl.lit(0, dtype=pl.UInt32).alias(_INTERVAL))
+    older = (
+        days.lazy()
+        .filter(pl.col(DAY) < edges[0])
+        .group_by("customer_id")
+        .agg(latest)
+        .with_columns(pl.lit(0, dtype=pl.UInt32).alias(_INTERVAL))
+    )
     intervals = pl.concat([recent, older], how="diagonal_relaxed")
     counts = [*summed, ACTIVE_DAYS, EXIT_DAYS]
 
     def at(cutoff: datetime) -> pl.LazyFrame:
-        history = intervals.filter(pl.col(_INTERVAL) < after_edge[cutoff]).group_by("customer_id").agg(
-            pl.col([last_day_column(c) for c in last_day_of]).max(), pl.col(LAST_TOUCH).max()
+        history = (
+            intervals.filter(pl.col(_INTERVAL) < after_edge[cutoff])
+            .group_by("customer_id")
+            .agg(pl.col([last_day_column(c) for c in last_day_of]).max(), pl.col(LAST_TOUCH).max())
         )
         for d in WINDOWS_DAYS:
-            spanned = pl.col(_INTERVAL).is_between(after_edge[cutoff - timedelta(days=d)], after_edge[cutoff], closed="left")
-            sums = intervals.filter(spanned).group_by("customer_id").agg(pl.col(counts).sum().name.suffix(f"__{d}d"))
+            spanned = pl.col(_INTERVAL).is_between(
+                after_edge[cutoff - timedelta(days=d)], after_edge[cutoff], closed="left"
+            )
+            sums = (
+                intervals.filter(spanned)
+                .group_by("customer_id")
+                .agg(pl.col(counts).sum().name.suffix(f"__{d}d"))
+            )
             history = history.join(sums, on="customer_id", how="left")
         return history.with_columns(
-            pl.col([window_column(c, d) for c in counts for d in WINDOWS_DAYS]).fill_null(0), pl.lit(cutoff, dtype=_UTC_US).alias(CUTOFF)
+            pl.col([window_column(c, d) for c in counts for d in WINDOWS_DAYS]).fill_null(0),
+            pl.lit(cutoff, dtype=_UTC_US).alias(CUTOFF),
         )
 
     table = pl.concat([at(cutoff) for cutoff in sorted(set(cutoffs))])

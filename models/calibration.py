@@ -31,7 +31,9 @@ class Calibration:
     method: str
     slope: float = 1.0  # platt: p = sigmoid(slope * margin + intercept)
     intercept: float = 0.0
-    knots_x: list[float] = field(default_factory=list)  # isotonic: piecewise linear through these points
+    knots_x: list[float] = field(
+        default_factory=list
+    )  # isotonic: piecewise linear through these points
     knots_y: list[float] = field(default_factory=list)
 
     def apply(self, margin: np.ndarray) -> np.ndarray:
@@ -57,23 +59,33 @@ def fit_calibration(margin: np.ndarray, y: np.ndarray, method: str) -> Calibrati
         return Calibration("platt", slope=float(lr.coef_[0, 0]), intercept=float(lr.intercept_[0]))
     if method == "isotonic":
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(margin, y)
-        return Calibration("isotonic", knots_x=iso.X_thresholds_.tolist(), knots_y=iso.y_thresholds_.tolist())
+        return Calibration(
+            "isotonic", knots_x=iso.X_thresholds_.tolist(), knots_y=iso.y_thresholds_.tolist()
+        )
     raise ValueError(f"unknown calibration method {method!r}; expected one of {METHODS}")
 
 
-def choose_calibration(margin: np.ndarray, y: np.ndarray, seed: int, folds: int = 5) -> tuple[Calibration, dict[str, float]]:
+def choose_calibration(
+    margin: np.ndarray, y: np.ndarray, seed: int, folds: int = 5
+) -> tuple[Calibration, dict[str, float]]:
     """The method with the lower cross-validated Brier score on the validation cutoff, refitted on all of it.
 
     Returns the calibration and each method's cross-validated Brier score (for the run log).
     """
     margin, y = np.asarray(margin, dtype=float), np.asarray(y, dtype=int)
     if y.sum() < folds or (1 - y).sum() < folds:
-        raise ValueError(f"the validation cutoff has {int(y.sum())} churners among {y.size}: too few to calibrate; use more customers")
+        raise ValueError(
+            f"the validation cutoff has {int(y.sum())} churners among {y.size}: too few to calibrate; use more customers"
+        )
     scores = {}
     for method in METHODS:
         out_of_fold = np.empty_like(margin)
-        for fit_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(margin, y):
-            out_of_fold[test_idx] = fit_calibration(margin[fit_idx], y[fit_idx], method).apply(margin[test_idx])
+        for fit_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+            margin, y
+        ):
+            out_of_fold[test_idx] = fit_calibration(margin[fit_idx], y[fit_idx], method).apply(
+                margin[test_idx]
+            )
         scores[method] = float(brier_score_loss(y, out_of_fold))
     best = min(METHODS, key=scores.__getitem__)
     return fit_calibration(margin, y, best), scores

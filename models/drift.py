@@ -28,7 +28,9 @@ def bin_edges(reference: np.ndarray, bins: int) -> np.ndarray:
 def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Share of values per bin: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing."""
     missing = np.isnan(values)
-    counts = np.bincount(np.searchsorted(edges, values[~missing], side="left"), minlength=edges.size + 1)
+    counts = np.bincount(
+        np.searchsorted(edges, values[~missing], side="left"), minlength=edges.size + 1
+    )
     counts = np.append(counts, missing.sum()).astype(np.float64)
     return np.clip(counts / max(values.size, 1), EPSILON, None)
 
@@ -39,7 +41,9 @@ def psi(reference: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     return float(np.sum((observed - expected) * np.log(observed / expected)))
 
 
-def psi_table(reference: pl.DataFrame, actual: pl.DataFrame, features: Sequence[str], bins: int = 10) -> pl.DataFrame:
+def psi_table(
+    reference: pl.DataFrame, actual: pl.DataFrame, features: Sequence[str], bins: int = 10
+) -> pl.DataFrame:
     """PSI per feature, worst first, with each side's mean and missing share so a reader sees which way it moved."""
     rows = []
     for name in features:
@@ -55,11 +59,23 @@ def psi_table(reference: pl.DataFrame, actual: pl.DataFrame, features: Sequence[
                 "actual_missing": float(np.isnan(act).mean()) if act.size else 0.0,
             }
         )
-    schema = {"feature": pl.String, "psi": pl.Float64, "reference_mean": pl.Float64, "actual_mean": pl.Float64,
-              "reference_missing": pl.Float64, "actual_missing": pl.Float64}
+    schema = {
+        "feature": pl.String,
+        "psi": pl.Float64,
+        "reference_mean": pl.Float64,
+        "actual_mean": pl.Float64,
+        "reference_missing": pl.Float64,
+        "actual_missing": pl.Float64,
+    }
     return pl.DataFrame(rows, schema=schema).sort("psi", descending=True)
 
 
-def shared_numeric_features(reference: pl.DataFrame, actual: pl.DataFrame, exclude: Sequence[str] = ()) -> list[str]:
+def shared_numeric_features(
+    reference: pl.DataFrame, actual: pl.DataFrame, exclude: Sequence[str] = ()
+) -> list[str]:
     """Numeric columns both frames hold, in the reference's order (the label and ids excluded)."""
-    return [c for c, t in reference.schema.items() if c in actual.columns and t.is_numeric() and c not in exclude]
+    return [
+        c
+        for c, t in reference.schema.items()
+        if c in actual.columns and t.is_numeric() and c not in exclude
+    ]

@@ -27,7 +27,12 @@ from models.calibration import CalibratedModel, Calibration
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 # listing requirements explicitly saves MLflow ~5 s of inferring them on every log
-PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}", f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
+PIP_REQUIREMENTS = [
+    f"xgboost=={xgb.__version__}",
+    f"mlflow=={mlflow.__version__}",
+    f"pandas=={pd.__version__}",
+    f"numpy=={np.__version__}",
+]
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,18 @@ class Tracking:
         """Beside a local SQLite store, so that artifacts never land in the working directory."""
         parsed = urlparse(self.tracking_uri)
         if parsed.scheme == "sqlite":
-            return (Path(self.tracking_uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+            return (
+                (Path(self.tracking_uri.removeprefix("sqlite:///")).parent / "artifacts")
+                .resolve()
+                .as_uri()
+            )
         return None
 
     def ensure_local_store(self) -> None:
         if urlparse(self.tracking_uri).scheme == "sqlite":
-            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
+                parents=True, exist_ok=True
+            )
 
     def client(self) -> MlflowClient:
         self.ensure_local_store()
@@ -73,8 +84,14 @@ class ChurnPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def log_model_run(
-    tracking: Tracking, model: CalibratedModel, example: pd.DataFrame, params: dict, metrics: dict[str, float], tags: dict[str, str],
-    figures: dict[str, bytes] | None = None, documents: dict[str, dict] | None = None,
+    tracking: Tracking,
+    model: CalibratedModel,
+    example: pd.DataFrame,
+    params: dict,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    figures: dict[str, bytes] | None = None,
+    documents: dict[str, dict] | None = None,
 ) -> tuple[str, str]:
     """One MLflow run holding params, holdout metrics, plots, JSON documents and the model; registered
     as a new version aliased `challenger` (promotion to `champion` is the gate's decision).
@@ -82,7 +99,10 @@ def log_model_run(
     Returns (run id, registered version).
     """
     mlflow.set_tracking_uri(tracking.tracking_uri)
-    with mlflow.start_run(experiment_id=tracking.experiment_id(), tags=tags) as run, tempfile.TemporaryDirectory() as tmp:
+    with (
+        mlflow.start_run(experiment_id=tracking.experiment_id(), tags=tags) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         for name, png in (figures or {}).items():
@@ -106,11 +126,20 @@ def log_model_run(
     return run.info.run_id, version
 
 
-def log_child_runs(tracking: Tracking, parent_run_id: str, runs: dict[str, tuple[dict, dict[str, float]]], kind: str) -> None:
+def log_child_runs(
+    tracking: Tracking,
+    parent_run_id: str,
+    runs: dict[str, tuple[dict, dict[str, float]]],
+    kind: str,
+) -> None:
     """Runs nested under `parent_run_id` in the same experiment (baselines, search trials): {name: (params, metrics)}."""
     client = tracking.client()
     for name, (params, metrics) in runs.items():
-        child = client.create_run(tracking.experiment_id(), run_name=name, tags={"mlflow.parentRunId": parent_run_id, "kind": kind})
+        child = client.create_run(
+            tracking.experiment_id(),
+            run_name=name,
+            tags={"mlflow.parentRunId": parent_run_id, "kind": kind},
+        )
         for key, value in params.items():
             client.log_param(child.info.run_id, key, value)
         for key, value in metrics.items():
@@ -121,7 +150,9 @@ def log_child_runs(tracking: Tracking, parent_run_id: str, runs: dict[str, tuple
 def champion_version(tracking: Tracking) -> str | None:
     """The version aliased `champion`, or None before any model has passed the gate."""
     try:
-        return str(tracking.client().get_model_version_by_alias(tracking.model_name, CHAMPION).version)
+        return str(
+            tracking.client().get_model_version_by_alias(tracking.model_name, CHAMPION).version
+        )
     except MlflowException:
         return None
 
@@ -132,7 +163,9 @@ class IncompatibleModel(ValueError):
 
 def _load(tracking: Tracking, uri: str, version: str) -> CalibratedModel:
     mlflow.set_tracking_uri(tracking.tracking_uri)
-    loaded = mlflow.pyfunc.load_model(uri)  # a missing version or unreachable artifacts raise as they are
+    loaded = mlflow.pyfunc.load_model(
+        uri
+    )  # a missing version or unreachable artifacts raise as they are
     try:
         model = loaded.unwrap_python_model().model
         if not isinstance(model, CalibratedModel):
@@ -155,7 +188,9 @@ def load_champion(tracking: Tracking) -> tuple[CalibratedModel, str]:
     XGBoost booster for TreeSHAP via `.classifier`), and its version."""
     version = champion_version(tracking)
     if version is None:
-        raise LookupError(f"registered model {tracking.model_name!r} has no `{CHAMPION}` alias: no model has passed the promotion gate yet")
+        raise LookupError(
+            f"registered model {tracking.model_name!r} has no `{CHAMPION}` alias: no model has passed the promotion gate yet"
+        )
     return _load(tracking, f"models:/{tracking.model_name}@{CHAMPION}", version), version
 
 

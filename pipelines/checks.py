@@ -27,9 +27,20 @@ import dagster as dg
 import polars as pl
 
 from features.ingest.contract import CONTRACTS, TableContract
-from features.ingest.quality import header_columns, missing_required, quarantine_share, schema_problems
+from features.ingest.quality import (
+    header_columns,
+    missing_required,
+    quarantine_share,
+    schema_problems,
+)
 from features.ingest.read import landing_files
-from features.quality import event_age_hours, label_rate_problems, label_rates, null_problems, null_shares
+from features.quality import (
+    event_age_hours,
+    label_rate_problems,
+    label_rates,
+    null_problems,
+    null_shares,
+)
 from features.touchpoint_days import latest_touch
 from models.drift import psi_table, shared_numeric_features
 from pipelines.config import QualityBounds
@@ -40,45 +51,82 @@ LABEL = "churned"
 
 
 def _schema_check(contract: TableContract) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=contract.name, name="input_schema", blocking=True,
-                    description=f"Every landing/{contract.name} file has the contract's required columns; the validated table has its columns, types, required values and unique ids.")
+    @dg.asset_check(
+        asset=contract.name,
+        name="input_schema",
+        blocking=True,
+        description=f"Every landing/{contract.name} file has the contract's required columns; the validated table has its columns, types, required values and unique ids.",
+    )
     def _check(data_root: DataRoot, frame: pl.DataFrame) -> dg.AssetCheckResult:
         files = landing_files(data_root.landing, contract.name)
-        missing = {str(p.relative_to(data_root.landing)): m for p in files if (m := missing_required(header_columns(p), contract))}
-        problems = [f"{f} lacks required columns {m}" for f, m in missing.items()] + schema_problems(frame, contract)
+        missing = {
+            str(p.relative_to(data_root.landing)): m
+            for p in files
+            if (m := missing_required(header_columns(p), contract))
+        }
+        problems = [
+            f"{f} lacks required columns {m}" for f, m in missing.items()
+        ] + schema_problems(frame, contract)
         return dg.AssetCheckResult(
             passed=not problems,
-            description="; ".join(problems) or f"{len(files)} files carry every required column; the table matches the contract",
-            metadata={"files_checked": len(files), "files_missing_columns": dg.MetadataValue.json(missing), "problems": dg.MetadataValue.json(problems)},
+            description="; ".join(problems)
+            or f"{len(files)} files carry every required column; the table matches the contract",
+            metadata={
+                "files_checked": len(files),
+                "files_missing_columns": dg.MetadataValue.json(missing),
+                "problems": dg.MetadataValue.json(problems),
+            },
         )
 
     return _check
 
 
 def _quarantine_check(contract: TableContract) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=contract.name, name="quarantine_share", blocking=True,
-                    description=f"The share of {contract.name} rows sent to quarantine stays under QualityBounds.max_quarantine_share.")
-    def _check(data_root: DataRoot, quality: QualityBounds, frame: pl.DataFrame) -> dg.AssetCheckResult:
+    @dg.asset_check(
+        asset=contract.name,
+        name="quarantine_share",
+        blocking=True,
+        description=f"The share of {contract.name} rows sent to quarantine stays under QualityBounds.max_quarantine_share.",
+    )
+    def _check(
+        data_root: DataRoot, quality: QualityBounds, frame: pl.DataFrame
+    ) -> dg.AssetCheckResult:
         path = data_root.folder("quarantine") / f"{contract.name}.parquet"
-        quarantine = pl.read_parquet(path, columns=["_reason"]) if path.exists() else pl.DataFrame(schema={"_reason": pl.String})
+        quarantine = (
+            pl.read_parquet(path, columns=["_reason"])
+            if path.exists()
+            else pl.DataFrame(schema={"_reason": pl.String})
+        )
         share = quarantine_share(frame.height, quarantine.height)
         passed = share <= quality.max_quarantine_share
         return dg.AssetCheckResult(
             passed=passed,
             description=f"{share:.2%} of rows quarantined (bound {quality.max_quarantine_share:.0%})"
             + ("" if passed else f": see {path} for the reasons and fix the upstream export"),
-            metadata={"share": dg.MetadataValue.float(share), "rows_quarantined": quarantine.height, "rows_accepted": frame.height,
-                      "quarantine_file": dg.MetadataValue.path(str(path))},
+            metadata={
+                "share": dg.MetadataValue.float(share),
+                "rows_quarantined": quarantine.height,
+                "rows_accepted": frame.height,
+                "quarantine_file": dg.MetadataValue.path(str(path)),
+            },
         )
 
     return _check
 
 
-table_checks = [make(CONTRACTS[t]) for t in ("customers", "clickstream", "support", "surveys") for make in (_schema_check, _quarantine_check)]
+table_checks = [
+    make(CONTRACTS[t])
+    for t in ("customers", "clickstream", "support", "surveys")
+    for make in (_schema_check, _quarantine_check)
+]
 
 
-@dg.asset_check(asset="touchpoint_days", name="event_freshness", blocking=False,
-                description="The latest event is at most QualityBounds.max_event_age_hours old (against the clock, not as_of).")
+@dg.asset_check(
+    asset="touchpoint_days",
+    name="event_freshness",
+    blocking=False,
+    description="The latest event is at most QualityBounds.max_event_age_hours old (against the clock, not as_of).",
+)
 def event_freshness(quality: QualityBounds, touchpoint_days: pl.DataFrame) -> dg.AssetCheckResult:
     latest = latest_touch(touchpoint_days)
     age = event_age_hours(latest, datetime.now(UTC))
@@ -86,61 +134,125 @@ def event_freshness(quality: QualityBounds, touchpoint_days: pl.DataFrame) -> dg
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"latest event {latest:%Y-%m-%d %H:%M} UTC, {age:.0f} h ago (bound {quality.max_event_age_hours:.0f} h)" if age is not None else "no events",
-        metadata={"latest_event": str(latest), "age_hours": dg.MetadataValue.float(age if age is not None else float("nan"))},
+        description=f"latest event {latest:%Y-%m-%d %H:%M} UTC, {age:.0f} h ago (bound {quality.max_event_age_hours:.0f} h)"
+        if age is not None
+        else "no events",
+        metadata={
+            "latest_event": str(latest),
+            "age_hours": dg.MetadataValue.float(age if age is not None else float("nan")),
+        },
     )
 
 
-@dg.asset_check(asset="training_snapshots", name="label_rate", blocking=True,
-                description="The churn rate at every cutoff lies within QualityBounds' min_label_rate..max_label_rate.")
+@dg.asset_check(
+    asset="training_snapshots",
+    name="label_rate",
+    blocking=True,
+    description="The churn rate at every cutoff lies within QualityBounds' min_label_rate..max_label_rate.",
+)
 def label_rate(quality: QualityBounds, training_snapshots: pl.DataFrame) -> dg.AssetCheckResult:
     rates = label_rates(training_snapshots)
     problems = label_rate_problems(rates, quality.min_label_rate, quality.max_label_rate)
     return dg.AssetCheckResult(
         passed=not problems,
-        description="; ".join(problems) or f"churn rate {rates['churn_rate'].min():.1%}-{rates['churn_rate'].max():.1%} across {rates.height} cutoffs",
-        metadata={"by_cutoff": preview(rates, rows=24), "min_rate": dg.MetadataValue.float(rates["churn_rate"].min()), "max_rate": dg.MetadataValue.float(rates["churn_rate"].max())},
+        description="; ".join(problems)
+        or f"churn rate {rates['churn_rate'].min():.1%}-{rates['churn_rate'].max():.1%} across {rates.height} cutoffs",
+        metadata={
+            "by_cutoff": preview(rates, rows=24),
+            "min_rate": dg.MetadataValue.float(rates["churn_rate"].min()),
+            "max_rate": dg.MetadataValue.float(rates["churn_rate"].max()),
+        },
     )
 
 
-def _null_result(shares: dict[str, float], problems: dict[str, str], reference: dict[str, float] | None) -> dg.AssetCheckResult:
+def _null_result(
+    shares: dict[str, float], problems: dict[str, str], reference: dict[str, float] | None
+) -> dg.AssetCheckResult:
     table = pl.DataFrame({"feature": list(shares), "missing_share": list(shares.values())})
     if reference is not None:
-        table = table.with_columns(training_missing_share=pl.Series([reference.get(f) for f in shares], dtype=pl.Float64))
+        table = table.with_columns(
+            training_missing_share=pl.Series([reference.get(f) for f in shares], dtype=pl.Float64)
+        )
     return dg.AssetCheckResult(
         passed=not problems,
-        description="; ".join(f"{f}: {p}" for f, p in problems.items()) or f"{len(shares)} features within bounds",
-        metadata={"failing_features": dg.MetadataValue.json(problems), "most_missing": preview(table.sort("missing_share", descending=True), rows=15)},
+        description="; ".join(f"{f}: {p}" for f, p in problems.items())
+        or f"{len(shares)} features within bounds",
+        metadata={
+            "failing_features": dg.MetadataValue.json(problems),
+            "most_missing": preview(table.sort("missing_share", descending=True), rows=15),
+        },
     )
 
 
-@dg.asset_check(asset="training_snapshots", name="feature_null_rates", blocking=True,
-                description="No feature is missing for more than QualityBounds.max_null_share of the training rows.")
-def training_null_rates(quality: QualityBounds, training_snapshots: pl.DataFrame) -> dg.AssetCheckResult:
-    shares = null_shares(training_snapshots, shared_numeric_features(training_snapshots, training_snapshots, exclude=[LABEL]))
+@dg.asset_check(
+    asset="training_snapshots",
+    name="feature_null_rates",
+    blocking=True,
+    description="No feature is missing for more than QualityBounds.max_null_share of the training rows.",
+)
+def training_null_rates(
+    quality: QualityBounds, training_snapshots: pl.DataFrame
+) -> dg.AssetCheckResult:
+    shares = null_shares(
+        training_snapshots,
+        shared_numeric_features(training_snapshots, training_snapshots, exclude=[LABEL]),
+    )
     return _null_result(shares, null_problems(shares, quality.max_null_share), None)
 
 
-@dg.asset_check(asset="scoring_features", name="feature_null_rates", blocking=True, additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
-                description="No feature is missing much more often for the scoring population than in training (QualityBounds.max_null_increase).")
-def scoring_null_rates(quality: QualityBounds, scoring_features: pl.DataFrame, training_snapshots: pl.DataFrame) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset="scoring_features",
+    name="feature_null_rates",
+    blocking=True,
+    additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
+    description="No feature is missing much more often for the scoring population than in training (QualityBounds.max_null_increase).",
+)
+def scoring_null_rates(
+    quality: QualityBounds, scoring_features: pl.DataFrame, training_snapshots: pl.DataFrame
+) -> dg.AssetCheckResult:
     features = shared_numeric_features(training_snapshots, scoring_features, exclude=[LABEL])
-    shares, reference = null_shares(scoring_features, features), null_shares(training_snapshots, features)
-    return _null_result(shares, null_problems(shares, quality.max_null_share, reference, quality.max_null_increase), reference)
+    shares, reference = (
+        null_shares(scoring_features, features),
+        null_shares(training_snapshots, features),
+    )
+    return _null_result(
+        shares,
+        null_problems(shares, quality.max_null_share, reference, quality.max_null_increase),
+        reference,
+    )
 
 
-@dg.asset_check(asset="scoring_features", name="feature_drift", blocking=False, additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
-                description="Population stability index of each feature, training rows vs the scoring population; fails above QualityBounds.psi_threshold.")
-def feature_drift(quality: QualityBounds, scoring_features: pl.DataFrame, training_snapshots: pl.DataFrame) -> dg.AssetCheckResult:
-    reference = training_snapshots.filter(pl.col("split") == "train") if "split" in training_snapshots.columns else training_snapshots
-    table = psi_table(reference, scoring_features, shared_numeric_features(reference, scoring_features, exclude=[LABEL]), quality.psi_bins)
+@dg.asset_check(
+    asset="scoring_features",
+    name="feature_drift",
+    blocking=False,
+    additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
+    description="Population stability index of each feature, training rows vs the scoring population; fails above QualityBounds.psi_threshold.",
+)
+def feature_drift(
+    quality: QualityBounds, scoring_features: pl.DataFrame, training_snapshots: pl.DataFrame
+) -> dg.AssetCheckResult:
+    reference = (
+        training_snapshots.filter(pl.col("split") == "train")
+        if "split" in training_snapshots.columns
+        else training_snapshots
+    )
+    table = psi_table(
+        reference,
+        scoring_features,
+        shared_numeric_features(reference, scoring_features, exclude=[LABEL]),
+        quality.psi_bins,
+    )
     drifted = table.filter(pl.col("psi") > quality.psi_threshold)["feature"].to_list()
     worst = float(table["psi"].max() or 0.0)
     return dg.AssetCheckResult(
         passed=not drifted,
         severity=dg.AssetCheckSeverity.WARN,
-        description=(f"{len(drifted)} of {table.height} features drifted (PSI > {quality.psi_threshold}): {', '.join(drifted[:10])}" if drifted
-                     else f"no feature drifted (max PSI {worst:.3f} over {table.height} features)"),
+        description=(
+            f"{len(drifted)} of {table.height} features drifted (PSI > {quality.psi_threshold}): {', '.join(drifted[:10])}"
+            if drifted
+            else f"no feature drifted (max PSI {worst:.3f} over {table.height} features)"
+        ),
         metadata={
             "drifted_features": dg.MetadataValue.json(drifted),
             "max_psi": dg.MetadataValue.float(worst),

@@ -35,14 +35,22 @@ def first_paragraph(record: logging.LogRecord) -> bool:
     return True
 
 
-@dg.logger(config_schema=dg.colored_console_logger.config_schema, description="Dagster's console logger, failures in one line each.")
+@dg.logger(
+    config_schema=dg.colored_console_logger.config_schema,
+    description="Dagster's console logger, failures in one line each.",
+)
 def concise_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     log = dg.colored_console_logger.logger_fn(init_context)
     log.addFilter(first_paragraph)
     return log
 
 
-def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str] | None = None, concise: bool = False) -> dg.ExecuteInProcessResult:
+def run_all(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    assets: list[str] | None = None,
+    concise: bool = False,
+) -> dg.ExecuteInProcessResult:
     """Materialize every asset (or the named ones) in this process, logging at INFO (`concise`:
     failures in one line each).
 
@@ -62,13 +70,21 @@ def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, assets: list[str
     for table in tables:
         job = logged(defs.resolve_job_def(ingest_job_name(table.table)))
         for key in table.unprocessed:
-            ingested = job.execute_in_process(instance=instance, run_config=quiet, partition_key=key, raise_on_error=False)
+            ingested = job.execute_in_process(
+                instance=instance, run_config=quiet, partition_key=key, raise_on_error=False
+            )
             if not ingested.success:
                 return ingested
     job = logged(defs.resolve_implicit_global_asset_job_def())
     partitioned = {a.key for a in defs.resolve_all_asset_specs() if a.partitions_def is not None}
-    selection = [dg.AssetKey(a) for a in assets] if assets else [a.key for a in defs.resolve_all_asset_specs() if a.key not in partitioned]
-    return job.execute_in_process(instance=instance, run_config=quiet, asset_selection=selection, raise_on_error=False)
+    selection = (
+        [dg.AssetKey(a) for a in assets]
+        if assets
+        else [a.key for a in defs.resolve_all_asset_specs() if a.key not in partitioned]
+    )
+    return job.execute_in_process(
+        instance=instance, run_config=quiet, asset_selection=selection, raise_on_error=False
+    )
 
 
 def _cause(error: SerializableErrorInfo) -> str:
@@ -94,9 +110,18 @@ def failure_report(result: dg.ExecuteInProcessResult) -> str:
     steps = [
         f"  step {event.step_key} failed: {_cause(event.step_failure_data.error)}"
         for event in result.get_step_failure_events()
-        if event.step_failure_data.error is not None and event.step_failure_data.error.cls_name != "DagsterAssetCheckFailedError"
+        if event.step_failure_data.error is not None
+        and event.step_failure_data.error.cls_name != "DagsterAssetCheckFailedError"
     ]
-    return "\n".join(["", "touchpoint-churn: stopped; nothing downstream of a failure was built.", *check_lines(result.get_asset_check_evaluations()), *steps, f"  {VERBOSE_HINT}"])
+    return "\n".join(
+        [
+            "",
+            "touchpoint-churn: stopped; nothing downstream of a failure was built.",
+            *check_lines(result.get_asset_check_evaluations()),
+            *steps,
+            f"  {VERBOSE_HINT}",
+        ]
+    )
 
 
 def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: str) -> str:
@@ -119,7 +144,11 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
             f"  report:        {out / 'report.html'}",
             f"  quarantine:    {data_root / 'quarantine'}",
             f"  MLflow run:    {model.run_id} (model version {model.version}, "
-            + ("promoted to champion" if model.promoted else f"not promoted: {'; '.join(model.gate_reasons)}; scored with champion v{model.champion_version}")
+            + (
+                "promoted to champion"
+                if model.promoted
+                else f"not promoted: {'; '.join(model.gate_reasons)}; scored with champion v{model.champion_version}"
+            )
             + f") in {tracking_uri}; `make mlflow` to browse",
             *warnings,
         ]
@@ -127,12 +156,30 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--verbose", action="store_true", help="log Dagster's full errors with stack traces, and raise setup errors with theirs")
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.cli",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log Dagster's full errors with stack traces, and raise setup errors with theirs",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="generate the demo world into the data root's landing folder, then run everything")
-    demo.add_argument("--customers", type=int, default=None, help="customers in the simulated world (default: the demo's 20,000)")
-    demo.add_argument("--seed", type=int, default=None, help="the world's seed (default: the demo's)")
+    demo = sub.add_parser(
+        "demo",
+        help="generate the demo world into the data root's landing folder, then run everything",
+    )
+    demo.add_argument(
+        "--customers",
+        type=int,
+        default=None,
+        help="customers in the simulated world (default: the demo's 20,000)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=None, help="the world's seed (default: the demo's)"
+    )
     sub.add_parser("run", help="run everything on what is in the data root's landing folder")
     args = parser.parse_args(argv)
 
@@ -156,16 +203,22 @@ def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -
         from demo.landing import DemoFolderError, check_landing_is_the_demos, write_world
         from demo.simulator import WorldConfig, simulate
     except ModuleNotFoundError as err:
-        raise CannotStart("the demo runs from a checkout of the repository (`make demo`); this installation holds the product only") from err
+        raise CannotStart(
+            "the demo runs from a checkout of the repository (`make demo`); this installation holds the product only"
+        ) from err
     try:
         check_landing_is_the_demos(data_root)  # before simulating, which takes a while
         started = time.perf_counter()
         defaults = WorldConfig()
-        config = WorldConfig(customers=customers or defaults.customers, seed=defaults.seed if seed is None else seed)
+        config = WorldConfig(
+            customers=customers or defaults.customers, seed=defaults.seed if seed is None else seed
+        )
         counts = write_world(simulate(config), data_root, config)
     except DemoFolderError as err:
         raise CannotStart(str(err)) from err
-    print(f"demo world written to {data_root / 'landing'} in {time.perf_counter() - started:.1f}s: {counts}; ground truth in {data_root / 'truth'}")
+    print(
+        f"demo world written to {data_root / 'landing'} in {time.perf_counter() - started:.1f}s: {counts}; ground truth in {data_root / 'truth'}"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -44,18 +44,26 @@ class Deployment:
 
     @property
     def schedule_status(self) -> dg.DefaultScheduleStatus:
-        return dg.DefaultScheduleStatus.RUNNING if self.automation_on else dg.DefaultScheduleStatus.STOPPED
+        return (
+            dg.DefaultScheduleStatus.RUNNING
+            if self.automation_on
+            else dg.DefaultScheduleStatus.STOPPED
+        )
 
     @property
     def sensor_status(self) -> dg.DefaultSensorStatus:
-        return dg.DefaultSensorStatus.RUNNING if self.automation_on else dg.DefaultSensorStatus.STOPPED
+        return (
+            dg.DefaultSensorStatus.RUNNING if self.automation_on else dg.DefaultSensorStatus.STOPPED
+        )
 
 
 def importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def deployment(environ: Mapping[str, str] | None = None, installed: Callable[[str], bool] = importable) -> Deployment:
+def deployment(
+    environ: Mapping[str, str] | None = None, installed: Callable[[str], bool] = importable
+) -> Deployment:
     """The deployment the environment asks for, checked so a production run never tracks into a local
     file, and fails here, saying what to install, rather than in Dagster's instance loader."""
     env = os.environ if environ is None else environ
@@ -83,11 +91,34 @@ def deployment(environ: Mapping[str, str] | None = None, installed: Callable[[st
 class QualityBounds(dg.ConfigurableResource):
     """Where the data checks draw the line between 'unusual' and 'do not use this'."""
 
-    max_quarantine_share: float = Field(default=0.05, description="Largest share of a table's rows that may be quarantined before ingestion is stopped.")
-    max_event_age_hours: float = Field(default=48.0, description="The latest event may be at most this old (hours) before the data counts as stale.")
-    min_label_rate: float = Field(default=0.005, description="Lowest plausible churn rate at a training cutoff; below it the label is likely broken.")
-    max_label_rate: float = Field(default=0.6, description="Highest plausible churn rate at a training cutoff; above it the label is likely broken.")
-    max_null_share: float = Field(default=0.99, description="Largest share of rows a feature may be missing for (many are missing by design: no tickets, no surveys).")
-    max_null_increase: float = Field(default=0.25, description="Largest rise of a feature's missing share from training to scoring before scoring is stopped.")
-    psi_threshold: float = Field(default=0.25, description="Population stability index above which a feature counts as drifted (0.1 moving, 0.25 shifted).")
-    psi_bins: int = Field(default=10, description="Quantile bins of the training distribution used for the PSI.")
+    max_quarantine_share: float = Field(
+        default=0.05,
+        description="Largest share of a table's rows that may be quarantined before ingestion is stopped.",
+    )
+    max_event_age_hours: float = Field(
+        default=48.0,
+        description="The latest event may be at most this old (hours) before the data counts as stale.",
+    )
+    min_label_rate: float = Field(
+        default=0.005,
+        description="Lowest plausible churn rate at a training cutoff; below it the label is likely broken.",
+    )
+    max_label_rate: float = Field(
+        default=0.6,
+        description="Highest plausible churn rate at a training cutoff; above it the label is likely broken.",
+    )
+    max_null_share: float = Field(
+        default=0.99,
+        description="Largest share of rows a feature may be missing for (many are missing by design: no tickets, no surveys).",
+    )
+    max_null_increase: float = Field(
+        default=0.25,
+        description="Largest rise of a feature's missing share from training to scoring before scoring is stopped.",
+    )
+    psi_threshold: float = Field(
+        default=0.25,
+        description="Population stability index above which a feature counts as drifted (0.1 moving, 0.25 shifted).",
+    )
+    psi_bins: int = Field(
+        default=10, description="Quantile bins of the training distribution used for the PSI."
+    )

@@ -34,7 +34,11 @@ from pipelines.sensors import build_landing_sensor
 
 
 def build_definitions(
-    data_root: str | Path, tracking_uri: str, settings: ChurnSettings | None = None, quality: QualityBounds | None = None, deployment_name: str = "local"
+    data_root: str | Path,
+    tracking_uri: str,
+    settings: ChurnSettings | None = None,
+    quality: QualityBounds | None = None,
+    deployment_name: str = "local",
 ) -> dg.Definitions:
     data_root = Path(data_root).resolve()
     where = Deployment(deployment_name, str(data_root), tracking_uri)

@@ -28,7 +28,11 @@ ingest_file_jobs = [
 
 scoring_job = dg.define_asset_job(
     "daily_scoring",
-    selection=dg.AssetSelection.assets("scored_customers", "touchpoint_drivers", "churn_report").upstream() - TRAINING - FILE_ASSETS,
+    selection=dg.AssetSelection.assets(
+        "scored_customers", "touchpoint_drivers", "churn_report"
+    ).upstream()
+    - TRAINING
+    - FILE_ASSETS,
     description="Fresh scored list, driver table and report as of the latest data, with the champion model.",
 )
 

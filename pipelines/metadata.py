@@ -7,5 +7,13 @@ import polars as pl
 
 
 def preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
-    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True, tbl_rows=rows, tbl_cols=12, fmt_str_lengths=60, tbl_width_chars=10_000):
+    with pl.Config(
+        tbl_formatting="MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=rows,
+        tbl_cols=12,
+        fmt_str_lengths=60,
+        tbl_width_chars=10_000,
+    ):
         return dg.MetadataValue.md(str(frame.head(rows)))

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
 import dagster as dg
 
 from features.ingest.contract import EVENT_TABLES
 from features.ingest.landing import PartitionChanges, partition_changes, scan
 from pipelines.resources import DataRoot, FrameStore
 
-FILE_PARTITIONS: dict[str, dg.DynamicPartitionsDefinition] = {table: dg.DynamicPartitionsDefinition(name=f"{table}_files") for table in EVENT_TABLES}
+FILE_PARTITIONS: dict[str, dg.DynamicPartitionsDefinition] = {
+    table: dg.DynamicPartitionsDefinition(name=f"{table}_files") for table in EVENT_TABLES
+}
 
 
 def file_asset_key(table: str) -> dg.AssetKey:
@@ -29,8 +32,12 @@ def ingest_job_name(table: str) -> str:
 class TableChanges:
     table: str
     changes: PartitionChanges
-    unprocessed: tuple[str, ...]  # current keys whose validated file is not stored: new ones, and lost ones
-    lost: Mapping[str, int]  # keys materialized before whose stored value is gone -> storage id of that materialization
+    unprocessed: tuple[
+        str, ...
+    ]  # current keys whose validated file is not stored: new ones, and lost ones
+    lost: Mapping[
+        str, int
+    ]  # keys materialized before whose stored value is gone -> storage id of that materialization
 
     def requests(self) -> list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest]:
         partitions = FILE_PARTITIONS[self.table]
@@ -49,16 +56,23 @@ class TableChanges:
 
 def is_stored(data_root: DataRoot, store: FrameStore, table: str, key: str) -> bool:
     """Whether a file partition's output and quarantine are both on disk, as the union asset reads them."""
-    return store.holds(file_asset_key(table), key) and data_root.file_quarantine(table, key).is_file()
+    return (
+        store.holds(file_asset_key(table), key) and data_root.file_quarantine(table, key).is_file()
+    )
 
 
 def _last_materialization(instance: dg.DagsterInstance, table: str, key: str) -> int:
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=file_asset_key(table), asset_partitions=[key]), limit=1).records
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=file_asset_key(table), asset_partitions=[key]), limit=1
+    ).records
     return records[0].storage_id
 
 
 def landing_changes(
-    instance: dg.DagsterInstance, data_root: DataRoot, store: FrameStore, cache: Mapping[str, dict] | None = None
+    instance: dg.DagsterInstance,
+    data_root: DataRoot,
+    store: FrameStore,
+    cache: Mapping[str, dict] | None = None,
 ) -> tuple[list[TableChanges], dict[str, dict]]:
     """For each event table: which files are new, which partitions to retire, and which current
     partitions still need processing. Returns the changes and the hash cache for the next scan.
@@ -69,9 +83,13 @@ def landing_changes(
     tables, new_cache = [], {}
     for table in EVENT_TABLES:
         files, new_cache[table] = scan(data_root.landing, table, cache.get(table))
-        changes = partition_changes(files, instance.get_dynamic_partitions(FILE_PARTITIONS[table].name))
+        changes = partition_changes(
+            files, instance.get_dynamic_partitions(FILE_PARTITIONS[table].name)
+        )
         done = instance.get_materialized_partitions(file_asset_key(table))
-        missing = [k for k in changes.current if k not in done or not is_stored(data_root, store, table, k)]
+        missing = [
+            k for k in changes.current if k not in done or not is_stored(data_root, store, table, k)
+        ]
         lost = {k: _last_materialization(instance, table, k) for k in missing if k in done}
         tables.append(TableChanges(table, changes, tuple(missing), lost))
     return tables, new_cache

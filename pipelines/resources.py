@@ -21,7 +21,9 @@ from models.tracking import Tracking
 class DataRoot(dg.ConfigurableResource):
     """The data root: landing/ (inputs), outputs/ (what retention teams read), and the pipeline's own folders."""
 
-    path: str = Field(description="Folder holding landing/, outputs/, quarantine/ and the asset store.")
+    path: str = Field(
+        description="Folder holding landing/, outputs/, quarantine/ and the asset store."
+    )
 
     def folder(self, name: str) -> Path:
         folder = Path(self.path) / name
@@ -40,9 +42,16 @@ class DataRoot(dg.ConfigurableResource):
 class MlflowTracking(dg.ConfigurableResource):
     """A thin handle on MLflow: a local SQLite store by default, a tracking server in production."""
 
-    tracking_uri: str = Field(description="MLflow tracking URI, e.g. sqlite:///.mlflow/mlflow.db or http://mlflow:5000.")
-    experiment: str = Field(default="touchpoint-churn", description="Experiment that holds every training run.")
-    model_name: str = Field(default="touchpoint-churn", description="Registered model name; scoring loads its `champion` alias.")
+    tracking_uri: str = Field(
+        description="MLflow tracking URI, e.g. sqlite:///.mlflow/mlflow.db or http://mlflow:5000."
+    )
+    experiment: str = Field(
+        default="touchpoint-churn", description="Experiment that holds every training run."
+    )
+    model_name: str = Field(
+        default="touchpoint-churn",
+        description="Registered model name; scoring loads its `champion` alias.",
+    )
 
     def tracking(self) -> Tracking:
         return Tracking(self.tracking_uri, self.experiment, self.model_name)
@@ -51,12 +60,28 @@ class MlflowTracking(dg.ConfigurableResource):
 class ChurnSettings(dg.ConfigurableResource):
     """What churn means and how the model is validated; shared by every asset so they agree."""
 
-    horizon_days: int = Field(default=90, description="A customer churns if they leave within this many days after a cutoff.")
-    train_cutoffs: int = Field(default=6, description="How many monthly training cutoffs to stack before the holdout.")
-    as_of: str | None = Field(default=None, description="Score as of this ISO timestamp (inclusive); default: the latest timestamp in the inputs.")
-    catalogue_path: str | None = Field(default=None, description="Touchpoint catalogue TOML; default: the packaged one.")
-    flag_share_threshold: float = Field(default=0.10, description="Share of risk-raising contribution a touchpoint needs to be flagged.")
-    playbook_path: str | None = Field(default=None, description="Retention playbook TOML (touchpoint -> action, owner); default: the packaged one.")
+    horizon_days: int = Field(
+        default=90,
+        description="A customer churns if they leave within this many days after a cutoff.",
+    )
+    train_cutoffs: int = Field(
+        default=6, description="How many monthly training cutoffs to stack before the holdout."
+    )
+    as_of: str | None = Field(
+        default=None,
+        description="Score as of this ISO timestamp (inclusive); default: the latest timestamp in the inputs.",
+    )
+    catalogue_path: str | None = Field(
+        default=None, description="Touchpoint catalogue TOML; default: the packaged one."
+    )
+    flag_share_threshold: float = Field(
+        default=0.10,
+        description="Share of risk-raising contribution a touchpoint needs to be flagged.",
+    )
+    playbook_path: str | None = Field(
+        default=None,
+        description="Retention playbook TOML (touchpoint -> action, owner); default: the packaged one.",
+    )
     seed: int = Field(default=42, description="Seed for model training.")
 
     def catalogue(self) -> Catalogue:
@@ -126,7 +151,9 @@ class FrameStore(dg.ConfigurableIOManager):
     def holds(self, asset_key: dg.AssetKey, partition: str | None = None) -> bool:
         """Whether a value is stored. The instance's record of a materialization is not enough: it
         outlives the files when the data root changes or its assets/ folder is deleted."""
-        return any(self._path(asset_key, suffix, partition).exists() for suffix in (".parquet", ".json"))
+        return any(
+            self._path(asset_key, suffix, partition).exists() for suffix in (".parquet", ".json")
+        )
 
     def _load(self, asset_key: dg.AssetKey, partition: str | None, as_type: object) -> object:
         parquet = self._path(asset_key, ".parquet", partition)
@@ -135,12 +162,19 @@ class FrameStore(dg.ConfigurableIOManager):
             return pl.read_parquet(parquet)
         if js.exists():
             document = json.loads(js.read_text())
-            return as_type.from_json(document) if isinstance(as_type, type) and issubclass(as_type, JsonStored) else document
+            return (
+                as_type.from_json(document)
+                if isinstance(as_type, type) and issubclass(as_type, JsonStored)
+                else document
+            )
         which = asset_key.to_user_string() + (f" partition {partition!r}" if partition else "")
         raise FileNotFoundError(f"{which} has not been materialized yet (looked for {parquet})")
 
     def load_input(self, context: dg.InputContext) -> object:
         as_type = context.dagster_type.typing_type
         if context.has_asset_partitions:
-            return {key: self._load(context.asset_key, key, as_type) for key in sorted(context.asset_partition_keys)}
+            return {
+                key: self._load(context.asset_key, key, as_type)
+                for key in sorted(context.asset_partition_keys)
+            }
         return self._load(context.asset_key, None, as_type)

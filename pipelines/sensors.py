@@ -20,22 +20,35 @@ def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
         default_status=deployment.sensor_status,
         description="Hashes the event files in landing/ and launches one ingestion run per new content (or per content whose stored result is gone); retires partitions whose file is gone.",
     )
-    def landing_files_sensor(context: dg.SensorEvaluationContext, data_root: DataRoot, io_manager: FrameStore) -> dg.SensorResult:
+    def landing_files_sensor(
+        context: dg.SensorEvaluationContext, data_root: DataRoot, io_manager: FrameStore
+    ) -> dg.SensorResult:
         # the cursor caches content hashes by (size, mtime), so unchanged files are not re-read each tick
-        tables, cache = landing_changes(context.instance, data_root, io_manager, json.loads(context.cursor) if context.cursor else None)
+        tables, cache = landing_changes(
+            context.instance,
+            data_root,
+            io_manager,
+            json.loads(context.cursor) if context.cursor else None,
+        )
         runs = [
-            dg.RunRequest(job_name=ingest_job_name(t.table), partition_key=key, run_key=t.run_key(key))
+            dg.RunRequest(
+                job_name=ingest_job_name(t.table), partition_key=key, run_key=t.run_key(key)
+            )
             for t in tables
             for key in t.unprocessed
         ]
         for t in tables:
             if t.changes.add or t.changes.retire:
-                context.log.info(f"{t.table}: {len(t.changes.add)} new files {list(t.changes.add)}, {len(t.changes.retire)} retired {list(t.changes.retire)}")
+                context.log.info(
+                    f"{t.table}: {len(t.changes.add)} new files {list(t.changes.add)}, {len(t.changes.retire)} retired {list(t.changes.retire)}"
+                )
         return dg.SensorResult(
             run_requests=runs,
             dynamic_partitions_requests=[r for t in tables for r in t.requests()],
             cursor=json.dumps(cache),
-            skip_reason=None if runs or any(t.requests() for t in tables) else "no new landing files",
+            skip_reason=None
+            if runs or any(t.requests() for t in tables)
+            else "no new landing files",
         )
 
     return landing_files_sensor

@@ -15,19 +15,28 @@ from pipelines.resources import DataRoot
 QUALITY = QualityBounds()
 
 
-def _population(rng: np.random.Generator, n: int, shift: float = 0.0, busier: float = 1.0) -> pl.DataFrame:
-    return pl.DataFrame({
-        "customer_id": [f"C{i}" for i in range(n)],
-        "pricing_touches_30d": rng.poisson(3.0, n).astype(np.float64),
-        "checkout_payment_errors_30d": rng.poisson(0.3 * busier, n).astype(np.float64),
-        "support_first_response_hours_max_90d": np.where(rng.random(n) < 0.4, np.nan, rng.gamma(2.0, 10.0, n) + shift),
-        "profile_monthly_value": rng.lognormal(3.0, 0.5, n),
-    }).with_columns(pl.col(pl.Float64).fill_nan(None))
+def _population(
+    rng: np.random.Generator, n: int, shift: float = 0.0, busier: float = 1.0
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(n)],
+            "pricing_touches_30d": rng.poisson(3.0, n).astype(np.float64),
+            "checkout_payment_errors_30d": rng.poisson(0.3 * busier, n).astype(np.float64),
+            "support_first_response_hours_max_90d": np.where(
+                rng.random(n) < 0.4, np.nan, rng.gamma(2.0, 10.0, n) + shift
+            ),
+            "profile_monthly_value": rng.lognormal(3.0, 0.5, n),
+        }
+    ).with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
 def _training(rng: np.random.Generator, n: int = 4000, churn_rate: float = 0.1) -> pl.DataFrame:
-    return _population(rng, n).with_columns(churned=pl.Series((rng.random(n) < churn_rate).astype(np.int8)), split=pl.lit("train"),
-                                            cutoff=pl.lit("2026-03-01").str.to_datetime(time_zone="UTC"))
+    return _population(rng, n).with_columns(
+        churned=pl.Series((rng.random(n) < churn_rate).astype(np.int8)),
+        split=pl.lit("train"),
+        cutoff=pl.lit("2026-03-01").str.to_datetime(time_zone="UTC"),
+    )
 
 
 def test_psi_is_near_zero_for_the_same_population_and_large_for_a_shifted_one():
@@ -42,12 +51,21 @@ def test_psi_is_near_zero_for_the_same_population_and_large_for_a_shifted_one():
 def test_drift_check_fails_on_a_drifted_scoring_population_and_names_the_drifted_features():
     rng = np.random.default_rng(1)
     training = _training(rng)
-    same = feature_drift(quality=QUALITY, scoring_features=_population(rng, 2000), training_snapshots=training)
+    same = feature_drift(
+        quality=QUALITY, scoring_features=_population(rng, 2000), training_snapshots=training
+    )
     assert same.passed, same.description
-    drifted = feature_drift(quality=QUALITY, scoring_features=_population(rng, 2000, shift=30.0, busier=6.0), training_snapshots=training)
+    drifted = feature_drift(
+        quality=QUALITY,
+        scoring_features=_population(rng, 2000, shift=30.0, busier=6.0),
+        training_snapshots=training,
+    )
     assert not drifted.passed
     assert drifted.severity == dg.AssetCheckSeverity.WARN
-    assert set(drifted.metadata["drifted_features"].value) == {"support_first_response_hours_max_90d", "checkout_payment_errors_30d"}
+    assert set(drifted.metadata["drifted_features"].value) == {
+        "support_first_response_hours_max_90d",
+        "checkout_payment_errors_30d",
+    }
     assert "checkout_payment_errors_30d" in drifted.metadata["worst_features"].value
 
 
@@ -55,10 +73,18 @@ def test_scoring_null_check_stops_a_feature_missing_far_more_than_in_training():
     rng = np.random.default_rng(2)
     training = _training(rng)
     scoring = _population(rng, 2000)
-    assert scoring_null_rates(quality=QUALITY, scoring_features=scoring, training_snapshots=training).passed
-    broken = scoring.with_columns(pricing_touches_30d=pl.lit(None, pl.Float64))  # e.g. the clickstream export went missing
-    result = scoring_null_rates(quality=QUALITY, scoring_features=broken, training_snapshots=training)
-    assert not result.passed and list(result.metadata["failing_features"].value) == ["pricing_touches_30d"]
+    assert scoring_null_rates(
+        quality=QUALITY, scoring_features=scoring, training_snapshots=training
+    ).passed
+    broken = scoring.with_columns(
+        pricing_touches_30d=pl.lit(None, pl.Float64)
+    )  # e.g. the clickstream export went missing
+    result = scoring_null_rates(
+        quality=QUALITY, scoring_features=broken, training_snapshots=training
+    )
+    assert not result.passed and list(result.metadata["failing_features"].value) == [
+        "pricing_touches_30d"
+    ]
 
 
 def test_label_rate_check_stops_a_broken_label():
@@ -70,14 +96,18 @@ def test_label_rate_check_stops_a_broken_label():
 
 
 def _table_check(asset: str, name: str) -> dg.AssetChecksDefinition:
-    (found,) = [c for c in table_checks if c.check_key == dg.AssetCheckKey(dg.AssetKey(asset), name)]
+    (found,) = [
+        c for c in table_checks if c.check_key == dg.AssetCheckKey(dg.AssetKey(asset), name)
+    ]
     return found
 
 
 def test_schema_check_names_the_file_missing_a_required_column(tmp_path):
     folder = tmp_path / "landing" / "clickstream"
     folder.mkdir(parents=True)
-    (folder / "good.csv").write_text("event_id,customer_id,ts,event_type\nE1,C1,2026-03-01,page_view\n")
+    (folder / "good.csv").write_text(
+        "event_id,customer_id,ts,event_type\nE1,C1,2026-03-01,page_view\n"
+    )
     (folder / "bad.csv").write_text("event_id,customer_id,event_type\nE2,C1,page_view\n")
     check = _table_check("clickstream", "input_schema")
     result = check(data_root=DataRoot(path=str(tmp_path)), frame=CLICKSTREAM.empty())
@@ -90,19 +120,38 @@ def test_schema_check_names_the_file_missing_a_required_column(tmp_path):
 def test_quarantine_share_check_stops_a_mostly_rejected_table(tmp_path):
     quarantine = tmp_path / "quarantine"
     quarantine.mkdir()
-    pl.DataFrame({"_reason": ["missing required ts"] * 10}).write_parquet(quarantine / "clickstream.parquet")
+    pl.DataFrame({"_reason": ["missing required ts"] * 10}).write_parquet(
+        quarantine / "clickstream.parquet"
+    )
     accepted = pl.DataFrame({"event_id": [f"E{i}" for i in range(90)]})
     check = _table_check("clickstream", "quarantine_share")
-    assert not check(data_root=DataRoot(path=str(tmp_path)), quality=QUALITY, frame=accepted).passed  # 10% > 5%
-    assert check(data_root=DataRoot(path=str(tmp_path)), quality=QualityBounds(max_quarantine_share=0.2), frame=accepted).passed
+    assert not check(
+        data_root=DataRoot(path=str(tmp_path)), quality=QUALITY, frame=accepted
+    ).passed  # 10% > 5%
+    assert check(
+        data_root=DataRoot(path=str(tmp_path)),
+        quality=QualityBounds(max_quarantine_share=0.2),
+        frame=accepted,
+    ).passed
 
 
 def test_every_check_ran_on_the_demo_world_and_the_blocking_ones_passed(pipeline_run):
-    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in pipeline_run.result.get_asset_check_evaluations()}
+    evaluations = {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in pipeline_run.result.get_asset_check_evaluations()
+    }
     graph = pipeline_run.defs.resolve_asset_graph()
-    assert set(evaluations) == {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
-    blocking = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys if graph.get_check_spec(k).blocking}
-    assert blocking and all(evaluations[k].passed for k in blocking), {k: evaluations[k].description for k in blocking if not evaluations[k].passed}
+    assert set(evaluations) == {
+        (k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys
+    }
+    blocking = {
+        (k.asset_key.to_user_string(), k.name)
+        for k in graph.asset_check_keys
+        if graph.get_check_spec(k).blocking
+    }
+    assert blocking and all(evaluations[k].passed for k in blocking), {
+        k: evaluations[k].description for k in blocking if not evaluations[k].passed
+    }
     # the simulated world ages from an empty start, so tenure-like features drift between early training cutoffs and today
     drift = evaluations[("scoring_features", "feature_drift")]
     print(f"\ndrift on the demo world: {drift.description}")

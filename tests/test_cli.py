@@ -21,17 +21,28 @@ def test_a_failed_blocking_check_is_reported_with_its_description(tmp_path):
     defs = build_definitions(tmp_path / "data", f"sqlite:///{tmp_path / 'mlflow.db'}")
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        result = run_all(defs, instance, assets=["customers", "support"], concise=True)  # failures are in the result, not raised
+        result = run_all(
+            defs, instance, assets=["customers", "support"], concise=True
+        )  # failures are in the result, not raised
     assert not result.success
     report = failure_report(result)
-    assert "blocking check support:input_schema failed: support/export.csv lacks required columns ['ticket_id']" in report
+    assert (
+        "blocking check support:input_schema failed: support/export.csv lacks required columns ['ticket_id']"
+        in report
+    )
     assert "VERBOSE=1" in report and "Stack Trace" not in report
 
 
 def test_a_warning_check_is_listed_with_its_description_and_a_passed_one_is_not():
     def evaluation(name: str, passed: bool) -> dg.AssetCheckEvaluation:
-        return dg.AssetCheckEvaluation(asset_key=dg.AssetKey("touchpoint_days"), check_name=name, passed=passed, severity=dg.AssetCheckSeverity.WARN,
-                                       description=f"{name}: the latest event is 60 hours old", blocking=False)
+        return dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("touchpoint_days"),
+            check_name=name,
+            passed=passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"{name}: the latest event is 60 hours old",
+            blocking=False,
+        )
 
     assert check_lines([evaluation("event_freshness", False), evaluation("other", True)]) == [
         "  check touchpoint_days:event_freshness warns: event_freshness: the latest event is 60 hours old"
@@ -39,7 +50,15 @@ def test_a_warning_check_is_listed_with_its_description_and_a_passed_one_is_not(
 
 
 def test_the_concise_log_keeps_a_failure_to_its_first_line():
-    record = logging.LogRecord("dagster", logging.ERROR, __file__, 1, 'STEP_FAILURE - Execution of step "x" failed.\n\nValueError: bad\n\nStack Trace: ...', None, None)
+    record = logging.LogRecord(
+        "dagster",
+        logging.ERROR,
+        __file__,
+        1,
+        'STEP_FAILURE - Execution of step "x" failed.\n\nValueError: bad\n\nStack Trace: ...',
+        None,
+        None,
+    )
     first_paragraph(record)
     assert record.msg == 'STEP_FAILURE - Execution of step "x" failed.'
 
@@ -53,4 +72,7 @@ def test_an_unreadable_file_stops_the_run_with_the_landing_error_message(tmp_pat
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         result = run_all(defs, instance, concise=True)
     report = failure_report(result)
-    assert "step clickstream_files failed: features.ingest.read.LandingError: cannot read" in report and "Fix or remove the file" in report
+    assert (
+        "step clickstream_files failed: features.ingest.read.LandingError: cannot read" in report
+        and "Fix or remove the file" in report
+    )

@@ -39,7 +39,10 @@ def test_asset_and_check_keys_match_the_checked_in_snapshot(tmp_path):
     defs.validate_loadable(defs)
     actual = graph_lines(defs)
     expected = SNAPSHOT.read_text().split("\n")[:-1]
-    assert actual == expected, "the asset graph changed; if intended, write these lines to tests/snapshots/asset_keys.txt:\n" + "\n".join(actual)
+    assert actual == expected, (
+        "the asset graph changed; if intended, write these lines to tests/snapshots/asset_keys.txt:\n"
+        + "\n".join(actual)
+    )
 
 
 def test_jobs_schedules_and_sensor_are_defined_and_off_locally(tmp_path):
@@ -48,19 +51,44 @@ def test_jobs_schedules_and_sensor_are_defined_and_off_locally(tmp_path):
     assert set(schedules) == SCHEDULES and {s.name for s in defs.sensors} == SENSORS
     assert {s.job_name for s in schedules.values()} == {"daily_scoring", "weekly_retraining"}
     assert all(s.default_status.value == "STOPPED" for s in [*defs.schedules, *defs.sensors])
-    scoring = {k.to_user_string() for k in defs.resolve_job_def("daily_scoring").asset_layer.executable_asset_keys}
-    assert {"scored_customers", "scoring_features", "clickstream"} <= scoring and "churn_model" not in scoring
-    retraining = {k.to_user_string() for k in defs.resolve_job_def("weekly_retraining").asset_layer.executable_asset_keys}
+    scoring = {
+        k.to_user_string()
+        for k in defs.resolve_job_def("daily_scoring").asset_layer.executable_asset_keys
+    }
+    assert {
+        "scored_customers",
+        "scoring_features",
+        "clickstream",
+    } <= scoring and "churn_model" not in scoring
+    retraining = {
+        k.to_user_string()
+        for k in defs.resolve_job_def("weekly_retraining").asset_layer.executable_asset_keys
+    }
     assert "churn_model" in retraining and "scored_customers" not in retraining
 
 
 def test_the_environment_chooses_local_or_production():
     local = deployment({})
-    assert (local.name, local.tracking_uri, local.schedule_status.value) == ("local", "sqlite:///.mlflow/mlflow.db", "STOPPED")
-    production = {"TOUCHPOINT_CHURN_ENV": "production", "MLFLOW_TRACKING_URI": "https://mlflow.internal", "TOUCHPOINT_CHURN_DATA": "/srv/churn"}
+    assert (local.name, local.tracking_uri, local.schedule_status.value) == (
+        "local",
+        "sqlite:///.mlflow/mlflow.db",
+        "STOPPED",
+    )
+    production = {
+        "TOUCHPOINT_CHURN_ENV": "production",
+        "MLFLOW_TRACKING_URI": "https://mlflow.internal",
+        "TOUCHPOINT_CHURN_DATA": "/srv/churn",
+    }
     prod = deployment(production, installed=lambda module: True)
-    assert (prod.tracking_uri, prod.data_root, prod.sensor_status.value) == ("https://mlflow.internal", "/srv/churn", "RUNNING")
-    with pytest.raises(DeploymentError, match=r"needs dagster-postgres: install the production extra.*\.\[production\]"):
+    assert (prod.tracking_uri, prod.data_root, prod.sensor_status.value) == (
+        "https://mlflow.internal",
+        "/srv/churn",
+        "RUNNING",
+    )
+    with pytest.raises(
+        DeploymentError,
+        match=r"needs dagster-postgres: install the production extra.*\.\[production\]",
+    ):
         deployment(production, installed=lambda module: module != "dagster_postgres")
     with pytest.raises(DeploymentError, match="MLFLOW_TRACKING_URI"):
         deployment({"TOUCHPOINT_CHURN_ENV": "production", "MLFLOW_TRACKING_URI": "sqlite:///x.db"})
@@ -75,7 +103,11 @@ def _free_port() -> int:
 
 
 def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=20) as response:
         return json.loads(response.read())["data"]
 
@@ -93,13 +125,24 @@ def test_the_webserver_shows_every_asset_check_schedule_and_sensor(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "TOUCHPOINT_CHURN_DATA": str(tmp_path / "data"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "TOUCHPOINT_CHURN_ENV": "local"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "TOUCHPOINT_CHURN_DATA": str(tmp_path / "data"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "TOUCHPOINT_CHURN_ENV": "local",
+    }
     port = _free_port()
     webserver = Path(sys.executable).parent / "dagster-webserver"
     # its own process group, so it and its code server child can be stopped together
-    process = subprocess.Popen([str(webserver), "-m", "pipelines.definitions", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        [str(webserver), "-m", "pipelines.definitions", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -107,7 +150,9 @@ def test_the_webserver_shows_every_asset_check_schedule_and_sensor(tmp_path):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).close()
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                assert process.poll() is None, f"dagster-webserver exited: {process.stderr.read().decode()[-2000:]}"
+                assert process.poll() is None, (
+                    f"dagster-webserver exited: {process.stderr.read().decode()[-2000:]}"
+                )
                 assert time.monotonic() < deadline, "dagster-webserver did not answer within 90 s"
                 time.sleep(0.5)
         data = _graphql(port, WORKSPACE_QUERY)
@@ -121,12 +166,20 @@ def test_the_webserver_shows_every_asset_check_schedule_and_sensor(tmp_path):
 
     seen = sorted(
         [f"asset {'/'.join(n['assetKey']['path'])}" for n in data["assetNodes"]]
-        + [f"check {'/'.join(n['assetKey']['path'])}:{c['name']}" for n in data["assetNodes"] for c in n["assetChecksOrError"]["checks"]]
+        + [
+            f"check {'/'.join(n['assetKey']['path'])}:{c['name']}"
+            for n in data["assetNodes"]
+            for c in n["assetChecksOrError"]["checks"]
+        ]
     )
     assert seen == SNAPSHOT.read_text().split("\n")[:-1]
     (repository,) = data["repositoriesOrError"]["nodes"]
-    assert {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]} == {name: "STOPPED" for name in SCHEDULES}
-    assert {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]} == {name: "STOPPED" for name in SENSORS}
+    assert {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]} == {
+        name: "STOPPED" for name in SCHEDULES
+    }
+    assert {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]} == {
+        name: "STOPPED" for name in SENSORS
+    }
 
 
 def test_instance_files_keep_local_state_in_sqlite_and_production_state_in_postgres():
@@ -137,4 +190,8 @@ def test_instance_files_keep_local_state_in_sqlite_and_production_state_in_postg
     assert list(local["storage"]) == ["sqlite"]
     database = production["storage"]["postgres"]["postgres_db"]
     assert {k: v["env"] for k, v in database.items() if isinstance(v, dict)} == {
-        "hostname": "DAGSTER_PG_HOST", "db_name": "DAGSTER_PG_DB", "username": "DAGSTER_PG_USERNAME", "password": "DAGSTER_PG_PASSWORD"}
+        "hostname": "DAGSTER_PG_HOST",
+        "db_name": "DAGSTER_PG_DB",
+        "username": "DAGSTER_PG_USERNAME",
+        "password": "DAGSTER_PG_PASSWORD",
+    }

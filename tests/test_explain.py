@@ -10,21 +10,25 @@ import xgboost as xgb
 from features.catalogue import load_catalogue
 from features.feature import FeatureDef
 from models.explain.attribution import MIN_REASON_LOG_ODDS, attribute, top_touchpoints
+from models.explain.playbook import load_playbook
 from models.explain.scored_customers import for_csv, reasons, scored_list
 from models.explain.shap_attributions import score_and_explain, shap_values
 from models.explain.touchpoint_drivers import FlagRule, driver_table
-from models.explain.playbook import load_playbook
 
 
 def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> FeatureDef:
-    return FeatureDef(name, touchpoint, "purchase", "friction", "touches", name, reason, lambda c: pl.lit(0))
+    return FeatureDef(
+        name, touchpoint, "purchase", "friction", "touches", name, reason, lambda c: pl.lit(0)
+    )
 
 
 def test_shap_values_add_up_to_the_model_margin():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
     y = (X["a"] + 0.5 * X["b"] + rng.normal(size=600) > 0.5).astype(int)
-    model = xgb.XGBClassifier(n_estimators=200, max_depth=3, early_stopping_rounds=10, eval_metric="logloss")
+    model = xgb.XGBClassifier(
+        n_estimators=200, max_depth=3, early_stopping_rounds=10, eval_metric="logloss"
+    )
     model.fit(X[:400], y[:400], eval_set=[(X[400:], y[400:])], verbose=False)
     assert model.best_iteration < 199  # early stopping kept fewer trees than were grown
     values, base = shap_values(model, X)
@@ -40,8 +44,12 @@ def test_scoring_and_explaining_in_batches_equals_one_call():
     X = pd.DataFrame(rng.normal(size=(500, 4)), columns=list("abcd"))
     y = (X["a"] - X["c"] + rng.normal(size=500) > 0).astype(int).to_numpy()
     booster = xgb.XGBClassifier(n_estimators=40, max_depth=3).fit(X, y)
-    model = CalibratedModel(booster, fit_calibration(booster.predict(X, output_margin=True), y, "platt"))
-    probability, values, base = score_and_explain(model, pl.from_pandas(X), list("abcd"), batch_rows=77)
+    model = CalibratedModel(
+        booster, fit_calibration(booster.predict(X, output_margin=True), y, "platt")
+    )
+    probability, values, base = score_and_explain(
+        model, pl.from_pandas(X), list("abcd"), batch_rows=77
+    )
     whole_values, whole_base = shap_values(booster, X)
     np.testing.assert_array_equal(probability, model.predict_proba(X)[:, 1])
     np.testing.assert_array_equal(values, whole_values)
@@ -49,19 +57,33 @@ def test_scoring_and_explaining_in_batches_equals_one_call():
 
 
 def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
-    registry = {f.name: f for f in [_feature("checkout_errors", "checkout"), _feature("checkout_visits", "checkout"),
-                                     _feature("newsletter_opens", "newsletter"), _feature("profile_tenure_days", "profile")]}
+    registry = {
+        f.name: f
+        for f in [
+            _feature("checkout_errors", "checkout"),
+            _feature("checkout_visits", "checkout"),
+            _feature("newsletter_opens", "newsletter"),
+            _feature("profile_tenure_days", "profile"),
+        ]
+    }
     features = list(registry)
     # customers 0-2 are at risk because of checkout; newsletter protects everyone; profile is large but not a touchpoint
-    shap = np.array([
-        [1.0, 0.2, -0.3, 0.9],
-        [0.8, 0.1, -0.2, 0.8],
-        [1.2, 0.0, -0.1, 0.7],
-        [-0.3, -0.1, -0.4, -0.5],
-    ])
+    shap = np.array(
+        [
+            [1.0, 0.2, -0.3, 0.9],
+            [0.8, 0.1, -0.2, 0.8],
+            [1.2, 0.0, -0.1, 0.7],
+            [-0.3, -0.1, -0.4, -0.5],
+        ]
+    )
     attribution = attribute(["a", "b", "c", "d"], features, shap, registry)
     np.testing.assert_allclose(attribution.touchpoint_shap[:, 0], shap[:, 0] + shap[:, 1])
-    drivers = driver_table(attribution, top_touchpoints(attribution, load_catalogue().names), load_catalogue(), FlagRule(share_threshold=0.1))
+    drivers = driver_table(
+        attribution,
+        top_touchpoints(attribution, load_catalogue().names),
+        load_catalogue(),
+        FlagRule(share_threshold=0.1),
+    )
     row = {r["touchpoint"]: r for r in drivers.iter_rows(named=True)}
     assert row["checkout"]["flagged"] and row["checkout"]["direction"] == "raises risk"
     assert not row["newsletter"]["flagged"] and row["newsletter"]["direction"] == "lowers risk"
@@ -70,15 +92,40 @@ def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
 
 
 def test_reasons_name_touchpoints_and_use_the_customers_own_values():
-    registry = {f.name: f for f in [_feature("checkout_payment_errors_30d", "checkout", "{value:.0f} payment errors at checkout in the last 30 days"),
-                                     _feature("pricing_exit_intents_30d", "pricing", "{value:.0f} {value:exit|exits} from the pricing page")]}
+    registry = {
+        f.name: f
+        for f in [
+            _feature(
+                "checkout_payment_errors_30d",
+                "checkout",
+                "{value:.0f} payment errors at checkout in the last 30 days",
+            ),
+            _feature(
+                "pricing_exit_intents_30d",
+                "pricing",
+                "{value:.0f} {value:exit|exits} from the pricing page",
+            ),
+        ]
+    }
     shap = np.array([[0.9, 0.4], [-0.2, 0.6], [-0.1, -0.3]])
     attribution = attribute(["a", "b", "c"], list(registry), shap, registry)
     values = np.array([[3.0, 1.0], [0.0, 4.0], [0.0, 0.0]])
-    out = reasons(attribution, top_touchpoints(attribution, load_catalogue().names), values, registry, load_playbook())
+    out = reasons(
+        attribution,
+        top_touchpoints(attribution, load_catalogue().names),
+        values,
+        registry,
+        load_playbook(),
+    )
     rows = {r["customer_id"]: r for r in out.iter_rows(named=True)}
-    assert (rows["a"]["touchpoint_1"], rows["a"]["reason_1"]) == ("checkout", "3 payment errors at checkout in the last 30 days")
-    assert (rows["a"]["touchpoint_2"], rows["a"]["reason_2"]) == ("pricing", "1 exit from the pricing page")
+    assert (rows["a"]["touchpoint_1"], rows["a"]["reason_1"]) == (
+        "checkout",
+        "3 payment errors at checkout in the last 30 days",
+    )
+    assert (rows["a"]["touchpoint_2"], rows["a"]["reason_2"]) == (
+        "pricing",
+        "1 exit from the pricing page",
+    )
     assert rows["b"]["touchpoint_1"] == "pricing" and rows["b"]["touchpoint_2"] is None
     assert rows["c"]["touchpoint_1"] is None  # nothing raises this customer's risk
     assert rows["a"]["suggested_action"].startswith("Contact the customer about the failed payment")
@@ -87,17 +134,40 @@ def test_reasons_name_touchpoints_and_use_the_customers_own_values():
 def test_a_touchpoint_raising_risk_by_a_sliver_is_no_reason():
     """A reason needs a material contribution: the tiny positive SHAP most touchpoints have for most
     customers ("0 touches at chatbot") is noise, not something to call a customer about."""
-    registry = {f.name: f for f in [_feature("checkout_errors", "checkout"), _feature("chatbot_visits", "chatbot"), _feature("pricing_exits", "pricing")]}
+    registry = {
+        f.name: f
+        for f in [
+            _feature("checkout_errors", "checkout"),
+            _feature("chatbot_visits", "chatbot"),
+            _feature("pricing_exits", "pricing"),
+        ]
+    }
     sliver = MIN_REASON_LOG_ODDS / 2
-    shap = np.array([
-        [1.5, sliver, MIN_REASON_LOG_ODDS],  # checkout and pricing (just at the minimum) are reasons, chatbot is not
-        [sliver, sliver / 2, sliver],  # a low-risk customer: positive everywhere, material nowhere
-    ])
+    shap = np.array(
+        [
+            [
+                1.5,
+                sliver,
+                MIN_REASON_LOG_ODDS,
+            ],  # checkout and pricing (just at the minimum) are reasons, chatbot is not
+            [
+                sliver,
+                sliver / 2,
+                sliver,
+            ],  # a low-risk customer: positive everywhere, material nowhere
+        ]
+    )
     attribution = attribute(["a", "b"], list(registry), shap, registry)
     top = top_touchpoints(attribution, load_catalogue().names)
     assert top.tolist() == [[0, 2, -1], [-1, -1, -1]]
-    drivers = {r["touchpoint"]: r for r in driver_table(attribution, top, load_catalogue(), FlagRule()).iter_rows(named=True)}
-    assert drivers["chatbot"]["customers_affected"] == 0 and drivers["checkout"]["customers_affected"] == 1
+    drivers = {
+        r["touchpoint"]: r
+        for r in driver_table(attribution, top, load_catalogue(), FlagRule()).iter_rows(named=True)
+    }
+    assert (
+        drivers["chatbot"]["customers_affected"] == 0
+        and drivers["checkout"]["customers_affected"] == 1
+    )
 
 
 def _scored(probability: list[float]) -> pl.DataFrame:
@@ -105,14 +175,24 @@ def _scored(probability: list[float]) -> pl.DataFrame:
     ids = [str(i) for i in range(len(probability))]
     registry = {f.name: f for f in [_feature("checkout_errors", "checkout")]}
     attribution = attribute(ids, list(registry), np.full((len(ids), 1), 1.0), registry)
-    why = reasons(attribution, top_touchpoints(attribution, load_catalogue().names), np.full((len(ids), 1), 2.0), registry, load_playbook())
-    customers = pl.DataFrame({"customer_id": ids, "plan": ["basic"] * len(ids), "monthly_value": [30.0] * len(ids)})
+    why = reasons(
+        attribution,
+        top_touchpoints(attribution, load_catalogue().names),
+        np.full((len(ids), 1), 2.0),
+        registry,
+        load_playbook(),
+    )
+    customers = pl.DataFrame(
+        {"customer_id": ids, "plan": ["basic"] * len(ids), "monthly_value": [30.0] * len(ids)}
+    )
     return scored_list(ids, np.array(probability), customers, why)
 
 
 def test_low_tier_customers_keep_their_reasons_but_get_no_suggested_action():
     rows = {r["risk_tier"]: r for r in _scored([0.7, 0.3, 0.03]).iter_rows(named=True)}
-    assert rows["low"]["reason_1"] == "2 things"  # the reason stays: it says why the risk is what it is
+    assert (
+        rows["low"]["reason_1"] == "2 things"
+    )  # the reason stays: it says why the risk is what it is
     assert rows["low"]["suggested_action"] is None and rows["low"]["action_owner"] is None
     assert rows["medium"]["suggested_action"] and rows["high"]["action_owner"] == "payments"
 
@@ -124,17 +204,37 @@ def test_the_csv_rounds_probabilities_and_money():
 
 def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():
     """One customer with a huge push and many with small pulls: a large mean share, but unstable."""
-    registry = {f.name: f for f in [_feature("checkout_errors", "checkout"), _feature("search_fails", "search"), _feature("pricing_exits", "pricing")]}
+    registry = {
+        f.name: f
+        for f in [
+            _feature("checkout_errors", "checkout"),
+            _feature("search_fails", "search"),
+            _feature("pricing_exits", "pricing"),
+        ]
+    }
     rng = np.random.default_rng(1)
     n = 60
-    shap = np.column_stack([
-        rng.normal(0.8, 0.1, n),  # checkout: steadily raises risk
-        np.r_[np.full(1, 30.0), np.full(n - 1, -0.4)] + rng.normal(0, 0.05, n),  # search: one outlier
-        np.full(n, 0.0) + rng.normal(0, 0.01, n),
-    ])
+    shap = np.column_stack(
+        [
+            rng.normal(0.8, 0.1, n),  # checkout: steadily raises risk
+            np.r_[np.full(1, 30.0), np.full(n - 1, -0.4)]
+            + rng.normal(0, 0.05, n),  # search: one outlier
+            np.full(n, 0.0) + rng.normal(0, 0.01, n),
+        ]
+    )
     attribution = attribute([str(i) for i in range(n)], list(registry), shap, registry)
-    drivers = {r["touchpoint"]: r for r in driver_table(attribution, top_touchpoints(attribution, load_catalogue().names), load_catalogue(), FlagRule(share_threshold=0.1)).iter_rows(named=True)}
-    assert drivers["search"]["share_of_total"] >= 0.1 and drivers["search"]["churn_contribution"] > 0
+    drivers = {
+        r["touchpoint"]: r
+        for r in driver_table(
+            attribution,
+            top_touchpoints(attribution, load_catalogue().names),
+            load_catalogue(),
+            FlagRule(share_threshold=0.1),
+        ).iter_rows(named=True)
+    }
+    assert (
+        drivers["search"]["share_of_total"] >= 0.1 and drivers["search"]["churn_contribution"] > 0
+    )
     assert drivers["search"]["ci_low"] <= 0 and not drivers["search"]["flagged"]
     assert drivers["checkout"]["flagged"] and drivers["checkout"]["ci_low"] > 0.7
 
@@ -144,7 +244,10 @@ def test_two_seeds_on_the_same_data_flag_the_same_touchpoints(pipeline_run):
     from models.calibration import model_input
     from models.training.train import TrainConfig, train_model
 
-    snapshots, scoring = pipeline_run.output("training_snapshots"), pipeline_run.output("scoring_features")
+    snapshots, scoring = (
+        pipeline_run.output("training_snapshots"),
+        pipeline_run.output("scoring_features"),
+    )
     registry = pipeline_run.output("feature_plan").registry(load_catalogue())
     by_name = {d.name: d for d in registry}
     features = [d.name for d in registry]
@@ -153,7 +256,12 @@ def test_two_seeds_on_the_same_data_flag_the_same_touchpoints(pipeline_run):
         model, _ = train_model(snapshots, features, TrainConfig(), seed)
         values, _ = shap_values(model.classifier, model_input(scoring, features))
         attribution = attribute(scoring["customer_id"].to_list(), features, values, by_name)
-        drivers = driver_table(attribution, top_touchpoints(attribution, load_catalogue().names), load_catalogue(), FlagRule(seed=seed))
+        drivers = driver_table(
+            attribution,
+            top_touchpoints(attribution, load_catalogue().names),
+            load_catalogue(),
+            FlagRule(seed=seed),
+        )
         flagged.append(set(drivers.filter(pl.col("flagged"))["touchpoint"]))
     print(f"\nflagged with seed 1: {sorted(flagged[0])}; with seed 2: {sorted(flagged[1])}")
     assert flagged[0] == flagged[1] and flagged[0]

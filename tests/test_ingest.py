@@ -9,9 +9,15 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
 from features.ingest.buckets import bucket_folder, customer_bucket, ingest_bucketed
-from features.ingest.read import LandingError, ingest_table, reason_counts, skipped_files_warning, summary_line
+from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
+from features.ingest.read import (
+    LandingError,
+    ingest_table,
+    reason_counts,
+    skipped_files_warning,
+    summary_line,
+)
 from features.ingest.validate import REASON
 
 
@@ -24,7 +30,9 @@ def _write(landing, table, name, text):
 def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):
     _write(tmp_path, "customers", "c.csv", "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-02\n")
     _write(
-        tmp_path, "clickstream", "events.csv",
+        tmp_path,
+        "clickstream",
+        "events.csv",
         "event_id,customer_id,ts,event_type,page\n"
         "E1,C1,2026-02-01T10:00:00,page_view,/\n"
         ",C1,2026-02-01T10:01:00,page_view,/\n"  # missing required id
@@ -36,20 +44,31 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):
     events = ingest_table(tmp_path, CLICKSTREAM, customers.accepted["customer_id"])
 
     assert events.accepted["event_id"].to_list() == ["E1", "E4"]
-    reasons = dict(zip(events.quarantined["_source_row"].to_list(), events.quarantined[REASON].to_list()))
+    reasons = dict(
+        zip(events.quarantined["_source_row"].to_list(), events.quarantined[REASON].to_list())
+    )
     assert reasons[2] == "missing required event_id"
     assert reasons[3] == "ts is not a valid timestamp: 'not a time'"
     assert reasons[5] == "customer_id 'C9' is not in the customers table"
     assert events.rows_in == 5 == events.accepted.height + events.quarantined.height
     # the log groups reasons by kind: the offending values go, the rest of each sentence stays
-    assert events.reason_counts() == {"missing required event_id": 1, "ts is not a valid timestamp": 1, "customer_id is not in the customers table": 1}
+    assert events.reason_counts() == {
+        "missing required event_id": 1,
+        "ts is not a valid timestamp": 1,
+        "customer_id is not in the customers table": 1,
+    }
     assert summary_line("clickstream", events, 0.25) == (
         "clickstream: 5 rows in -> 2 accepted, 3 quarantined "
         "{'customer_id is not in the customers table': 1, 'missing required event_id': 1, 'ts is not a valid timestamp': 1} in 0.2s"
     )
-    assert summary_line("customers", customers, 0.25) == "customers: 2 rows in -> 2 accepted, 0 quarantined in 0.2s"
+    assert (
+        summary_line("customers", customers, 0.25)
+        == "customers: 2 rows in -> 2 accepted, 0 quarantined in 0.2s"
+    )
     # an offset is honoured, the result is UTC
-    assert events.accepted.filter(pl.col("event_id") == "E4")["ts"].item() == datetime(2026, 2, 1, 8, 3, tzinfo=UTC)
+    assert events.accepted.filter(pl.col("event_id") == "E4")["ts"].item() == datetime(
+        2026, 2, 1, 8, 3, tzinfo=UTC
+    )
 
 
 def test_duplicates_keep_the_first_and_quarantine_the_rest(tmp_path):
@@ -62,26 +81,60 @@ def test_duplicates_keep_the_first_and_quarantine_the_rest(tmp_path):
 
 
 def test_pii_never_leaves_ingest(tmp_path):
-    _write(tmp_path, "customers", "c.csv", "customer_id,name,email,phone,address,signup_at\nC1,Ann,a@x.io,555,Main St,2026-01-01\n,Bob,b@x.io,556,Elm St,2026-01-01\n")
+    _write(
+        tmp_path,
+        "customers",
+        "c.csv",
+        "customer_id,name,email,phone,address,signup_at\nC1,Ann,a@x.io,555,Main St,2026-01-01\n,Bob,b@x.io,556,Elm St,2026-01-01\n",
+    )
     result = ingest_table(tmp_path, CUSTOMERS)
     for table in (result.accepted, result.quarantined):
         assert not {"name", "email", "phone", "address"} & set(table.columns)
 
 
 def test_all_three_formats_and_numeric_ids(tmp_path):
-    _write(tmp_path, "customers", "c.jsonl", "\n".join(json.dumps(r) for r in [{"customer_id": 7, "signup_at": "2026-01-01"}, {"customer_id": "8", "signup_at": "2026-01-01"}]))
+    _write(
+        tmp_path,
+        "customers",
+        "c.jsonl",
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"customer_id": 7, "signup_at": "2026-01-01"},
+                {"customer_id": "8", "signup_at": "2026-01-01"},
+            ]
+        ),
+    )
     (tmp_path / "support").mkdir()
-    tickets = {"ticket_id": [1], "customer_id": [7], "opened_at": [datetime(2026, 2, 1)], "channel": ["phone"], "escalated": [True]}
+    tickets = {
+        "ticket_id": [1],
+        "customer_id": [7],
+        "opened_at": [datetime(2026, 2, 1)],
+        "channel": ["phone"],
+        "escalated": [True],
+    }
     pl.DataFrame(tickets).write_parquet(tmp_path / "support" / "t.parquet")
-    _write(tmp_path, "surveys", "s.csv", "response_id,customer_id,ts,survey_type,score\nR1,8,2026-02-01,ces,9\nR2,8,2026-02-01,ces,2\nR3,8,2026-02-01,stars,2\n")
+    _write(
+        tmp_path,
+        "surveys",
+        "s.csv",
+        "response_id,customer_id,ts,survey_type,score\nR1,8,2026-02-01,ces,9\nR2,8,2026-02-01,ces,2\nR3,8,2026-02-01,stars,2\n",
+    )
     customers = ingest_table(tmp_path, CUSTOMERS)
     assert customers.accepted["customer_id"].to_list() == ["7", "8"]
     support = ingest_table(tmp_path, SUPPORT, customers.accepted["customer_id"])
-    assert support.accepted.select("ticket_id", "customer_id", "escalated").row(0) == ("1", "7", True)
+    assert support.accepted.select("ticket_id", "customer_id", "escalated").row(0) == (
+        "1",
+        "7",
+        True,
+    )
     assert support.accepted["opened_at"].dtype == pl.Datetime("us", "UTC")
     surveys = ingest_table(tmp_path, SURVEYS, customers.accepted["customer_id"])
     assert surveys.accepted["response_id"].to_list() == ["R2"]
-    assert sorted(surveys.quarantined[REASON].to_list()) == ["ces score '9' is outside 1-7", "survey_type 'stars' is not one of nps, csat, ces, repurchase"]
+    assert sorted(surveys.quarantined[REASON].to_list()) == [
+        "ces score '9' is outside 1-7",
+        "survey_type 'stars' is not one of nps, csat, ces, repurchase",
+    ]
 
 
 def test_missing_required_table_is_a_clear_error_and_optional_ones_are_empty(tmp_path):
@@ -97,7 +150,9 @@ def test_files_in_an_unsupported_format_are_named_not_skipped_silently(tmp_path)
     (tmp_path / "surveys" / ".DS_Store").write_bytes(b"")
     assert skipped_files_warning(tmp_path, "customers") is None  # no folder
     warning = skipped_files_warning(tmp_path, "surveys")
-    assert "skipped 1 file(s)" in warning and "zipped.csv.gz" in warning and ".DS_Store" not in warning
+    assert (
+        "skipped 1 file(s)" in warning and "zipped.csv.gz" in warning and ".DS_Store" not in warning
+    )
     assert "Supported: .parquet, .csv, .jsonl, .ndjson, .json" in warning
     (tmp_path / "surveys" / "zipped.csv.gz").unlink()
     assert skipped_files_warning(tmp_path, "surveys") is None
@@ -114,14 +169,21 @@ def test_unreadable_file_names_the_file(tmp_path):
 
 
 def test_reingesting_the_same_files_gives_the_same_result(tmp_path):
-    _write(tmp_path, "customers", "c.csv", "customer_id,signup_at\nC1,2026-01-01\nC1,2026-01-01\n,2026-01-01\n")
+    _write(
+        tmp_path,
+        "customers",
+        "c.csv",
+        "customer_id,signup_at\nC1,2026-01-01\nC1,2026-01-01\n,2026-01-01\n",
+    )
     first, second = ingest_table(tmp_path, CUSTOMERS), ingest_table(tmp_path, CUSTOMERS)
     assert first.accepted.equals(second.accepted) and first.quarantined.equals(second.quarantined)
 
 
 def test_float_ids_that_are_whole_numbers_read_as_integers(tmp_path):
     (tmp_path / "customers").mkdir()
-    pl.DataFrame({"customer_id": [42.0, 7.5], "signup_at": ["2026-01-01", "2026-01-01"]}).write_parquet(tmp_path / "customers" / "c.parquet")
+    pl.DataFrame(
+        {"customer_id": [42.0, 7.5], "signup_at": ["2026-01-01", "2026-01-01"]}
+    ).write_parquet(tmp_path / "customers" / "c.parquet")
     assert ingest_table(tmp_path, CUSTOMERS).accepted["customer_id"].to_list() == ["42", "7.5"]
 
 
@@ -129,17 +191,28 @@ def test_customer_bucket_is_the_crc32_of_the_id_in_every_engine():
     ids = pl.DataFrame({"customer_id": ["C1", "C2", None, "é1", "C000123"]})
     expected = [zlib.crc32(i.encode()) % 3 if i else None for i in ids["customer_id"]]
     assert expected[:2] == [0, 2]  # fixed values: a bucket must never move between versions
-    assert ids.select(customer_bucket(pl.col("customer_id"), 3))["customer_id"].to_list() == expected
-    streamed = ids.lazy().select(customer_bucket(pl.col("customer_id"), 3)).collect(engine="streaming")
+    assert (
+        ids.select(customer_bucket(pl.col("customer_id"), 3))["customer_id"].to_list() == expected
+    )
+    streamed = (
+        ids.lazy().select(customer_bucket(pl.col("customer_id"), 3)).collect(engine="streaming")
+    )
     assert streamed["customer_id"].to_list() == expected
     with pytest.raises(ValueError, match="at least 1"):
         customer_bucket(pl.col("customer_id"), 0)
 
 
 def _bucketed_landing(landing):
-    _write(landing, "customers", "c.csv", "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\nC3,2026-01-01\n")
     _write(
-        landing, "clickstream", "a.csv",
+        landing,
+        "customers",
+        "c.csv",
+        "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\nC3,2026-01-01\n",
+    )
+    _write(
+        landing,
+        "clickstream",
+        "a.csv",
         "event_id,customer_id,ts,event_type\n"
         "E1,C1,2026-02-01T10:00:00,page_view\n"
         "E2,C2,2026-02-01T10:00:00,page_view\n"
@@ -147,7 +220,9 @@ def _bucketed_landing(landing):
         "E3,C3,not a time,page_view\n",  # bad row
     )
     _write(
-        landing, "clickstream", "b.csv",
+        landing,
+        "clickstream",
+        "b.csv",
         "event_id,customer_id,ts,event_type\n"
         "E1,C1,2026-02-02T10:00:00,search\n"  # repeated in a later file, same customer
         "E4,C9,2026-02-02T10:00:00,search\n"  # unknown customer
@@ -162,13 +237,19 @@ def test_bucketed_ingest_accepts_and_quarantines_what_ingest_table_does(tmp_path
     whole = ingest_table(landing, CLICKSTREAM, known)
     bucketed = ingest_bucketed(landing, CLICKSTREAM, known, out, 3)
 
-    assert bucketed.rows_in == whole.rows_in == 7 and bucketed.accepted == whole.accepted.height == 3
-    assert sorted(bucketed.quarantined[REASON].to_list()) == sorted(whole.quarantined[REASON].to_list())
+    assert (
+        bucketed.rows_in == whole.rows_in == 7 and bucketed.accepted == whole.accepted.height == 3
+    )
+    assert sorted(bucketed.quarantined[REASON].to_list()) == sorted(
+        whole.quarantined[REASON].to_list()
+    )
     assert bucketed.reason_counts() == whole.reason_counts()
     accepted = pl.read_parquet(out / "bucket=*" / "*.parquet")
     assert accepted.schema == CLICKSTREAM.schema
     assert accepted.sort("event_id").equals(whole.accepted.sort("event_id"))
-    assert accepted.filter(pl.col("event_id") == "E1")["event_type"].item() == "page_view"  # the first file's copy
+    assert (
+        accepted.filter(pl.col("event_id") == "E1")["event_type"].item() == "page_view"
+    )  # the first file's copy
     for bucket in range(3):  # every bucket has its file, holding only its own customers
         rows = pl.read_parquet(bucket_folder(out, bucket) / "*.parquet")
         assert rows.select(customer_bucket(pl.col("customer_id"), 3) == bucket).to_series().all()
@@ -181,16 +262,41 @@ def test_bucketed_ingest_accepts_and_quarantines_what_ingest_table_does(tmp_path
 def test_bucketed_ingest_misses_an_id_repeated_on_customers_in_other_buckets(tmp_path):
     """The documented limit: duplicates are found within a bucket, and C1 and C2 fall in different ones."""
     _write(tmp_path, "customers", "c.csv", "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\n")
-    _write(tmp_path, "clickstream", "a.csv", "event_id,customer_id,ts,event_type\nE1,C1,2026-02-01,page_view\nE1,C2,2026-02-01,page_view\n")
+    _write(
+        tmp_path,
+        "clickstream",
+        "a.csv",
+        "event_id,customer_id,ts,event_type\nE1,C1,2026-02-01,page_view\nE1,C2,2026-02-01,page_view\n",
+    )
     known = ingest_table(tmp_path, CUSTOMERS).accepted["customer_id"]
     within_file = ingest_bucketed(tmp_path, CLICKSTREAM, known, tmp_path / "out", 3)
     assert within_file.accepted == 1  # within one file, ingest_file still catches it
-    _write(tmp_path, "clickstream", "a.csv", "event_id,customer_id,ts,event_type\nE1,C1,2026-02-01,page_view\n")
-    _write(tmp_path, "clickstream", "b.csv", "event_id,customer_id,ts,event_type\nE1,C2,2026-02-01,page_view\n")
+    _write(
+        tmp_path,
+        "clickstream",
+        "a.csv",
+        "event_id,customer_id,ts,event_type\nE1,C1,2026-02-01,page_view\n",
+    )
+    _write(
+        tmp_path,
+        "clickstream",
+        "b.csv",
+        "event_id,customer_id,ts,event_type\nE1,C2,2026-02-01,page_view\n",
+    )
     assert ingest_table(tmp_path, CLICKSTREAM, known).accepted.height == 1
     assert ingest_bucketed(tmp_path, CLICKSTREAM, known, tmp_path / "out", 3).accepted == 2
 
 
 def test_reasons_are_counted_by_kind_even_when_the_value_holds_an_apostrophe():
-    quarantined = pl.DataFrame({REASON: ["ts is not a valid timestamp: '12 o'clock'", "ts is not a valid timestamp: 'noon'; customer_id 'C9' is not in the customers table"]})
-    assert reason_counts(quarantined) == {"ts is not a valid timestamp": 2, "customer_id is not in the customers table": 1}
+    quarantined = pl.DataFrame(
+        {
+            REASON: [
+                "ts is not a valid timestamp: '12 o'clock'",
+                "ts is not a valid timestamp: 'noon'; customer_id 'C9' is not in the customers table",
+            ]
+        }
+    )
+    assert reason_counts(quarantined) == {
+        "ts is not a valid timestamp": 2,
+        "customer_id is not in the customers table": 1,
+    }

@@ -19,36 +19,54 @@ SENSOR = "landing_files_sensor"
 
 
 def _events(ids: list[str], day: int) -> pl.DataFrame:
-    return pl.DataFrame({
-        "event_id": ids,
-        "customer_id": [f"C{i % 3 + 1}" for i in range(len(ids))],
-        "ts": [datetime(2026, 3, day, 9, i, tzinfo=UTC) for i in range(len(ids))],
-        "event_type": ["page_view"] * len(ids),
-    })
+    return pl.DataFrame(
+        {
+            "event_id": ids,
+            "customer_id": [f"C{i % 3 + 1}" for i in range(len(ids))],
+            "ts": [datetime(2026, 3, day, 9, i, tzinfo=UTC) for i in range(len(ids))],
+            "event_type": ["page_view"] * len(ids),
+        }
+    )
 
 
 def _landing(data_root: Path) -> Path:
     """A landing folder with three customers and one day of clickstream."""
     landing = data_root / "landing"
     (landing / "customers").mkdir(parents=True)
-    (landing / "customers" / "customers.csv").write_text("customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\nC3,2026-01-01\n")
+    (landing / "customers" / "customers.csv").write_text(
+        "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\nC3,2026-01-01\n"
+    )
     (landing / "clickstream").mkdir()
-    _events(["E1", "E2", "E3", "E4", "E5"], 1).write_parquet(landing / "clickstream" / "day1.parquet")
+    _events(["E1", "E2", "E3", "E4", "E5"], 1).write_parquet(
+        landing / "clickstream" / "day1.parquet"
+    )
     return landing
 
 
-def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+def _tick(
+    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
+) -> dg.SensorResult:
     """One sensor evaluation, then what the daemon would do with it: partitions, then runs."""
     resources = {name: defs.resources[name] for name in ("data_root", "io_manager")}
-    result = defs.resolve_sensor_def(SENSOR)(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor, resources=resources))
+    result = defs.resolve_sensor_def(SENSOR)(
+        dg.build_sensor_context(
+            instance=instance, definitions=defs, cursor=cursor, resources=resources
+        )
+    )
     for request in result.dynamic_partitions_requests:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
         else:
             for key in request.partition_keys:
                 instance.delete_dynamic_partition(request.partitions_def_name, key)
     for run in result.run_requests:
-        assert defs.resolve_job_def(run.job_name).execute_in_process(instance=instance, partition_key=run.partition_key).success
+        assert (
+            defs.resolve_job_def(run.job_name)
+            .execute_in_process(instance=instance, partition_key=run.partition_key)
+            .success
+        )
     return result
 
 
@@ -58,7 +76,9 @@ def test_partition_changes_add_new_content_once_and_retire_what_left():
     first = partition_changes([a], [])
     assert first.add == (a.key,) and first.retire == ()
     second = partition_changes([a, copy_of_a, b], first.current)
-    assert second.add == (b.key,) and second.keep == (a.key,)  # the copy maps to the content already held
+    assert second.add == (b.key,) and second.keep == (
+        a.key,
+    )  # the copy maps to the content already held
     changed = LandedFile("day2.parquet", "c" * 64)
     third = partition_changes([a, changed], second.current)
     assert third.add == (changed.key,) and third.retire == (b.key,)
@@ -70,7 +90,9 @@ def test_scan_hashes_content_and_resolve_refuses_a_changed_file(tmp_path):
     folder.mkdir()
     _events(["E1"], 1).write_parquet(folder / "day1.parquet")
     files, cache = scan(tmp_path, "clickstream")
-    assert [f.relpath for f in files] == ["day1.parquet"] and cache["day1.parquet"][2] == files[0].digest
+    assert [f.relpath for f in files] == ["day1.parquet"] and cache["day1.parquet"][2] == files[
+        0
+    ].digest
     assert resolve(tmp_path, "clickstream", files[0].key) == folder / "day1.parquet"
     _events(["E1", "E2"], 1).write_parquet(folder / "day1.parquet")
     with pytest.raises(ValueError, match="changed since it was registered"):
@@ -83,22 +105,37 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
     data_root = tmp_path / "data"
     landing = _landing(data_root)
     # a tiny table where one repeated event is 11% of the rows: lift the quarantine bound meant for real volumes
-    defs = build_definitions(data_root, f"sqlite:///{tmp_path / 'mlflow.db'}", quality=QualityBounds(max_quarantine_share=0.5))
+    defs = build_definitions(
+        data_root,
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        quality=QualityBounds(max_quarantine_share=0.5),
+    )
     asset_job = defs.resolve_implicit_global_asset_job_def()
     files_key, table_key = dg.AssetKey("clickstream_files"), dg.AssetKey("clickstream")
 
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+
         def tick(cursor: str | None) -> dg.SensorResult:
             return _tick(defs, instance, cursor)
 
         def union() -> tuple[pl.DataFrame, dict]:
-            run = asset_job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("customers"), table_key])
-            meta = instance.get_latest_materialization_event(table_key).asset_materialization.metadata
-            return run.output_for_node("clickstream"), {k: meta[k].value for k in ("rows_in", "dagster/row_count", "rows_quarantined")}
+            run = asset_job.execute_in_process(
+                instance=instance, asset_selection=[dg.AssetKey("customers"), table_key]
+            )
+            meta = instance.get_latest_materialization_event(
+                table_key
+            ).asset_materialization.metadata
+            return run.output_for_node("clickstream"), {
+                k: meta[k].value for k in ("rows_in", "dagster/row_count", "rows_quarantined")
+            }
 
         def materializations(key: str) -> int:
-            return len(instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=files_key, asset_partitions=[key]), limit=10).records)
+            return len(
+                instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=files_key, asset_partitions=[key]), limit=10
+                ).records
+            )
 
         first = tick(None)
         (day1,) = [r.partition_key for r in first.run_requests]
@@ -108,7 +145,9 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
 
         # day 2 arrives (repeating one event of day 1), and day 1 is dropped again under another name
         _events(["E3", "E6", "E7", "E8"], 2).write_parquet(landing / "clickstream" / "day2.parquet")
-        shutil.copy(landing / "clickstream" / "day1.parquet", landing / "clickstream" / "day1_again.parquet")
+        shutil.copy(
+            landing / "clickstream" / "day1.parquet", landing / "clickstream" / "day1_again.parquet"
+        )
         second = tick(first.cursor)
         (day2,) = [r.partition_key for r in second.run_requests]
         assert day2.startswith("day2.parquet@")
@@ -122,7 +161,9 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
         # E3's second copy is quarantined, not lost: rows in = accepted + quarantined
         assert counts == {"rows_in": 9, "dagster/row_count": 8, "rows_quarantined": 1}
         quarantine = pl.read_parquet(data_root / "quarantine" / "clickstream.parquet")
-        assert quarantine.select("event_id", "_source_file", "_reason").rows() == [("E3", "day2.parquet", "duplicate event_id 'E3' (first kept)")]
+        assert quarantine.select("event_id", "_source_file", "_reason").rows() == [
+            ("E3", "day2.parquet", "duplicate event_id 'E3' (first kept)")
+        ]
 
         # nothing new: nothing to do
         third = tick(second.cursor)
@@ -131,7 +172,9 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
 
 
 def _union(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
-    run = defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance, asset_selection=[dg.AssetKey("customers"), dg.AssetKey("clickstream")])
+    run = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("customers"), dg.AssetKey("clickstream")]
+    )
     return sorted(run.output_for_node("clickstream")["event_id"])
 
 
@@ -153,10 +196,14 @@ def test_a_partition_whose_stored_file_is_gone_is_ingested_again(tmp_path):
 
         # the same files under another data root: the instance has the partition, the new root has no stored file
         new = build(new_root)
-        (changes, *_), _ = landing_changes(instance, new.resources["data_root"], new.resources["io_manager"])
+        (changes, *_), _ = landing_changes(
+            instance, new.resources["data_root"], new.resources["io_manager"]
+        )
         assert changes.unprocessed == (first.partition_key,)
         (again,) = _tick(new, instance, None).run_requests
-        assert again.partition_key == first.partition_key and again.run_key != first.run_key  # a reused run key would be skipped
+        assert (
+            again.partition_key == first.partition_key and again.run_key != first.run_key
+        )  # a reused run key would be skipped
         assert _union(new, instance) == ["E1", "E2", "E3", "E4", "E5"]
         assert _tick(new, instance, None).run_requests == []  # stored now: nothing to do
 

@@ -9,7 +9,11 @@ import polars as pl
 import pytest
 
 from models.calibration import Calibration, choose_calibration, fit_calibration
-from models.training.evaluate import classification_metrics, expected_calibration_error, lift_and_capture
+from models.training.evaluate import (
+    classification_metrics,
+    expected_calibration_error,
+    lift_and_capture,
+)
 from models.training.promotion import GateConfig, decide
 from models.training.train import time_split
 
@@ -52,16 +56,29 @@ def test_calibration_repairs_overconfident_margins_and_survives_json(method):
 def test_calibration_choice_is_cross_validated_and_refuses_too_few_churners():
     p, y = _world(5_000)
     calibration, scores = choose_calibration(np.log(p / (1 - p)), y, seed=1)
-    assert set(scores) == {"platt", "isotonic"} and calibration.method == min(scores, key=scores.get)
+    assert set(scores) == {"platt", "isotonic"} and calibration.method == min(
+        scores, key=scores.get
+    )
     with pytest.raises(ValueError, match="too few to calibrate"):
         choose_calibration(np.zeros(100), np.r_[np.ones(2), np.zeros(98)].astype(int), seed=1)
 
 
 def test_time_split_needs_two_training_cutoffs_and_never_mixes_the_holdout():
     c = [datetime(2026, m, 1, tzinfo=UTC) for m in (1, 2, 3)]
-    frame = pl.DataFrame({"customer_id": ["a", "b", "c"], "cutoff": c, "split": ["train", "train", "holdout"], "churned": [0, 1, 0]})
+    frame = pl.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "cutoff": c,
+            "split": ["train", "train", "holdout"],
+            "churned": [0, 1, 0],
+        }
+    )
     split = time_split(frame)
-    assert split.fit["cutoff"].to_list() == [c[0]] and split.validation["cutoff"].to_list() == [c[1]] and split.holdout["cutoff"].to_list() == [c[2]]
+    assert (
+        split.fit["cutoff"].to_list() == [c[0]]
+        and split.validation["cutoff"].to_list() == [c[1]]
+        and split.holdout["cutoff"].to_list() == [c[2]]
+    )
     with pytest.raises(ValueError, match="at least two training cutoffs"):
         time_split(frame.filter(pl.col("cutoff") != c[0]))
 
@@ -73,7 +90,9 @@ def test_gate_keeps_the_champion_against_a_worse_or_miscalibrated_challenger():
     worse = decide({"roc_auc": 0.70, "ece": 0.02}, champion, gate)
     assert not worse.promote and "worse than the champion" in worse.reasons[0]
     assert not decide({"roc_auc": 0.80, "ece": 0.08}, champion, gate).promote
-    assert not decide({"roc_auc": 0.51, "ece": 0.01}, None, gate).promote  # no champion: still needs the floor
+    assert not decide(
+        {"roc_auc": 0.51, "ece": 0.01}, None, gate
+    ).promote  # no champion: still needs the floor
     assert decide({"roc_auc": 0.70, "ece": 0.01}, None, gate).promote
 
 
@@ -88,11 +107,22 @@ def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path)
     tracking = Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(tracking.tracking_uri)
     X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 2
-    with mlflow.start_run(experiment_id=tracking.experiment_id()):  # artifacts beside the store, not in the working directory
-        mlflow.xgboost.log_model(xgb.XGBClassifier(n_estimators=2).fit(X, y), name="model", registered_model_name=tracking.model_name, pip_requirements=[])
-    with pytest.raises(IncompatibleModel, match="version 1 .* cannot score or be compared: train a new challenger"):
+    with mlflow.start_run(
+        experiment_id=tracking.experiment_id()
+    ):  # artifacts beside the store, not in the working directory
+        mlflow.xgboost.log_model(
+            xgb.XGBClassifier(n_estimators=2).fit(X, y),
+            name="model",
+            registered_model_name=tracking.model_name,
+            pip_requirements=[],
+        )
+    with pytest.raises(
+        IncompatibleModel, match="version 1 .* cannot score or be compared: train a new challenger"
+    ):
         load_version(tracking, "1")
-    with pytest.raises(mlflow.exceptions.MlflowException):  # a version that is not there is not "another format"
+    with pytest.raises(
+        mlflow.exceptions.MlflowException
+    ):  # a version that is not there is not "another format"
         load_version(tracking, "2")
     holdout = pl.DataFrame({f"f{i}": X[:, i] for i in range(3)})
     assert champion_on_holdout(tracking, "1", holdout, y) is None

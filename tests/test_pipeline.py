@@ -10,13 +10,27 @@ import polars as pl
 from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
+from demo.simulator import PLANTED_DRIVERS
 from features.catalogue import load_catalogue
 from features.ingest.contract import PII_COLUMNS
-from demo.simulator import PLANTED_DRIVERS
 from pipelines.cli import run_all
 
-SCORED_COLUMNS = ["customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk",
-                  "touchpoint_1", "reason_1", "touchpoint_2", "reason_2", "touchpoint_3", "reason_3", "suggested_action", "action_owner"]
+SCORED_COLUMNS = [
+    "customer_id",
+    "churn_probability",
+    "risk_tier",
+    "plan",
+    "monthly_value",
+    "value_at_risk",
+    "touchpoint_1",
+    "reason_1",
+    "touchpoint_2",
+    "reason_2",
+    "touchpoint_3",
+    "reason_3",
+    "suggested_action",
+    "action_owner",
+]
 
 
 def test_scored_list_covers_every_active_customer_most_value_at_risk_first(pipeline_run):
@@ -26,25 +40,41 @@ def test_scored_list_covers_every_active_customer_most_value_at_risk_first(pipel
     csv = (pipeline_run.data_root / "outputs" / "scored_customers.csv").read_text()
     assert pl.read_csv(csv.encode()).height == scored.height
     assert not re.search(r"\d\.\d{4}", csv)  # rounded for reading: 0.785, not 0.7847582420701676
-    with zipfile.ZipFile(pipeline_run.data_root / "outputs" / "scored_customers.xlsx") as xlsx:  # a header row, then one per customer
+    with zipfile.ZipFile(
+        pipeline_run.data_root / "outputs" / "scored_customers.xlsx"
+    ) as xlsx:  # a header row, then one per customer
         assert xlsx.read("xl/worksheets/sheet1.xml").decode().count("<row ") == scored.height + 1
-    assert set(scored["customer_id"]) == set(truth["customer_id"])  # exactly the customers active at as_of
+    assert set(scored["customer_id"]) == set(
+        truth["customer_id"]
+    )  # exactly the customers active at as_of
     assert scored["churn_probability"].is_between(0, 1).all()
     assert set(scored["risk_tier"]) <= {"high", "medium", "low"}
-    assert (scored["value_at_risk"] - scored["churn_probability"] * scored["monthly_value"]).abs().max() < 1e-9
+    assert (
+        scored["value_at_risk"] - scored["churn_probability"] * scored["monthly_value"]
+    ).abs().max() < 1e-9
     high = scored.filter(pl.col("risk_tier") == "high")
     assert high.height > 0
     catalogue = load_catalogue().names
     # every top-tier customer gets a reason; reasons fill from the first, each naming a catalogue touchpoint
-    assert high["reason_1"].is_not_null().all() and (high["reason_1"].str.len_chars() > 0).all() and high["touchpoint_1"].is_in(catalogue).all()
+    assert (
+        high["reason_1"].is_not_null().all()
+        and (high["reason_1"].str.len_chars() > 0).all()
+        and high["touchpoint_1"].is_in(catalogue).all()
+    )
     for k in (2, 3):
         given = scored.filter(pl.col(f"touchpoint_{k}").is_not_null())
-        assert given[f"touchpoint_{k - 1}"].is_not_null().all() and given[f"touchpoint_{k}"].is_in(catalogue).all()
+        assert (
+            given[f"touchpoint_{k - 1}"].is_not_null().all()
+            and given[f"touchpoint_{k}"].is_in(catalogue).all()
+        )
         assert (given[f"reason_{k}"].str.len_chars() > 0).all()
     # a suggested action for the high and medium tiers only
     acting = pl.col("risk_tier").is_in(["high", "medium"])
     assert scored.filter(acting)["suggested_action"].is_not_null().all()
-    assert scored.filter(~acting)["suggested_action"].is_null().all() and scored.filter(~acting)["action_owner"].is_null().all()
+    assert (
+        scored.filter(~acting)["suggested_action"].is_null().all()
+        and scored.filter(~acting)["action_owner"].is_null().all()
+    )
     known = scored.filter(pl.col("value_at_risk").is_not_null())
     assert known["value_at_risk"].is_sorted(descending=True)
 
@@ -57,16 +87,26 @@ def test_every_reason_is_a_touchpoint_that_raises_that_customers_risk_materially
     registry = pipeline_run.output("feature_plan").registry(load_catalogue())
     by_name = {d.name: d for d in registry}
     features = [c for c in shap.columns if c in by_name]
-    attribution = attribute(shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name)
-    touchpoint_shap = pl.DataFrame(attribution.touchpoint_shap, schema=attribution.touchpoints).insert_column(0, shap["customer_id"])
+    attribution = attribute(
+        shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name
+    )
+    touchpoint_shap = pl.DataFrame(
+        attribution.touchpoint_shap, schema=attribution.touchpoints
+    ).insert_column(0, shap["customer_id"])
     scored = pipeline_run.output("scored_customers").join(touchpoint_shap, on="customer_id")
     named = 0
     for k in (1, 2, 3):
         for row in scored.filter(pl.col(f"touchpoint_{k}").is_not_null()).iter_rows(named=True):
-            assert row[row[f"touchpoint_{k}"]] >= MIN_REASON_LOG_ODDS, (row["customer_id"], k, row[f"touchpoint_{k}"])
+            assert row[row[f"touchpoint_{k}"]] >= MIN_REASON_LOG_ODDS, (
+                row["customer_id"],
+                k,
+                row[f"touchpoint_{k}"],
+            )
             named += 1
     low = scored.filter(pl.col("risk_tier") == "low")
-    print(f"\n{named:,} reasons for {scored.height:,} customers; {low['touchpoint_1'].is_not_null().sum():,} of {low.height:,} low-tier customers have one")
+    print(
+        f"\n{named:,} reasons for {scored.height:,} customers; {low['touchpoint_1'].is_not_null().sum():,} of {low.height:,} low-tier customers have one"
+    )
     assert named > 0
 
 
@@ -74,17 +114,30 @@ def test_holdout_auc_beats_the_bar_and_the_top_flagged_touchpoint_is_planted(pip
     metrics = pipeline_run.output("churn_model").metrics
     drivers = pl.read_parquet(pipeline_run.data_root / "outputs" / "touchpoint_drivers.parquet")
     flagged = drivers.filter(pl.col("flagged")).sort("churn_contribution", descending=True)
-    print(f"\nholdout ROC AUC {metrics['holdout_roc_auc']:.3f} on {int(metrics['holdout_n'])} customers; flagged {flagged['touchpoint'].to_list()}")
+    print(
+        f"\nholdout ROC AUC {metrics['holdout_roc_auc']:.3f} on {int(metrics['holdout_n'])} customers; flagged {flagged['touchpoint'].to_list()}"
+    )
     assert metrics["holdout_roc_auc"] > 0.70
     assert flagged.height > 0 and flagged["touchpoint"][0] in PLANTED_DRIVERS
-    assert set(flagged["touchpoint"]) == set(PLANTED_DRIVERS)  # precision 1 and recall 1: no decoy flagged
-    assert {"touchpoint", "phase", "churn_contribution", "share_of_total", "flagged", "customers_affected"} <= set(drivers.columns)
+    assert set(flagged["touchpoint"]) == set(
+        PLANTED_DRIVERS
+    )  # precision 1 and recall 1: no decoy flagged
+    assert {
+        "touchpoint",
+        "phase",
+        "churn_contribution",
+        "share_of_total",
+        "flagged",
+        "customers_affected",
+    } <= set(drivers.columns)
 
 
 def test_scores_rank_the_customers_who_really_churn_next(pipeline_run):
     """Against the future the pipeline never saw: who churns in the horizon after as_of."""
     scored = pl.read_parquet(pipeline_run.data_root / "outputs" / "scored_customers.parquet")
-    truth = pl.read_parquet(pipeline_run.data_root / "truth" / "customers.parquet").join(scored, on="customer_id")
+    truth = pl.read_parquet(pipeline_run.data_root / "truth" / "customers.parquet").join(
+        scored, on="customer_id"
+    )
     auc = roc_auc_score(truth["churns_in_horizon"], truth["churn_probability"])
     oracle = roc_auc_score(truth["churns_in_horizon"], truth["true_churn_probability"])
     print(f"\nAUC on the real future {auc:.3f} (oracle {oracle:.3f})")
@@ -105,9 +158,17 @@ def test_mlflow_holds_the_run_and_the_champion(pipeline_run):
 
 def test_report_is_written_with_its_chart(pipeline_run):
     html = (pipeline_run.data_root / "outputs" / "report.html").read_text()
-    assert "<svg" in html and "Moments that matter" in html and "http" not in html.split("<body>")[1].split("xmlns")[0]
+    assert (
+        "<svg" in html
+        and "Moments that matter" in html
+        and "http" not in html.split("<body>")[1].split("xmlns")[0]
+    )
     # one name per count: tiers by probability, "riskier than baseline" for the driver figures
-    assert "riskier than baseline</b>" in html and "at-risk customers" not in html and "customers at risk" not in html
+    assert (
+        "riskier than baseline</b>" in html
+        and "at-risk customers" not in html
+        and "customers at risk" not in html
+    )
     assert "A baseline with no signal in this data collapses to the base rate" in html
 
 
@@ -116,24 +177,38 @@ def test_no_personal_data_in_anything_the_pipeline_wrote(pipeline_run):
     assert written
     for path in written:
         assert not {c.lower() for c in pl.read_parquet_schema(path)} & set(PII_COLUMNS), path
-    assert "@example.com" not in (pipeline_run.data_root / "outputs" / "scored_customers.csv").read_text()
+    assert (
+        "@example.com"
+        not in (pipeline_run.data_root / "outputs" / "scored_customers.csv").read_text()
+    )
 
 
 def test_quarantine_accounts_for_every_row_and_rerunning_is_safe(pipeline_run):
     def ingest_counts():
         counts = {}
         for table in ("customers", "clickstream", "support", "surveys"):
-            event = pipeline_run.instance.get_latest_materialization_event(pipeline_run.defs.resolve_assets_def(table).key)
+            event = pipeline_run.instance.get_latest_materialization_event(
+                pipeline_run.defs.resolve_assets_def(table).key
+            )
             meta = event.asset_materialization.metadata
-            counts[table] = (meta["rows_in"].value, meta["dagster/row_count"].value, meta["rows_quarantined"].value)
+            counts[table] = (
+                meta["rows_in"].value,
+                meta["dagster/row_count"].value,
+                meta["rows_quarantined"].value,
+            )
         return counts
 
     first = ingest_counts()
     for rows_in, accepted, quarantined in first.values():
         assert rows_in == accepted + quarantined
     # the demo world plants a few bad rows: they are in quarantine with reasons, not lost
-    reasons = pl.read_parquet(pipeline_run.data_root / "quarantine" / "customers.parquet")["_reason"].to_list()
-    assert sorted(reasons) == ["missing required customer_id", "signup_at is not a valid timestamp: 'last tuesday'"]
+    reasons = pl.read_parquet(pipeline_run.data_root / "quarantine" / "customers.parquet")[
+        "_reason"
+    ].to_list()
+    assert sorted(reasons) == [
+        "missing required customer_id",
+        "signup_at is not a valid timestamp: 'last tuesday'",
+    ]
     assert first["clickstream"][2] == 2 and first["surveys"][2] == 1
 
     assert run_all(pipeline_run.defs, pipeline_run.instance, assets=list(first)).success
@@ -146,7 +221,9 @@ def test_each_planted_driver_has_a_feature_that_predicts_the_holdout(pipeline_ru
     holdout = pipeline_run.output("training_snapshots").filter(pl.col("split") == "holdout")
     best: dict[str, tuple[float, str]] = {}
     for d in registry:
-        values = holdout[d.name].fill_null(holdout[d.name].median() if holdout[d.name].null_count() < holdout.height else 0.0)
+        values = holdout[d.name].fill_null(
+            holdout[d.name].median() if holdout[d.name].null_count() < holdout.height else 0.0
+        )
         score = values if d.raises_risk_when == "high" else -values
         auc = roc_auc_score(holdout["churned"], score)
         if auc > best.get(d.touchpoint, (0.0, ""))[0]:
@@ -155,4 +232,6 @@ def test_each_planted_driver_has_a_feature_that_predicts_the_holdout(pipeline_ru
         print(f"{touchpoint:18s} {auc:.3f}  {name}")
     for driver in PLANTED_DRIVERS:
         assert best[driver][0] > 0.6, (driver, best[driver])
-    assert (pipeline_run.data_root / "outputs" / "feature_dictionary.md").read_text().count("| `") == len(registry)
+    assert (pipeline_run.data_root / "outputs" / "feature_dictionary.md").read_text().count(
+        "| `"
+    ) == len(registry)

@@ -7,27 +7,42 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from features.snapshots import build_features
 from features.catalogue import load_catalogue
+from features.feature_plan import NotEnoughHistory, choose_cutoffs, feature_set
 from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
 from features.labels import churn_labels, population
-from features.feature_plan import NotEnoughHistory, choose_cutoffs
+from features.snapshots import build_features, feature_sources
 from features.touchpoint_days import fold_touchpoint_days
-from features.feature_plan import feature_set
-from features.snapshots import feature_sources
 
 CUTOFF = datetime(2026, 3, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 
 
 def _tables(events: list[tuple[str, datetime, str, str | None]], tickets=(), customers=None):
-    customers = customers if customers is not None else pl.DataFrame(
-        {"customer_id": ["A", "B"], "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 2}
-    ).with_columns(churned_at=pl.lit(None, CUSTOMERS.schema["churned_at"]), plan=pl.lit("pro"), country=pl.lit("US"), monthly_value=pl.lit(50.0))
+    customers = (
+        customers
+        if customers is not None
+        else pl.DataFrame(
+            {"customer_id": ["A", "B"], "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 2}
+        ).with_columns(
+            churned_at=pl.lit(None, CUSTOMERS.schema["churned_at"]),
+            plan=pl.lit("pro"),
+            country=pl.lit("US"),
+            monthly_value=pl.lit(50.0),
+        )
+    )
     clicks = pl.DataFrame(
-        [{"event_id": f"E{i}", "customer_id": c, "ts": ts, "event_type": et, "page": page} for i, (c, ts, et, page) in enumerate(events)],
-        schema={k: CLICKSTREAM.schema[k] for k in ("event_id", "customer_id", "ts", "event_type", "page")},
-    ).with_columns([pl.lit(None, CLICKSTREAM.schema[c]).alias(c) for c in ("session_id", "channel", "value")])
+        [
+            {"event_id": f"E{i}", "customer_id": c, "ts": ts, "event_type": et, "page": page}
+            for i, (c, ts, et, page) in enumerate(events)
+        ],
+        schema={
+            k: CLICKSTREAM.schema[k]
+            for k in ("event_id", "customer_id", "ts", "event_type", "page")
+        },
+    ).with_columns(
+        [pl.lit(None, CLICKSTREAM.schema[c]).alias(c) for c in ("session_id", "channel", "value")]
+    )
     support = pl.DataFrame(list(tickets), schema=SUPPORT.schema, orient="row")
     surveys = SURVEYS.empty()
     catalogue = load_catalogue()
@@ -42,7 +57,9 @@ def _features(sources, registry, cutoff=CUTOFF):
 
 
 def test_cutoff_is_exclusive_at_the_exact_timestamp():
-    sources, registry = _tables([("A", CUTOFF - US, "payment_error", None), ("B", CUTOFF, "payment_error", None)])
+    sources, registry = _tables(
+        [("A", CUTOFF - US, "payment_error", None), ("B", CUTOFF, "payment_error", None)]
+    )
     features = _features(sources, registry)
     assert features["checkout_payment_errors_30d"].to_list() == [1.0, 0.0]
     assert features["checkout_days_since_last"][0] == 1.0  # its day is the day before the cutoff
@@ -50,8 +67,22 @@ def test_cutoff_is_exclusive_at_the_exact_timestamp():
 
 
 def test_events_at_or_after_the_cutoff_change_nothing():
-    before = [("A", CUTOFF - timedelta(days=d), et, page) for d, et, page in [(1, "payment_error", None), (5, "page_view", "/pricing"), (40, "search", None)]]
-    after = [("A", CUTOFF + timedelta(days=d), et, page) for d, et, page in [(0, "payment_error", None), (2, "exit_intent", "/pricing"), (9, "purchase", None)]]
+    before = [
+        ("A", CUTOFF - timedelta(days=d), et, page)
+        for d, et, page in [
+            (1, "payment_error", None),
+            (5, "page_view", "/pricing"),
+            (40, "search", None),
+        ]
+    ]
+    after = [
+        ("A", CUTOFF + timedelta(days=d), et, page)
+        for d, et, page in [
+            (0, "payment_error", None),
+            (2, "exit_intent", "/pricing"),
+            (9, "purchase", None),
+        ]
+    ]
     late_ticket = ("T1", "A", CUTOFF, "phone", None, None, None, 0, True)
     sources, registry = _tables(before)
     sources_more, _ = _tables(before + after, tickets=[late_ticket])
@@ -71,29 +102,64 @@ def test_a_ticket_answered_after_the_cutoff_is_unanswered_at_the_cutoff():
 def test_labels_use_only_the_horizon_window_and_population_excludes_the_already_gone():
     horizon = 90
     end = CUTOFF + timedelta(days=horizon)
-    churned = {"gone_before": CUTOFF - US, "at_cutoff": CUTOFF, "just_after": CUTOFF + US, "at_end": end, "after_end": end + US, "active": None}
+    churned = {
+        "gone_before": CUTOFF - US,
+        "at_cutoff": CUTOFF,
+        "just_after": CUTOFF + US,
+        "at_end": end,
+        "after_end": end + US,
+        "active": None,
+    }
     customers = pl.DataFrame(
-        {"customer_id": list(churned), "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * len(churned), "churned_at": list(churned.values())},
-        schema_overrides={"churned_at": pl.Datetime("us", "UTC"), "signup_at": pl.Datetime("us", "UTC")},
+        {
+            "customer_id": list(churned),
+            "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * len(churned),
+            "churned_at": list(churned.values()),
+        },
+        schema_overrides={
+            "churned_at": pl.Datetime("us", "UTC"),
+            "signup_at": pl.Datetime("us", "UTC"),
+        },
     )
-    days = pl.DataFrame(schema={"customer_id": pl.String, "day": pl.Datetime("us", "UTC"), "purchases": pl.UInt32})
+    days = pl.DataFrame(
+        schema={"customer_id": pl.String, "day": pl.Datetime("us", "UTC"), "purchases": pl.UInt32}
+    )
     members = population(customers, days, CUTOFF, horizon)
-    assert sorted(members["customer_id"].to_list()) == ["active", "after_end", "at_end", "just_after"]
+    assert sorted(members["customer_id"].to_list()) == [
+        "active",
+        "after_end",
+        "at_end",
+        "just_after",
+    ]
     labels = dict(churn_labels(customers, days, members, CUTOFF, horizon).iter_rows())
     assert labels == {"just_after": 1, "at_end": 1, "after_end": 0, "active": 0}
 
 
 def test_without_cancellations_churn_is_no_purchase_in_the_horizon():
     customers = pl.DataFrame(
-        {"customer_id": ["buys", "stops"], "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 2, "churned_at": [None, None]},
+        {
+            "customer_id": ["buys", "stops"],
+            "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 2,
+            "churned_at": [None, None],
+        },
         schema_overrides={"churned_at": pl.Datetime("us", "UTC")},
     )
     # a purchase on the cutoff's own day counts for the label (the horizon starts at the cutoff), not for the population
-    day = [CUTOFF - timedelta(days=10), CUTOFF - timedelta(days=20), CUTOFF, CUTOFF - timedelta(days=91)]
-    days = pl.DataFrame({"customer_id": ["buys", "stops", "buys", "gone"], "day": day, "purchases": [1, 1, 1, 1]})
+    day = [
+        CUTOFF - timedelta(days=10),
+        CUTOFF - timedelta(days=20),
+        CUTOFF,
+        CUTOFF - timedelta(days=91),
+    ]
+    days = pl.DataFrame(
+        {"customer_id": ["buys", "stops", "buys", "gone"], "day": day, "purchases": [1, 1, 1, 1]}
+    )
     customers = pl.concat([customers, customers.head(1).with_columns(customer_id=pl.lit("gone"))])
     members = population(customers, days, CUTOFF, 90)
-    assert dict(churn_labels(customers, days, members, CUTOFF, 90).iter_rows()) == {"buys": 0, "stops": 1}
+    assert dict(churn_labels(customers, days, members, CUTOFF, 90).iter_rows()) == {
+        "buys": 0,
+        "stops": 1,
+    }
 
 
 def test_cutoffs_keep_training_labels_clear_of_the_holdout():

@@ -31,8 +31,14 @@ def test_chunks_cover_every_customer_once_with_their_own_seeds():
 def test_chunks_write_side_by_side_with_ids_unique_across_chunks(tmp_path):
     counts = [write_world(simulate(part), tmp_path, part) for part in chunks(SMALL, 150)]
     landing = tmp_path / "landing"
-    assert sorted(p.name for p in (landing / "customers").iterdir()) == ["customers_c000.csv", "customers_c001.csv"]
-    assert {p.name for p in (landing / "support").iterdir()} == {"tickets_c000.jsonl", "tickets_c001.jsonl"}
+    assert sorted(p.name for p in (landing / "customers").iterdir()) == [
+        "customers_c000.csv",
+        "customers_c001.csv",
+    ]
+    assert {p.name for p in (landing / "support").iterdir()} == {
+        "tickets_c000.jsonl",
+        "tickets_c001.jsonl",
+    }
     assert all(p.stem.endswith(("_c000", "_c001")) for p in (landing / "clickstream").iterdir())
 
     customers = pl.read_csv(landing / "customers" / "*.csv")
@@ -41,22 +47,37 @@ def test_chunks_write_side_by_side_with_ids_unique_across_chunks(tmp_path):
     clicks = pl.read_parquet(landing / "clickstream" / "*.parquet")
     support = pl.read_ndjson(landing / "support" / "tickets_c001.jsonl")
     surveys = pl.read_csv(landing / "surveys" / "*.csv")
-    assert clicks.height == sum(c["clickstream"] for c in counts) and surveys.height == sum(c["surveys"] for c in counts)
-    for ids in (clicks["event_id"], clicks["session_id"].drop_nulls().unique(), surveys["response_id"]):
+    assert clicks.height == sum(c["clickstream"] for c in counts) and surveys.height == sum(
+        c["surveys"] for c in counts
+    )
+    for ids in (
+        clicks["event_id"],
+        clicks["session_id"].drop_nulls().unique(),
+        surveys["response_id"],
+    ):
         assert ids.n_unique() == ids.len()
-    assert clicks.filter(pl.col("customer_id") >= "C000150")["event_id"].str.starts_with("E1-").all()
+    assert (
+        clicks.filter(pl.col("customer_id") >= "C000150")["event_id"].str.starts_with("E1-").all()
+    )
     assert support["ticket_id"].str.starts_with("T1-").all()
     assert set(clicks["customer_id"]) <= set(customers["customer_id"])
 
 
 def test_skipping_the_oracle_leaves_the_world_unchanged():
-    with_truth = simulate(WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=4))
+    with_truth = simulate(
+        WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=4)
+    )
     without = simulate(SMALL)
     for table in ("customers", "clickstream", "support", "surveys"):
         assert getattr(without, table).equals(getattr(with_truth, table))
     assert without.truth["true_churn_probability"].is_nan().all()
-    assert without.truth.drop("true_churn_probability").equals(with_truth.truth.drop("true_churn_probability"))
-    assert without.truth_at_cutoffs.is_empty() and without.truth_at_cutoffs.schema == with_truth.truth_at_cutoffs.schema
+    assert without.truth.drop("true_churn_probability").equals(
+        with_truth.truth.drop("true_churn_probability")
+    )
+    assert (
+        without.truth_at_cutoffs.is_empty()
+        and without.truth_at_cutoffs.schema == with_truth.truth_at_cutoffs.schema
+    )
 
 
 def test_a_whole_world_replaces_only_what_the_demo_wrote(tmp_path):
@@ -64,20 +85,31 @@ def test_a_whole_world_replaces_only_what_the_demo_wrote(tmp_path):
     landing = tmp_path / "landing"
     write_world(world, tmp_path, SMALL)
     write_world(world, tmp_path, SMALL)  # a re-run replaces its own files
-    (landing / "surveys" / "mine.csv").write_text("response_id\nR1\n")  # a user's own export, as the README invites
+    (landing / "surveys" / "mine.csv").write_text(
+        "response_id\nR1\n"
+    )  # a user's own export, as the README invites
     (landing / "clickstream" / "2026").mkdir()
-    (landing / "customers" / "customers.csv").write_text("customer_id,signup_at\nC1,2026-01-01\n")  # the demo's name, someone else's content
-    with pytest.raises(DemoFolderError, match=r"not written by it: clickstream/2026/, customers/customers.csv, surveys/mine.csv\. Run the demo on another data root"):
+    (landing / "customers" / "customers.csv").write_text(
+        "customer_id,signup_at\nC1,2026-01-01\n"
+    )  # the demo's name, someone else's content
+    with pytest.raises(
+        DemoFolderError,
+        match=r"not written by it: clickstream/2026/, customers/customers.csv, surveys/mine.csv\. Run the demo on another data root",
+    ):
         write_world(world, tmp_path, SMALL)
     assert (landing / "surveys" / "mine.csv").read_text() == "response_id\nR1\n"
 
     (landing / "surveys" / "mine.csv").unlink()
     (landing / "clickstream" / "2026").rmdir()
-    (tmp_path / "truth" / MANIFEST).unlink()  # a world written before the demo kept a manifest: its own file names are trusted
+    (
+        tmp_path / "truth" / MANIFEST
+    ).unlink()  # a world written before the demo kept a manifest: its own file names are trusted
     assert foreign_landing_files(tmp_path) == []
     write_world(world, tmp_path, SMALL)
     assert (tmp_path / "truth" / MANIFEST).is_file()
-    (landing / "surveys" / ".DS_Store").write_bytes(b"finder")  # hidden files are nobody's data: ingestion skips them too
+    (landing / "surveys" / ".DS_Store").write_bytes(
+        b"finder"
+    )  # hidden files are nobody's data: ingestion skips them too
     assert foreign_landing_files(tmp_path) == []
     write_world(world, tmp_path, SMALL)
     assert ".DS_Store" not in json.loads((tmp_path / "truth" / MANIFEST).read_text())

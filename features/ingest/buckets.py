@@ -50,12 +50,16 @@ def customer_bucket(customer_id: pl.Expr, buckets: int) -> pl.Expr:
     """
     if buckets < 1:
         raise ValueError(f"the number of buckets must be at least 1, got {buckets}")
-    return customer_id.map_batches(lambda ids: _crc32_buckets(ids, buckets), return_dtype=pl.UInt32, is_elementwise=True)
+    return customer_id.map_batches(
+        lambda ids: _crc32_buckets(ids, buckets), return_dtype=pl.UInt32, is_elementwise=True
+    )
 
 
 def _crc32_buckets(ids: pl.Series, buckets: int) -> pl.Series:
     distinct = ids.drop_nulls().unique()
-    codes = pl.Series([zlib.crc32(i.encode()) % buckets for i in distinct.to_list()], dtype=pl.UInt32)
+    codes = pl.Series(
+        [zlib.crc32(i.encode()) % buckets for i in distinct.to_list()], dtype=pl.UInt32
+    )
     return ids.replace_strict(distinct, codes, default=None, return_dtype=pl.UInt32)
 
 
@@ -65,7 +69,9 @@ def bucket_folder(table_folder: Path, bucket: int) -> Path:
     return table_folder / f"bucket={bucket:02d}"
 
 
-def ingest_bucketed(landing: Path, contract: TableContract, known_customers: pl.Series, out: Path, buckets: int) -> IngestedBuckets:
+def ingest_bucketed(
+    landing: Path, contract: TableContract, known_customers: pl.Series, out: Path, buckets: int
+) -> IngestedBuckets:
     """Every landing file of an event table validated and written to `out/bucket=NN/part.parquet`,
     rows split by `customer_bucket`: the same accepted and quarantined rows as `ingest_table` (but
     for the limit below), in memory bounded by the largest file and the largest bucket instead of
@@ -80,19 +86,27 @@ def ingest_bucketed(landing: Path, contract: TableContract, known_customers: pl.
     copy). `out` is replaced, so re-running never piles up rows.
     """
     if contract.name == "customers":
-        raise ValueError("validate the customers table whole with ingest_table (events are bucketed by customer, customers are not)")
+        raise ValueError(
+            "validate the customers table whole with ingest_table (events are bucketed by customer, customers are not)"
+        )
     files = landing_files(landing, contract.name)
     none_quarantined = pl.DataFrame(schema=quarantine_schema(contract))
-    none_accepted = pl.DataFrame(schema={**contract.schema, SOURCE_FILE: pl.String(), SOURCE_ROW: pl.Int64()})
+    none_accepted = pl.DataFrame(
+        schema={**contract.schema, SOURCE_FILE: pl.String(), SOURCE_ROW: pl.Int64()}
+    )
     quarantined = [none_quarantined]
     shutil.rmtree(out, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-pieces-") as tmp:
         pieces = Path(tmp)
         for number, path in enumerate(files):
-            result = ingest_file(path, contract, path.relative_to(landing / contract.name).as_posix())
+            result = ingest_file(
+                path, contract, path.relative_to(landing / contract.name).as_posix()
+            )
             quarantined.append(result.quarantined)
-            split = result.accepted.with_columns(customer_bucket(pl.col("customer_id"), buckets).alias("_bucket"))
+            split = result.accepted.with_columns(
+                customer_bucket(pl.col("customer_id"), buckets).alias("_bucket")
+            )
             for (bucket,), piece in split.partition_by("_bucket", as_dict=True).items():
                 folder = bucket_folder(pieces, bucket)
                 folder.mkdir(exist_ok=True)
@@ -101,7 +115,11 @@ def ingest_bucketed(landing: Path, contract: TableContract, known_customers: pl.
         for bucket in range(buckets):
             parts = sorted(bucket_folder(pieces, bucket).glob("*.parquet"))
             rows = pl.read_parquet(parts) if parts else none_accepted
-            result = combine([Ingested(rows, none_quarantined, tuple(map(str, parts)))], contract, known_customers)
+            result = combine(
+                [Ingested(rows, none_quarantined, tuple(map(str, parts)))],
+                contract,
+                known_customers,
+            )
             bucket_folder(out, bucket).mkdir(parents=True)
             result.accepted.write_parquet(bucket_folder(out, bucket) / "part.parquet")
             quarantined.append(result.quarantined)

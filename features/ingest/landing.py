@@ -58,7 +58,9 @@ def split_key(key: str) -> tuple[str, str]:
     """(relative path, short digest) of a partition key."""
     relpath, sep, digest = key.rpartition(KEY_SEPARATOR)
     if not sep or len(digest) != DIGEST_CHARS:
-        raise ValueError(f"{key!r} is not a landing partition key (expected '<file>{KEY_SEPARATOR}<{DIGEST_CHARS} hex digits>')")
+        raise ValueError(
+            f"{key!r} is not a landing partition key (expected '<file>{KEY_SEPARATOR}<{DIGEST_CHARS} hex digits>')"
+        )
     return relpath, digest
 
 
@@ -70,7 +72,9 @@ def file_digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def scan(landing: Path, table: str, cache: Mapping[str, Sequence] | None = None) -> tuple[list[LandedFile], dict[str, list]]:
+def scan(
+    landing: Path, table: str, cache: Mapping[str, Sequence] | None = None
+) -> tuple[list[LandedFile], dict[str, list]]:
     """Every landing file of a table with its content hash, in file name order.
 
     `cache` maps a relative path to [size, mtime_ns, digest] from an earlier scan; a file whose size
@@ -112,8 +116,12 @@ def resolve(landing: Path, table: str, key: str) -> Path:
     relpath, digest = split_key(key)
     path = landing / table / relpath
     if not path.is_file():
-        raise FileNotFoundError(f"{path} (partition {key!r}) is no longer in the landing folder; the landing sensor retires its partition on its next tick")
+        raise FileNotFoundError(
+            f"{path} (partition {key!r}) is no longer in the landing folder; the landing sensor retires its partition on its next tick"
+        )
     actual = file_digest(path)[:DIGEST_CHARS]
     if actual != digest:
-        raise ValueError(f"{path} changed since it was registered as partition {key!r} (content now {actual}); the landing sensor registers the new content as a new partition")
+        raise ValueError(
+            f"{path} changed since it was registered as partition {key!r} (content now {actual}); the landing sensor registers the new content as a new partition"
+        )
     return path

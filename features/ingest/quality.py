@@ -31,7 +31,9 @@ def schema_problems(frame: pl.DataFrame, contract: TableContract) -> list[str]:
     """A validated table must hold exactly the contract's columns and types, every required value, and unique ids."""
     problems = []
     if frame.schema != contract.schema:
-        problems.append(f"{contract.name} columns {dict(frame.schema)} differ from the contract {dict(contract.schema)}")
+        problems.append(
+            f"{contract.name} columns {dict(frame.schema)} differ from the contract {dict(contract.schema)}"
+        )
         return problems
     for column in contract.columns:
         nulls = frame[column.name].null_count() if column.required else 0

@@ -12,7 +12,13 @@ import polars as pl
 from features.ingest.contract import TableContract
 from features.ingest.validate import REASON, check_across_rows, check_file, quarantine_schema
 
-READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "ndjson", ".ndjson": "ndjson", ".json": "ndjson"}
+READERS = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".jsonl": "ndjson",
+    ".ndjson": "ndjson",
+    ".json": "ndjson",
+}
 
 
 class LandingError(ValueError):
@@ -48,7 +54,9 @@ def reason_counts(quarantined: pl.DataFrame) -> dict[str, int]:
     in the customers table"."""
     if quarantined.is_empty():
         return {}
-    kinds = quarantined.select(pl.col(REASON).str.split("; ").explode().str.replace_all(r":? ?'.*'", "").alias("r"))
+    kinds = quarantined.select(
+        pl.col(REASON).str.split("; ").explode().str.replace_all(r":? ?'.*'", "").alias("r")
+    )
     return dict(kinds.group_by("r").len().sort(["len", "r"], descending=[True, False]).iter_rows())
 
 
@@ -66,7 +74,11 @@ def skipped_files_warning(landing: Path, table: str) -> str | None:
     folder = landing / table
     if not folder.is_dir():
         return None
-    skipped = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.suffix.lower() not in READERS and not p.name.startswith("."))
+    skipped = sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() not in READERS and not p.name.startswith(".")
+    )
     if not skipped:
         return None
     return (
@@ -85,7 +97,9 @@ def read_file(path: Path) -> pl.DataFrame:
             return pl.read_ndjson(path, infer_schema_length=None)
         return pl.read_parquet(path)
     except Exception as err:  # polars raises several error types for a malformed file
-        raise LandingError(f"cannot read {path} as {kind}: {err}. Fix or remove the file and re-run.") from err
+        raise LandingError(
+            f"cannot read {path} as {kind}: {err}. Fix or remove the file and re-run."
+        ) from err
 
 
 def ingest_file(path: Path, contract: TableContract, source: str | None = None) -> Ingested:
@@ -99,19 +113,30 @@ def ingest_file(path: Path, contract: TableContract, source: str | None = None) 
     return Ingested(accepted, pl.concat([bad, repeated]), (str(path),))
 
 
-def combine(parts: Sequence[Ingested], contract: TableContract, known_customers: pl.Series | None = None) -> Ingested:
+def combine(
+    parts: Sequence[Ingested], contract: TableContract, known_customers: pl.Series | None = None
+) -> Ingested:
     """Several files' results as one table: an id seen in an earlier part keeps that first copy and
     quarantines the later ones, and events of unknown customers are quarantined. Parts come in
     the order that decides "first" (file name order). Rows in = accepted + quarantined still holds."""
-    quarantine_parts = [pl.DataFrame(schema=quarantine_schema(contract)), *(p.quarantined for p in parts)]
+    quarantine_parts = [
+        pl.DataFrame(schema=quarantine_schema(contract)),
+        *(p.quarantined for p in parts),
+    ]
     if not parts:
         return Ingested(contract.empty(), quarantine_parts[0], ())
-    accepted, rejected = check_across_rows(pl.concat([p.accepted for p in parts]), contract, known_customers)
+    accepted, rejected = check_across_rows(
+        pl.concat([p.accepted for p in parts]), contract, known_customers
+    )
     files = tuple(f for p in parts for f in p.files)
-    return Ingested(accepted.select(contract.schema.names()), pl.concat([*quarantine_parts, rejected]), files)
+    return Ingested(
+        accepted.select(contract.schema.names()), pl.concat([*quarantine_parts, rejected]), files
+    )
 
 
-def ingest_table(landing: Path, contract: TableContract, known_customers: pl.Series | None = None) -> Ingested:
+def ingest_table(
+    landing: Path, contract: TableContract, known_customers: pl.Series | None = None
+) -> Ingested:
     """All files of one table, validated; an absent optional table is an empty one."""
     files = landing_files(landing, contract.name)
     if not files and contract.required_table:

@@ -20,7 +20,14 @@ _FALSE = ("false", "0", "no", "f", "n")
 
 
 def quarantine_schema(contract: TableContract) -> pl.Schema:
-    return pl.Schema({**{c.name: pl.String() for c in contract.columns}, SOURCE_FILE: pl.String(), SOURCE_ROW: pl.Int64(), REASON: pl.String()})
+    return pl.Schema(
+        {
+            **{c.name: pl.String() for c in contract.columns},
+            SOURCE_FILE: pl.String(),
+            SOURCE_ROW: pl.Int64(),
+            REASON: pl.String(),
+        }
+    )
 
 
 def contract_columns(raw: pl.DataFrame, contract: TableContract) -> pl.DataFrame:
@@ -45,7 +52,10 @@ def parse_timestamp(col: pl.Expr) -> pl.Expr:
         .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
         .dt.convert_time_zone("UTC")
     )
-    naive = [col.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC") for f in _TIMESTAMP_FORMATS]
+    naive = [
+        col.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+        for f in _TIMESTAMP_FORMATS
+    ]
     return pl.coalesce([with_offset, *naive])
 
 
@@ -56,7 +66,11 @@ def _parse(column: Column, dtype: pl.DataType) -> pl.Expr:
     if column.kind == "timestamp":
         if isinstance(dtype, pl.Datetime):
             typed = col.cast(pl.Datetime("us", dtype.time_zone))
-            return typed.dt.convert_time_zone("UTC") if dtype.time_zone else typed.dt.replace_time_zone("UTC")
+            return (
+                typed.dt.convert_time_zone("UTC")
+                if dtype.time_zone
+                else typed.dt.replace_time_zone("UTC")
+            )
         if dtype == pl.Date:
             return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
         return parse_timestamp(col.cast(pl.String))
@@ -67,12 +81,22 @@ def _parse(column: Column, dtype: pl.DataType) -> pl.Expr:
         if dtype == pl.Boolean:
             return col
         lower = col.cast(pl.String).str.to_lowercase()
-        return pl.when(lower.is_in(_TRUE)).then(True).when(lower.is_in(_FALSE)).then(False).otherwise(None)
+        return (
+            pl.when(lower.is_in(_TRUE))
+            .then(True)
+            .when(lower.is_in(_FALSE))
+            .then(False)
+            .otherwise(None)
+        )
     if column.kind == "id":
         if dtype.is_float():
             # a numeric id stored as float (42.0, as pandas writes integers with gaps) is the id "42"
             whole = col == col.floor()
-            return pl.when(whole).then(col.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(col.cast(pl.String))
+            return (
+                pl.when(whole)
+                .then(col.cast(pl.Int64, strict=False).cast(pl.String))
+                .otherwise(col.cast(pl.String))
+            )
         return col if text else col.cast(pl.String)
     return col if text else col.cast(pl.String)
 
@@ -86,26 +110,41 @@ def _problems(contract: TableContract, parsed: dict[str, pl.Expr]) -> list[pl.Ex
             problems.append(pl.when(raw.is_null()).then(pl.lit(f"missing required {column.name}")))
         problems.append(
             pl.when(raw.is_not_null() & typed.is_null()).then(
-                pl.format(f"{column.name} is not a valid {column.kind}: '{{}}'", raw.cast(pl.String))
+                pl.format(
+                    f"{column.name} is not a valid {column.kind}: '{{}}'", raw.cast(pl.String)
+                )
             )
         )
         if column.allowed:
             problems.append(
                 pl.when(typed.is_not_null() & ~typed.is_in(column.allowed)).then(
-                    pl.format(f"{column.name} '{{}}' is not one of {', '.join(column.allowed)}", typed)
+                    pl.format(
+                        f"{column.name} '{{}}' is not one of {', '.join(column.allowed)}", typed
+                    )
                 )
             )
     if contract.name == "surveys":
         score = parsed["score"]
         for survey_type, (low, high) in SURVEY_SCALES.items():
             problems.append(
-                pl.when((parsed["survey_type"] == survey_type) & ((score < low) | (score > high))).then(
-                    pl.format(f"{survey_type} score '{{}}' is outside {low}-{high}", pl.col("score").cast(pl.String))
+                pl.when(
+                    (parsed["survey_type"] == survey_type) & ((score < low) | (score > high))
+                ).then(
+                    pl.format(
+                        f"{survey_type} score '{{}}' is outside {low}-{high}",
+                        pl.col("score").cast(pl.String),
+                    )
                 )
             )
     if contract.name == "customers":
-        problems.append(pl.when(parsed["churned_at"] < parsed["signup_at"]).then(pl.lit("churned_at is before signup_at")))
-        problems.append(pl.when(parsed["monthly_value"] < 0).then(pl.lit("monthly_value is negative")))
+        problems.append(
+            pl.when(parsed["churned_at"] < parsed["signup_at"]).then(
+                pl.lit("churned_at is before signup_at")
+            )
+        )
+        problems.append(
+            pl.when(parsed["monthly_value"] < 0).then(pl.lit("monthly_value is negative"))
+        )
     return problems
 
 
@@ -113,30 +152,43 @@ def _as_quarantine(frame: pl.DataFrame, contract: TableContract) -> pl.DataFrame
     return frame.select([pl.col(c).cast(t) for c, t in quarantine_schema(contract).items()])
 
 
-def check_file(raw: pl.DataFrame, contract: TableContract, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def check_file(
+    raw: pl.DataFrame, contract: TableContract, source: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Row-level checks of one file: (typed rows that passed, with source columns; quarantined rows)."""
     raw = contract_columns(raw, contract).with_columns(
-        pl.lit(source).alias(SOURCE_FILE), pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW)
+        pl.lit(source).alias(SOURCE_FILE),
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW),
     )
     parsed = {c.name: _parse(c, raw.schema[c.name]) for c in contract.columns}
     reason = pl.concat_str(_problems(contract, parsed), separator="; ", ignore_nulls=True)
     checked = raw.with_columns(pl.when(reason == "").then(None).otherwise(reason).alias(REASON))
     good = checked.filter(pl.col(REASON).is_null()).select(
-        *[parsed[c.name].cast(c.dtype).alias(c.name) for c in contract.columns], SOURCE_FILE, SOURCE_ROW
+        *[parsed[c.name].cast(c.dtype).alias(c.name) for c in contract.columns],
+        SOURCE_FILE,
+        SOURCE_ROW,
     )
     return good, _as_quarantine(checked.filter(pl.col(REASON).is_not_null()), contract)
 
 
-def check_across_rows(good: pl.DataFrame, contract: TableContract, known_customers: pl.Series | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def check_across_rows(
+    good: pl.DataFrame, contract: TableContract, known_customers: pl.Series | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Checks that need more than one row: a repeated id keeps its first occurrence (by file, then
     row) and quarantines the rest; an event whose customer is not in the customers table is
     quarantined (its features would have nobody to belong to). Returns (accepted with the source
     columns kept, so the check can run again over several files' results; quarantined)."""
     first = pl.col(contract.id_column).is_first_distinct()  # rows arrive in file, then row, order
-    reason = pl.when(~first).then(pl.format(f"duplicate {contract.id_column} '{{}}' (first kept)", pl.col(contract.id_column)))
+    reason = pl.when(~first).then(
+        pl.format(f"duplicate {contract.id_column} '{{}}' (first kept)", pl.col(contract.id_column))
+    )
     if known_customers is not None and contract.name != "customers":
         unknown = ~pl.col("customer_id").is_in(known_customers.implode())
-        reason = reason.when(unknown).then(pl.format("customer_id '{}' is not in the customers table", pl.col("customer_id")))
+        reason = reason.when(unknown).then(
+            pl.format("customer_id '{}' is not in the customers table", pl.col("customer_id"))
+        )
     checked = good.with_columns(reason.otherwise(None).alias(REASON))
-    accepted = checked.filter(pl.col(REASON).is_null()).select(*contract.schema.names(), SOURCE_FILE, SOURCE_ROW)
+    accepted = checked.filter(pl.col(REASON).is_null()).select(
+        *contract.schema.names(), SOURCE_FILE, SOURCE_ROW
+    )
     return accepted, _as_quarantine(checked.filter(pl.col(REASON).is_not_null()), contract)

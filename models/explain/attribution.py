@@ -31,12 +31,19 @@ class Attribution:
     feature_touchpoint: np.ndarray  # index of each feature's touchpoint
 
 
-def attribute(customer_ids: list[str], features: list[str], feature_shap: np.ndarray, registry: dict[str, FeatureDef]) -> Attribution:
+def attribute(
+    customer_ids: list[str],
+    features: list[str],
+    feature_shap: np.ndarray,
+    registry: dict[str, FeatureDef],
+) -> Attribution:
     touchpoints = list(dict.fromkeys(registry[f].touchpoint for f in features))
     owner = np.array([touchpoints.index(registry[f].touchpoint) for f in features])
     membership = np.zeros((len(features), len(touchpoints)))
     membership[np.arange(len(features)), owner] = 1.0
-    return Attribution(customer_ids, features, feature_shap, touchpoints, feature_shap @ membership, owner)
+    return Attribution(
+        customer_ids, features, feature_shap, touchpoints, feature_shap @ membership, owner
+    )
 
 
 def attribution_of(shap: pl.DataFrame, registry: list[FeatureDef]) -> Attribution:
@@ -44,10 +51,14 @@ def attribution_of(shap: pl.DataFrame, registry: list[FeatureDef]) -> Attributio
     registry's touchpoints."""
     by_name = {d.name: d for d in registry}
     features = [c for c in shap.columns if c in by_name]
-    return attribute(shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name)
+    return attribute(
+        shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name
+    )
 
 
-def top_touchpoints(attribution: Attribution, touchpoints: list[str], k: int = TOP_REASONS) -> np.ndarray:
+def top_touchpoints(
+    attribution: Attribution, touchpoints: list[str], k: int = TOP_REASONS
+) -> np.ndarray:
     """Indices of each customer's k most risk-raising touchpoints among `touchpoints` (the catalogue:
     the customer profile and journey shape explain risk but are nothing an agent can act on);
     -1 where fewer raise the log-odds by MIN_REASON_LOG_ODDS (a sliver of noise is no reason to call)."""

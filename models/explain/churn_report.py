@@ -26,20 +26,36 @@ th{background:#f5f6f8} .num{text-align:right;font-variant-numeric:tabular-nums}
 NO_SIGNAL_AUC_MARGIN = 0.02
 
 
-def _bar_chart(rows: list[dict], title: str, label: str, value: str, note: str, flag: str | None = None, value_format: str = ".1%") -> str:
+def _bar_chart(
+    rows: list[dict],
+    title: str,
+    label: str,
+    value: str,
+    note: str,
+    flag: str | None = None,
+    value_format: str = ".1%",
+) -> str:
     """Horizontal bars as inline SVG: readable offline, no script, no image files."""
     longest = max((len(str(r[label])) for r in rows), default=10)
     bar_left, row_h = int(min(420, 20 + 7.4 * longest)), 24
     width = bar_left + 560
     top = max((max(r[value], 0.0) for r in rows), default=0.0) or 1.0
-    parts = [f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{row_h * len(rows) + 20}" xmlns="http://www.w3.org/2000/svg">']
+    parts = [
+        f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{row_h * len(rows) + 20}" xmlns="http://www.w3.org/2000/svg">'
+    ]
     for i, r in enumerate(rows):
         y = 6 + i * row_h
         w = (width - bar_left - 90) * max(r[value], 0.0) / top
         color = "#d92d20" if flag and r[flag] else "#98a2b3"
-        parts.append(f'<text x="{bar_left - 8}" y="{y + 15}" text-anchor="end" font-size="13">{escape(str(r[label]))}</text>')
-        parts.append(f'<rect x="{bar_left}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" fill="{color}" rx="3"/>')
-        parts.append(f'<text x="{bar_left + w + 6:.1f}" y="{y + 15}" font-size="12">{format(r[note], value_format)}</text>')
+        parts.append(
+            f'<text x="{bar_left - 8}" y="{y + 15}" text-anchor="end" font-size="13">{escape(str(r[label]))}</text>'
+        )
+        parts.append(
+            f'<rect x="{bar_left}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" fill="{color}" rx="3"/>'
+        )
+        parts.append(
+            f'<text x="{bar_left + w + 6:.1f}" y="{y + 15}" font-size="12">{format(r[note], value_format)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -69,31 +85,60 @@ def _moments(drivers: pl.DataFrame, scored: pl.DataFrame, examples: int = 2) -> 
     """Each flagged touchpoint with how many customers it affects and what they went through."""
     items = []
     for d in drivers.filter(pl.col("flagged")).iter_rows(named=True):
-        said = scored.filter(pl.col("touchpoint_1") == d["touchpoint"])["reason_1"].drop_nulls().unique(maintain_order=True).head(examples).to_list()
+        said = (
+            scored.filter(pl.col("touchpoint_1") == d["touchpoint"])["reason_1"]
+            .drop_nulls()
+            .unique(maintain_order=True)
+            .head(examples)
+            .to_list()
+        )
         quotes = "".join(f"<li>{escape(r)}</li>" for r in said)
         items.append(
             f"<li><b>{escape(d['label'])}</b> ({escape(d['phase_label'])}): {100 * d['share_of_total']:.0f}% of excess churn risk; "
             f"among the top reasons for {d['customers_affected']:,} customers riskier than baseline, the first for {d['customers_top_driver']:,}.<ul>{quotes}</ul></li>"
         )
-    return f"<ul>{''.join(items)}</ul>" if items else "<p>No touchpoint passes the flagging rule.</p>"
+    return (
+        f"<ul>{''.join(items)}</ul>" if items else "<p>No touchpoint passes the flagging rule.</p>"
+    )
 
 
 def _quality(metrics: dict[str, float], baselines: dict[str, dict[str, float]]) -> pl.DataFrame:
-    rows = [{"model": "churn model (this run)", **{k: metrics.get(k) for k in ("roc_auc", "pr_auc", "brier")}}]
-    rows += [{"model": name.replace("_", " "), **{k: m.get(k) for k in ("roc_auc", "pr_auc", "brier")}} for name, m in baselines.items()]
-    return pl.DataFrame(rows, schema={"model": pl.String, "roc_auc": pl.Float64, "pr_auc": pl.Float64, "brier": pl.Float64})
+    rows = [
+        {
+            "model": "churn model (this run)",
+            **{k: metrics.get(k) for k in ("roc_auc", "pr_auc", "brier")},
+        }
+    ]
+    rows += [
+        {"model": name.replace("_", " "), **{k: m.get(k) for k in ("roc_auc", "pr_auc", "brier")}}
+        for name, m in baselines.items()
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "roc_auc": pl.Float64,
+            "pr_auc": pl.Float64,
+            "brier": pl.Float64,
+        },
+    )
 
 
 def _no_signal(baselines: dict[str, dict[str, float]]) -> list[str]:
     """The baselines (other than the base rate itself) that rank no better than chance on the holdout."""
-    return [name.replace("_", " ") for name, m in baselines.items() if name != "base_rate" and abs(m["roc_auc"] - 0.5) < NO_SIGNAL_AUC_MARGIN]
+    return [
+        name.replace("_", " ")
+        for name, m in baselines.items()
+        if name != "base_rate" and abs(m["roc_auc"] - 0.5) < NO_SIGNAL_AUC_MARGIN
+    ]
 
 
 def _tier_labels() -> dict[str, str]:
     """Each tier with its probability range, from RISK_TIERS: "medium risk: churn probability 20% to 50%"."""
     uppers = [None, *(low for _, low in RISK_TIERS[:-1])]
     return {
-        name: f"{name} risk: churn probability {low:.0%}" + (" or more" if upper is None else f" to {upper:.0%}")
+        name: f"{name} risk: churn probability {low:.0%}"
+        + (" or more" if upper is None else f" to {upper:.0%}")
         for (name, low), upper in zip(RISK_TIERS, uppers)
     }
 
@@ -113,12 +158,21 @@ def _counts_explained(tiers: dict[str, int], above_baseline: int) -> str:
 
 
 def render_report(
-    drivers: pl.DataFrame, phases: pl.DataFrame, features: pl.DataFrame, scored: pl.DataFrame, model: ChurnModel, as_of: datetime, top_n: int = 25
+    drivers: pl.DataFrame,
+    phases: pl.DataFrame,
+    features: pl.DataFrame,
+    scored: pl.DataFrame,
+    model: ChurnModel,
+    as_of: datetime,
+    top_n: int = 25,
 ) -> str:
     """The page: headline figures, moments that matter, drivers by touchpoint and phase, the features
     behind them, model quality against simple baselines, and the top of the scored list."""
     metrics = {k.removeprefix("holdout_"): v for k, v in model.metrics.items()}
-    baselines = {name: {k.removeprefix("holdout_"): v for k, v in m.items()} for name, m in model.baselines.items()}
+    baselines = {
+        name: {k.removeprefix("holdout_"): v for k, v in m.items()}
+        for name, m in model.baselines.items()
+    }
     flagged = drivers.filter(pl.col("flagged"))
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
     above_baseline = int(drivers["customers_at_risk"].max() or 0)
@@ -132,7 +186,15 @@ def render_report(
         ("holdout PR AUC", f"{metrics['pr_auc']:.3f}"),
     ]
     top = scored.head(top_n).select(
-        "customer_id", "churn_probability", "risk_tier", "value_at_risk", "touchpoint_1", "reason_1", "reason_2", "reason_3", "suggested_action"
+        "customer_id",
+        "churn_probability",
+        "risk_tier",
+        "value_at_risk",
+        "touchpoint_1",
+        "reason_1",
+        "reason_2",
+        "reason_3",
+        "suggested_action",
     )
     driver_rows = drivers.sort("churn_contribution", descending=True).to_dicts()
     phase_rows = phases.filter(pl.col("churn_contribution") > 0).to_dicts()
@@ -140,10 +202,10 @@ def render_report(
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>touchpoint-churn report</title>
 <style>{_STYLE}</style></head><body>
 <h1>Which touchpoints drive churn</h1>
-<p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version {escape(str(model.champion_version))}; this run trained version {escape(model.version)} (MLflow run {escape(model.run_id)}){'' if model.promoted else ', which the promotion gate did not promote'}.</p>
-<div class="cards">{''.join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)}</div>
+<p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version {escape(str(model.champion_version))}; this run trained version {escape(model.version)} (MLflow run {escape(model.run_id)}){"" if model.promoted else ", which the promotion gate did not promote"}.</p>
+<div class="cards">{"".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)}</div>
 {_counts_explained(tiers, above_baseline)}
-<h2>Moments that matter: {escape(', '.join(flagged['label'].to_list()) or 'none flagged')}</h2>
+<h2>Moments that matter: {escape(", ".join(flagged["label"].to_list()) or "none flagged")}</h2>
 {_moments(drivers, scored)}
 <h2>Drivers by touchpoint</h2>
 <p>Among customers the model rates riskier than baseline, how much of their excess churn risk (mean SHAP, log-odds) each touchpoint supplies, with its share of the total. Red bars are flagged: they raise risk, their 95% bootstrap interval excludes zero, and their share passes the threshold.</p>
@@ -154,7 +216,7 @@ def render_report(
 <p>Mean |SHAP| over every scored customer (how much a feature moves risk at all).</p>
 {_bar_chart(feature_rows, "top features by mean absolute SHAP", "feature", "mean_abs_shap", "mean_abs_shap", value_format=".3f")}
 <h2>Model quality against simple baselines</h2>
-<p>All on the holdout: customers at the latest cutoff whose outcome is known, a later period than any training data ({int(metrics['n']):,} customers, churn rate {metrics['base_rate']:.1%}).
+<p>All on the holdout: customers at the latest cutoff whose outcome is known, a later period than any training data ({int(metrics["n"]):,} customers, churn rate {metrics["base_rate"]:.1%}).
 The recency rule and BG/NBD give scores, not probabilities; isotonic regression on the validation cutoff turns them into probabilities, as it does the model's. A baseline with no signal in this data collapses to the base rate there (close to one probability for everyone): ROC AUC 0.5, and the base rate's PR AUC and Brier.{f" Here: {escape(', '.join(no_signal))}." if no_signal else ""}</p>
 {_table(_quality(metrics, baselines), {"brier": ".4f"})}
 <h2>Driver table</h2>

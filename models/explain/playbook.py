@@ -42,4 +42,7 @@ def load_playbook(path: str | Path | None = None) -> Playbook:
 
     if "default" not in raw:
         raise PlaybookError(f"{path}: add a [default] action for touchpoints without their own")
-    return Playbook({name: play(f"actions.{name}", spec) for name, spec in raw.get("actions", {}).items()}, play("default", raw["default"]))
+    return Playbook(
+        {name: play(f"actions.{name}", spec) for name, spec in raw.get("actions", {}).items()},
+        play("default", raw["default"]),
+    )

@@ -12,7 +12,10 @@ from features.feature import FeatureDef
 from models.explain.attribution import Attribution
 from models.explain.playbook import Playbook
 
-RISK_TIERS = (("high", 0.5), ("medium", 0.2))  # probability at or above which a tier starts; else low
+RISK_TIERS = (
+    ("high", 0.5),
+    ("medium", 0.2),
+)  # probability at or above which a tier starts; else low
 # Tiers whose customers get a suggested action. Below them a call costs more than the little risk it
 # could remove, and the playbook's actions assume a live problem ("Escalate the open ticket").
 ACTION_TIERS = ("high", "medium")
@@ -29,22 +32,47 @@ def risk_tier(probability: pl.Expr) -> pl.Expr:
     return expr.otherwise(pl.lit("low"))
 
 
-def scored_list(customer_ids: list[str], probability, customers: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
+def scored_list(
+    customer_ids: list[str], probability, customers: pl.DataFrame, reasons: pl.DataFrame
+) -> pl.DataFrame:
     """Probability, tier, value at risk (probability x monthly value, where known) and the reasons.
 
     Sorted by value at risk, so the first calls a team makes save the most revenue; customers with
     no known value follow, by probability. Only customers in ACTION_TIERS keep a suggested action.
     """
-    scores = pl.DataFrame({"customer_id": customer_ids, "churn_probability": probability}).with_columns(
-        pl.col("churn_probability").cast(pl.Float64)
-    )
+    scores = pl.DataFrame(
+        {"customer_id": customer_ids, "churn_probability": probability}
+    ).with_columns(pl.col("churn_probability").cast(pl.Float64))
     return (
-        scores.join(customers.select("customer_id", "plan", "monthly_value"), on="customer_id", how="left")
-        .with_columns(risk_tier=risk_tier(pl.col("churn_probability")), value_at_risk=pl.col("churn_probability") * pl.col("monthly_value"))
+        scores.join(
+            customers.select("customer_id", "plan", "monthly_value"), on="customer_id", how="left"
+        )
+        .with_columns(
+            risk_tier=risk_tier(pl.col("churn_probability")),
+            value_at_risk=pl.col("churn_probability") * pl.col("monthly_value"),
+        )
         .join(reasons, on="customer_id", how="left")
-        .with_columns(pl.when(pl.col("risk_tier").is_in(ACTION_TIERS)).then(pl.col(c)).alias(c) for c in ACTION_COLUMNS)
+        .with_columns(
+            pl.when(pl.col("risk_tier").is_in(ACTION_TIERS)).then(pl.col(c)).alias(c)
+            for c in ACTION_COLUMNS
+        )
         .sort(["value_at_risk", "churn_probability"], descending=True, nulls_last=True)
-        .select("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk", pl.exclude("customer_id", "churn_probability", "risk_tier", "plan", "monthly_value", "value_at_risk"))
+        .select(
+            "customer_id",
+            "churn_probability",
+            "risk_tier",
+            "plan",
+            "monthly_value",
+            "value_at_risk",
+            pl.exclude(
+                "customer_id",
+                "churn_probability",
+                "risk_tier",
+                "plan",
+                "monthly_value",
+                "value_at_risk",
+            ),
+        )
     )
 
 
@@ -53,7 +81,13 @@ def for_csv(scored: pl.DataFrame) -> pl.DataFrame:
     return scored.with_columns(pl.col(c).round(d) for c, d in CSV_DECIMALS.items())
 
 
-def reasons(attribution: Attribution, top: np.ndarray, values: np.ndarray, registry: dict[str, FeatureDef], playbook: Playbook) -> pl.DataFrame:
+def reasons(
+    attribution: Attribution,
+    top: np.ndarray,
+    values: np.ndarray,
+    registry: dict[str, FeatureDef],
+    playbook: Playbook,
+) -> pl.DataFrame:
     """For each customer, the top touchpoints and a sentence from the feature that raised risk most
     there, filled with the customer's own value."""
     n, k = top.shape
@@ -73,10 +107,16 @@ def reasons(attribution: Attribution, top: np.ndarray, values: np.ndarray, regis
             f = best_feature[i, t]
             value = values[i, f]
             tps.append(attribution.touchpoints[t])
-            texts.append(registry[attribution.features[f]].explain(None if np.isnan(value) else float(value)))
+            texts.append(
+                registry[attribution.features[f]].explain(None if np.isnan(value) else float(value))
+            )
         columns[f"touchpoint_{j + 1}"] = tps
         columns[f"reason_{j + 1}"] = texts
-    frame = pl.DataFrame(columns, schema_overrides={f"touchpoint_{j + 1}": pl.String for j in range(k)} | {f"reason_{j + 1}": pl.String for j in range(k)})
+    frame = pl.DataFrame(
+        columns,
+        schema_overrides={f"touchpoint_{j + 1}": pl.String for j in range(k)}
+        | {f"reason_{j + 1}": pl.String for j in range(k)},
+    )
     plays = [playbook.for_touchpoint(t) if t is not None else None for t in columns["touchpoint_1"]]
     return frame.with_columns(
         suggested_action=pl.Series([p.action if p else None for p in plays], dtype=pl.String),

@@ -25,11 +25,18 @@ def shap_values(model: xgb.XGBClassifier, X: pd.DataFrame) -> tuple[np.ndarray, 
     """(per-feature contributions n x f, base value n) in log-odds, using the trees `predict` uses."""
     best = getattr(model, "best_iteration", None)
     iteration_range = (0, best + 1) if best is not None else (0, 0)
-    contribs = model.get_booster().predict(xgb.DMatrix(X), pred_contribs=True, iteration_range=iteration_range)
+    contribs = model.get_booster().predict(
+        xgb.DMatrix(X), pred_contribs=True, iteration_range=iteration_range
+    )
     return contribs[:, :-1], contribs[:, -1]
 
 
-def score_and_explain(model: CalibratedModel, frame: pl.DataFrame, features: list[str], batch_rows: int = SCORE_BATCH_ROWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def score_and_explain(
+    model: CalibratedModel,
+    frame: pl.DataFrame,
+    features: list[str],
+    batch_rows: int = SCORE_BATCH_ROWS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(calibrated churn probability n, exact TreeSHAP values n x f, base value n), batch by batch.
 
     Only one batch is ever converted to pandas and handed to XGBoost, so the memory on top of the

@@ -35,7 +35,9 @@ def bootstrap_interval(shap: np.ndarray, rule: FlagRule) -> tuple[np.ndarray, np
     return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
 
 
-def driver_table(attribution: Attribution, top_touchpoints: np.ndarray, catalogue: Catalogue, rule: FlagRule) -> pl.DataFrame:
+def driver_table(
+    attribution: Attribution, top_touchpoints: np.ndarray, catalogue: Catalogue, rule: FlagRule
+) -> pl.DataFrame:
     """Per touchpoint: how much of the at-risk customers' excess churn risk it accounts for.
 
     Over a population like the training one, every feature's mean SHAP is close to zero, so the mean
@@ -62,7 +64,10 @@ def driver_table(attribution: Attribution, top_touchpoints: np.ndarray, catalogu
         {
             "touchpoint": attribution.touchpoints,
             "label": [catalogue.label_of(t) for t in attribution.touchpoints],
-            "phase": [catalogue.phase_of(t) if t in catalogue.names else t for t in attribution.touchpoints],
+            "phase": [
+                catalogue.phase_of(t) if t in catalogue.names else t
+                for t in attribution.touchpoints
+            ],
             "churn_contribution": contribution,
             "ci_low": low,
             "ci_high": high,
@@ -72,7 +77,9 @@ def driver_table(attribution: Attribution, top_touchpoints: np.ndarray, catalogu
             "customers_top_driver": [int((top_at_risk[:, 0] == i).sum()) for i in touchpoints],
             "customers_at_risk": [int(at_risk.sum())] * len(attribution.touchpoints),
         }
-    ).with_columns(phase_label=pl.col("phase").replace_strict(PHASE_LABELS, default=pl.col("phase")))
+    ).with_columns(
+        phase_label=pl.col("phase").replace_strict(PHASE_LABELS, default=pl.col("phase"))
+    )
     return table.with_columns(
         flagged=(pl.col("direction") == "raises risk")
         & (pl.col("ci_low") > 0)
@@ -91,7 +98,9 @@ def feature_summary(attribution: Attribution, top_n: int = 15) -> pl.DataFrame:
                 "feature": attribution.features,
                 "touchpoint": [attribution.touchpoints[i] for i in attribution.feature_touchpoint],
                 "mean_abs_shap": np.abs(attribution.feature_shap).mean(axis=0),
-                "mean_shap_at_risk": attribution.feature_shap[at_risk].mean(axis=0) if at_risk.any() else np.zeros(len(attribution.features)),
+                "mean_shap_at_risk": attribution.feature_shap[at_risk].mean(axis=0)
+                if at_risk.any()
+                else np.zeros(len(attribution.features)),
             }
         )
         .sort("mean_abs_shap", descending=True)
@@ -101,4 +110,8 @@ def feature_summary(attribution: Attribution, top_n: int = 15) -> pl.DataFrame:
 
 def phase_table(drivers: pl.DataFrame) -> pl.DataFrame:
     """Touchpoint contributions summed to their journey phase (before / during / after purchase)."""
-    return drivers.group_by("phase", "phase_label").agg(pl.col("churn_contribution").sum(), pl.col("share_of_total").sum()).sort("churn_contribution", descending=True)
+    return (
+        drivers.group_by("phase", "phase_label")
+        .agg(pl.col("churn_contribution").sum(), pl.col("share_of_total").sum())
+        .sort("churn_contribution", descending=True)
+    )

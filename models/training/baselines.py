@@ -33,27 +33,47 @@ from models.training.train import TimeSplit
 DAY_US = 86_400e6
 
 
-def _per_cutoff(frame: pl.DataFrame, summarise: Callable[[datetime, pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+def _per_cutoff(
+    frame: pl.DataFrame, summarise: Callable[[datetime, pl.DataFrame], pl.DataFrame]
+) -> pl.DataFrame:
     """Apply `summarise(cutoff, members)` to each cutoff's customers; rows keep `frame`'s order."""
-    parts = [summarise(c, members) for (c,), members in frame.select("customer_id", "cutoff").partition_by("cutoff", as_dict=True).items()]
-    return frame.select("customer_id", "cutoff").join(pl.concat(parts), on=["customer_id", "cutoff"], how="left", maintain_order="left")
+    parts = [
+        summarise(c, members)
+        for (c,), members in frame.select("customer_id", "cutoff")
+        .partition_by("cutoff", as_dict=True)
+        .items()
+    ]
+    return frame.select("customer_id", "cutoff").join(
+        pl.concat(parts), on=["customer_id", "cutoff"], how="left", maintain_order="left"
+    )
 
 
 def recency_days(frame: pl.DataFrame, days: pl.DataFrame, customers: pl.DataFrame) -> np.ndarray:
     """Days from the last touch (any kind) before each row's cutoff to the cutoff; since signup if none."""
 
     def summarise(cutoff: datetime, members: pl.DataFrame) -> pl.DataFrame:
-        last = days.filter(pl.col(DAY) < cutoff).group_by("customer_id").agg(last=last_touch_at(pl.col(LAST_TOUCH).max()))
+        last = (
+            days.filter(pl.col(DAY) < cutoff)
+            .group_by("customer_id")
+            .agg(last=last_touch_at(pl.col(LAST_TOUCH).max()))
+        )
         return (
             members.join(last, on="customer_id", how="left")
             .join(customers.select("customer_id", "signup_at"), on="customer_id", how="left")
-            .select("customer_id", "cutoff", days=(pl.col("cutoff") - pl.coalesce("last", "signup_at")).dt.total_microseconds() / DAY_US)
+            .select(
+                "customer_id",
+                "cutoff",
+                days=(pl.col("cutoff") - pl.coalesce("last", "signup_at")).dt.total_microseconds()
+                / DAY_US,
+            )
         )
 
     return _per_cutoff(frame, summarise)["days"].fill_null(0.0).to_numpy()
 
 
-def purchase_summary(frame: pl.DataFrame, days: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
+def purchase_summary(
+    frame: pl.DataFrame, days: pl.DataFrame, customers: pl.DataFrame
+) -> pl.DataFrame:
     """BG/NBD inputs per row, in days, counting purchase days as lifetimes does: repeat purchase days,
     first to last purchase day, and age since the first purchase day.
 
@@ -62,13 +82,22 @@ def purchase_summary(frame: pl.DataFrame, days: pl.DataFrame, customers: pl.Data
     purchase_days = days.filter(pl.col(PURCHASES) > 0).select("customer_id", DAY)
 
     def summarise(cutoff: datetime, members: pl.DataFrame) -> pl.DataFrame:
-        bought = purchase_days.filter(pl.col(DAY) < cutoff).group_by("customer_id").agg(n=pl.len(), first=pl.col(DAY).min(), last=pl.col(DAY).max())
-        rows = members.join(bought, on="customer_id", how="left").join(customers.select("customer_id", "signup_at"), on="customer_id", how="left")
+        bought = (
+            purchase_days.filter(pl.col(DAY) < cutoff)
+            .group_by("customer_id")
+            .agg(n=pl.len(), first=pl.col(DAY).min(), last=pl.col(DAY).max())
+        )
+        rows = members.join(bought, on="customer_id", how="left").join(
+            customers.select("customer_id", "signup_at"), on="customer_id", how="left"
+        )
         birth = pl.coalesce("first", "signup_at")
         return rows.select(
-            "customer_id", "cutoff",
+            "customer_id",
+            "cutoff",
             frequency=(pl.col("n").fill_null(1) - 1).cast(pl.Float64),
-            recency=((pl.col("last") - pl.col("first")).dt.total_microseconds() / DAY_US).fill_null(0.0),
+            recency=((pl.col("last") - pl.col("first")).dt.total_microseconds() / DAY_US).fill_null(
+                0.0
+            ),
             T=((pl.col("cutoff") - birth).dt.total_microseconds() / DAY_US).clip(lower_bound=1e-3),
         )
 
@@ -80,40 +109,61 @@ def _signed_log(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.log1p(np.abs(x))
 
 
-def logistic_regression(split: TimeSplit, features: list[str], seed: int) -> Callable[[pl.DataFrame], np.ndarray]:
+def logistic_regression(
+    split: TimeSplit, features: list[str], seed: int
+) -> Callable[[pl.DataFrame], np.ndarray]:
     """Logistic regression on the model's features, fitted on the fit cutoffs; returns a scorer."""
     model = make_pipeline(
-        FunctionTransformer(_signed_log), SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-        StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed),
+        FunctionTransformer(_signed_log),
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(C=1.0, max_iter=2000, random_state=seed),
     )
     model.fit(split.fit.select(features).to_numpy(), split.fit["churned"].to_numpy())
     return lambda frame: model.predict_proba(frame.select(features).to_numpy())[:, 1]
 
 
-def bgnbd_not_alive(split: TimeSplit, days: pl.DataFrame, customers: pl.DataFrame) -> Callable[[pl.DataFrame], np.ndarray]:
+def bgnbd_not_alive(
+    split: TimeSplit, days: pl.DataFrame, customers: pl.DataFrame
+) -> Callable[[pl.DataFrame], np.ndarray]:
     """Modified BG/NBD fitted on the validation cutoff's purchase histories (no labels); scores 1 - P(alive)."""
     fit = purchase_summary(split.validation, days, customers)
-    model = ModifiedBetaGeoFitter(penalizer_coef=0.001).fit(fit["frequency"].to_numpy(), fit["recency"].to_numpy(), fit["T"].to_numpy())
+    model = ModifiedBetaGeoFitter(penalizer_coef=0.001).fit(
+        fit["frequency"].to_numpy(), fit["recency"].to_numpy(), fit["T"].to_numpy()
+    )
 
     def score(frame: pl.DataFrame) -> np.ndarray:
         s = purchase_summary(frame, days, customers)
-        return 1.0 - np.asarray(model.conditional_probability_alive(s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy()), dtype=float)
+        return 1.0 - np.asarray(
+            model.conditional_probability_alive(
+                s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy()
+            ),
+            dtype=float,
+        )
 
     return score
 
 
-def _calibrated(score: Callable[[pl.DataFrame], np.ndarray], validation: pl.DataFrame) -> Callable[[pl.DataFrame], np.ndarray]:
+def _calibrated(
+    score: Callable[[pl.DataFrame], np.ndarray], validation: pl.DataFrame
+) -> Callable[[pl.DataFrame], np.ndarray]:
     """A score turned into probabilities by isotonic regression on the validation cutoff."""
     calibration = fit_calibration(score(validation), validation["churned"].to_numpy(), "isotonic")
     return lambda frame: calibration.apply(score(frame))
 
 
-def baseline_probabilities(split: TimeSplit, features: list[str], days: pl.DataFrame, customers: pl.DataFrame, seed: int) -> dict[str, np.ndarray]:
+def baseline_probabilities(
+    split: TimeSplit, features: list[str], days: pl.DataFrame, customers: pl.DataFrame, seed: int
+) -> dict[str, np.ndarray]:
     """Each baseline's churn probability for every holdout row, fitted only on earlier cutoffs."""
     base_rate = float(split.fit["churned"].mean())
     return {
         "base_rate": np.full(split.holdout.height, base_rate),
-        "recency_rule": _calibrated(lambda f: recency_days(f, days, customers), split.validation)(split.holdout),
+        "recency_rule": _calibrated(lambda f: recency_days(f, days, customers), split.validation)(
+            split.holdout
+        ),
         "logistic_regression": logistic_regression(split, features, seed)(split.holdout),
-        "bgnbd": _calibrated(bgnbd_not_alive(split, days, customers), split.validation)(split.holdout),
+        "bgnbd": _calibrated(bgnbd_not_alive(split, days, customers), split.validation)(
+            split.holdout
+        ),
     }

@@ -17,10 +17,14 @@ def _check(y_true: np.ndarray, probability: np.ndarray) -> None:
     if len(y_true) != len(probability):
         raise ValueError(f"{len(y_true)} labels but {len(probability)} probabilities")
     if len(np.unique(y_true)) < 2:
-        raise ValueError("the holdout has a single class: metrics are undefined; use more customers or a longer history")
+        raise ValueError(
+            "the holdout has a single class: metrics are undefined; use more customers or a longer history"
+        )
 
 
-def calibration_bins(y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def calibration_bins(
+    y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean predicted, observed rate, customers) per equal-count bin of predictions.
 
     Equal-count bins, because with a 10% churn rate nearly every prediction falls in the first
@@ -33,13 +37,19 @@ def calibration_bins(y_true: np.ndarray, probability: np.ndarray, bins: int = CA
     return predicted, observed, np.array([g.size for g in groups])
 
 
-def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+def expected_calibration_error(
+    y_true: np.ndarray, probability: np.ndarray, bins: int = CALIBRATION_BINS
+) -> float:
     """Customer-weighted mean gap between predicted and observed churn over equal-count bins."""
-    predicted, observed, counts = calibration_bins(np.asarray(y_true, dtype=float), np.asarray(probability, dtype=float), bins)
+    predicted, observed, counts = calibration_bins(
+        np.asarray(y_true, dtype=float), np.asarray(probability, dtype=float), bins
+    )
     return float(np.sum(counts * np.abs(predicted - observed)) / counts.sum())
 
 
-def lift_and_capture(y_true: np.ndarray, probability: np.ndarray, fractions: tuple[float, ...] = TOP_FRACTIONS) -> dict[str, float]:
+def lift_and_capture(
+    y_true: np.ndarray, probability: np.ndarray, fractions: tuple[float, ...] = TOP_FRACTIONS
+) -> dict[str, float]:
     """For the riskiest `fraction` of customers: churn rate over the base rate (lift) and share of all churners caught (capture)."""
     y = np.asarray(y_true, dtype=float)
     order = np.argsort(-np.asarray(probability, dtype=float), kind="stable")

@@ -7,11 +7,11 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and in tests
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-from models.training.evaluate import calibration_bins  # noqa: E402
+from models.training.evaluate import calibration_bins
 
 
 def _png(fig) -> bytes:
@@ -27,7 +27,9 @@ def _axes(title: str, xlabel: str, ylabel: str):
     return fig, ax
 
 
-def holdout_plots(y: np.ndarray, scores: dict[str, np.ndarray], model: str = "model") -> dict[str, bytes]:
+def holdout_plots(
+    y: np.ndarray, scores: dict[str, np.ndarray], model: str = "model"
+) -> dict[str, bytes]:
     """{file name: PNG} for the holdout; `scores` maps each name (the model and each baseline) to probabilities."""
     y = np.asarray(y)
     plots = {}
@@ -46,15 +48,25 @@ def holdout_plots(y: np.ndarray, scores: dict[str, np.ndarray], model: str = "mo
     ax.legend(fontsize=7)
     plots["precision_recall.png"] = _png(fig)
 
-    fig, ax = _axes("Calibration (holdout, equal-count bins)", "predicted churn probability", "observed churn rate")
-    predicted, observed, _ = calibration_bins(y.astype(float), np.asarray(scores[model], dtype=float))
+    fig, ax = _axes(
+        "Calibration (holdout, equal-count bins)",
+        "predicted churn probability",
+        "observed churn rate",
+    )
+    predicted, observed, _ = calibration_bins(
+        y.astype(float), np.asarray(scores[model], dtype=float)
+    )
     top = max(predicted.max(), observed.max()) * 1.05
     ax.plot([0, top], [0, top], ":", color="grey")
     ax.plot(predicted, observed, "o-", label=model)
     ax.legend(fontsize=7)
     plots["calibration.png"] = _png(fig)
 
-    fig, ax = _axes("Cumulative lift (holdout)", "share of customers contacted, riskiest first", "lift over random")
+    fig, ax = _axes(
+        "Cumulative lift (holdout)",
+        "share of customers contacted, riskiest first",
+        "lift over random",
+    )
     share = np.arange(1, y.size + 1) / y.size
     for name, p in scores.items():
         caught = np.cumsum(y[np.argsort(-np.asarray(p), kind="stable")]) / y.sum()

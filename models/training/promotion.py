@@ -23,9 +23,12 @@ class GateConfig(BaseModel):
         "still be promoted.",
     )
     max_ece: float = Field(
-        default=0.05, description="Largest expected calibration error on the holdout a champion may have."
+        default=0.05,
+        description="Largest expected calibration error on the holdout a champion may have.",
     )
-    min_roc_auc: float = Field(default=0.60, description="Least holdout ROC AUC any champion must have.")
+    min_roc_auc: float = Field(
+        default=0.60, description="Least holdout ROC AUC any champion must have."
+    )
 
     @classmethod
     def of(cls, config: BaseModel) -> GateConfig:
@@ -43,13 +46,19 @@ def acceptable(metrics: dict[str, float], gate: GateConfig) -> list[str]:
     """What makes a model unfit to score on its own, whatever the champion (empty when fit)."""
     reasons = []
     if metrics["roc_auc"] < gate.min_roc_auc:
-        reasons.append(f"ROC AUC {metrics['roc_auc']:.3f} is below the floor {gate.min_roc_auc:.3f}")
+        reasons.append(
+            f"ROC AUC {metrics['roc_auc']:.3f} is below the floor {gate.min_roc_auc:.3f}"
+        )
     if metrics["ece"] > gate.max_ece:
-        reasons.append(f"expected calibration error {metrics['ece']:.3f} exceeds the bound {gate.max_ece:.3f}")
+        reasons.append(
+            f"expected calibration error {metrics['ece']:.3f} exceeds the bound {gate.max_ece:.3f}"
+        )
     return reasons
 
 
-def decide(challenger: dict[str, float], champion: dict[str, float] | None, gate: GateConfig) -> GateDecision:
+def decide(
+    challenger: dict[str, float], champion: dict[str, float] | None, gate: GateConfig
+) -> GateDecision:
     """Promote the challenger or not, from both models' metrics on the same holdout (champion None: there is none)."""
     reasons = acceptable(challenger, gate)
     if champion is not None and challenger["roc_auc"] < champion["roc_auc"] - gate.auc_tolerance:

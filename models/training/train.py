@@ -42,7 +42,8 @@ class TrainConfig(BaseModel):
     )
     reg_lambda: float = Field(default=1.0, description="L2 penalty on leaf weights.")
     scale_pos_weight: float = Field(
-        default=1.0, description="Weight of churners; calibration corrects the probabilities if > 1."
+        default=1.0,
+        description="Weight of churners; calibration corrects the probabilities if > 1.",
     )
     early_stopping_rounds: int = Field(
         default=50, description="Rounds without a better validation log-loss before stopping."

@@ -22,7 +22,9 @@ OWNERS = ["team:retention"]
 
 @dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS, deps=["churn_model"])
 def shap_attributions(
-    context: dg.AssetExecutionContext, mlflow_tracking: MlflowTracking, scoring_features: pl.DataFrame
+    context: dg.AssetExecutionContext,
+    mlflow_tracking: MlflowTracking,
+    scoring_features: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Churn probability and exact TreeSHAP values (log-odds) per customer and feature, from the
     champion (after `churn_model`, which may have just promoted a new one)."""

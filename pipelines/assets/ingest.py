@@ -19,7 +19,14 @@ import polars as pl
 
 from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS, TableContract
 from features.ingest.landing import resolve
-from features.ingest.read import Ingested, combine, ingest_file, ingest_table, skipped_files_warning, summary_line
+from features.ingest.read import (
+    Ingested,
+    combine,
+    ingest_file,
+    ingest_table,
+    skipped_files_warning,
+    summary_line,
+)
 from pipelines.metadata import preview
 from pipelines.partitions import FILE_PARTITIONS
 from pipelines.resources import DataRoot
@@ -59,17 +66,26 @@ def customers(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Outp
     seconds = time.perf_counter() - started
     _log(context, f"customers ({len(result.files)} files)", result, seconds)
     _warn_skipped(context, data_root, "customers")
-    return dg.Output(result.accepted, metadata=_metadata(result, result.accepted, quarantine, seconds))
+    return dg.Output(
+        result.accepted, metadata=_metadata(result, result.accepted, quarantine, seconds)
+    )
 
 
 def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
     table = contract.name
 
     @dg.asset(
-        name=f"{table}_files", partitions_def=FILE_PARTITIONS[table], group_name="ingest", kinds={"polars"}, owners=OWNERS, code_version="1",
+        name=f"{table}_files",
+        partitions_def=FILE_PARTITIONS[table],
+        group_name="ingest",
+        kinds={"polars"},
+        owners=OWNERS,
+        code_version="1",
         description=f"One landing/{table} file validated on its own (row checks, ids repeated within the file); one partition per distinct file content.",
     )
-    def _validated_file(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Output[pl.DataFrame]:
+    def _validated_file(
+        context: dg.AssetExecutionContext, data_root: DataRoot
+    ) -> dg.Output[pl.DataFrame]:
         started = time.perf_counter()
         path = resolve(data_root.landing, table, context.partition_key)
         result = ingest_file(path, contract, path.relative_to(data_root.landing / table).as_posix())
@@ -78,7 +94,13 @@ def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
         result.quarantined.write_parquet(quarantine)
         seconds = time.perf_counter() - started
         _log(context, f"{table} file {path.name}", result, seconds)
-        return dg.Output(result.accepted, metadata={**_metadata(result, result.accepted, quarantine, seconds), "landing_file": dg.MetadataValue.path(str(path))})
+        return dg.Output(
+            result.accepted,
+            metadata={
+                **_metadata(result, result.accepted, quarantine, seconds),
+                "landing_file": dg.MetadataValue.path(str(path)),
+            },
+        )
 
     return _validated_file
 
@@ -87,19 +109,38 @@ def _table_asset(contract: TableContract, description: str) -> dg.AssetsDefiniti
     table = contract.name
 
     @dg.asset(
-        name=table, ins={"files": dg.AssetIn(f"{table}_files")}, group_name="ingest", kinds={"polars"}, owners=OWNERS, code_version="1",
+        name=table,
+        ins={"files": dg.AssetIn(f"{table}_files")},
+        group_name="ingest",
+        kinds={"polars"},
+        owners=OWNERS,
+        code_version="1",
         description=description,
     )
-    def _union(context: dg.AssetExecutionContext, data_root: DataRoot, customers: pl.DataFrame, files: dict[str, pl.DataFrame]) -> dg.Output[pl.DataFrame]:
+    def _union(
+        context: dg.AssetExecutionContext,
+        data_root: DataRoot,
+        customers: pl.DataFrame,
+        files: dict[str, pl.DataFrame],
+    ) -> dg.Output[pl.DataFrame]:
         started = time.perf_counter()
-        parts = [Ingested(accepted, pl.read_parquet(data_root.file_quarantine(table, key)), (key,)) for key, accepted in files.items()]
+        parts = [
+            Ingested(accepted, pl.read_parquet(data_root.file_quarantine(table, key)), (key,))
+            for key, accepted in files.items()
+        ]
         result = combine(parts, contract, customers["customer_id"])
         quarantine = data_root.folder("quarantine") / f"{table}.parquet"
         result.quarantined.write_parquet(quarantine)
         seconds = time.perf_counter() - started
         _log(context, f"{table} ({len(parts)} files)", result, seconds)
         _warn_skipped(context, data_root, table)
-        return dg.Output(result.accepted, metadata={**_metadata(result, result.accepted, quarantine, seconds), "partitions": dg.MetadataValue.json(list(files))})
+        return dg.Output(
+            result.accepted,
+            metadata={
+                **_metadata(result, result.accepted, quarantine, seconds),
+                "partitions": dg.MetadataValue.json(list(files)),
+            },
+        )
 
     return _union
 
@@ -107,6 +148,15 @@ def _table_asset(contract: TableContract, description: str) -> dg.AssetsDefiniti
 clickstream_files = _file_asset(CLICKSTREAM)
 support_files = _file_asset(SUPPORT)
 surveys_files = _file_asset(SURVEYS)
-clickstream = _table_asset(CLICKSTREAM, "Web and app events from landing/clickstream: every file's accepted rows, an event id counted once.")
-support = _table_asset(SUPPORT, "Support tickets from landing/support: every file's accepted rows, a ticket id counted once.")
-surveys = _table_asset(SURVEYS, "Survey answers (NPS, CSAT, CES, would-buy-again) from landing/surveys, a response id counted once.")
+clickstream = _table_asset(
+    CLICKSTREAM,
+    "Web and app events from landing/clickstream: every file's accepted rows, an event id counted once.",
+)
+support = _table_asset(
+    SUPPORT,
+    "Support tickets from landing/support: every file's accepted rows, a ticket id counted once.",
+)
+surveys = _table_asset(
+    SURVEYS,
+    "Survey answers (NPS, CSAT, CES, would-buy-again) from landing/surveys, a response id counted once.",
+)

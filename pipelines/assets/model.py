@@ -59,7 +59,10 @@ def churn_model(
         search_trials=config.search_trials,
         tracking=tracking,
         params={"horizon_days": settings.horizon_days},
-        tags={"dagster.run_id": context.run.run_id, "dagster.asset": context.asset_key.to_user_string()},
+        tags={
+            "dagster.run_id": context.run.run_id,
+            "dagster.asset": context.asset_key.to_user_string(),
+        },
         log=context.log,
     )
     return dg.Output(
