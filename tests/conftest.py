@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class PipelineRun:
 
 
 @pytest.fixture(scope="session")
-def pipeline_run(tmp_path_factory) -> PipelineRun:
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
     root = tmp_path_factory.mktemp("world")
     data_root = root / "data"
     write_world(simulate(WORLD), data_root, WORLD)
@@ -48,3 +49,11 @@ def pipeline_run(tmp_path_factory) -> PipelineRun:
 
 def frame(rows: list[dict], schema: dict | None = None) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reads the session's pipeline run is end to end: it needs the whole pipeline
+    run through Dagster first (about a minute), so `-m "not e2e"` leaves it out."""
+    for item in items:
+        if "pipeline_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)

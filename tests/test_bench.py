@@ -25,6 +25,8 @@ from demo.simulator import WorldConfig
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_bench_runs_on_a_tiny_world(tmp_path):
     out = tmp_path / "latest.json"
     subprocess.run(
@@ -75,14 +77,16 @@ def test_bench_runs_on_a_tiny_world(tmp_path):
     )
     breakdown = result["feature_bucket_breakdown"]
     assert breakdown["bucket_events"] > 0 and breakdown["seconds"]["scan floor"] > 0
+    # the one difference
     timed_alone = {
         step: s
         for step, s in breakdown["seconds"].items()
         if not step.startswith("features and labels")
-    }  # the one difference
+    }
     assert len(timed_alone) == 6 and all(s > 0 for s in timed_alone.values())
 
-    # a re-run never reads an earlier run's work files (a renamed bucket file once doubled the training rows)
+    # a re-run never reads an earlier run's work files (a renamed bucket file once doubled the
+    # training rows)
     world_root = next((tmp_path / "data").glob("world_*"))
     for folder in ("days", "snapshots"):
         (world_root / "work" / folder / "bucket=00.parquet").write_bytes(b"left by an older run")
@@ -112,6 +116,7 @@ def test_world_size_picks_the_activity_that_gives_the_events_asked_for():
         world_size(1_000_000, 1_000_000)
 
 
+@pytest.mark.slow
 def test_a_chunked_world_is_generated_in_children_and_validated_into_buckets(tmp_path):
     config = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0)
     landing = world(tmp_path, config, chunk_size=100, workers=2)

@@ -1,4 +1,5 @@
-"""The catalogue decides touchpoints: page rules first, unknown events to `other`, edits need no code."""
+"""The catalogue decides touchpoints: page rules first, unknown events to `other`, edits need no
+code."""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -51,48 +53,63 @@ def test_psi_is_near_zero_for_the_same_population_and_large_for_a_shifted_one():
 def test_drift_check_fails_on_a_drifted_scoring_population_and_names_the_drifted_features():
     rng = np.random.default_rng(1)
     training = _training(rng)
-    same = feature_drift(
-        quality=QUALITY, scoring_features=_population(rng, 2000), training_snapshots=training
+    same = run_check(
+        feature_drift,
+        quality=QUALITY,
+        scoring_features=_population(rng, 2000),
+        training_snapshots=training,
     )
     assert same.passed, same.description
-    drifted = feature_drift(
+    drifted = run_check(
+        feature_drift,
         quality=QUALITY,
         scoring_features=_population(rng, 2000, shift=30.0, busier=6.0),
         training_snapshots=training,
     )
     assert not drifted.passed
     assert drifted.severity == dg.AssetCheckSeverity.WARN
-    assert set(drifted.metadata["drifted_features"].value) == {
+    assert set(metadata(drifted, "drifted_features")) == {
         "support_first_response_hours_max_90d",
         "checkout_payment_errors_30d",
     }
-    assert "checkout_payment_errors_30d" in drifted.metadata["worst_features"].value
+    assert "checkout_payment_errors_30d" in metadata(drifted, "worst_features")
 
 
 def test_scoring_null_check_stops_a_feature_missing_far_more_than_in_training():
     rng = np.random.default_rng(2)
     training = _training(rng)
     scoring = _population(rng, 2000)
-    assert scoring_null_rates(
-        quality=QUALITY, scoring_features=scoring, training_snapshots=training
+    assert run_check(
+        scoring_null_rates, quality=QUALITY, scoring_features=scoring, training_snapshots=training
     ).passed
-    broken = scoring.with_columns(
-        pricing_touches_30d=pl.lit(None, pl.Float64)
-    )  # e.g. the clickstream export went missing
-    result = scoring_null_rates(
-        quality=QUALITY, scoring_features=broken, training_snapshots=training
+    # e.g. the clickstream export went missing
+    broken = scoring.with_columns(pricing_touches_30d=pl.lit(None, pl.Float64))
+    result = run_check(
+        scoring_null_rates, quality=QUALITY, scoring_features=broken, training_snapshots=training
     )
-    assert not result.passed and list(result.metadata["failing_features"].value) == [
+    assert not result.passed and list(metadata(result, "failing_features")) == [
         "pricing_touches_30d"
     ]
 
 
 def test_label_rate_check_stops_a_broken_label():
     rng = np.random.default_rng(3)
-    assert label_rate(quality=QUALITY, training_snapshots=_training(rng)).passed
+    assert run_check(label_rate, quality=QUALITY, training_snapshots=_training(rng)).passed
     everyone_churns = _training(rng).with_columns(churned=pl.lit(1, pl.Int8))
-    result = label_rate(quality=QUALITY, training_snapshots=everyone_churns)
-    assert not result.passed and "churn rate 100.0%" in result.description
+    result = run_check(label_rate, quality=QUALITY, training_snapshots=everyone_churns)
+    assert not result.passed and "churn rate 100.0%" in str(result.description)
+
+
+def run_check(check: dg.AssetChecksDefinition, **inputs: object) -> dg.AssetCheckResult:
+    """A check called directly, as Dagster would call it, with its resources and inputs."""
+    result = check(**inputs)
+    assert isinstance(result, dg.AssetCheckResult)
+    return result
+
+
+def metadata(result: dg.AssetCheckResult, key: str) -> Any:
+    """A check result's metadata value as the check put it there (a list, a markdown table)."""
+    return result.metadata[key].value
 
 
 def _table_check(asset: str, name: str) -> dg.AssetChecksDefinition:
@@ -110,11 +127,13 @@ def test_schema_check_names_the_file_missing_a_required_column(tmp_path):
     )
     (folder / "bad.csv").write_text("event_id,customer_id,event_type\nE2,C1,page_view\n")
     check = _table_check("clickstream", "input_schema")
-    result = check(data_root=DataRoot(path=str(tmp_path)), frame=CLICKSTREAM.empty())
+    result = run_check(check, data_root=DataRoot(path=str(tmp_path)), frame=CLICKSTREAM.empty())
     assert not result.passed
     assert result.metadata["files_missing_columns"].value == {"clickstream/bad.csv": ["ts"]}
     (folder / "bad.csv").unlink()
-    assert check(data_root=DataRoot(path=str(tmp_path)), frame=CLICKSTREAM.empty()).passed
+    assert run_check(
+        check, data_root=DataRoot(path=str(tmp_path)), frame=CLICKSTREAM.empty()
+    ).passed
 
 
 def test_quarantine_share_check_stops_a_mostly_rejected_table(tmp_path):
@@ -125,10 +144,11 @@ def test_quarantine_share_check_stops_a_mostly_rejected_table(tmp_path):
     )
     accepted = pl.DataFrame({"event_id": [f"E{i}" for i in range(90)]})
     check = _table_check("clickstream", "quarantine_share")
-    assert not check(
-        data_root=DataRoot(path=str(tmp_path)), quality=QUALITY, frame=accepted
+    assert not run_check(
+        check, data_root=DataRoot(path=str(tmp_path)), quality=QUALITY, frame=accepted
     ).passed  # 10% > 5%
-    assert check(
+    assert run_check(
+        check,
         data_root=DataRoot(path=str(tmp_path)),
         quality=QualityBounds(max_quarantine_share=0.2),
         frame=accepted,
@@ -152,7 +172,8 @@ def test_every_check_ran_on_the_demo_world_and_the_blocking_ones_passed(pipeline
     assert blocking and all(evaluations[k].passed for k in blocking), {
         k: evaluations[k].description for k in blocking if not evaluations[k].passed
     }
-    # the simulated world ages from an empty start, so tenure-like features drift between early training cutoffs and today
+    # the simulated world ages from an empty start, so tenure-like features drift between early
+    # training cutoffs and today
     drift = evaluations[("scoring_features", "feature_drift")]
     print(f"\ndrift on the demo world: {drift.description}")
     assert drift.metadata["features_compared"].value > 100

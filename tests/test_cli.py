@@ -5,30 +5,32 @@ from __future__ import annotations
 import logging
 
 import dagster as dg
+import pytest
 
 from pipelines.cli import check_lines, failure_report, first_paragraph, run_all
 from pipelines.definitions import build_definitions
 
 
+@pytest.mark.e2e
 def test_a_failed_blocking_check_is_reported_with_its_description(tmp_path):
     landing = tmp_path / "data" / "landing"
     for table, text in {
         "customers": "customer_id,signup_at\nC1,2026-01-01\n",
-        "support": "ticket,customer_id,opened_at,channel\nT1,C1,2026-02-01,phone\n",  # ticket_id renamed upstream
+        # ticket_id renamed upstream
+        "support": "ticket,customer_id,opened_at,channel\nT1,C1,2026-02-01,phone\n",
     }.items():
         (landing / table).mkdir(parents=True)
         (landing / table / "export.csv").write_text(text)
     defs = build_definitions(tmp_path / "data", f"sqlite:///{tmp_path / 'mlflow.db'}")
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        result = run_all(
-            defs, instance, assets=["customers", "support"], concise=True
-        )  # failures are in the result, not raised
+        # failures are in the result, not raised
+        result = run_all(defs, instance, assets=["customers", "support"], concise=True)
     assert not result.success
     report = failure_report(result)
     assert (
-        "blocking check support:input_schema failed: support/export.csv lacks required columns ['ticket_id']"
-        in report
+        "blocking check support:input_schema failed: "
+        "support/export.csv lacks required columns ['ticket_id']" in report
     )
     assert "VERBOSE=1" in report and "Stack Trace" not in report
 
@@ -45,7 +47,8 @@ def test_a_warning_check_is_listed_with_its_description_and_a_passed_one_is_not(
         )
 
     assert check_lines([evaluation("event_freshness", False), evaluation("other", True)]) == [
-        "  check touchpoint_days:event_freshness warns: event_freshness: the latest event is 60 hours old"
+        "  check touchpoint_days:event_freshness warns: "
+        "event_freshness: the latest event is 60 hours old"
     ]
 
 
@@ -63,6 +66,7 @@ def test_the_concise_log_keeps_a_failure_to_its_first_line():
     assert record.msg == 'STEP_FAILURE - Execution of step "x" failed.'
 
 
+@pytest.mark.e2e
 def test_an_unreadable_file_stops_the_run_with_the_landing_error_message(tmp_path):
     landing = tmp_path / "data" / "landing"
     (landing / "clickstream").mkdir(parents=True)

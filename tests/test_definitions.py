@@ -1,4 +1,5 @@
-"""The Dagster project as a whole: what it defines, the webserver that shows it, and the local/production switch."""
+"""The Dagster project as a whole: what it defines, the webserver that shows it, and the
+local/production switch."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from pipelines.config import DeploymentError, deployment
@@ -34,23 +36,33 @@ def graph_lines(defs) -> list[str]:
 
 
 def test_asset_and_check_keys_match_the_checked_in_snapshot(tmp_path):
-    """An accidental change to the graph shows up here; an intended one updates tests/snapshots/asset_keys.txt."""
+    """An accidental change to the graph shows up here; an intended one updates
+    tests/snapshots/asset_keys.txt."""
     defs = build_definitions(tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
     defs.validate_loadable(defs)
     actual = graph_lines(defs)
     expected = SNAPSHOT.read_text().split("\n")[:-1]
     assert actual == expected, (
-        "the asset graph changed; if intended, write these lines to tests/snapshots/asset_keys.txt:\n"
-        + "\n".join(actual)
+        "the asset graph changed; if intended, write these lines to "
+        "tests/snapshots/asset_keys.txt:\n" + "\n".join(actual)
     )
+
+
+def automation(
+    defs: dg.Definitions,
+) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
+    """The schedules and sensors as Dagster resolves them."""
+    repository = defs.get_repository_def()
+    return list(repository.schedule_defs), list(repository.sensor_defs)
 
 
 def test_jobs_schedules_and_sensor_are_defined_and_off_locally(tmp_path):
     defs = build_definitions(tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
-    schedules = {s.name: s for s in defs.schedules}
-    assert set(schedules) == SCHEDULES and {s.name for s in defs.sensors} == SENSORS
+    schedule_defs, sensor_defs = automation(defs)
+    schedules = {s.name: s for s in schedule_defs}
+    assert set(schedules) == SCHEDULES and {s.name for s in sensor_defs} == SENSORS
     assert {s.job_name for s in schedules.values()} == {"daily_scoring", "weekly_retraining"}
-    assert all(s.default_status.value == "STOPPED" for s in [*defs.schedules, *defs.sensors])
+    assert all(s.default_status.value == "STOPPED" for s in [*schedule_defs, *sensor_defs])
     scoring = {
         k.to_user_string()
         for k in defs.resolve_job_def("daily_scoring").asset_layer.executable_asset_keys
@@ -120,8 +132,13 @@ WORKSPACE_QUERY = """{
 }"""
 
 
-def test_the_webserver_shows_every_asset_check_schedule_and_sensor(tmp_path):
-    """Start dagster-webserver on a free port, as `make dev` starts the UI, and ask it what it sees."""
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_the_webserver_serves_the_definitions_the_code_builds(tmp_path):
+    """Start dagster-webserver on a free port, as `make dev` starts the UI, and ask it what it sees:
+    the code location it loads from the environment is the one `build_definitions` builds (which
+    the tests above hold to the snapshot and to automation off), every asset, check, schedule and
+    sensor, in the state the code gives it."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
@@ -150,9 +167,9 @@ def test_the_webserver_shows_every_asset_check_schedule_and_sensor(tmp_path):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).close()
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                assert process.poll() is None, (
-                    f"dagster-webserver exited: {process.stderr.read().decode()[-2000:]}"
-                )
+                if process.poll() is not None:
+                    stderr = process.stderr.read().decode() if process.stderr else ""
+                    pytest.fail(f"dagster-webserver exited: {stderr[-2000:]}")
                 assert time.monotonic() < deadline, "dagster-webserver did not answer within 90 s"
                 time.sleep(0.5)
         data = _graphql(port, WORKSPACE_QUERY)
@@ -172,13 +189,15 @@ def test_the_webserver_shows_every_asset_check_schedule_and_sensor(tmp_path):
             for c in n["assetChecksOrError"]["checks"]
         ]
     )
-    assert seen == SNAPSHOT.read_text().split("\n")[:-1]
+    defs = build_definitions(tmp_path / "data", env["MLFLOW_TRACKING_URI"])
+    assert seen == graph_lines(defs)
     (repository,) = data["repositoriesOrError"]["nodes"]
+    schedule_defs, sensor_defs = automation(defs)
     assert {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]} == {
-        name: "STOPPED" for name in SCHEDULES
+        s.name: s.default_status.value for s in schedule_defs
     }
     assert {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]} == {
-        name: "STOPPED" for name in SENSORS
+        s.name: s.default_status.value for s in sensor_defs
     }
 
 

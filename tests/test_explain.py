@@ -67,7 +67,8 @@ def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
         ]
     }
     features = list(registry)
-    # customers 0-2 are at risk because of checkout; newsletter protects everyone; profile is large but not a touchpoint
+    # customers 0-2 are at risk because of checkout; newsletter protects everyone; profile is large
+    # but not a touchpoint
     shap = np.array(
         [
             [1.0, 0.2, -0.3, 0.9],
@@ -145,16 +146,18 @@ def test_a_touchpoint_raising_risk_by_a_sliver_is_no_reason():
     sliver = MIN_REASON_LOG_ODDS / 2
     shap = np.array(
         [
+            # checkout and pricing (just at the minimum) are reasons, chatbot is not
             [
                 1.5,
                 sliver,
                 MIN_REASON_LOG_ODDS,
-            ],  # checkout and pricing (just at the minimum) are reasons, chatbot is not
+            ],
+            # a low-risk customer: positive everywhere, material nowhere
             [
                 sliver,
                 sliver / 2,
                 sliver,
-            ],  # a low-risk customer: positive everywhere, material nowhere
+            ],
         ]
     )
     attribution = attribute(["a", "b"], list(registry), shap, registry)
@@ -171,7 +174,8 @@ def test_a_touchpoint_raising_risk_by_a_sliver_is_no_reason():
 
 
 def _scored(probability: list[float]) -> pl.DataFrame:
-    """The scored list of one customer per probability, each with 2 checkout errors as the reason."""
+    """The scored list of one customer per probability, each with 2 checkout errors as the
+    reason."""
     ids = [str(i) for i in range(len(probability))]
     registry = {f.name: f for f in [_feature("checkout_errors", "checkout")]}
     attribution = attribute(ids, list(registry), np.full((len(ids), 1), 1.0), registry)
@@ -190,9 +194,8 @@ def _scored(probability: list[float]) -> pl.DataFrame:
 
 def test_low_tier_customers_keep_their_reasons_but_get_no_suggested_action():
     rows = {r["risk_tier"]: r for r in _scored([0.7, 0.3, 0.03]).iter_rows(named=True)}
-    assert (
-        rows["low"]["reason_1"] == "2 things"
-    )  # the reason stays: it says why the risk is what it is
+    # the reason stays: it says why the risk is what it is
+    assert rows["low"]["reason_1"] == "2 things"
     assert rows["low"]["suggested_action"] is None and rows["low"]["action_owner"] is None
     assert rows["medium"]["suggested_action"] and rows["high"]["action_owner"] == "payments"
 

@@ -92,7 +92,8 @@ def test_a_business_without_surveys_gets_no_features_for_the_survey_touchpoint(w
     simulated, catalogue = world
     _, registry = _sources(simulated, catalogue)
     _, without = _sources(replace(simulated, surveys=simulated.surveys.clear()), catalogue)
-    # answers are the only touches at the feedback touchpoint: with none, its recency would be empty for everyone
+    # answers are the only touches at the feedback touchpoint: with none, its recency would be empty
+    # for everyone
     feedback = next(t.name for t in catalogue.touchpoints if t.surveys_without_touchpoint)
     gone = {d.name for d in registry if d.family == "survey_voice" or d.touchpoint == feedback}
     assert any(d.touchpoint == feedback and d.family == "recency" for d in registry)
@@ -283,7 +284,8 @@ def test_clicks_are_routed_as_the_catalogue_rules_route_each_event_type_and_page
 
 
 def test_windows_summed_for_many_cutoffs_at_once_equal_each_cutoff_alone(world):
-    """The interval sums are exact however the cutoffs' windows interleave (cutoffs 1 to 40 days apart)."""
+    """The interval sums are exact however the cutoffs' windows interleave (cutoffs 1 to 40 days
+    apart)."""
     days = _sources(*world)[0]["days"]
     cutoffs = [CUTOFF - timedelta(days=d) for d in (0, 1, 8, 31, 45, 85)]
     together = window_table(days, cutoffs)
@@ -322,7 +324,8 @@ def test_a_checkout_without_a_purchase_that_day_is_abandoned_and_a_cutoff_must_b
         schema=CLICKSTREAM.schema,
     )
     days = fold_touchpoint_days(clicks, SUPPORT.empty(), SURVEYS.empty(), catalogue).sort("day")
-    # day 1: two checkouts, one purchase, last event an exit intent on the pricing page; day 2: a purchase
+    # day 1: two checkouts, one purchase, last event an exit intent on the pricing page; day 2: a
+    # purchase
     assert days.select("abandoned_checkouts", "purchases", "exit_intents__pricing").rows() == [
         (1, 1, 1),
         (0, 1, 0),

@@ -45,7 +45,11 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):
 
     assert events.accepted["event_id"].to_list() == ["E1", "E4"]
     reasons = dict(
-        zip(events.quarantined["_source_row"].to_list(), events.quarantined[REASON].to_list())
+        zip(
+            events.quarantined["_source_row"].to_list(),
+            events.quarantined[REASON].to_list(),
+            strict=True,
+        )
     )
     assert reasons[2] == "missing required event_id"
     assert reasons[3] == "ts is not a valid timestamp: 'not a time'"
@@ -59,7 +63,8 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path):
     }
     assert summary_line("clickstream", events, 0.25) == (
         "clickstream: 5 rows in -> 2 accepted, 3 quarantined "
-        "{'customer_id is not in the customers table': 1, 'missing required event_id': 1, 'ts is not a valid timestamp': 1} in 0.2s"
+        "{'customer_id is not in the customers table': 1, 'missing required event_id': 1, "
+        "'ts is not a valid timestamp': 1} in 0.2s"
     )
     assert (
         summary_line("customers", customers, 0.25)
@@ -85,7 +90,9 @@ def test_pii_never_leaves_ingest(tmp_path):
         tmp_path,
         "customers",
         "c.csv",
-        "customer_id,name,email,phone,address,signup_at\nC1,Ann,a@x.io,555,Main St,2026-01-01\n,Bob,b@x.io,556,Elm St,2026-01-01\n",
+        "customer_id,name,email,phone,address,signup_at\n"
+        "C1,Ann,a@x.io,555,Main St,2026-01-01\n"
+        ",Bob,b@x.io,556,Elm St,2026-01-01\n",
     )
     result = ingest_table(tmp_path, CUSTOMERS)
     for table in (result.accepted, result.quarantined):
@@ -150,6 +157,7 @@ def test_files_in_an_unsupported_format_are_named_not_skipped_silently(tmp_path)
     (tmp_path / "surveys" / ".DS_Store").write_bytes(b"")
     assert skipped_files_warning(tmp_path, "customers") is None  # no folder
     warning = skipped_files_warning(tmp_path, "surveys")
+    assert warning is not None
     assert (
         "skipped 1 file(s)" in warning and "zipped.csv.gz" in warning and ".DS_Store" not in warning
     )
@@ -247,9 +255,8 @@ def test_bucketed_ingest_accepts_and_quarantines_what_ingest_table_does(tmp_path
     accepted = pl.read_parquet(out / "bucket=*" / "*.parquet")
     assert accepted.schema == CLICKSTREAM.schema
     assert accepted.sort("event_id").equals(whole.accepted.sort("event_id"))
-    assert (
-        accepted.filter(pl.col("event_id") == "E1")["event_type"].item() == "page_view"
-    )  # the first file's copy
+    # the first file's copy
+    assert accepted.filter(pl.col("event_id") == "E1")["event_type"].item() == "page_view"
     for bucket in range(3):  # every bucket has its file, holding only its own customers
         rows = pl.read_parquet(bucket_folder(out, bucket) / "*.parquet")
         assert rows.select(customer_bucket(pl.col("customer_id"), 3) == bucket).to_series().all()
@@ -260,7 +267,8 @@ def test_bucketed_ingest_accepts_and_quarantines_what_ingest_table_does(tmp_path
 
 
 def test_bucketed_ingest_misses_an_id_repeated_on_customers_in_other_buckets(tmp_path):
-    """The documented limit: duplicates are found within a bucket, and C1 and C2 fall in different ones."""
+    """The documented limit: duplicates are found within a bucket, and C1 and C2 fall in
+    different ones."""
     _write(tmp_path, "customers", "c.csv", "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\n")
     _write(
         tmp_path,
@@ -292,7 +300,8 @@ def test_reasons_are_counted_by_kind_even_when_the_value_holds_an_apostrophe():
         {
             REASON: [
                 "ts is not a valid timestamp: '12 o'clock'",
-                "ts is not a valid timestamp: 'noon'; customer_id 'C9' is not in the customers table",
+                "ts is not a valid timestamp: 'noon'; "
+                "customer_id 'C9' is not in the customers table",
             ]
         }
     )

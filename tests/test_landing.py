@@ -1,8 +1,10 @@
-"""Incremental ingestion: each distinct landing file is one partition, processed once; the sensor finds new ones."""
+"""Incremental ingestion: each distinct landing file is one partition, processed once; the sensor
+finds new ones."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,17 +45,39 @@ def _landing(data_root: Path) -> Path:
     return landing
 
 
-def _tick(
-    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
-) -> dg.SensorResult:
+@dataclass(frozen=True)
+class Tick:
+    """What one sensor evaluation asked for."""
+
+    run_requests: list[dg.RunRequest]
+    dynamic_partitions_requests: list[
+        dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest
+    ]
+    cursor: str | None
+
+    def partition_keys(self) -> list[str]:
+        keys = [r.partition_key for r in self.run_requests]
+        assert all(keys), keys
+        return [k for k in keys if k]
+
+
+def _resource(defs: dg.Definitions, name: str):
+    assert defs.resources is not None
+    return defs.resources[name]
+
+
+def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> Tick:
     """One sensor evaluation, then what the daemon would do with it: partitions, then runs."""
-    resources = {name: defs.resources[name] for name in ("data_root", "io_manager")}
+    resources = {name: _resource(defs, name) for name in ("data_root", "io_manager")}
     result = defs.resolve_sensor_def(SENSOR)(
         dg.build_sensor_context(
             instance=instance, definitions=defs, cursor=cursor, resources=resources
         )
     )
-    for request in result.dynamic_partitions_requests:
+    assert isinstance(result, dg.SensorResult)
+    assert result.run_requests is not None and result.dynamic_partitions_requests is not None
+    tick = Tick(list(result.run_requests), list(result.dynamic_partitions_requests), result.cursor)
+    for request in tick.dynamic_partitions_requests:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
             instance.add_dynamic_partitions(
                 request.partitions_def_name, list(request.partition_keys)
@@ -61,13 +85,14 @@ def _tick(
         else:
             for key in request.partition_keys:
                 instance.delete_dynamic_partition(request.partitions_def_name, key)
-    for run in result.run_requests:
+    for run in tick.run_requests:
+        assert run.job_name is not None
         assert (
             defs.resolve_job_def(run.job_name)
             .execute_in_process(instance=instance, partition_key=run.partition_key)
             .success
         )
-    return result
+    return tick
 
 
 def test_partition_changes_add_new_content_once_and_retire_what_left():
@@ -76,9 +101,8 @@ def test_partition_changes_add_new_content_once_and_retire_what_left():
     first = partition_changes([a], [])
     assert first.add == (a.key,) and first.retire == ()
     second = partition_changes([a, copy_of_a, b], first.current)
-    assert second.add == (b.key,) and second.keep == (
-        a.key,
-    )  # the copy maps to the content already held
+    # the copy maps to the content already held
+    assert second.add == (b.key,) and second.keep == (a.key,)
     changed = LandedFile("day2.parquet", "c" * 64)
     third = partition_changes([a, changed], second.current)
     assert third.add == (changed.key,) and third.retire == (b.key,)
@@ -101,10 +125,12 @@ def test_scan_hashes_content_and_resolve_refuses_a_changed_file(tmp_path):
         resolve(tmp_path, "clickstream", "day1.parquet")
 
 
+@pytest.mark.e2e
 def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
     data_root = tmp_path / "data"
     landing = _landing(data_root)
-    # a tiny table where one repeated event is 11% of the rows: lift the quarantine bound meant for real volumes
+    # a tiny table where one repeated event is 11% of the rows: lift the quarantine bound meant for
+    # real volumes
     defs = build_definitions(
         data_root,
         f"sqlite:///{tmp_path / 'mlflow.db'}",
@@ -116,16 +142,16 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
 
-        def tick(cursor: str | None) -> dg.SensorResult:
+        def tick(cursor: str | None) -> Tick:
             return _tick(defs, instance, cursor)
 
         def union() -> tuple[pl.DataFrame, dict]:
             run = asset_job.execute_in_process(
                 instance=instance, asset_selection=[dg.AssetKey("customers"), table_key]
             )
-            meta = instance.get_latest_materialization_event(
-                table_key
-            ).asset_materialization.metadata
+            event = instance.get_latest_materialization_event(table_key)
+            assert event is not None and event.asset_materialization is not None
+            meta = event.asset_materialization.metadata
             return run.output_for_node("clickstream"), {
                 k: meta[k].value for k in ("rows_in", "dagster/row_count", "rows_quarantined")
             }
@@ -138,18 +164,19 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
             )
 
         first = tick(None)
-        (day1,) = [r.partition_key for r in first.run_requests]
+        (day1,) = first.partition_keys()
         assert day1.startswith("day1.parquet@")
         events, counts = union()
         assert sorted(events["event_id"]) == ["E1", "E2", "E3", "E4", "E5"]
 
-        # day 2 arrives (repeating one event of day 1), and day 1 is dropped again under another name
+        # day 2 arrives (repeating one event of day 1), and day 1 is dropped again under another
+        # name
         _events(["E3", "E6", "E7", "E8"], 2).write_parquet(landing / "clickstream" / "day2.parquet")
         shutil.copy(
             landing / "clickstream" / "day1.parquet", landing / "clickstream" / "day1_again.parquet"
         )
         second = tick(first.cursor)
-        (day2,) = [r.partition_key for r in second.run_requests]
+        (day2,) = second.partition_keys()
         assert day2.startswith("day2.parquet@")
         assert [list(r.partition_keys) for r in second.dynamic_partitions_requests] == [[day2]]
         assert sorted(instance.get_dynamic_partitions("clickstream_files")) == sorted([day1, day2])
@@ -178,6 +205,7 @@ def _union(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
     return sorted(run.output_for_node("clickstream")["event_id"])
 
 
+@pytest.mark.e2e
 def test_a_partition_whose_stored_file_is_gone_is_ingested_again(tmp_path):
     """The instance outlives the data root: after a change of TOUCHPOINT_CHURN_DATA or a deleted
     assets/ folder it still lists the partition as materialized, but there is nothing to read."""
@@ -194,16 +222,16 @@ def test_a_partition_whose_stored_file_is_gone_is_ingested_again(tmp_path):
         (first,) = _tick(old, instance, None).run_requests
         assert _union(old, instance) == ["E1", "E2", "E3", "E4", "E5"]
 
-        # the same files under another data root: the instance has the partition, the new root has no stored file
+        # the same files under another data root: the instance has the partition, the new root has
+        # no stored file
         new = build(new_root)
         (changes, *_), _ = landing_changes(
-            instance, new.resources["data_root"], new.resources["io_manager"]
+            instance, _resource(new, "data_root"), _resource(new, "io_manager")
         )
         assert changes.unprocessed == (first.partition_key,)
         (again,) = _tick(new, instance, None).run_requests
-        assert (
-            again.partition_key == first.partition_key and again.run_key != first.run_key
-        )  # a reused run key would be skipped
+        # a reused run key would be skipped
+        assert again.partition_key == first.partition_key and again.run_key != first.run_key
         assert _union(new, instance) == ["E1", "E2", "E3", "E4", "E5"]
         assert _tick(new, instance, None).run_requests == []  # stored now: nothing to do
 

@@ -56,9 +56,8 @@ def test_calibration_repairs_overconfident_margins_and_survives_json(method):
 def test_calibration_choice_is_cross_validated_and_refuses_too_few_churners():
     p, y = _world(5_000)
     calibration, scores = choose_calibration(np.log(p / (1 - p)), y, seed=1)
-    assert set(scores) == {"platt", "isotonic"} and calibration.method == min(
-        scores, key=scores.get
-    )
+    best = min(scores, key=scores.__getitem__)
+    assert set(scores) == {"platt", "isotonic"} and calibration.method == best
     with pytest.raises(ValueError, match="too few to calibrate"):
         choose_calibration(np.zeros(100), np.r_[np.ones(2), np.zeros(98)].astype(int), seed=1)
 
@@ -97,9 +96,12 @@ def test_gate_keeps_the_champion_against_a_worse_or_miscalibrated_challenger():
 
 
 def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path):
-    """An older release logged the XGBoost flavour; scoring and the gate must say so, not crash in MLflow."""
+    """An older release logged the XGBoost flavour; scoring and the gate must say so, not crash
+    in MLflow."""
     import mlflow
     import xgboost as xgb
+    from mlflow.exceptions import MlflowException
+    from mlflow.xgboost import log_model as log_xgboost_model
 
     from models.tracking import IncompatibleModel, Tracking, load_version
     from models.training.churn_model import champion_on_holdout
@@ -107,10 +109,9 @@ def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path)
     tracking = Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(tracking.tracking_uri)
     X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 2
-    with mlflow.start_run(
-        experiment_id=tracking.experiment_id()
-    ):  # artifacts beside the store, not in the working directory
-        mlflow.xgboost.log_model(
+    # artifacts beside the store, not in the working directory
+    with mlflow.start_run(experiment_id=tracking.experiment_id()):
+        log_xgboost_model(
             xgb.XGBClassifier(n_estimators=2).fit(X, y),
             name="model",
             registered_model_name=tracking.model_name,
@@ -120,9 +121,7 @@ def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path)
         IncompatibleModel, match="version 1 .* cannot score or be compared: train a new challenger"
     ):
         load_version(tracking, "1")
-    with pytest.raises(
-        mlflow.exceptions.MlflowException
-    ):  # a version that is not there is not "another format"
+    with pytest.raises(MlflowException):  # a version that is not there is not "another format"
         load_version(tracking, "2")
     holdout = pl.DataFrame({f"f{i}": X[:, i] for i in range(3)})
     assert champion_on_holdout(tracking, "1", holdout, y) is None

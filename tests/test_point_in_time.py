@@ -144,7 +144,8 @@ def test_without_cancellations_churn_is_no_purchase_in_the_horizon():
         },
         schema_overrides={"churned_at": pl.Datetime("us", "UTC")},
     )
-    # a purchase on the cutoff's own day counts for the label (the horizon starts at the cutoff), not for the population
+    # a purchase on the cutoff's own day counts for the label (the horizon starts at the cutoff),
+    # not for the population
     day = [
         CUTOFF - timedelta(days=10),
         CUTOFF - timedelta(days=20),

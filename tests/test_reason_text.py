@@ -121,5 +121,6 @@ def test_the_dictionary_shows_numbers_as_n_and_every_word_choice():
         == "N touch/touches at chatbot in the last 90 days"
     )
     assert REGISTRY["feedback_survey_nps_change"].reason_pattern() == (
-        "NPS about feedback surveys dropped by N point/points / did not change / rose by N point/points"
+        "NPS about feedback surveys dropped by N point/points / did not change / "
+        "rose by N point/points"
     )

@@ -1,4 +1,5 @@
-"""The simulator in chunks: a world too big for memory is simulated piece by piece into one landing folder."""
+"""The simulator in chunks: a world too big for memory is simulated piece by piece into one
+landing folder."""
 
 from __future__ import annotations
 
@@ -85,16 +86,15 @@ def test_a_whole_world_replaces_only_what_the_demo_wrote(tmp_path):
     landing = tmp_path / "landing"
     write_world(world, tmp_path, SMALL)
     write_world(world, tmp_path, SMALL)  # a re-run replaces its own files
-    (landing / "surveys" / "mine.csv").write_text(
-        "response_id\nR1\n"
-    )  # a user's own export, as the README invites
+    # a user's own export, as the README invites
+    (landing / "surveys" / "mine.csv").write_text("response_id\nR1\n")
     (landing / "clickstream" / "2026").mkdir()
-    (landing / "customers" / "customers.csv").write_text(
-        "customer_id,signup_at\nC1,2026-01-01\n"
-    )  # the demo's name, someone else's content
+    # the demo's name, someone else's content
+    (landing / "customers" / "customers.csv").write_text("customer_id,signup_at\nC1,2026-01-01\n")
     with pytest.raises(
         DemoFolderError,
-        match=r"not written by it: clickstream/2026/, customers/customers.csv, surveys/mine.csv\. Run the demo on another data root",
+        match=r"not written by it: clickstream/2026/, customers/customers.csv, surveys/mine.csv\. "
+        r"Run the demo on another data root",
     ):
         write_world(world, tmp_path, SMALL)
     assert (landing / "surveys" / "mine.csv").read_text() == "response_id\nR1\n"
@@ -107,9 +107,8 @@ def test_a_whole_world_replaces_only_what_the_demo_wrote(tmp_path):
     assert foreign_landing_files(tmp_path) == []
     write_world(world, tmp_path, SMALL)
     assert (tmp_path / "truth" / MANIFEST).is_file()
-    (landing / "surveys" / ".DS_Store").write_bytes(
-        b"finder"
-    )  # hidden files are nobody's data: ingestion skips them too
+    # hidden files are nobody's data: ingestion skips them too
+    (landing / "surveys" / ".DS_Store").write_bytes(b"finder")
     assert foreign_landing_files(tmp_path) == []
     write_world(world, tmp_path, SMALL)
     assert ".DS_Store" not in json.loads((tmp_path / "truth" / MANIFEST).read_text())
