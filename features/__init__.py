@@ -1,6 +1,7 @@
 """The data side, one module per asset, in the order data flows:
 
-- `ingest/`: the input contract, validation and quarantine (`customers`, `<table>_files`, `<table>`);
+- `ingest/`: the input contract, validation and quarantine (`customers`, `<table>_files`,
+  `<table>`);
 - `touchpoint_days`: every touch routed to its touchpoint, folded into customer-days;
 - `feature_plan`: `as_of`, the cutoffs, and which features the data supports;
 - `snapshots`: the features at a cutoff, point in time (`training_snapshots`, `scoring_features`),

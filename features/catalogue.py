@@ -9,8 +9,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    # what `pl.when(...).then(...)` and its chained form return; polars does not export them
+    from polars.expr.whenthen import ChainedThen, Then
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("touchpoints.toml")
 PHASES = ("pre_purchase", "purchase", "post_purchase")
@@ -70,7 +75,7 @@ class Catalogue:
 
     def clickstream_touchpoint(self) -> pl.Expr:
         """Expression over `event_type` and `page` giving the touchpoint; page rules win."""
-        expr: pl.Expr | pl.When | pl.Then | None = None
+        expr: Then | ChainedThen | None = None
         page = pl.col("page").fill_null("")
         rules: list[tuple[pl.Expr, str]] = []
         for touchpoint in self.touchpoints:
@@ -93,7 +98,8 @@ class Catalogue:
         return pl.lit(OTHER) if expr is None else expr.otherwise(pl.lit(OTHER))
 
     def page_claimed(self) -> pl.Expr:
-        """Whether some page rule could claim the `page`: any other page routes as no page at all."""
+        """Whether some page rule could claim the `page`: any other page routes as no page at
+        all."""
         page = pl.col("page").fill_null("")
         prefixes = [
             p for t in self.touchpoints for rule in t.page_rules for p in rule.page_prefixes

@@ -1,9 +1,9 @@
 """Feature families, generated per touchpoint from the catalogue.
 
-Each function returns FeatureDefs whose `expr(cutoff)` either aggregates a source's rows per customer
-(tickets, survey answers) or reads a table with one row per customer (the windows over customer-days,
-the customers table). Names
-read as sentences: `<touchpoint>_<what>_<window>` (`checkout_payment_errors_30d`).
+Each function returns FeatureDefs whose `expr(cutoff)` either aggregates a source's rows per
+customer (tickets, survey answers) or reads a table with one row per customer (the windows over
+customer-days, the customers table). Names read as sentences: `<touchpoint>_<what>_<window>`
+(`checkout_payment_errors_30d`).
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def _changed_by(unit: str, units: str) -> str:
 
 
 def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]:
-    """Volume, recency, trend, being the last touch, and the friction events this touchpoint claims."""
+    """Volume, recency, trend, being the last touch, and the friction events this touchpoint
+    claims."""
     column = touches_column(t.name)
     code = touchpoint_codes(catalogue)[t.name]
     defs = [
@@ -95,7 +96,8 @@ def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]
             t.phase,
             "recency",
             "windows",
-            f"Days since the last day with a touch at {t.label} (1 = the day before the cutoff; empty if never).",
+            f"Days since the last day with a touch at {t.label} "
+            "(1 = the day before the cutoff; empty if never).",
             f"{_number_of('day', 'days')} since the last touch at {t.label}",
             lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col(last_day_column(column))),
             fill=None,
@@ -107,9 +109,10 @@ def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]
             t.phase,
             "trend",
             "windows",
-            f"Touches at {t.label} in the last 30 days over the monthly average of the 60 days before "
-            "(1 = steady, below 1 = fading; both counts smoothed by one).",
-            f"{{value:.0%}} as many touches at {t.label} in the last 30 days as in an average month before",
+            f"Touches at {t.label} in the last 30 days over the monthly average of the 60 days "
+            "before (1 = steady, below 1 = fading; both counts smoothed by one).",
+            f"{{value:.0%}} as many touches at {t.label} in the last 30 days "
+            "as in an average month before",
             lambda c: (
                 (_window(column, 30) + 1) / ((_window(column, 90) - _window(column, 30)) / 2 + 1)
             ),
@@ -162,7 +165,8 @@ def touchpoint_features(catalogue: Catalogue, t: Touchpoint) -> list[FeatureDef]
 
 
 def support_features(t: Touchpoint) -> list[FeatureDef]:
-    """Support quality as the customer lived it: waits count until the cutoff when nobody answered."""
+    """Support quality as the customer lived it: waits count until the cutoff when nobody
+    answered."""
     here = pl.col("touchpoint") == t.name
 
     def answered(c: datetime) -> pl.Expr:
@@ -200,8 +204,10 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
                 t.phase,
                 "support_quality",
                 "support",
-                f"Tickets from the last {d} days with no first response from {t.label} by the cutoff.",
-                f"{_number_of('ticket', 'tickets')} still waiting for a first answer from {t.label}",
+                f"Tickets from the last {d} days with no first response from {t.label} "
+                "by the cutoff.",
+                f"{_number_of('ticket', 'tickets')} still waiting "
+                f"for a first answer from {t.label}",
                 lambda c, recent=recent: _count(recent(c) & ~answered(c)),
             ),
             FeatureDef(
@@ -210,7 +216,8 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
                 t.phase,
                 "support_quality",
                 "support",
-                f"Longest wait for a first response (hours) over the last {d} days' tickets; unanswered ones count until the cutoff.",
+                f"Longest wait for a first response (hours) over the last {d} days' tickets; "
+                "unanswered ones count until the cutoff.",
                 f"waited {_number_of('hour', 'hours')} for a first answer from {t.label}",
                 lambda c, recent=recent: first_response_hours(c).filter(recent(c)).max(),
                 fill=None,
@@ -226,8 +233,10 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
             t.phase,
             "support_quality",
             "support",
-            f"Tickets from the last 30 days that waited over {SLOW_FIRST_RESPONSE_HOURS:.0f} hours for a first response (or still wait).",
-            f"{_number_of('ticket', 'tickets')} with {t.label} waited over a day for a first answer",
+            "Tickets from the last 30 days that waited over "
+            f"{SLOW_FIRST_RESPONSE_HOURS:.0f} hours for a first response (or still wait).",
+            f"{_number_of('ticket', 'tickets')} with {t.label} "
+            "waited over a day for a first answer",
             lambda c: _count(last_30d(c) & (first_response_hours(c) > SLOW_FIRST_RESPONSE_HOURS)),
         ),
         FeatureDef(
@@ -236,8 +245,10 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
             t.phase,
             "support_quality",
             "support",
-            "Longest time to resolution (hours) over the last 90 days' tickets; unresolved ones count until the cutoff.",
-            f"a ticket with {t.label} took {_number_of('hour', 'hours')} to resolve (or is still open)",
+            "Longest time to resolution (hours) over the last 90 days' tickets; "
+            "unresolved ones count until the cutoff.",
+            f"a ticket with {t.label} took {_number_of('hour', 'hours')} "
+            "to resolve (or is still open)",
             lambda c: waited_hours(c, pl.col("resolved_at"), resolved(c)).filter(last_90d(c)).max(),
             fill=None,
             reason_missing=f"no tickets with {t.label} in the last 90 days",
@@ -269,7 +280,8 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
             "support_quality",
             "support",
             "Escalated tickets opened in the 90 days before the cutoff.",
-            f"{_number_of('escalated ticket', 'escalated tickets')} with {t.label} in the last 90 days",
+            f"{_number_of('escalated ticket', 'escalated tickets')} with {t.label} "
+            "in the last 90 days",
             lambda c: _count(last_90d(c) & pl.col("escalated").fill_null(False)),
         ),
         FeatureDef(
@@ -278,8 +290,10 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
             t.phase,
             "support_quality",
             "support",
-            "Tickets in the last 30 days repeating the previous ticket's category on another channel within a week.",
-            f"chased the same issue on {_number_of('other channel', 'other channels')} within a week",
+            "Tickets in the last 30 days repeating the previous ticket's category "
+            "on another channel within a week.",
+            f"chased the same issue on {_number_of('other channel', 'other channels')} "
+            "within a week",
             lambda c: _count(last_30d(c) & pl.col("channel_switch")),
         ),
     ]
@@ -296,7 +310,8 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
     never_rated = f"never rated {t.label} ({name})"
 
     def scores_in_order() -> pl.Expr:
-        # answers are sorted by time once (features.snapshots.feature_sources), and a group keeps its rows' order
+        # answers are sorted by time once (features.snapshots.feature_sources), and a group keeps
+        # its rows' order
         return pl.col("score").filter(here)
 
     def last() -> pl.Expr:
@@ -353,7 +368,8 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
                 t.phase,
                 "survey_voice",
                 "surveys",
-                f"1 if the last NPS about {t.label} was 0-6 (detractor), 0 if higher; empty if never asked.",
+                f"1 if the last NPS about {t.label} was 0-6 (detractor), 0 if higher; "
+                "empty if never asked.",
                 f"{{value:a|not a}} detractor of {t.label} at the last NPS survey",
                 lambda c: (last() <= 6).cast(pl.Float64),
                 fill=None,
@@ -365,7 +381,8 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
                 t.phase,
                 "survey_voice",
                 "surveys",
-                f"1 if the last NPS about {t.label} was 9-10 (promoter), 0 if lower; empty if never asked.",
+                f"1 if the last NPS about {t.label} was 9-10 (promoter), 0 if lower; "
+                "empty if never asked.",
                 f"{{value:a|not a}} promoter of {t.label} at the last NPS survey",
                 lambda c: (last() >= 9).cast(pl.Float64),
                 fill=None,
@@ -393,7 +410,8 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
 
 
 def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
-    """The shape of the journey: where activity sits by phase, active days, days that end in an exit."""
+    """The shape of the journey: where activity sits by phase, active days, days that end in an
+    exit."""
     names = [*catalogue.names, OTHER]
 
     def touches_in(names: list[str]) -> pl.Expr:
@@ -405,6 +423,11 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
             touches_in([n for n in catalogue.names if catalogue.phase_of(n) == phase]) / total
         )
 
+    def phase_words(phase: str) -> str:
+        words = phase.replace("_", " ")
+        words = words.replace("pre purchase", "before purchase")
+        return words.replace("post purchase", "after purchase")
+
     defs = [
         FeatureDef(
             f"{JOURNEY}_{p}_share_90d",
@@ -413,7 +436,7 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
             "journey",
             "windows",
             f"Share of the last 90 days' touches in the {p.replace('_', ' ')} phase.",
-            f"{{value:.0%}} of recent activity {p.replace('_', ' ').replace('pre purchase', 'before purchase').replace('post purchase', 'after purchase')}",
+            f"{{value:.0%}} of recent activity {phase_words(p)}",
             lambda c, p=p: share(p),
             fill=None,
             reason_missing="no activity in the last 90 days",

@@ -11,7 +11,8 @@ import polars as pl
 
 PROFILE = "profile"
 JOURNEY = "journey"
-# the column each source's rows are cut on; "windows" (features/windows.py) is built per cutoff from the customer-days
+# the column each source's rows are cut on; "windows" (features/windows.py) is built per cutoff
+# from the customer-days
 SOURCE_TIME = {"support": "opened_at", "surveys": "ts", "customers": "signup_at"}
 # sources with one row per customer: their features are read from the row, not aggregated over rows
 PER_CUSTOMER = ("customers", "windows")
@@ -28,11 +29,12 @@ FAMILIES = (
 
 
 class _ReasonFormatter(string.Formatter):
-    """`str.format` for reason templates, plus word choices, so a sentence reads right for every value.
+    """`str.format` for reason templates, plus word choices, so a sentence reads right for every
+    value.
 
     A format spec with `|` picks words instead of printing the number. Two choices
-    (`{value:touch|touches}`, `{value:a|not a}`) take the first when the value, as a whole number, is 1
-    or -1: the singular of a count, the true side of a 0/1 indicator. Three choices
+    (`{value:touch|touches}`, `{value:a|not a}`) take the first when the value, as a whole number,
+    is 1 or -1: the singular of a count, the true side of a 0/1 indicator. Three choices
     (`{value:dropped by {size:.0f} {size:point|points}|did not change|rose by ...}`) go by its sign,
     since "changed by -2 points" leaves the reader to work out the direction; `size` is the value
     without its sign. A value of None renders the template for the dictionary: numbers as N, choices
@@ -45,7 +47,8 @@ class _ReasonFormatter(string.Formatter):
         choices = format_spec.split("|")
         if len(choices) not in (2, 3):
             raise ValueError(
-                f"a word choice has two options (one|other) or three (below|zero|above), got {format_spec!r}"
+                "a word choice has two options (one|other) or three (below|zero|above), "
+                f"got {format_spec!r}"
             )
         if value is None:
             return "/".join(choices) if len(choices) == 2 else " / ".join(choices)
@@ -66,9 +69,8 @@ class FeatureDef:
     family: str  # one of FAMILIES
     source: str  # a key of SOURCE_TIME, or "windows"
     description: str
-    reason: (
-        str  # template over {value} and {size} (= |value|), with word choices (_ReasonFormatter)
-    )
+    # template over {value} and {size} (= |value|), with word choices (_ReasonFormatter)
+    reason: str
     expr: Callable[[datetime], pl.Expr]
     fill: float | None = 0.0  # value for a customer with no rows in the source (None: unknown)
     raises_risk_when: str = "high"  # which end of the feature a reason is worth saying for
@@ -83,11 +85,13 @@ class FeatureDef:
         if value is None:
             if self.reason_missing is None:
                 raise ValueError(
-                    f"{self.name} has no sentence for a missing value (reason_missing); it should never be missing, its fill is {self.fill}"
+                    f"{self.name} has no sentence for a missing value (reason_missing); "
+                    f"it should never be missing, its fill is {self.fill}"
                 )
             return self.reason_missing
         return _REASON.format(self.reason, value=value, size=abs(value))
 
     def reason_pattern(self) -> str:
-        """The reason template as the dictionary shows it: N for the number, choices as their options."""
+        """The reason template as the dictionary shows it: N for the number, choices as their
+        options."""
         return _REASON.format(self.reason, value=None, size=None)

@@ -169,7 +169,8 @@ def build_registry(
     all, a catalogue's full dictionary), support and survey features for the touchpoints it has
     tickets and answers for, and one indicator per subscription plan (the same inputs give the same
     registry). A touchpoint nobody touched is one this business does not have (a table left out,
-    say): its features would be empty for every customer, which the null-rate checks rightly stop."""
+    say): its features would be empty for every customer, which the null-rate checks rightly
+    stop."""
     defs: list[FeatureDef] = []
     pairs = sorted(survey_pairs)
     for t in catalogue.touchpoints:

@@ -27,7 +27,8 @@ def label_rates(snapshots: pl.DataFrame) -> pl.DataFrame:
 
 
 def label_rate_problems(rates: pl.DataFrame, low: float, high: float) -> list[str]:
-    """A cutoff where almost nobody (or almost everybody) churns means the label is broken, not the customers."""
+    """A cutoff where almost nobody (or almost everybody) churns means the label is broken, not the
+    customers."""
     outside = rates.filter(~pl.col("churn_rate").is_between(low, high))
     return [
         f"cutoff {c} ({s}): churn rate {r:.1%} outside {low:.1%}-{high:.1%}"
@@ -66,6 +67,7 @@ def null_problems(
             and share - reference[feature] > max_increase
         ):
             problems[feature] = (
-                f"missing for {share:.1%} of rows, {reference[feature]:.1%} in training (rise bound {max_increase:.0%})"
+                f"missing for {share:.1%} of rows, {reference[feature]:.1%} in training "
+                f"(rise bound {max_increase:.0%})"
             )
     return problems

@@ -20,7 +20,7 @@ intent is a visit that ended in one. Unlike sessions, days never straddle a cuto
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import polars as pl
 
@@ -174,7 +174,8 @@ def _route_lookup(
     event = pl.col("event_type").cast(schema["event_type"]).to_physical().cast(pl.UInt32)
     page = pl.col("page").cast(page_codes, strict=False).to_physical().cast(pl.UInt32)
     position = (event * width + page.fill_null(width - 1)).alias("position")
-    event_types = len(schema["event_type"].categories)
+    # touch_schema makes event_type an Enum; a Schema's values are typed as any DataType
+    event_types = len(cast(pl.Enum, schema["event_type"]).categories)
     slots = pl.DataFrame(
         {"position": pl.int_range(event_types * width, dtype=pl.UInt32, eager=True)}
     )

@@ -60,9 +60,8 @@ def window_table(days: Frame, cutoffs: list[datetime]) -> Frame:
     summed = [c for c in days.lazy().collect_schema().names() if c not in _NOT_SUMMED]
     last_day_of = [c for c in summed if is_touches_column(c)]
     edges = sorted({cutoff - timedelta(days=d) for cutoff in cutoffs for d in (0, *WINDOWS_DAYS)})
-    after_edge = {
-        edge: i + 1 for i, edge in enumerate(edges)
-    }  # interval i holds the days in [edges[i-1], edges[i])
+    # interval i holds the days in [edges[i-1], edges[i])
+    after_edge = {edge: i + 1 for i, edge in enumerate(edges)}
     interval = (
         pl.lit(pl.Series(edges, dtype=_UTC_US))
         .search_sorted(pl.col(DAY), side="right")
@@ -119,4 +118,6 @@ def window_table(days: Frame, cutoffs: list[datetime]) -> Frame:
         )
 
     table = pl.concat([at(cutoff) for cutoff in sorted(set(cutoffs))])
-    return table if isinstance(days, pl.LazyFrame) else table.collect(engine="streaming")
+    if isinstance(days, pl.LazyFrame):
+        return table
+    return table.collect(engine="streaming")

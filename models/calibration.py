@@ -3,14 +3,16 @@
 The booster is trained on all cutoffs but the last; the mapping is fitted on that last cutoff
 (the validation cutoff), which the booster only used to stop early. Platt (a logistic curve on the
 margin) and isotonic (a monotone step curve) are compared by cross-validation within the validation
-cutoff, and the one with the lower Brier score is refitted on all of it. The mapping is a few numbers,
-so it is stored as JSON beside the booster and the booster stays explainable by TreeSHAP.
+cutoff, and the one with the lower Brier score is refitted on all of it. The mapping is a few
+numbers, so it is stored as JSON beside the booster and the booster stays explainable by TreeSHAP.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -31,9 +33,8 @@ class Calibration:
     method: str
     slope: float = 1.0  # platt: p = sigmoid(slope * margin + intercept)
     intercept: float = 0.0
-    knots_x: list[float] = field(
-        default_factory=list
-    )  # isotonic: piecewise linear through these points
+    # isotonic: piecewise linear through these points
+    knots_x: list[float] = field(default_factory=list)
     knots_y: list[float] = field(default_factory=list)
 
     def apply(self, margin: np.ndarray) -> np.ndarray:
@@ -68,14 +69,16 @@ def fit_calibration(margin: np.ndarray, y: np.ndarray, method: str) -> Calibrati
 def choose_calibration(
     margin: np.ndarray, y: np.ndarray, seed: int, folds: int = 5
 ) -> tuple[Calibration, dict[str, float]]:
-    """The method with the lower cross-validated Brier score on the validation cutoff, refitted on all of it.
+    """The method with the lower cross-validated Brier score on the validation cutoff, refitted on
+    all of it.
 
     Returns the calibration and each method's cross-validated Brier score (for the run log).
     """
     margin, y = np.asarray(margin, dtype=float), np.asarray(y, dtype=int)
     if y.sum() < folds or (1 - y).sum() < folds:
         raise ValueError(
-            f"the validation cutoff has {int(y.sum())} churners among {y.size}: too few to calibrate; use more customers"
+            f"the validation cutoff has {int(y.sum())} churners among {y.size}: "
+            "too few to calibrate; use more customers"
         )
     scores = {}
     for method in METHODS:
@@ -93,14 +96,17 @@ def choose_calibration(
 
 @dataclass
 class CalibratedModel:
-    """The booster (explained by TreeSHAP, in log-odds) and the calibration (what scoring reports)."""
+    """The booster (explained by TreeSHAP, in log-odds) and the calibration (what scoring
+    reports)."""
 
     classifier: xgb.XGBClassifier
     calibration: Calibration
 
     @property
     def feature_names(self) -> list[str]:
-        return list(self.classifier.get_booster().feature_names)
+        # never None: the booster is fit on model_input's named pandas columns, and booster.ubj
+        # keeps the names
+        return list(cast(Sequence[str], self.classifier.get_booster().feature_names))
 
     def margin(self, X: pd.DataFrame) -> np.ndarray:
         return self.classifier.predict(X, output_margin=True)

@@ -44,7 +44,8 @@ def psi(reference: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
 def psi_table(
     reference: pl.DataFrame, actual: pl.DataFrame, features: Sequence[str], bins: int = 10
 ) -> pl.DataFrame:
-    """PSI per feature, worst first, with each side's mean and missing share so a reader sees which way it moved."""
+    """PSI per feature, worst first, with each side's mean and missing share so a reader sees which
+    way it moved."""
     rows = []
     for name in features:
         ref = reference[name].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)

@@ -1,5 +1,5 @@
-"""MLflow: log a trained model with its metrics, plots, baselines and data fingerprint; register it as
-`challenger`; promote it to `champion`; load the champion by alias.
+"""MLflow: log a trained model with its metrics, plots, baselines and data fingerprint; register it
+as `challenger`; promote it to `champion`; load the champion by alias.
 
 The registered artifact is a pyfunc holding two files: the XGBoost booster (`booster.ubj`, which
 TreeSHAP explains in log-odds) and the calibration mapping (`calibration.json`, which turns log-odds
@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlparse
 
 import mlflow
@@ -21,6 +22,7 @@ import xgboost as xgb
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.pyfunc.model import PythonModel
 
 from models.calibration import CalibratedModel, Calibration
 
@@ -70,8 +72,9 @@ class Tracking:
         return client.create_experiment(self.experiment, artifact_location=self.artifact_location())
 
 
-class ChurnPyfunc(mlflow.pyfunc.PythonModel):
-    """Serves calibrated churn probabilities; `.model` is the `CalibratedModel` (booster + calibration)."""
+class ChurnPyfunc(PythonModel):
+    """Serves calibrated churn probabilities; `.model` is the `CalibratedModel` (booster +
+    calibration)."""
 
     def load_context(self, context) -> None:
         classifier = xgb.XGBClassifier()
@@ -80,7 +83,9 @@ class ChurnPyfunc(mlflow.pyfunc.PythonModel):
         self.model = CalibratedModel(classifier, calibration)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
-        return self.model.predict_proba(model_input[self.model.feature_names])[:, 1]
+        # a list of column names selects a DataFrame
+        features = cast(pd.DataFrame, model_input[self.model.feature_names])
+        return self.model.predict_proba(features)[:, 1]
 
 
 def log_model_run(
@@ -93,8 +98,9 @@ def log_model_run(
     figures: dict[str, bytes] | None = None,
     documents: dict[str, dict] | None = None,
 ) -> tuple[str, str]:
-    """One MLflow run holding params, holdout metrics, plots, JSON documents and the model; registered
-    as a new version aliased `challenger` (promotion to `champion` is the gate's decision).
+    """One MLflow run holding params, holdout metrics, plots, JSON documents and the model;
+    registered as a new version aliased `challenger` (promotion to `champion` is the gate's
+    decision).
 
     Returns (run id, registered version).
     """
@@ -132,7 +138,8 @@ def log_child_runs(
     runs: dict[str, tuple[dict, dict[str, float]]],
     kind: str,
 ) -> None:
-    """Runs nested under `parent_run_id` in the same experiment (baselines, search trials): {name: (params, metrics)}."""
+    """Runs nested under `parent_run_id` in the same experiment (baselines, search trials):
+    {name: (params, metrics)}."""
     client = tracking.client()
     for name, (params, metrics) in runs.items():
         child = client.create_run(
@@ -163,9 +170,8 @@ class IncompatibleModel(ValueError):
 
 def _load(tracking: Tracking, uri: str, version: str) -> CalibratedModel:
     mlflow.set_tracking_uri(tracking.tracking_uri)
-    loaded = mlflow.pyfunc.load_model(
-        uri
-    )  # a missing version or unreachable artifacts raise as they are
+    # a missing version or unreachable artifacts raise as they are
+    loaded = mlflow.pyfunc.load_model(uri)
     try:
         model = loaded.unwrap_python_model().model
         if not isinstance(model, CalibratedModel):
@@ -173,9 +179,11 @@ def _load(tracking: Tracking, uri: str, version: str) -> CalibratedModel:
         return model
     except (MlflowException, AttributeError, TypeError) as e:  # another flavour, or another pyfunc
         raise IncompatibleModel(
-            f"version {version} of registered model {tracking.model_name!r} was not logged by this release's "
-            f"`log_model_run` (an older release's format?), so it cannot score or be compared: train a new "
-            f"challenger (it replaces this one once it passes the gate) or use a fresh MLFLOW_TRACKING_URI ({e})"
+            f"version {version} of registered model {tracking.model_name!r} "
+            "was not logged by this release's `log_model_run` (an older release's format?), "
+            "so it cannot score or be compared: train a new challenger "
+            "(it replaces this one once it passes the gate) "
+            f"or use a fresh MLFLOW_TRACKING_URI ({e})"
         ) from e
 
 
@@ -189,7 +197,8 @@ def load_champion(tracking: Tracking) -> tuple[CalibratedModel, str]:
     version = champion_version(tracking)
     if version is None:
         raise LookupError(
-            f"registered model {tracking.model_name!r} has no `{CHAMPION}` alias: no model has passed the promotion gate yet"
+            f"registered model {tracking.model_name!r} has no `{CHAMPION}` alias: "
+            "no model has passed the promotion gate yet"
         )
     return _load(tracking, f"models:/{tracking.model_name}@{CHAMPION}", version), version
 
@@ -202,5 +211,6 @@ def run_url(tracking: Tracking, run_id: str) -> str:
     """Where to look at a run: the UI address for a server, the run id for a local store."""
     parsed = urlparse(tracking.tracking_uri)
     if parsed.scheme in ("http", "https"):
-        return f"{tracking.tracking_uri.rstrip('/')}/#/experiments/{tracking.experiment_id()}/runs/{run_id}"
+        server = tracking.tracking_uri.rstrip("/")
+        return f"{server}/#/experiments/{tracking.experiment_id()}/runs/{run_id}"
     return f"run {run_id} in {tracking.tracking_uri} (open with `make mlflow`)"

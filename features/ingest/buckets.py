@@ -43,10 +43,11 @@ def customer_bucket(customer_id: pl.Expr, buckets: int) -> pl.Expr:
 
     Every stage that works on a subset of customers at a time must put a customer in the same bucket
     in every process, run and library version. Polars' own `hash` is not guaranteed stable across
-    versions; CRC-32 is a fixed standard (Python's zlib, and most languages and SQL engines), spreads
-    sequential ids evenly (1M ids `C000000`.. over 17 buckets: each within 1% of the mean), and
-    works for any id, not only numbered ones. It is computed in Python once per distinct id in a
-    batch, which costs little next to reading the rows (a customer has tens to hundreds of events).
+    versions; CRC-32 is a fixed standard (Python's zlib, and most languages and SQL engines),
+    spreads sequential ids evenly (1M ids `C000000`.. over 17 buckets: each within 1% of the mean),
+    and works for any id, not only numbered ones. It is computed in Python once per distinct id in
+    a batch, which costs little next to reading the rows (a customer has tens to hundreds of
+    events).
     """
     if buckets < 1:
         raise ValueError(f"the number of buckets must be at least 1, got {buckets}")
@@ -64,8 +65,8 @@ def _crc32_buckets(ids: pl.Series, buckets: int) -> pl.Series:
 
 
 def bucket_folder(table_folder: Path, bucket: int) -> Path:
-    """Where one bucket of a bucketed table lives: `<table_folder>/bucket=NN/`, one Parquet file in it
-    (`pl.scan_parquet(bucket_folder(...) / "*.parquet")` reads that subset of customers)."""
+    """Where one bucket of a bucketed table lives: `<table_folder>/bucket=NN/`, one Parquet file in
+    it (`pl.scan_parquet(bucket_folder(...) / "*.parquet")` reads that subset of customers)."""
     return table_folder / f"bucket={bucket:02d}"
 
 
@@ -79,15 +80,16 @@ def ingest_bucketed(
 
     First pass, one file at a time: the row checks and ids repeated within the file
     (`ingest_file`), the accepted rows split into per-bucket pieces in a temporary folder beside
-    `out`. Second pass, one bucket at a time: `combine` over that bucket's pieces in file name order,
-    so an id already seen in an earlier file and events of customers not in `known_customers` are
-    quarantined as `ingest_table` does it; all of a customer's rows are in one bucket. Not caught:
-    the same id on rows of two customers that fall in different buckets (each bucket keeps its
-    copy). `out` is replaced, so re-running never piles up rows.
+    `out`. Second pass, one bucket at a time: `combine` over that bucket's pieces in file name
+    order, so an id already seen in an earlier file and events of customers not in
+    `known_customers` are quarantined as `ingest_table` does it; all of a customer's rows are in
+    one bucket. Not caught: the same id on rows of two customers that fall in different buckets
+    (each bucket keeps its copy). `out` is replaced, so re-running never piles up rows.
     """
     if contract.name == "customers":
         raise ValueError(
-            "validate the customers table whole with ingest_table (events are bucketed by customer, customers are not)"
+            "validate the customers table whole with ingest_table "
+            "(events are bucketed by customer, customers are not)"
         )
     files = landing_files(landing, contract.name)
     none_quarantined = pl.DataFrame(schema=quarantine_schema(contract))

@@ -39,7 +39,8 @@ class LandedFile:
 
 @dataclass(frozen=True)
 class PartitionChanges:
-    """What to change so the partitions match the landing folder: keys to add (and process), keys to retire."""
+    """What to change so the partitions match the landing folder: keys to add (and process), keys
+    to retire."""
 
     add: tuple[str, ...]
     retire: tuple[str, ...]
@@ -59,7 +60,8 @@ def split_key(key: str) -> tuple[str, str]:
     relpath, sep, digest = key.rpartition(KEY_SEPARATOR)
     if not sep or len(digest) != DIGEST_CHARS:
         raise ValueError(
-            f"{key!r} is not a landing partition key (expected '<file>{KEY_SEPARATOR}<{DIGEST_CHARS} hex digits>')"
+            f"{key!r} is not a landing partition key "
+            f"(expected '<file>{KEY_SEPARATOR}<{DIGEST_CHARS} hex digits>')"
         )
     return relpath, digest
 
@@ -117,11 +119,13 @@ def resolve(landing: Path, table: str, key: str) -> Path:
     path = landing / table / relpath
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} (partition {key!r}) is no longer in the landing folder; the landing sensor retires its partition on its next tick"
+            f"{path} (partition {key!r}) is no longer in the landing folder; "
+            "the landing sensor retires its partition on its next tick"
         )
     actual = file_digest(path)[:DIGEST_CHARS]
     if actual != digest:
         raise ValueError(
-            f"{path} changed since it was registered as partition {key!r} (content now {actual}); the landing sensor registers the new content as a new partition"
+            f"{path} changed since it was registered as partition {key!r} (content now {actual}); "
+            "the landing sensor registers the new content as a new partition"
         )
     return path

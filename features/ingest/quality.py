@@ -14,7 +14,8 @@ from features.ingest.read import READERS
 
 
 def header_columns(path: Path) -> list[str]:
-    """The columns a landing file declares, read without loading its rows (JSON Lines: its first 100)."""
+    """The columns a landing file declares, read without loading its rows (JSON Lines: its first
+    100)."""
     kind = READERS[path.suffix.lower()]
     if kind == "parquet":
         return list(pl.read_parquet_schema(path))
@@ -28,11 +29,13 @@ def missing_required(columns: Sequence[str], contract: TableContract) -> list[st
 
 
 def schema_problems(frame: pl.DataFrame, contract: TableContract) -> list[str]:
-    """A validated table must hold exactly the contract's columns and types, every required value, and unique ids."""
+    """A validated table must hold exactly the contract's columns and types, every required value,
+    and unique ids."""
     problems = []
     if frame.schema != contract.schema:
         problems.append(
-            f"{contract.name} columns {dict(frame.schema)} differ from the contract {dict(contract.schema)}"
+            f"{contract.name} columns {dict(frame.schema)} "
+            f"differ from the contract {dict(contract.schema)}"
         )
         return problems
     for column in contract.columns:

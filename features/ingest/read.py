@@ -40,18 +40,21 @@ class Ingested:
 
 
 def summary_line(what: str, result: Ingested, seconds: float) -> str:
-    """What one ingestion did, for the run log: counts, and the quarantine reasons when there are any."""
+    """What one ingestion did, for the run log: counts, and the quarantine reasons when there are
+    any."""
     reasons = result.reason_counts()
+    shown_reasons = f" {reasons}" if reasons else ""
     return (
         f"{what}: {result.rows_in:,} rows in -> {result.accepted.height:,} accepted, "
-        f"{result.quarantined.height:,} quarantined{f' {reasons}' if reasons else ''} in {seconds:.1f}s"
+        f"{result.quarantined.height:,} quarantined{shown_reasons} in {seconds:.1f}s"
     )
 
 
 def reason_counts(quarantined: pl.DataFrame) -> dict[str, int]:
-    """Quarantine reasons by kind: the quoted value (the offending one, one per reason; from its first
-    quote to the last, since a value may hold an apostrophe) is dropped and the rest of the sentence kept, so "customer_id 'C9' is not in the customers table" counts as "customer_id is not
-    in the customers table"."""
+    """Quarantine reasons by kind: the quoted value (the offending one, one per reason; from its
+    first quote to the last, since a value may hold an apostrophe) is dropped and the rest of the
+    sentence kept, so "customer_id 'C9' is not in the customers table" counts as "customer_id is
+    not in the customers table"."""
     if quarantined.is_empty():
         return {}
     kinds = quarantined.select(
@@ -82,8 +85,10 @@ def skipped_files_warning(landing: Path, table: str) -> str | None:
     if not skipped:
         return None
     return (
-        f"{folder}: skipped {len(skipped)} file(s) in a format the pipeline does not read: {', '.join(skipped)}. "
-        f"Supported: {', '.join(READERS)} (uncompressed); convert them or move them out of the landing folder."
+        f"{folder}: skipped {len(skipped)} file(s) in a format the pipeline does not read: "
+        f"{', '.join(skipped)}. "
+        f"Supported: {', '.join(READERS)} (uncompressed); "
+        "convert them or move them out of the landing folder."
     )
 
 
@@ -118,7 +123,8 @@ def combine(
 ) -> Ingested:
     """Several files' results as one table: an id seen in an earlier part keeps that first copy and
     quarantines the later ones, and events of unknown customers are quarantined. Parts come in
-    the order that decides "first" (file name order). Rows in = accepted + quarantined still holds."""
+    the order that decides "first" (file name order). Rows in = accepted + quarantined still
+    holds."""
     quarantine_parts = [
         pl.DataFrame(schema=quarantine_schema(contract)),
         *(p.quarantined for p in parts),
@@ -141,8 +147,9 @@ def ingest_table(
     files = landing_files(landing, contract.name)
     if not files and contract.required_table:
         skipped = skipped_files_warning(landing, contract.name)
+        skipped_note = f". {skipped}" if skipped else ""
         raise LandingError(
-            f"no {contract.name} files in {landing / contract.name}: put Parquet, CSV or JSON Lines "
-            "files there (see data/README.md for the columns)" + (f". {skipped}" if skipped else "")
+            f"no {contract.name} files in {landing / contract.name}: put Parquet, CSV or "
+            f"JSON Lines files there (see data/README.md for the columns){skipped_note}"
         )
     return combine([ingest_file(path, contract) for path in files], contract, known_customers)

@@ -90,7 +90,8 @@ def _parse(column: Column, dtype: pl.DataType) -> pl.Expr:
         )
     if column.kind == "id":
         if dtype.is_float():
-            # a numeric id stored as float (42.0, as pandas writes integers with gaps) is the id "42"
+            # a numeric id stored as float (42.0, as pandas writes integers with gaps) is the
+            # id "42"
             whole = col == col.floor()
             return (
                 pl.when(whole)
@@ -155,7 +156,8 @@ def _as_quarantine(frame: pl.DataFrame, contract: TableContract) -> pl.DataFrame
 def check_file(
     raw: pl.DataFrame, contract: TableContract, source: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Row-level checks of one file: (typed rows that passed, with source columns; quarantined rows)."""
+    """Row-level checks of one file: (typed rows that passed, with source columns; quarantined
+    rows)."""
     raw = contract_columns(raw, contract).with_columns(
         pl.lit(source).alias(SOURCE_FILE),
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW),

@@ -59,9 +59,10 @@ def attribution_of(shap: pl.DataFrame, registry: list[FeatureDef]) -> Attributio
 def top_touchpoints(
     attribution: Attribution, touchpoints: list[str], k: int = TOP_REASONS
 ) -> np.ndarray:
-    """Indices of each customer's k most risk-raising touchpoints among `touchpoints` (the catalogue:
-    the customer profile and journey shape explain risk but are nothing an agent can act on);
-    -1 where fewer raise the log-odds by MIN_REASON_LOG_ODDS (a sliver of noise is no reason to call)."""
+    """Indices of each customer's k most risk-raising touchpoints among `touchpoints` (the
+    catalogue: the customer profile and journey shape explain risk but are nothing an agent can act
+    on); -1 where fewer raise the log-odds by MIN_REASON_LOG_ODDS (a sliver of noise is no reason to
+    call)."""
     eligible = np.isin(attribution.touchpoints, touchpoints)
     shap = np.where(eligible, attribution.touchpoint_shap, -np.inf)
     order = np.argsort(-shap, axis=1)[:, :k]

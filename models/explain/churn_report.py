@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from html import escape
+from typing import cast
 
 import polars as pl
 
@@ -13,13 +14,16 @@ from models.explain.scored_customers import ACTION_TIERS, RISK_TIERS
 from models.training.churn_model import ChurnModel
 
 _STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330;padding:0 1rem}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;\
+max-width:1100px;color:#1d2330;padding:0 1rem}
 h1{margin-bottom:.2rem} .sub{color:#5b6472;margin-top:0}
 table{border-collapse:collapse;width:100%;font-size:.88rem;margin:.5rem 0 1.5rem}
 th,td{border-bottom:1px solid #e3e6eb;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f5f6f8} .num{text-align:right;font-variant-numeric:tabular-nums}
-.flag{color:#b42318;font-weight:600} .tier-high{color:#b42318;font-weight:600} .tier-medium{color:#b54708}
-.cards{display:flex;gap:1rem;flex-wrap:wrap} .card{background:#f5f6f8;border-radius:8px;padding:.7rem 1rem;min-width:9rem}
+.flag{color:#b42318;font-weight:600} .tier-high{color:#b42318;font-weight:600} \
+.tier-medium{color:#b54708}
+.cards{display:flex;gap:1rem;flex-wrap:wrap} \
+.card{background:#f5f6f8;border-radius:8px;padding:.7rem 1rem;min-width:9rem}
 .card b{display:block;font-size:1.4rem}
 """
 # a baseline this close to ROC AUC 0.5 ranks nobody: its calibration flattened it to the base rate
@@ -41,20 +45,24 @@ def _bar_chart(
     width = bar_left + 560
     top = max((max(r[value], 0.0) for r in rows), default=0.0) or 1.0
     parts = [
-        f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{row_h * len(rows) + 20}" xmlns="http://www.w3.org/2000/svg">'
+        f'<svg role="img" aria-label="{escape(title)}" width="{width}" '
+        f'height="{row_h * len(rows) + 20}" xmlns="http://www.w3.org/2000/svg">'
     ]
     for i, r in enumerate(rows):
         y = 6 + i * row_h
         w = (width - bar_left - 90) * max(r[value], 0.0) / top
         color = "#d92d20" if flag and r[flag] else "#98a2b3"
         parts.append(
-            f'<text x="{bar_left - 8}" y="{y + 15}" text-anchor="end" font-size="13">{escape(str(r[label]))}</text>'
+            f'<text x="{bar_left - 8}" y="{y + 15}" text-anchor="end" font-size="13">'
+            f"{escape(str(r[label]))}</text>"
         )
         parts.append(
-            f'<rect x="{bar_left}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" fill="{color}" rx="3"/>'
+            f'<rect x="{bar_left}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" '
+            f'fill="{color}" rx="3"/>'
         )
         parts.append(
-            f'<text x="{bar_left + w + 6:.1f}" y="{y + 15}" font-size="12">{format(r[note], value_format)}</text>'
+            f'<text x="{bar_left + w + 6:.1f}" y="{y + 15}" font-size="12">'
+            f"{format(r[note], value_format)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -94,8 +102,10 @@ def _moments(drivers: pl.DataFrame, scored: pl.DataFrame, examples: int = 2) -> 
         )
         quotes = "".join(f"<li>{escape(r)}</li>" for r in said)
         items.append(
-            f"<li><b>{escape(d['label'])}</b> ({escape(d['phase_label'])}): {100 * d['share_of_total']:.0f}% of excess churn risk; "
-            f"among the top reasons for {d['customers_affected']:,} customers riskier than baseline, the first for {d['customers_top_driver']:,}.<ul>{quotes}</ul></li>"
+            f"<li><b>{escape(d['label'])}</b> ({escape(d['phase_label'])}): "
+            f"{100 * d['share_of_total']:.0f}% of excess churn risk; "
+            f"among the top reasons for {d['customers_affected']:,} customers riskier than "
+            f"baseline, the first for {d['customers_top_driver']:,}.<ul>{quotes}</ul></li>"
         )
     return (
         f"<ul>{''.join(items)}</ul>" if items else "<p>No touchpoint passes the flagging rule.</p>"
@@ -125,7 +135,8 @@ def _quality(metrics: dict[str, float], baselines: dict[str, dict[str, float]]) 
 
 
 def _no_signal(baselines: dict[str, dict[str, float]]) -> list[str]:
-    """The baselines (other than the base rate itself) that rank no better than chance on the holdout."""
+    """The baselines (other than the base rate itself) that rank no better than chance on the
+    holdout."""
     return [
         name.replace("_", " ")
         for name, m in baselines.items()
@@ -134,12 +145,13 @@ def _no_signal(baselines: dict[str, dict[str, float]]) -> list[str]:
 
 
 def _tier_labels() -> dict[str, str]:
-    """Each tier with its probability range, from RISK_TIERS: "medium risk: churn probability 20% to 50%"."""
+    """Each tier with its probability range, from RISK_TIERS: "medium risk: churn probability 20%
+    to 50%"."""
     uppers = [None, *(low for _, low in RISK_TIERS[:-1])]
     return {
         name: f"{name} risk: churn probability {low:.0%}"
         + (" or more" if upper is None else f" to {upper:.0%}")
-        for (name, low), upper in zip(RISK_TIERS, uppers)
+        for (name, low), upper in zip(RISK_TIERS, uppers, strict=True)
     }
 
 
@@ -148,12 +160,17 @@ def _counts_explained(tiers: dict[str, int], above_baseline: int) -> str:
     customers with a reason does not read as a contradiction."""
     acting = sum(tiers.get(t, 0) for t in ACTION_TIERS)
     return (
-        f"<p>Two groups of customers appear on this page. <b>Risk tiers</b> come from the calibrated churn probability "
+        "<p>Two groups of customers appear on this page. "
+        "<b>Risk tiers</b> come from the calibrated churn probability "
         f"({'; '.join(_tier_labels().values())}; low below); the {acting:,} customers in the "
-        f"{' and '.join(ACTION_TIERS)} tiers get a suggested action. The <b>driver figures</b> count another group: the "
-        f"{above_baseline:,} customers the model rates <b>riskier than baseline</b> (their SHAP values sum above zero: "
-        f"churn odds above the model's average customer's), whatever their tier. A touchpoint is among a customer's reasons "
-        f"when it raises their churn log-odds by at least {MIN_REASON_LOG_ODDS:.2f} (odds up by {math.expm1(MIN_REASON_LOG_ODDS):.0%}).</p>"
+        f"{' and '.join(ACTION_TIERS)} tiers get a suggested action. "
+        "The <b>driver figures</b> count another group: the "
+        f"{above_baseline:,} customers the model rates <b>riskier than baseline</b> "
+        "(their SHAP values sum above zero: "
+        "churn odds above the model's average customer's), whatever their tier. "
+        "A touchpoint is among a customer's reasons "
+        f"when it raises their churn log-odds by at least {MIN_REASON_LOG_ODDS:.2f} "
+        f"(odds up by {math.expm1(MIN_REASON_LOG_ODDS):.0%}).</p>"
     )
 
 
@@ -166,8 +183,9 @@ def render_report(
     as_of: datetime,
     top_n: int = 25,
 ) -> str:
-    """The page: headline figures, moments that matter, drivers by touchpoint and phase, the features
-    behind them, model quality against simple baselines, and the top of the scored list."""
+    """The page: headline figures, moments that matter, drivers by touchpoint and phase, the
+    features behind them, model quality against simple baselines, and the top of the scored
+    list."""
     metrics = {k.removeprefix("holdout_"): v for k, v in model.metrics.items()}
     baselines = {
         name: {k.removeprefix("holdout_"): v for k, v in m.items()}
@@ -175,7 +193,9 @@ def render_report(
     }
     flagged = drivers.filter(pl.col("flagged"))
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
-    above_baseline = int(drivers["customers_at_risk"].max() or 0)
+    # a count column: its max is an int, or None when there are no drivers
+    most_at_risk = cast(int | None, drivers["customers_at_risk"].max())
+    above_baseline = int(most_at_risk or 0)
     no_signal = _no_signal(baselines)
     cards = [
         ("customers scored", f"{scored.height:,}"),
@@ -199,29 +219,79 @@ def render_report(
     driver_rows = drivers.sort("churn_contribution", descending=True).to_dicts()
     phase_rows = phases.filter(pl.col("churn_contribution") > 0).to_dicts()
     feature_rows = features.to_dicts()
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>touchpoint-churn report</title>
+    not_promoted = "" if model.promoted else ", which the promotion gate did not promote"
+    card_divs = "".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)
+    driver_chart = _bar_chart(
+        driver_rows,
+        "churn contribution by touchpoint",
+        "label",
+        "churn_contribution",
+        "share_of_total",
+        flag="flagged",
+    )
+    phase_chart = _bar_chart(
+        phase_rows,
+        "churn contribution by phase",
+        "phase_label",
+        "churn_contribution",
+        "share_of_total",
+    )
+    feature_chart = _bar_chart(
+        feature_rows,
+        "top features by mean absolute SHAP",
+        "feature",
+        "mean_abs_shap",
+        "mean_abs_shap",
+        value_format=".3f",
+    )
+    no_signal_note = f" Here: {escape(', '.join(no_signal))}." if no_signal else ""
+    driver_columns = drivers.select(
+        "touchpoint",
+        "phase_label",
+        "churn_contribution",
+        "ci_low",
+        "ci_high",
+        "share_of_total",
+        "direction",
+        "customers_affected",
+        "customers_top_driver",
+        "flagged",
+    )
+    # a backslash at the end of a line below continues it: the page has the line unbroken
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">\
+<title>touchpoint-churn report</title>
 <style>{_STYLE}</style></head><body>
 <h1>Which touchpoints drive churn</h1>
-<p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version {escape(str(model.champion_version))}; this run trained version {escape(model.version)} (MLflow run {escape(model.run_id)}){"" if model.promoted else ", which the promotion gate did not promote"}.</p>
-<div class="cards">{"".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)}</div>
+<p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version \
+{escape(str(model.champion_version))}; this run trained version {escape(model.version)} \
+(MLflow run {escape(model.run_id)}){not_promoted}.</p>
+<div class="cards">{card_divs}</div>
 {_counts_explained(tiers, above_baseline)}
 <h2>Moments that matter: {escape(", ".join(flagged["label"].to_list()) or "none flagged")}</h2>
 {_moments(drivers, scored)}
 <h2>Drivers by touchpoint</h2>
-<p>Among customers the model rates riskier than baseline, how much of their excess churn risk (mean SHAP, log-odds) each touchpoint supplies, with its share of the total. Red bars are flagged: they raise risk, their 95% bootstrap interval excludes zero, and their share passes the threshold.</p>
-{_bar_chart(driver_rows, "churn contribution by touchpoint", "label", "churn_contribution", "share_of_total", flag="flagged")}
+<p>Among customers the model rates riskier than baseline, how much of their excess churn risk \
+(mean SHAP, log-odds) each touchpoint supplies, with its share of the total. Red bars are \
+flagged: they raise risk, their 95% bootstrap interval excludes zero, and their share passes the \
+threshold.</p>
+{driver_chart}
 <h2>Drivers by journey phase</h2>
-{_bar_chart(phase_rows, "churn contribution by phase", "phase_label", "churn_contribution", "share_of_total")}
+{phase_chart}
 <h2>The features behind them</h2>
 <p>Mean |SHAP| over every scored customer (how much a feature moves risk at all).</p>
-{_bar_chart(feature_rows, "top features by mean absolute SHAP", "feature", "mean_abs_shap", "mean_abs_shap", value_format=".3f")}
+{feature_chart}
 <h2>Model quality against simple baselines</h2>
-<p>All on the holdout: customers at the latest cutoff whose outcome is known, a later period than any training data ({int(metrics["n"]):,} customers, churn rate {metrics["base_rate"]:.1%}).
-The recency rule and BG/NBD give scores, not probabilities; isotonic regression on the validation cutoff turns them into probabilities, as it does the model's. A baseline with no signal in this data collapses to the base rate there (close to one probability for everyone): ROC AUC 0.5, and the base rate's PR AUC and Brier.{f" Here: {escape(', '.join(no_signal))}." if no_signal else ""}</p>
+<p>All on the holdout: customers at the latest cutoff whose outcome is known, a later period than \
+any training data ({int(metrics["n"]):,} customers, churn rate {metrics["base_rate"]:.1%}).
+The recency rule and BG/NBD give scores, not probabilities; isotonic regression on the validation \
+cutoff turns them into probabilities, as it does the model's. A baseline with no signal in this \
+data collapses to the base rate there (close to one probability for everyone): ROC AUC 0.5, and \
+the base rate's PR AUC and Brier.{no_signal_note}</p>
 {_table(_quality(metrics, baselines), {"brier": ".4f"})}
 <h2>Driver table</h2>
-<p>Customers affected: customers riskier than baseline with the touchpoint among their top {TOP_REASONS} reasons; customers top driver: those for whom it is the first.</p>
-{_table(drivers.select("touchpoint", "phase_label", "churn_contribution", "ci_low", "ci_high", "share_of_total", "direction", "customers_affected", "customers_top_driver", "flagged"), {"share_of_total": ".1%"})}
+<p>Customers affected: customers riskier than baseline with the touchpoint among their top \
+{TOP_REASONS} reasons; customers top driver: those for whom it is the first.</p>
+{_table(driver_columns, {"share_of_total": ".1%"})}
 <h2>Top {top_n} customers by monthly value at risk</h2>
 {_table(top, {"value_at_risk": ",.2f"})}
 </body></html>"""

@@ -1,4 +1,5 @@
-"""The retention playbook: touchpoint -> what to do and who does it (data, in models/explain/playbook.toml)."""
+"""The retention playbook: touchpoint -> what to do and who does it (data, in
+models/explain/playbook.toml)."""
 
 from __future__ import annotations
 

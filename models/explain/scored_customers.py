@@ -12,10 +12,11 @@ from features.feature import FeatureDef
 from models.explain.attribution import Attribution
 from models.explain.playbook import Playbook
 
+# probability at or above which a tier starts; else low
 RISK_TIERS = (
     ("high", 0.5),
     ("medium", 0.2),
-)  # probability at or above which a tier starts; else low
+)
 # Tiers whose customers get a suggested action. Below them a call costs more than the little risk it
 # could remove, and the playbook's actions assume a live problem ("Escalate the open ticket").
 ACTION_TIERS = ("high", "medium")

@@ -22,7 +22,8 @@ SCORE_BATCH_ROWS = 50_000
 
 
 def shap_values(model: xgb.XGBClassifier, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(per-feature contributions n x f, base value n) in log-odds, using the trees `predict` uses."""
+    """(per-feature contributions n x f, base value n) in log-odds, using the trees `predict`
+    uses."""
     best = getattr(model, "best_iteration", None)
     iteration_range = (0, best + 1) if best is not None else (0, 0)
     contribs = model.get_booster().predict(

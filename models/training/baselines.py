@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -49,7 +50,8 @@ def _per_cutoff(
 
 
 def recency_days(frame: pl.DataFrame, days: pl.DataFrame, customers: pl.DataFrame) -> np.ndarray:
-    """Days from the last touch (any kind) before each row's cutoff to the cutoff; since signup if none."""
+    """Days from the last touch (any kind) before each row's cutoff to the cutoff; since signup if
+    none."""
 
     def summarise(cutoff: datetime, members: pl.DataFrame) -> pl.DataFrame:
         last = (
@@ -74,8 +76,8 @@ def recency_days(frame: pl.DataFrame, days: pl.DataFrame, customers: pl.DataFram
 def purchase_summary(
     frame: pl.DataFrame, days: pl.DataFrame, customers: pl.DataFrame
 ) -> pl.DataFrame:
-    """BG/NBD inputs per row, in days, counting purchase days as lifetimes does: repeat purchase days,
-    first to last purchase day, and age since the first purchase day.
+    """BG/NBD inputs per row, in days, counting purchase days as lifetimes does: repeat purchase
+    days, first to last purchase day, and age since the first purchase day.
 
     Customers who never bought are 'born' at signup with no repeat purchase.
     """
@@ -126,7 +128,8 @@ def logistic_regression(
 def bgnbd_not_alive(
     split: TimeSplit, days: pl.DataFrame, customers: pl.DataFrame
 ) -> Callable[[pl.DataFrame], np.ndarray]:
-    """Modified BG/NBD fitted on the validation cutoff's purchase histories (no labels); scores 1 - P(alive)."""
+    """Modified BG/NBD fitted on the validation cutoff's purchase histories (no labels); scores
+    1 - P(alive)."""
     fit = purchase_summary(split.validation, days, customers)
     model = ModifiedBetaGeoFitter(penalizer_coef=0.001).fit(
         fit["frequency"].to_numpy(), fit["recency"].to_numpy(), fit["T"].to_numpy()
@@ -156,7 +159,8 @@ def baseline_probabilities(
     split: TimeSplit, features: list[str], days: pl.DataFrame, customers: pl.DataFrame, seed: int
 ) -> dict[str, np.ndarray]:
     """Each baseline's churn probability for every holdout row, fitted only on earlier cutoffs."""
-    base_rate = float(split.fit["churned"].mean())
+    # the mean of the 0/1 label over the fit cutoffs' rows: a float
+    base_rate = float(cast(float, split.fit["churned"].mean()))
     return {
         "base_rate": np.full(split.holdout.height, base_rate),
         "recency_rule": _calibrated(lambda f: recency_days(f, days, customers), split.validation)(

@@ -18,7 +18,8 @@ def _check(y_true: np.ndarray, probability: np.ndarray) -> None:
         raise ValueError(f"{len(y_true)} labels but {len(probability)} probabilities")
     if len(np.unique(y_true)) < 2:
         raise ValueError(
-            "the holdout has a single class: metrics are undefined; use more customers or a longer history"
+            "the holdout has a single class: metrics are undefined; "
+            "use more customers or a longer history"
         )
 
 
@@ -50,7 +51,8 @@ def expected_calibration_error(
 def lift_and_capture(
     y_true: np.ndarray, probability: np.ndarray, fractions: tuple[float, ...] = TOP_FRACTIONS
 ) -> dict[str, float]:
-    """For the riskiest `fraction` of customers: churn rate over the base rate (lift) and share of all churners caught (capture)."""
+    """For the riskiest `fraction` of customers: churn rate over the base rate (lift) and share of
+    all churners caught (capture)."""
     y = np.asarray(y_true, dtype=float)
     order = np.argsort(-np.asarray(probability, dtype=float), kind="stable")
     out = {}

@@ -1,4 +1,5 @@
-"""Holdout plots (ROC, precision-recall, calibration, lift) of the model against its baselines, as PNG bytes."""
+"""Holdout plots (ROC, precision-recall, calibration, lift) of the model against its baselines, as
+PNG bytes."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def _axes(title: str, xlabel: str, ylabel: str):
 def holdout_plots(
     y: np.ndarray, scores: dict[str, np.ndarray], model: str = "model"
 ) -> dict[str, bytes]:
-    """{file name: PNG} for the holdout; `scores` maps each name (the model and each baseline) to probabilities."""
+    """{file name: PNG} for the holdout; `scores` maps each name (the model and each baseline) to
+    probabilities."""
     y = np.asarray(y)
     plots = {}
     fig, ax = _axes("ROC (holdout)", "false positive rate", "true positive rate")

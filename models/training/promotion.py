@@ -1,4 +1,5 @@
-"""The promotion gate: a new model replaces the champion only if it is at least as good on the same holdout.
+"""The promotion gate: a new model replaces the champion only if it is at least as good on the same
+holdout.
 
 "As good" means ranking (ROC AUC no worse than the champion's minus a tolerance) and probabilities
 (expected calibration error within a bound), plus a floor on ROC AUC so a useless first model is
@@ -59,10 +60,12 @@ def acceptable(metrics: dict[str, float], gate: GateConfig) -> list[str]:
 def decide(
     challenger: dict[str, float], champion: dict[str, float] | None, gate: GateConfig
 ) -> GateDecision:
-    """Promote the challenger or not, from both models' metrics on the same holdout (champion None: there is none)."""
+    """Promote the challenger or not, from both models' metrics on the same holdout (champion None:
+    there is none)."""
     reasons = acceptable(challenger, gate)
     if champion is not None and challenger["roc_auc"] < champion["roc_auc"] - gate.auc_tolerance:
         reasons.append(
-            f"ROC AUC {challenger['roc_auc']:.3f} is worse than the champion's {champion['roc_auc']:.3f} by more than {gate.auc_tolerance:.3f}"
+            f"ROC AUC {challenger['roc_auc']:.3f} is worse than the champion's "
+            f"{champion['roc_auc']:.3f} by more than {gate.auc_tolerance:.3f}"
         )
     return GateDecision(promote=not reasons, reasons=reasons)
