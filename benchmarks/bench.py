@@ -1,6 +1,6 @@
 """`make bench`: how fast each stage runs on a simulated world of a given size.
 
-    python -m benchmarks.bench --events 10000000      # or: make bench EVENTS=10000000 [CUSTOMERS=35000]
+    python -m benchmarks.bench --events 10000000  # or: make bench EVENTS=10000000 [CUSTOMERS=35000]
 
 Generates (or reuses) a demo world in benchmarks/.data/ (chunk by chunk in child processes, so the
 world's own memory does not count against the pipeline's peak and a million customers fit),
@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import TypeVar, cast
 
 import numpy as np
 import polars as pl
@@ -52,9 +53,8 @@ from models.training.train import TrainConfig, train_model
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_EVENTS = 10_000_000
-EVENTS_PER_CUSTOMER = (
-    285  # sizes a world from --events alone, as before (the default world makes ~331 a customer)
-)
+# sizes a world from --events alone, as before (the default world makes ~331 a customer)
+EVENTS_PER_CUSTOMER = 285
 # Events per customer (clickstream + support + surveys) at each simulator `sessions_per_week`,
 # measured on 20,000-customer worlds, seed 7; --events with --customers picks the knob from these
 ACTIVITY_EVENTS = (
@@ -66,25 +66,25 @@ ACTIVITY_EVENTS = (
     (0.5, 202.1),
     (1.0, 330.8),
 )
-CHUNK_EVENTS = (
-    10_000_000  # about this many events per generating child: bounds its memory (~3.9 GB)
-)
+# about this many events per generating child: bounds its memory (~3.9 GB)
+CHUNK_EVENTS = 10_000_000
 BUCKET_EVENTS = 6_000_000  # about this many events per validated bucket, by default
-HORIZON_DAYS, TRAIN_CUTOFFS = (
-    90,
-    6,
-)  # the pipeline's defaults (ChurnSettings); a year of history fits 5 of them plus the holdout
+# the pipeline's defaults (ChurnSettings); a year of history fits 5 of them plus the holdout
+HORIZON_DAYS, TRAIN_CUTOFFS = 90, 6
 SEED = 42  # ChurnSettings' default seed
 TREE_EXPLAINER_ROWS = 20_000  # shap's TreeExplainer is timed on at most this many of the same rows
 
+T = TypeVar("T")
 
-def median_seconds(step: Callable[[], object], repeats: int) -> tuple[float, object]:
+
+def median_seconds(step: Callable[[], T], repeats: int) -> tuple[float, T]:
     times, result = [], None
     for _ in range(repeats):
         started = time.perf_counter()
         result = step()
         times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+    # the median of no runs raises, so what is returned is always the last run's result
+    return statistics.median(times), cast(T, result)
 
 
 def peak_rss_gb() -> float:
@@ -93,33 +93,36 @@ def peak_rss_gb() -> float:
 
 
 def world_size(events: int | None, customers: int | None) -> tuple[int, float]:
-    """(customers, simulator sessions_per_week) for the world asked for: customers from --events at the
-    default activity when only events are given; with both, the activity that gives that many events
-    per customer (a million customers and 100 million events need about a seventh of the default)."""
+    """(customers, simulator sessions_per_week) for the world asked for: customers from --events at
+    the default activity when only events are given; with both, the activity that gives that many
+    events per customer (a million customers and 100 million events need about a seventh of the
+    default)."""
     if customers is None:
         return max(
             200, (events or DEFAULT_EVENTS) // EVENTS_PER_CUSTOMER
         ), WorldConfig.sessions_per_week
     if events is None:
         return customers, WorldConfig.sessions_per_week
-    knob, per_customer = zip(*ACTIVITY_EVENTS)
+    knob, per_customer = zip(*ACTIVITY_EVENTS, strict=True)
     wanted = events / customers
     if not per_customer[0] <= wanted <= per_customer[-1]:
         raise ValueError(
-            f"{wanted:.0f} events per customer is outside what the simulator makes ({per_customer[0]:.0f} to "
-            f"{per_customer[-1]:.0f}, see ACTIVITY_EVENTS): change --events or --customers"
+            f"{wanted:.0f} events per customer is outside what the simulator makes "
+            f"({per_customer[0]:.0f} to {per_customer[-1]:.0f}, see ACTIVITY_EVENTS): "
+            "change --events or --customers"
         )
     return customers, round(float(np.interp(wanted, per_customer, knob)), 3)
 
 
 def chunk_customers(sessions_per_week: float) -> int:
     """Customers per generating child, so each simulates about CHUNK_EVENTS events."""
-    knob, per_customer = zip(*ACTIVITY_EVENTS)
+    knob, per_customer = zip(*ACTIVITY_EVENTS, strict=True)
     return max(1, int(CHUNK_EVENTS / np.interp(sessions_per_week, knob, per_customer)))
 
 
 def _generate_chunk(config: WorldConfig, data_root: Path, report: Connection) -> None:
-    """One chunk simulated and written, in a child process of its own: sends its row counts, seconds and the child's peak RSS."""
+    """One chunk simulated and written, in a child process of its own: sends its row counts,
+    seconds and the child's peak RSS."""
     started = time.perf_counter()
     counts = write_world(simulate(config), data_root, config)
     report.send(
@@ -134,7 +137,8 @@ def _generate_chunk(config: WorldConfig, data_root: Path, report: Connection) ->
 def _generated(
     parts: list[WorldConfig], data_root: Path, workers: int
 ) -> Iterator[tuple[int, dict[str, float]]]:
-    """(chunk number, its figures) as each chunk finishes, `workers` fresh spawned children at a time.
+    """(chunk number, its figures) as each chunk finishes, `workers` fresh spawned children at a
+    time.
 
     A fresh process per chunk, so each chunk's peak RSS is its own; plain processes rather than a
     pool, which would start a replacement worker (several seconds of imports) after every chunk,
@@ -154,14 +158,16 @@ def _generated(
             child.join()
             if child.exitcode != 0:
                 raise RuntimeError(
-                    f"generating chunk {number} of the world failed (exit code {child.exitcode}; -9 is usually out of memory: try --workers 1)"
+                    f"generating chunk {number} of the world failed (exit code {child.exitcode}; "
+                    "-9 is usually out of memory: try --workers 1)"
                 )
             with receive:
                 yield number, receive.recv()
 
 
 def world(data_root: Path, config: WorldConfig, chunk_size: int, workers: int) -> Path:
-    """The landing folder of a demo world, generated once and reused (landing/world.json marks it complete).
+    """The landing folder of a demo world, generated once and reused (landing/world.json marks it
+    complete).
 
     Generated in chunks of at most `chunk_size` customers (`demo.simulator.chunks`), each in a
     fresh spawned child process, `workers` at a time: the simulator holds its chunk in memory, which
@@ -174,18 +180,18 @@ def world(data_root: Path, config: WorldConfig, chunk_size: int, workers: int) -
     for leftover in (landing, data_root / "truth"):  # of an interrupted earlier run
         shutil.rmtree(leftover, ignore_errors=True)
     parts = chunks(config, chunk_size)
-    totals, per_chunk, started = (
-        dict.fromkeys(("customers", *EVENT_TABLES), 0),
-        {},
-        time.perf_counter(),
-    )
+    totals: dict[str, float] = dict.fromkeys(("customers", *EVENT_TABLES), 0)
+    per_chunk: dict[int, dict[str, float]] = {}
+    started = time.perf_counter()
     for number, stats in _generated(parts, data_root, workers):
         per_chunk[number] = stats
         totals = {table: rows + stats[table] for table, rows in totals.items()}
+        events = sum(stats[table] for table in EVENT_TABLES)
         print(
-            f"chunk {number + 1} of {len(parts)} ({len(per_chunk)} done): {stats['customers']:,} customers, "
-            f"{sum(stats[table] for table in EVENT_TABLES):,} events in {stats['seconds']:.1f}s, child peak RSS "
-            f"{stats['peak_rss_gb']:.2f} GB; {time.perf_counter() - started:.0f}s so far",
+            f"chunk {number + 1} of {len(parts)} ({len(per_chunk)} done): "
+            f"{stats['customers']:,} customers, {events:,} events in {stats['seconds']:.1f}s, "
+            f"child peak RSS {stats['peak_rss_gb']:.2f} GB; "
+            f"{time.perf_counter() - started:.0f}s so far",
             flush=True,
         )
     seconds = round(time.perf_counter() - started, 1)
@@ -200,8 +206,9 @@ def world(data_root: Path, config: WorldConfig, chunk_size: int, workers: int) -
 
 
 def validate(landing: Path, validated: Path, buckets: int) -> dict[str, int]:
-    """Validate every table as the ingest assets do, the events file by file into `validated/<table>/bucket=NN/`
-    (`features.ingest.buckets.ingest_bucketed`), so memory is bounded by the largest file and bucket, not the table."""
+    """Validate every table as the ingest assets do, the events file by file into
+    `validated/<table>/bucket=NN/` (`features.ingest.buckets.ingest_bucketed`), so memory is bounded
+    by the largest file and bucket, not the table."""
     validated.mkdir(parents=True, exist_ok=True)
     customers = ingest_table(landing, CONTRACTS["customers"])
     customers.accepted.write_parquet(validated / "customers.parquet")
@@ -232,7 +239,8 @@ def _print_counts(
     table: str, rows_in: int, accepted: int, quarantined: int, reasons: dict[str, int]
 ) -> None:
     print(
-        f"  {table}: {rows_in:,} rows in = {accepted:,} accepted + {quarantined:,} quarantined {reasons or ''}",
+        f"  {table}: {rows_in:,} rows in = {accepted:,} accepted + {quarantined:,} quarantined "
+        f"{reasons or ''}",
         flush=True,
     )
 
@@ -253,6 +261,15 @@ def scan_bucket(validated: Path, table: str, bucket: int | None = None) -> pl.La
     return pl.scan_parquet(files) if files else CONTRACTS[table].empty().lazy()
 
 
+def _event_scans(validated: Path, bucket: int) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """One bucket's clickstream, support and surveys (EVENT_TABLES' order, which is
+    `fold_touchpoint_days`'), as three scans rather than a list of any length."""
+    clickstream, support, surveys = (
+        scan_bucket(validated, table, bucket) for table in EVENT_TABLES
+    )
+    return clickstream, support, surveys
+
+
 @dataclass(frozen=True)
 class Shared:
     """What every bucket shares: the customers, and the feature plan and its registry, taken over
@@ -266,16 +283,14 @@ class Shared:
 
 
 def fold_days(validated: Path, work: Path, catalogue: Catalogue) -> int:
-    """Bucket by bucket, every touch folded into customer-days (the touchpoint_days asset), kept on disk."""
+    """Bucket by bucket, every touch folded into customer-days (the touchpoint_days asset), kept on
+    disk."""
     (work / "days").mkdir(parents=True, exist_ok=True)
     rows = 0
     for bucket in range(bucket_count(validated)):
-        days = fold_touchpoint_days(
-            *(scan_bucket(validated, table, bucket) for table in EVENT_TABLES), catalogue
-        )
-        days.write_parquet(
-            work / "days" / f"{bucket:02d}.parquet", compression="lz4"
-        )  # a scratch copy: fast to write beats small
+        days = fold_touchpoint_days(*_event_scans(validated, bucket), catalogue)
+        # a scratch copy: fast to write beats small
+        days.write_parquet(work / "days" / f"{bucket:02d}.parquet", compression="lz4")
         rows += days.height
     return rows
 
@@ -330,8 +345,9 @@ def training_tables(sources: dict[str, pl.DataFrame], shared: Shared) -> pl.Data
 def build_all_cutoffs(
     validated: Path, work: Path, train_cutoffs: int, horizon_days: int
 ) -> tuple[Shared, int]:
-    """From validated files to every bucket's stacked training table on disk: the feature stage. It
-    starts from an empty `work` folder, so a re-run never reads an earlier run's days or snapshots."""
+    """From validated files to every bucket's stacked training table on disk: the feature stage.
+    It starts from an empty `work` folder, so a re-run never reads an earlier run's days or
+    snapshots."""
     shutil.rmtree(work, ignore_errors=True)
     catalogue = load_catalogue()
     day_rows = fold_days(validated, work, catalogue)
@@ -347,7 +363,7 @@ def bucket_breakdown(validated: Path, work: Path, shared: Shared, repeats: int) 
     """Where the feature stage's time goes: each of its steps run alone on bucket 0 (median of
     `repeats`; the snapshots' features and labels are `training_tables` less the window table),
     beside the scan floor of the same bucket, so each step reads as a multiple of it."""
-    tables = lambda: [scan_bucket(validated, table, 0) for table in EVENT_TABLES]  # noqa: E731
+    tables = lambda: _event_scans(validated, 0)  # noqa: E731
     scratch = work / "breakdown"
     scratch.mkdir(exist_ok=True)
     cutoffs = [*shared.plan.cutoffs.training, shared.plan.cutoffs.holdout]
@@ -384,7 +400,8 @@ def bucket_breakdown(validated: Path, work: Path, shared: Shared, repeats: int) 
 
 
 def build_scoring(validated: Path, work: Path, shared: Shared) -> pl.DataFrame:
-    """Features at the end of the latest day for every customer not churned by then (the scoring_features asset)."""
+    """Features at the end of the latest day for every customer not churned by then (the
+    scoring_features asset)."""
     parts = [
         build_scoring_features(
             bucket_sources(validated, work, bucket, shared), shared.plan, shared.registry
@@ -395,7 +412,8 @@ def build_scoring(validated: Path, work: Path, shared: Shared) -> pl.DataFrame:
 
 
 def scan_floor(validated: Path) -> int:
-    """Merely reading the files the feature stage reads: every column, every row, bucket by bucket."""
+    """Merely reading the files the feature stage reads: every column, every row, bucket by
+    bucket."""
     rows = pl.scan_parquet(validated / "customers.parquet").collect().height
     for bucket in range(bucket_count(validated)):
         rows += sum(
@@ -415,7 +433,8 @@ def probabilities(model, frame: pl.DataFrame, features: list[str]) -> np.ndarray
 
 
 def tree_explainer_seconds(model: xgb.XGBClassifier, X) -> float:
-    """shap's TreeExplainer on the same booster and rows, in log-odds, using the trees `predict` uses."""
+    """shap's TreeExplainer on the same booster and rows, in log-odds, using the trees `predict`
+    uses."""
     booster = model.get_booster()
     best = getattr(model, "best_iteration", None)
     if best is not None:
@@ -462,13 +481,16 @@ def table(result: dict) -> str:
         "-" * 76,
     ]
     lines += [
-        f"{name:<28}{s:>10.2f}{n / max(s, 1e-9):>16,.0f}  {unit:<8}{'' if gb is None else f'{gb:.2f}':>13}"
+        f"{name:<28}{s:>10.2f}{n / max(s, 1e-9):>16,.0f}  {unit:<8}"
+        f"{'' if gb is None else f'{gb:.2f}':>13}"
         for name, s, n, unit, gb in stages
     ]
     lines += [
         "-" * 76,
-        f"{result['events']:,} events, {result['customers']:,} customers, {result['features']} features; "
-        f"feature build / scan floor = {result['feature_vs_scan_ratio']}x; peak RSS {result['peak_rss_gb']} GiB; "
+        f"{result['events']:,} events, {result['customers']:,} customers, "
+        f"{result['features']} features; "
+        f"feature build / scan floor = {result['feature_vs_scan_ratio']}x; "
+        f"peak RSS {result['peak_rss_gb']} GiB; "
         f"holdout AUC {result['holdout_auc']}",
     ]
     return "\n".join(lines)
@@ -508,7 +530,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--buckets",
         type=int,
         default=None,
-        help=f"customer buckets of the validated events (default: one per {BUCKET_EVENTS:,} events)",
+        help=(
+            f"customer buckets of the validated events (default: one per {BUCKET_EVENTS:,} events)"
+        ),
     )
     parser.add_argument(
         "--workers",
@@ -544,7 +568,8 @@ def main(argv: list[str] | None = None) -> dict:
     landing = world(root, config, chunk_customers(sessions_per_week), args.workers)
     landed = json.loads((landing / "world.json").read_text())
     print(
-        f"world with {customers:,} customers ready in {time.perf_counter() - started:.1f}s ({landing})",
+        f"world with {customers:,} customers ready in {time.perf_counter() - started:.1f}s "
+        f"({landing})",
         flush=True,
     )
     buckets = args.buckets or max(
@@ -565,7 +590,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     peaks["features"] = peak_rss_gb()
     print(
-        f"features for all cutoffs in {feature_s:.1f}s (scan floor {scan_s:.2f}s; {day_rows:,} customer-days)",
+        f"features for all cutoffs in {feature_s:.1f}s "
+        f"(scan floor {scan_s:.2f}s; {day_rows:,} customer-days)",
         flush=True,
     )
     breakdown = bucket_breakdown(validated, work, shared, args.repeats)
@@ -582,7 +608,8 @@ def main(argv: list[str] | None = None) -> dict:
     )["roc_auc"]
     peaks["train"] = peak_rss_gb()
     print(
-        f"trained in {train_s:.1f}s ({summary['best_iteration'] + 1} trees), holdout AUC {holdout_auc:.4f}",
+        f"trained in {train_s:.1f}s ({summary['best_iteration'] + 1} trees), "
+        f"holdout AUC {holdout_auc:.4f}",
         flush=True,
     )
     feature_rows, cutoffs = snapshots.select(pl.len(), pl.col("cutoff").n_unique()).collect().row(0)
@@ -628,7 +655,11 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_rss_gb": round(peak_rss_gb(), 2),
         "peak_rss_gb_after": {stage: round(gb, 2) for stage, gb in peaks.items()},
         "repeats": args.repeats,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, polars {pl.__version__}, xgboost {xgb.__version__}, shap {shap.__version__}",
+        "machine": (
+            f"{platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, polars {pl.__version__}, "
+            f"xgboost {xgb.__version__}, shap {shap.__version__}"
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

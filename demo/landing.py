@@ -21,20 +21,24 @@ def _iso(df: pl.DataFrame) -> pl.DataFrame:
 
 
 LANDING_TABLES = ("customers", "clickstream", "support", "surveys")
-MANIFEST = "landing_files.json"  # in truth/: each landing file the last whole world wrote, with its SHA-256
-# what the demo's files were called before it kept a manifest: trusted only where a demo world's truth/ is there too
+# in truth/: each landing file the last whole world wrote, with its SHA-256
+MANIFEST = "landing_files.json"
+# what the demo's files were called before it kept a manifest: trusted only where a demo world's
+# truth/ is there too
 _OLD_DEMO_NAMES = re.compile(
-    r"customers/customers\.csv|clickstream/clickstream_\d{4}-\d{2}\.parquet|support/tickets\.jsonl|surveys/responses\.csv"
+    r"customers/customers\.csv|clickstream/clickstream_\d{4}-\d{2}\.parquet"
+    r"|support/tickets\.jsonl|surveys/responses\.csv"
 )
 
 
 class DemoFolderError(ValueError):
-    """The demo would delete files in the landing folder that it did not write; the message lists them and says what to do."""
+    """The demo would delete files in the landing folder that it did not write; the message lists
+    them and says what to do."""
 
 
 def _landing_entries(folder: Path) -> list[Path]:
-    """A table folder's entries the demo owns or guards, sorted: hidden ones (.DS_Store) are left be,
-    as ingestion ignores them."""
+    """A table folder's entries the demo owns or guards, sorted: hidden ones (.DS_Store) are left
+    be, as ingestion ignores them."""
     return (
         sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
     )
@@ -73,10 +77,12 @@ def check_landing_is_the_demos(data_root: Path) -> None:
             f" and {len(foreign) - 10} more" if len(foreign) > 10 else ""
         )
         raise DemoFolderError(
-            f"the demo writes its simulated world into {data_root / 'landing'} and would delete what is there, "
+            f"the demo writes its simulated world into {data_root / 'landing'} "
+            "and would delete what is there, "
             f"but these were not written by it: {shown}. Run the demo on another data root "
-            f"(TOUCHPOINT_CHURN_DATA=/some/empty/folder make demo), or move these files out of the landing folder "
-            f"(delete them only if you do not need them), then run it again."
+            "(TOUCHPOINT_CHURN_DATA=/some/empty/folder make demo), "
+            "or move these files out of the landing folder "
+            "(delete them only if you do not need them), then run it again."
         )
 
 
@@ -92,8 +98,8 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
     suffix = "" if config.chunk is None else f"_c{config.chunk:03d}"
     if config.chunk is None:
         check_landing_is_the_demos(data_root)
-        # a write cut short must not leave a manifest of files no longer there: without it, the demo's
-        # own file names (beside truth/world.json) still prove the folder is the demo's
+        # a write cut short must not leave a manifest of files no longer there: without it, the
+        # demo's own file names (beside truth/world.json) still prove the folder is the demo's
         (truth_dir / MANIFEST).unlink(missing_ok=True)
     for table in LANDING_TABLES:
         folder = landing / table

@@ -2,10 +2,10 @@
 
 Churn is driven only by recent friction at a few planted touchpoints (payment errors at checkout,
 slow or unanswered support tickets and the low effort scores that follow them, exit intent on the
-pricing page). Decoy touchpoints (newsletter, social, ads, content, search, ...) scale with how active
-a customer is but never enter the hazard. The simulator writes the landing files in the input
-contract, and its ground truth to a separate folder the pipeline never reads, so tests can compare
-what the pipeline found with what is true.
+pricing page). Decoy touchpoints (newsletter, social, ads, content, search, ...) scale with how
+active a customer is but never enter the hazard. The simulator writes the landing files in the
+input contract, and its ground truth to a separate folder the pipeline never reads, so tests can
+compare what the pipeline found with what is true.
 """
 
 from __future__ import annotations
@@ -62,13 +62,14 @@ class WorldConfig:
     # Monte Carlo runs behind each customer's true churn probability; 0 skips the oracle (it takes
     # about two thirds of the simulation's time, and a benchmark world has no use for it)
     truth_replicates: int = 40
-    oracle_cutoffs: int = 3  # true probabilities also at this many latest month starts whose horizon ends in the world
-    # One chunk of a larger world (see `chunks`): its event, session, ticket and response ids carry
-    # the chunk number and its files a `_cNNN` suffix, so chunks fill one landing folder side by side
+    # true probabilities also at this many latest month starts whose horizon ends in the world
+    oracle_cutoffs: int = 3
+    # One chunk of a larger world (see `chunks`): its event, session, ticket and response ids
+    # carry the chunk number and its files a `_cNNN` suffix, so chunks fill one landing folder
+    # side by side
     chunk: int | None = None
-    first_customer: int = (
-        0  # number of the first customer, so customer ids stay unique across chunks
-    )
+    # number of the first customer, so customer ids stay unique across chunks
+    first_customer: int = 0
 
     @property
     def end(self) -> datetime:
@@ -260,7 +261,8 @@ _TRUTH_AT_CUTOFFS = pl.Schema(
 @dataclass(frozen=True)
 class World:
     """The landing tables as a business would export them (the contract's columns; customers also
-    carry the name, email and phone ingestion drops) and the ground truth the pipeline never sees."""
+    carry the name, email and phone ingestion drops) and the ground truth the pipeline never
+    sees."""
 
     customers: pl.DataFrame
     clickstream: pl.DataFrame
@@ -292,7 +294,8 @@ def _oracle_at(
     signup_week: np.ndarray,
     cutoff_seconds: float,
 ) -> np.ndarray:
-    """Each customer's true probability of churning in (cutoff, cutoff + horizon], given alive at the cutoff.
+    """Each customer's true probability of churning in (cutoff, cutoff + horizon], given alive at
+    the cutoff.
 
     Monte Carlo from the world's state at the start of the week holding the cutoff, with the same
     dynamics (and the same joiners) as the world itself; replicates where the customer left in that
@@ -411,7 +414,8 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
 def _alive_at(
     config: WorldConfig, signup_at: np.ndarray, churn_seconds: np.ndarray, cutoff: datetime
 ) -> np.ndarray:
-    """Signed up before the cutoff and not churned by it: the population the pipeline sees at that cutoff."""
+    """Signed up before the cutoff and not churned by it: the population the pipeline sees at that
+    cutoff."""
     at = (cutoff - config.start).total_seconds()
     return (signup_at < at) & ~(churn_seconds <= at)
 
@@ -473,7 +477,8 @@ class _Expander:
         return np.repeat(np.arange(counts.size), counts)
 
     def _in_sessions(self, per_cw: np.ndarray) -> np.ndarray:
-        """Place `per_cw[i]` events in random sessions of customer-week i; returns session indices."""
+        """Place `per_cw[i]` events in random sessions of customer-week i; returns session
+        indices."""
         cw_idx = self._repeat(per_cw)
         offsets = self.cw["session_offset"].to_numpy()[cw_idx]
         return offsets + (
@@ -716,7 +721,8 @@ class _Expander:
         rng, cw, t = self.rng, self.cw, self.tickets
         bad, rank = t["_bad"].to_numpy(), t["_rank"].to_numpy()
         n_bad = cw["bad_tickets"].to_numpy()[self._ticket_cw]
-        # exactly the responses the hazard counted: the first low_ces bad and high_ces good tickets of each week
+        # exactly the responses the hazard counted: the first low_ces bad and high_ces good tickets
+        # of each week
         answered = np.where(
             bad,
             rank < cw["low_ces"].to_numpy()[self._ticket_cw],

@@ -1,9 +1,9 @@
 """Asset checks: bad data is stopped before it poisons what follows.
 
 Blocking (a failure stops every downstream asset in the run):
-- `input_schema` and `quarantine_share` on each validated table: a file without a required column,
-  or a batch that is mostly rejects, means the upstream export broke; features built from what is
-  left would silently describe a fraction of the customers.
+- `input_schema` and `quarantine_share` on each validated table: a file without a required
+  column, or a batch that is mostly rejects, means the upstream export broke; features built from
+  what is left would silently describe a fraction of the customers.
 - `label_rate` on training_snapshots: a churn rate of ~0% or ~100% at a cutoff is a broken label
   definition, and a model trained on it would be promoted on meaningless metrics.
 - `feature_null_rates` on training_snapshots and scoring_features: a feature missing far more often
@@ -22,6 +22,7 @@ loads checks from this module and from `pipelines/assets/model.py` alike.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 import dagster as dg
 import polars as pl
@@ -55,7 +56,10 @@ def _schema_check(contract: TableContract) -> dg.AssetChecksDefinition:
         asset=contract.name,
         name="input_schema",
         blocking=True,
-        description=f"Every landing/{contract.name} file has the contract's required columns; the validated table has its columns, types, required values and unique ids.",
+        description=(
+            f"Every landing/{contract.name} file has the contract's required columns; "
+            "the validated table has its columns, types, required values and unique ids."
+        ),
     )
     def _check(data_root: DataRoot, frame: pl.DataFrame) -> dg.AssetCheckResult:
         files = landing_files(data_root.landing, contract.name)
@@ -86,7 +90,10 @@ def _quarantine_check(contract: TableContract) -> dg.AssetChecksDefinition:
         asset=contract.name,
         name="quarantine_share",
         blocking=True,
-        description=f"The share of {contract.name} rows sent to quarantine stays under QualityBounds.max_quarantine_share.",
+        description=(
+            f"The share of {contract.name} rows sent to quarantine stays under "
+            "QualityBounds.max_quarantine_share."
+        ),
     )
     def _check(
         data_root: DataRoot, quality: QualityBounds, frame: pl.DataFrame
@@ -101,8 +108,10 @@ def _quarantine_check(contract: TableContract) -> dg.AssetChecksDefinition:
         passed = share <= quality.max_quarantine_share
         return dg.AssetCheckResult(
             passed=passed,
-            description=f"{share:.2%} of rows quarantined (bound {quality.max_quarantine_share:.0%})"
-            + ("" if passed else f": see {path} for the reasons and fix the upstream export"),
+            description=(
+                f"{share:.2%} of rows quarantined (bound {quality.max_quarantine_share:.0%})"
+                + ("" if passed else f": see {path} for the reasons and fix the upstream export")
+            ),
             metadata={
                 "share": dg.MetadataValue.float(share),
                 "rows_quarantined": quarantine.height,
@@ -125,7 +134,10 @@ table_checks = [
     asset="touchpoint_days",
     name="event_freshness",
     blocking=False,
-    description="The latest event is at most QualityBounds.max_event_age_hours old (against the clock, not as_of).",
+    description=(
+        "The latest event is at most QualityBounds.max_event_age_hours old "
+        "(against the clock, not as_of)."
+    ),
 )
 def event_freshness(quality: QualityBounds, touchpoint_days: pl.DataFrame) -> dg.AssetCheckResult:
     latest = latest_touch(touchpoint_days)
@@ -134,9 +146,12 @@ def event_freshness(quality: QualityBounds, touchpoint_days: pl.DataFrame) -> dg
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"latest event {latest:%Y-%m-%d %H:%M} UTC, {age:.0f} h ago (bound {quality.max_event_age_hours:.0f} h)"
-        if age is not None
-        else "no events",
+        description=(
+            f"latest event {latest:%Y-%m-%d %H:%M} UTC, {age:.0f} h ago "
+            f"(bound {quality.max_event_age_hours:.0f} h)"
+            if age is not None
+            else "no events"
+        ),
         metadata={
             "latest_event": str(latest),
             "age_hours": dg.MetadataValue.float(age if age is not None else float("nan")),
@@ -148,19 +163,25 @@ def event_freshness(quality: QualityBounds, touchpoint_days: pl.DataFrame) -> dg
     asset="training_snapshots",
     name="label_rate",
     blocking=True,
-    description="The churn rate at every cutoff lies within QualityBounds' min_label_rate..max_label_rate.",
+    description=(
+        "The churn rate at every cutoff lies within QualityBounds' min_label_rate..max_label_rate."
+    ),
 )
 def label_rate(quality: QualityBounds, training_snapshots: pl.DataFrame) -> dg.AssetCheckResult:
     rates = label_rates(training_snapshots)
     problems = label_rate_problems(rates, quality.min_label_rate, quality.max_label_rate)
+    # churn_rate is a Float64 mean per cutoff: floats (None only with no cutoffs at all, where
+    # formatting the description fails anyway)
+    low = cast(float, rates["churn_rate"].min())
+    high = cast(float, rates["churn_rate"].max())
     return dg.AssetCheckResult(
         passed=not problems,
         description="; ".join(problems)
-        or f"churn rate {rates['churn_rate'].min():.1%}-{rates['churn_rate'].max():.1%} across {rates.height} cutoffs",
+        or f"churn rate {low:.1%}-{high:.1%} across {rates.height} cutoffs",
         metadata={
             "by_cutoff": preview(rates, rows=24),
-            "min_rate": dg.MetadataValue.float(rates["churn_rate"].min()),
-            "max_rate": dg.MetadataValue.float(rates["churn_rate"].max()),
+            "min_rate": dg.MetadataValue.float(low),
+            "max_rate": dg.MetadataValue.float(high),
         },
     )
 
@@ -188,7 +209,9 @@ def _null_result(
     asset="training_snapshots",
     name="feature_null_rates",
     blocking=True,
-    description="No feature is missing for more than QualityBounds.max_null_share of the training rows.",
+    description=(
+        "No feature is missing for more than QualityBounds.max_null_share of the training rows."
+    ),
 )
 def training_null_rates(
     quality: QualityBounds, training_snapshots: pl.DataFrame
@@ -205,7 +228,10 @@ def training_null_rates(
     name="feature_null_rates",
     blocking=True,
     additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
-    description="No feature is missing much more often for the scoring population than in training (QualityBounds.max_null_increase).",
+    description=(
+        "No feature is missing much more often for the scoring population than in training "
+        "(QualityBounds.max_null_increase)."
+    ),
 )
 def scoring_null_rates(
     quality: QualityBounds, scoring_features: pl.DataFrame, training_snapshots: pl.DataFrame
@@ -227,7 +253,10 @@ def scoring_null_rates(
     name="feature_drift",
     blocking=False,
     additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
-    description="Population stability index of each feature, training rows vs the scoring population; fails above QualityBounds.psi_threshold.",
+    description=(
+        "Population stability index of each feature, training rows vs the scoring "
+        "population; fails above QualityBounds.psi_threshold."
+    ),
 )
 def feature_drift(
     quality: QualityBounds, scoring_features: pl.DataFrame, training_snapshots: pl.DataFrame
@@ -244,12 +273,13 @@ def feature_drift(
         quality.psi_bins,
     )
     drifted = table.filter(pl.col("psi") > quality.psi_threshold)["feature"].to_list()
-    worst = float(table["psi"].max() or 0.0)
+    worst = float(cast(float | None, table["psi"].max()) or 0.0)  # psi is a Float64 column
     return dg.AssetCheckResult(
         passed=not drifted,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"{len(drifted)} of {table.height} features drifted (PSI > {quality.psi_threshold}): {', '.join(drifted[:10])}"
+            f"{len(drifted)} of {table.height} features drifted "
+            f"(PSI > {quality.psi_threshold}): {', '.join(drifted[:10])}"
             if drifted
             else f"no feature drifted (max PSI {worst:.3f} over {table.height} features)"
         ),

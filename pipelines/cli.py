@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import dagster as dg
 from dagster_shared.error import SerializableErrorInfo
@@ -24,12 +25,16 @@ from dagster_shared.error import SerializableErrorInfo
 from pipelines.config import DeploymentError
 from pipelines.partitions import apply, ingest_job_name, landing_changes
 
-VERBOSE_HINT = "Dagster's full errors and stack traces: `make run VERBOSE=1` (or `python -m pipelines.cli --verbose run`)"
+VERBOSE_HINT = (
+    "Dagster's full errors and stack traces: `make run VERBOSE=1` "
+    "(or `python -m pipelines.cli --verbose run`)"
+)
 
 
 def first_paragraph(record: logging.LogRecord) -> bool:
     """Cut an error record to its first paragraph: Dagster appends the whole error and its stack
-    trace to every failure event (the step's, then the run's), and `failure_report` says why anyway."""
+    trace to every failure event (the step's, then the run's), and `failure_report` says why
+    anyway."""
     if record.levelno >= logging.ERROR and isinstance(record.msg, str):
         record.msg = record.msg.split("\n\n", 1)[0]
     return True
@@ -62,9 +67,14 @@ def run_all(
     """
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
-    def logged(job: dg.JobDefinition) -> dg.JobDefinition:
-        return job.with_logger_defs({"console": concise_console_logger}) if concise else job
+    # @dg.logger made it a LoggerDefinition; pyright sees the bare function, as the config_schema
+    # passed (typed Any) matches both of dg.logger's overloads
+    console = cast(dg.LoggerDefinition, concise_console_logger)
 
+    def logged(job: dg.JobDefinition) -> dg.JobDefinition:
+        return job.with_logger_defs({"console": console}) if concise else job
+
+    assert defs.resources is not None  # build_definitions always binds the resources
     tables, _ = landing_changes(instance, defs.resources["data_root"], defs.resources["io_manager"])
     apply(instance, tables)
     for table in tables:
@@ -88,17 +98,21 @@ def run_all(
 
 
 def _cause(error: SerializableErrorInfo) -> str:
-    """The message worth reading in an error chain: the first that is not Dagster wrapping the next."""
+    """The message worth reading in an error chain: the first that is not Dagster wrapping the
+    next."""
     while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
         error = error.cause
     return error.message.strip()
 
 
 def check_lines(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[str]:
-    """One line per check that did not pass, with its description: that is where a check says why."""
+    """One line per check that did not pass, with its description: that is where a check says
+    why."""
     return [
-        f"  {'blocking check' if e.blocking else 'check'} {e.asset_key.to_user_string()}:{e.check_name} "
-        f"{'failed' if e.severity == dg.AssetCheckSeverity.ERROR else 'warns'}: {e.description or 'no description'}"
+        f"  {'blocking check' if e.blocking else 'check'} "
+        f"{e.asset_key.to_user_string()}:{e.check_name} "
+        f"{'failed' if e.severity == dg.AssetCheckSeverity.ERROR else 'warns'}: "
+        f"{e.description or 'no description'}"
         for e in evaluations
         if not e.passed
     ]
@@ -136,10 +150,12 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
         [
             "",
             "touchpoint-churn: done.",
-            f"  holdout ROC AUC {m['holdout_roc_auc']:.3f}, PR AUC {m['holdout_pr_auc']:.3f}, Brier {m['holdout_brier']:.4f}, ECE {m['holdout_ece']:.3f} "
+            f"  holdout ROC AUC {m['holdout_roc_auc']:.3f}, PR AUC {m['holdout_pr_auc']:.3f}, "
+            f"Brier {m['holdout_brier']:.4f}, ECE {m['holdout_ece']:.3f} "
             f"(churn rate {m['holdout_base_rate']:.1%}, {int(m['holdout_n']):,} customers)",
             f"  touchpoints driving churn: {flagged}",
-            f"  scored list:   {out / 'scored_customers.csv'} (and .parquet; {scored.height:,} customers)",
+            f"  scored list:   {out / 'scored_customers.csv'} "
+            f"(and .parquet; {scored.height:,} customers)",
             f"  driver table:  {out / 'touchpoint_drivers.csv'} (and .parquet)",
             f"  report:        {out / 'report.html'}",
             f"  quarantine:    {data_root / 'quarantine'}",
@@ -147,7 +163,10 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
             + (
                 "promoted to champion"
                 if model.promoted
-                else f"not promoted: {'; '.join(model.gate_reasons)}; scored with champion v{model.champion_version}"
+                else (
+                    f"not promoted: {'; '.join(model.gate_reasons)}; "
+                    f"scored with champion v{model.champion_version}"
+                )
             )
             + f") in {tracking_uri}; `make mlflow` to browse",
             *warnings,
@@ -204,7 +223,8 @@ def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -
         from demo.simulator import WorldConfig, simulate
     except ModuleNotFoundError as err:
         raise CannotStart(
-            "the demo runs from a checkout of the repository (`make demo`); this installation holds the product only"
+            "the demo runs from a checkout of the repository (`make demo`); "
+            "this installation holds the product only"
         ) from err
     try:
         check_landing_is_the_demos(data_root)  # before simulating, which takes a while
@@ -217,13 +237,15 @@ def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -
     except DemoFolderError as err:
         raise CannotStart(str(err)) from err
     print(
-        f"demo world written to {data_root / 'landing'} in {time.perf_counter() - started:.1f}s: {counts}; ground truth in {data_root / 'truth'}"
+        f"demo world written to {data_root / 'landing'} in {time.perf_counter() - started:.1f}s: "
+        f"{counts}; ground truth in {data_root / 'truth'}"
     )
 
 
 def _run(args: argparse.Namespace) -> int:
     from pipelines.definitions import defs  # reads the environment; imported after argument errors
 
+    assert defs.resources is not None  # build_definitions always binds the resources
     data_root = Path(defs.resources["data_root"].path)
     tracking_uri = defs.resources["mlflow_tracking"].tracking_uri
     if args.command == "demo":

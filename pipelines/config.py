@@ -5,9 +5,10 @@
 - `local` (default): MLflow in a SQLite file, Dagster's instance in SQLite under DAGSTER_HOME
   (`dagster.yaml`), schedules and the landing sensor off until someone turns them on in the UI,
   so a demo never runs anything by surprise.
-- `production`: MLflow is the tracking server named by MLFLOW_TRACKING_URI (required), Dagster's
-  instance keeps runs, events and schedules in Postgres (`dagster.production.yaml`, which `make`
-  copies into DAGSTER_HOME when this variable says production), and automation starts switched on.
+- `production`: MLflow is the tracking server named by MLFLOW_TRACKING_URI (required),
+  Dagster's instance keeps runs, events and schedules in Postgres (`dagster.production.yaml`,
+  which `make` copies into DAGSTER_HOME when this variable says production), and automation
+  starts switched on.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ _LOCAL_SCHEMES = ("", "file", "sqlite")
 
 
 class DeploymentError(ValueError):
-    """The environment does not describe a usable deployment; the message says which variable to set."""
+    """The environment does not describe a usable deployment; the message says which variable to
+    set."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ def importable(module: str) -> bool:
 def deployment(
     environ: Mapping[str, str] | None = None, installed: Callable[[str], bool] = importable
 ) -> Deployment:
-    """The deployment the environment asks for, checked so a production run never tracks into a local
-    file, and fails here, saying what to install, rather than in Dagster's instance loader."""
+    """The deployment the environment asks for, checked so a production run never tracks into a
+    local file, and fails here, saying what to install, rather than in Dagster's instance loader."""
     env = os.environ if environ is None else environ
     name = env.get(ENV_VARIABLE, "local").strip().lower() or "local"
     if name not in DEPLOYMENTS:
@@ -76,13 +78,14 @@ def deployment(
     tracking_uri = env.get("MLFLOW_TRACKING_URI", "")
     if urlparse(tracking_uri).scheme in _LOCAL_SCHEMES:
         raise DeploymentError(
-            f"{ENV_VARIABLE}=production needs MLFLOW_TRACKING_URI set to the MLflow tracking server "
-            f"(e.g. https://mlflow.example.com), not {tracking_uri or 'nothing'!r}"
+            f"{ENV_VARIABLE}=production needs MLFLOW_TRACKING_URI set to the MLflow "
+            f"tracking server (e.g. https://mlflow.example.com), not {tracking_uri or 'nothing'!r}"
         )
     if not installed("dagster_postgres"):
         raise DeploymentError(
-            f"{ENV_VARIABLE}=production keeps Dagster's instance in Postgres (dagster.production.yaml), which needs "
-            "dagster-postgres: install the production extra, `.venv/bin/uv pip install --python .venv/bin/python -e '.[production]'` "
+            f"{ENV_VARIABLE}=production keeps Dagster's instance in Postgres "
+            "(dagster.production.yaml), which needs dagster-postgres: install the production "
+            "extra, `.venv/bin/uv pip install --python .venv/bin/python -e '.[production]'` "
             "(or `pip install -e '.[production]'`)"
         )
     return Deployment(name, data_root, tracking_uri)
@@ -93,31 +96,49 @@ class QualityBounds(dg.ConfigurableResource):
 
     max_quarantine_share: float = Field(
         default=0.05,
-        description="Largest share of a table's rows that may be quarantined before ingestion is stopped.",
+        description=(
+            "Largest share of a table's rows that may be quarantined before ingestion is stopped."
+        ),
     )
     max_event_age_hours: float = Field(
         default=48.0,
-        description="The latest event may be at most this old (hours) before the data counts as stale.",
+        description=(
+            "The latest event may be at most this old (hours) before the data counts as stale."
+        ),
     )
     min_label_rate: float = Field(
         default=0.005,
-        description="Lowest plausible churn rate at a training cutoff; below it the label is likely broken.",
+        description=(
+            "Lowest plausible churn rate at a training cutoff; below it the label is likely broken."
+        ),
     )
     max_label_rate: float = Field(
         default=0.6,
-        description="Highest plausible churn rate at a training cutoff; above it the label is likely broken.",
+        description=(
+            "Highest plausible churn rate at a training cutoff; "
+            "above it the label is likely broken."
+        ),
     )
     max_null_share: float = Field(
         default=0.99,
-        description="Largest share of rows a feature may be missing for (many are missing by design: no tickets, no surveys).",
+        description=(
+            "Largest share of rows a feature may be missing for "
+            "(many are missing by design: no tickets, no surveys)."
+        ),
     )
     max_null_increase: float = Field(
         default=0.25,
-        description="Largest rise of a feature's missing share from training to scoring before scoring is stopped.",
+        description=(
+            "Largest rise of a feature's missing share from training to scoring "
+            "before scoring is stopped."
+        ),
     )
     psi_threshold: float = Field(
         default=0.25,
-        description="Population stability index above which a feature counts as drifted (0.1 moving, 0.25 shifted).",
+        description=(
+            "Population stability index above which a feature counts as drifted "
+            "(0.1 moving, 0.25 shifted)."
+        ),
     )
     psi_bins: int = Field(
         default=10, description="Quantile bins of the training distribution used for the PSI."

@@ -59,7 +59,8 @@ def build_definitions(
 
 
 def _from_environment() -> dg.Definitions:
-    """Where data lives, where MLflow tracks and whether automation starts on: `pipelines/config.py` reads the environment."""
+    """Where data lives, where MLflow tracks and whether automation starts on:
+    `pipelines/config.py` reads the environment."""
     where = deployment()
     return build_definitions(where.data_root, where.tracking_uri, deployment_name=where.name)
 

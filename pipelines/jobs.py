@@ -1,6 +1,7 @@
 """Jobs: what the landing sensor and the schedules launch.
 
-- `ingest_<table>_files`: one landing file of an event table (one partition), launched by the sensor.
+- `ingest_<table>_files`: one landing file of an event table (one partition), launched by the
+  sensor.
 - `daily_scoring`: the tables as of the latest data, their features, and the champion's scored list,
   driver table and report. The model is not retrained: scoring loads the `champion` alias.
 - `weekly_retraining`: the tables, training snapshots and a new model, judged by the model's checks
@@ -33,11 +34,16 @@ scoring_job = dg.define_asset_job(
     ).upstream()
     - TRAINING
     - FILE_ASSETS,
-    description="Fresh scored list, driver table and report as of the latest data, with the champion model.",
+    description=(
+        "Fresh scored list, driver table and report as of the latest data, with the champion model."
+    ),
 )
 
 retraining_job = dg.define_asset_job(
     "weekly_retraining",
     selection=dg.AssetSelection.assets("churn_model").upstream() - FILE_ASSETS,
-    description="A new challenger trained on the latest snapshots; the model checks decide whether it becomes champion.",
+    description=(
+        "A new challenger trained on the latest snapshots; "
+        "the model checks decide whether it becomes champion."
+    ),
 )

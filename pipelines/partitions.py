@@ -1,7 +1,7 @@
 """Event tables are partitioned by landing file: one dynamic partition per distinct file content.
 
-The keys and the decision of what is new live in `features/ingest/landing.py`; this module applies them to
-a Dagster instance, for the landing sensor and for `pipelines.cli.run_all` alike.
+The keys and the decision of what is new live in `features/ingest/landing.py`; this module applies
+them to a Dagster instance, for the landing sensor and for `pipelines.cli.run_all` alike.
 """
 
 from __future__ import annotations
@@ -32,12 +32,10 @@ def ingest_job_name(table: str) -> str:
 class TableChanges:
     table: str
     changes: PartitionChanges
-    unprocessed: tuple[
-        str, ...
-    ]  # current keys whose validated file is not stored: new ones, and lost ones
-    lost: Mapping[
-        str, int
-    ]  # keys materialized before whose stored value is gone -> storage id of that materialization
+    # current keys whose validated file is not stored: new ones, and lost ones
+    unprocessed: tuple[str, ...]
+    # keys materialized before whose stored value is gone -> storage id of that materialization
+    lost: Mapping[str, int]
 
     def requests(self) -> list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest]:
         partitions = FILE_PARTITIONS[self.table]
@@ -49,13 +47,14 @@ class TableChanges:
         return out
 
     def run_key(self, key: str) -> str:
-        """The sensor's run key for processing `key`: Dagster skips a run key it has seen, so re-storing a
-        lost partition needs a key of its own, one per materialization it replaces."""
+        """The sensor's run key for processing `key`: Dagster skips a run key it has seen, so
+        re-storing a lost partition needs a key of its own, one per materialization it replaces."""
         return f"{self.table}/{key}" + (f"/after/{self.lost[key]}" if key in self.lost else "")
 
 
 def is_stored(data_root: DataRoot, store: FrameStore, table: str, key: str) -> bool:
-    """Whether a file partition's output and quarantine are both on disk, as the union asset reads them."""
+    """Whether a file partition's output and quarantine are both on disk, as the union asset reads
+    them."""
     return (
         store.holds(file_asset_key(table), key) and data_root.file_quarantine(table, key).is_file()
     )
@@ -78,14 +77,15 @@ def landing_changes(
     partitions still need processing. Returns the changes and the hash cache for the next scan.
 
     A partition the instance has materialized is processed again when its stored value is missing:
-    the instance outlives a change of data root (TOUCHPOINT_CHURN_DATA) or a deleted assets/ folder."""
+    the instance outlives a change of data root (TOUCHPOINT_CHURN_DATA) or a deleted assets/
+    folder."""
     cache = cache or {}
     tables, new_cache = [], {}
     for table in EVENT_TABLES:
         files, new_cache[table] = scan(data_root.landing, table, cache.get(table))
-        changes = partition_changes(
-            files, instance.get_dynamic_partitions(FILE_PARTITIONS[table].name)
-        )
+        name = FILE_PARTITIONS[table].name
+        assert name is not None  # FILE_PARTITIONS names every definition
+        changes = partition_changes(files, instance.get_dynamic_partitions(name))
         done = instance.get_materialized_partitions(file_asset_key(table))
         missing = [
             k for k in changes.current if k not in done or not is_stored(data_root, store, table, k)
@@ -96,9 +96,11 @@ def landing_changes(
 
 
 def apply(instance: dg.DagsterInstance, changes: list[TableChanges]) -> None:
-    """Register new partitions and retire stale ones directly (the sensor returns requests instead)."""
+    """Register new partitions and retire stale ones directly (the sensor returns requests
+    instead)."""
     for table in changes:
         name = FILE_PARTITIONS[table.table].name
+        assert name is not None  # FILE_PARTITIONS names every definition
         if table.changes.add:
             instance.add_dynamic_partitions(name, list(table.changes.add))
         for key in table.changes.retire:

@@ -19,7 +19,8 @@ from models.tracking import Tracking
 
 
 class DataRoot(dg.ConfigurableResource):
-    """The data root: landing/ (inputs), outputs/ (what retention teams read), and the pipeline's own folders."""
+    # not re-wrapped: Dagster shows this docstring, as it is, as the resource's description
+    """The data root: landing/ (inputs), outputs/ (what retention teams read), and the pipeline's own folders."""  # noqa: E501
 
     path: str = Field(
         description="Folder holding landing/, outputs/, quarantine/ and the asset store."
@@ -69,7 +70,10 @@ class ChurnSettings(dg.ConfigurableResource):
     )
     as_of: str | None = Field(
         default=None,
-        description="Score as of this ISO timestamp (inclusive); default: the latest timestamp in the inputs.",
+        description=(
+            "Score as of this ISO timestamp (inclusive); "
+            "default: the latest timestamp in the inputs."
+        ),
     )
     catalogue_path: str | None = Field(
         default=None, description="Touchpoint catalogue TOML; default: the packaged one."
@@ -80,7 +84,9 @@ class ChurnSettings(dg.ConfigurableResource):
     )
     playbook_path: str | None = Field(
         default=None,
-        description="Retention playbook TOML (touchpoint -> action, owner); default: the packaged one.",
+        description=(
+            "Retention playbook TOML (touchpoint -> action, owner); default: the packaged one."
+        ),
     )
     seed: int = Field(default=42, description="Seed for model training.")
 

@@ -16,7 +16,10 @@ def build_schedules(deployment: Deployment) -> list[dg.ScheduleDefinition]:
             cron_schedule="0 6 * * *",
             execution_timezone="UTC",
             default_status=deployment.schedule_status,
-            description="Every day at 06:00 UTC: the scored list as of the latest data, with the champion model.",
+            description=(
+                "Every day at 06:00 UTC: the scored list as of the latest data, "
+                "with the champion model."
+            ),
         ),
         dg.ScheduleDefinition(
             name="weekly_retraining_schedule",
@@ -24,6 +27,9 @@ def build_schedules(deployment: Deployment) -> list[dg.ScheduleDefinition]:
             cron_schedule="0 3 * * 1",
             execution_timezone="UTC",
             default_status=deployment.schedule_status,
-            description="Mondays at 03:00 UTC, before scoring: a new challenger from the latest snapshots, promoted only past the champion gate.",
+            description=(
+                "Mondays at 03:00 UTC, before scoring: a new challenger from the latest snapshots, "
+                "promoted only past the champion gate."
+            ),
         ),
     ]

@@ -1,4 +1,5 @@
-"""The landing sensor: new or changed event files in landing/ become partitions and are ingested, once each."""
+"""The landing sensor: new or changed event files in landing/ become partitions and are ingested,
+once each."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
         jobs=ingest_file_jobs,
         minimum_interval_seconds=60,
         default_status=deployment.sensor_status,
-        description="Hashes the event files in landing/ and launches one ingestion run per new content (or per content whose stored result is gone); retires partitions whose file is gone.",
+        description=(
+            "Hashes the event files in landing/ and launches one ingestion run per new content "
+            "(or per content whose stored result is gone); retires partitions whose file is gone."
+        ),
     )
     def landing_files_sensor(
         context: dg.SensorEvaluationContext, data_root: DataRoot, io_manager: FrameStore
     ) -> dg.SensorResult:
-        # the cursor caches content hashes by (size, mtime), so unchanged files are not re-read each tick
+        # the cursor caches content hashes by (size, mtime), so unchanged files are not re-read
+        # each tick
         tables, cache = landing_changes(
             context.instance,
             data_root,
@@ -40,7 +45,8 @@ def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
         for t in tables:
             if t.changes.add or t.changes.retire:
                 context.log.info(
-                    f"{t.table}: {len(t.changes.add)} new files {list(t.changes.add)}, {len(t.changes.retire)} retired {list(t.changes.retire)}"
+                    f"{t.table}: {len(t.changes.add)} new files {list(t.changes.add)}, "
+                    f"{len(t.changes.retire)} retired {list(t.changes.retire)}"
                 )
         return dg.SensorResult(
             run_requests=runs,

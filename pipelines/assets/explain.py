@@ -37,7 +37,8 @@ def shap_attributions(
             "retrain with the current catalogue"
         )
     started = time.perf_counter()
-    # calibrated probabilities and TreeSHAP of the booster in log-odds, in batches so memory stays flat
+    # calibrated probabilities and TreeSHAP of the booster in log-odds, in batches so memory
+    # stays flat
     probability, values, base = score_and_explain(champion, scoring_features, features)
     seconds = time.perf_counter() - started
     context.log.info(

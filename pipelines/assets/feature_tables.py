@@ -2,6 +2,7 @@
 the data dictionary."""
 
 import time
+from typing import cast
 
 import dagster as dg
 import polars as pl
@@ -147,6 +148,8 @@ def training_snapshots(
         f"snapshots built in {time.perf_counter() - started:.1f}s: {snapshots.height:,} rows"
     )
     first_features = [d.name for d in registry[:8]]
+    # the mean of a Float64 column: a float, or None when there are no rows
+    churn_rate = cast(float | None, snapshots["churned"].cast(pl.Float64).mean())
     return dg.Output(
         snapshots,
         metadata={
@@ -154,9 +157,7 @@ def training_snapshots(
             "features": len(registry),
             "holdout_cutoff": f"{cutoffs.holdout:%Y-%m-%d}",
             "by_cutoff": preview(by_cutoff.with_columns(pl.col("cutoff").dt.strftime("%Y-%m-%d"))),
-            "churn_rate": dg.MetadataValue.float(
-                float(snapshots["churned"].cast(pl.Float64).mean() or 0.0)
-            ),
+            "churn_rate": dg.MetadataValue.float(float(churn_rate or 0.0)),
             "preview": preview(
                 snapshots.select("customer_id", "cutoff", "split", "churned", *first_features)
             ),

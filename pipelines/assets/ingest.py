@@ -4,7 +4,8 @@
 comes in two steps:
 
 - `<table>_files`, partitioned by landing file (see `pipelines/partitions.py`): one file validated
-  on its own, exactly once per distinct content; its bad rows go to quarantine/<table>/<key>.parquet.
+  on its own, exactly once per distinct content; its bad rows go to
+  quarantine/<table>/<key>.parquet.
 - `<table>`: the union of the current partitions, where an id already seen in an earlier file is
   quarantined as a duplicate and events of unknown customers are quarantined; the table's whole
   quarantine is rewritten to quarantine/<table>.parquet. Rows in = accepted + quarantined holds for
@@ -56,9 +57,17 @@ def _warn_skipped(context: dg.AssetExecutionContext, data_root: DataRoot, table:
         context.log.warning(warning)
 
 
-@dg.asset(group_name="ingest", kinds={"polars"}, owners=OWNERS, code_version="1")
+@dg.asset(
+    group_name="ingest",
+    kinds={"polars"},
+    owners=OWNERS,
+    code_version="1",
+    description=(
+        "Customers from landing/customers, typed; "
+        "name, email, phone and address never pass this point."
+    ),
+)
 def customers(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Output[pl.DataFrame]:
-    """Customers from landing/customers, typed; name, email, phone and address never pass this point."""
     started = time.perf_counter()
     result = ingest_table(data_root.landing, CUSTOMERS, None)
     quarantine = data_root.folder("quarantine") / "customers.parquet"
@@ -81,7 +90,10 @@ def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
         kinds={"polars"},
         owners=OWNERS,
         code_version="1",
-        description=f"One landing/{table} file validated on its own (row checks, ids repeated within the file); one partition per distinct file content.",
+        description=(
+            f"One landing/{table} file validated on its own "
+            "(row checks, ids repeated within the file); one partition per distinct file content."
+        ),
     )
     def _validated_file(
         context: dg.AssetExecutionContext, data_root: DataRoot
@@ -150,7 +162,10 @@ support_files = _file_asset(SUPPORT)
 surveys_files = _file_asset(SURVEYS)
 clickstream = _table_asset(
     CLICKSTREAM,
-    "Web and app events from landing/clickstream: every file's accepted rows, an event id counted once.",
+    (
+        "Web and app events from landing/clickstream: every file's accepted rows, "
+        "an event id counted once."
+    ),
 )
 support = _table_asset(
     SUPPORT,
@@ -158,5 +173,8 @@ support = _table_asset(
 )
 surveys = _table_asset(
     SURVEYS,
-    "Survey answers (NPS, CSAT, CES, would-buy-again) from landing/surveys, a response id counted once.",
+    (
+        "Survey answers (NPS, CSAT, CES, would-buy-again) from landing/surveys, "
+        "a response id counted once."
+    ),
 )

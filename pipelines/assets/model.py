@@ -91,7 +91,9 @@ def churn_model(
 @dg.asset_check(
     asset=churn_model,
     blocking=True,
-    description="Scoring may only use a champion that passed the promotion gate on the latest holdout.",
+    description=(
+        "Scoring may only use a champion that passed the promotion gate on the latest holdout."
+    ),
 )
 def champion_passes_gate(
     mlflow_tracking: MlflowTracking, churn_model: ChurnModel
