@@ -363,7 +363,10 @@ def bucket_breakdown(validated: Path, work: Path, shared: Shared, repeats: int) 
     """Where the feature stage's time goes: each of its steps run alone on bucket 0 (median of
     `repeats`; the snapshots' features and labels are `training_tables` less the window table),
     beside the scan floor of the same bucket, so each step reads as a multiple of it."""
-    tables = lambda: _event_scans(validated, 0)  # noqa: E731
+
+    def tables() -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+        return _event_scans(validated, 0)
+
     scratch = work / "breakdown"
     scratch.mkdir(exist_ok=True)
     cutoffs = [*shared.plan.cutoffs.training, shared.plan.cutoffs.holdout]

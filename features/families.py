@@ -13,7 +13,14 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from features.catalogue import OTHER, PHASES, Catalogue, Touchpoint, touchpoints_for_event
+from features.catalogue import (
+    OTHER,
+    PHASE_LABELS,
+    PHASES,
+    Catalogue,
+    Touchpoint,
+    touchpoints_for_event,
+)
 from features.feature import JOURNEY, PROFILE, FeatureDef
 from features.ingest.contract import SURVEY_SCALES
 from features.touchpoint_days import (
@@ -184,9 +191,11 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
     def first_response_hours(c: datetime) -> pl.Expr:
         return waited_hours(c, pl.col("first_response_at"), answered(c))
 
+    def recent(c: datetime, days: int) -> pl.Expr:
+        return here & _since("opened_at", c, days)
+
     defs = []
     for d in WINDOWS_DAYS:
-        recent = lambda c, d=d: here & _since("opened_at", c, d)  # noqa: E731
         defs += [
             FeatureDef(
                 f"{t.name}_tickets_{d}d",
@@ -196,7 +205,7 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
                 "support",
                 f"Tickets opened with {t.label} in the {d} days before the cutoff.",
                 f"{_number_of('ticket', 'tickets')} with {t.label} in the last {d} days",
-                lambda c, recent=recent: _count(recent(c)),
+                lambda c, d=d: _count(recent(c, d)),
             ),
             FeatureDef(
                 f"{t.name}_unanswered_tickets_{d}d",
@@ -208,7 +217,7 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
                 "by the cutoff.",
                 f"{_number_of('ticket', 'tickets')} still waiting "
                 f"for a first answer from {t.label}",
-                lambda c, recent=recent: _count(recent(c) & ~answered(c)),
+                lambda c, d=d: _count(recent(c, d) & ~answered(c)),
             ),
             FeatureDef(
                 f"{t.name}_first_response_hours_max_{d}d",
@@ -219,13 +228,11 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
                 f"Longest wait for a first response (hours) over the last {d} days' tickets; "
                 "unanswered ones count until the cutoff.",
                 f"waited {_number_of('hour', 'hours')} for a first answer from {t.label}",
-                lambda c, recent=recent: first_response_hours(c).filter(recent(c)).max(),
+                lambda c, d=d: first_response_hours(c).filter(recent(c, d)).max(),
                 fill=None,
                 reason_missing=f"no tickets with {t.label} in the last {d} days",
             ),
         ]
-    last_30d = lambda c: here & _since("opened_at", c, 30)  # noqa: E731
-    last_90d = lambda c: here & _since("opened_at", c, 90)  # noqa: E731
     return defs + [
         FeatureDef(
             f"{t.name}_slow_or_unanswered_tickets_30d",
@@ -237,7 +244,7 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
             f"{SLOW_FIRST_RESPONSE_HOURS:.0f} hours for a first response (or still wait).",
             f"{_number_of('ticket', 'tickets')} with {t.label} "
             "waited over a day for a first answer",
-            lambda c: _count(last_30d(c) & (first_response_hours(c) > SLOW_FIRST_RESPONSE_HOURS)),
+            lambda c: _count(recent(c, 30) & (first_response_hours(c) > SLOW_FIRST_RESPONSE_HOURS)),
         ),
         FeatureDef(
             f"{t.name}_resolution_hours_max_90d",
@@ -249,7 +256,9 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
             "unresolved ones count until the cutoff.",
             f"a ticket with {t.label} took {_number_of('hour', 'hours')} "
             "to resolve (or is still open)",
-            lambda c: waited_hours(c, pl.col("resolved_at"), resolved(c)).filter(last_90d(c)).max(),
+            lambda c: (
+                waited_hours(c, pl.col("resolved_at"), resolved(c)).filter(recent(c, 90)).max()
+            ),
             fill=None,
             reason_missing=f"no tickets with {t.label} in the last 90 days",
         ),
@@ -271,7 +280,7 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
             "support",
             "Times the last 90 days' tickets were reopened.",
             f"tickets with {t.label} reopened {_number_of('time', 'times')} in the last 90 days",
-            lambda c: pl.col("reopened").filter(last_90d(c)).fill_null(0).sum().cast(pl.Float64),
+            lambda c: pl.col("reopened").filter(recent(c, 90)).fill_null(0).sum().cast(pl.Float64),
         ),
         FeatureDef(
             f"{t.name}_escalated_tickets_90d",
@@ -282,7 +291,7 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
             "Escalated tickets opened in the 90 days before the cutoff.",
             f"{_number_of('escalated ticket', 'escalated tickets')} with {t.label} "
             "in the last 90 days",
-            lambda c: _count(last_90d(c) & pl.col("escalated").fill_null(False)),
+            lambda c: _count(recent(c, 90) & pl.col("escalated").fill_null(False)),
         ),
         FeatureDef(
             f"{t.name}_channel_switches_30d",
@@ -294,7 +303,7 @@ def support_features(t: Touchpoint) -> list[FeatureDef]:
             "on another channel within a week.",
             f"chased the same issue on {_number_of('other channel', 'other channels')} "
             "within a week",
-            lambda c: _count(last_30d(c) & pl.col("channel_switch")),
+            lambda c: _count(recent(c, 30) & pl.col("channel_switch")),
         ),
     ]
 
@@ -423,11 +432,6 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
             touches_in([n for n in catalogue.names if catalogue.phase_of(n) == phase]) / total
         )
 
-    def phase_words(phase: str) -> str:
-        words = phase.replace("_", " ")
-        words = words.replace("pre purchase", "before purchase")
-        return words.replace("post purchase", "after purchase")
-
     defs = [
         FeatureDef(
             f"{JOURNEY}_{p}_share_90d",
@@ -436,7 +440,7 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
             "journey",
             "windows",
             f"Share of the last 90 days' touches in the {p.replace('_', ' ')} phase.",
-            f"{{value:.0%}} of recent activity {phase_words(p)}",
+            f"{{value:.0%}} of recent activity {PHASE_LABELS[p]}",
             lambda c, p=p: share(p),
             fill=None,
             reason_missing="no activity in the last 90 days",

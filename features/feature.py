@@ -76,6 +76,12 @@ class FeatureDef:
     raises_risk_when: str = "high"  # which end of the feature a reason is worth saying for
     reason_missing: str | None = None  # the sentence for a missing value; needed where fill is None
 
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: family {self.family!r} is not one of {FAMILIES}")
+        if self.source not in (*SOURCE_TIME, *PER_CUSTOMER):
+            raise ValueError(f"{self.name}: source {self.source!r} is not a feature source")
+
     def explain(self, value: float | None) -> str:
         """The sentence an agent reads, filled with the customer's value.
 

@@ -19,8 +19,7 @@ from models.tracking import Tracking
 
 
 class DataRoot(dg.ConfigurableResource):
-    # not re-wrapped: Dagster shows this docstring, as it is, as the resource's description
-    """The data root: landing/ (inputs), outputs/ (what retention teams read), and the pipeline's own folders."""  # noqa: E501
+    """The data root: landing/ (inputs), outputs/ (for retention teams), the pipeline's folders."""
 
     path: str = Field(
         description="Folder holding landing/, outputs/, quarantine/ and the asset store."

@@ -48,13 +48,12 @@ def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
                     f"{t.table}: {len(t.changes.add)} new files {list(t.changes.add)}, "
                     f"{len(t.changes.retire)} retired {list(t.changes.retire)}"
                 )
+        partition_requests = [r for t in tables for r in t.requests()]
         return dg.SensorResult(
             run_requests=runs,
-            dynamic_partitions_requests=[r for t in tables for r in t.requests()],
+            dynamic_partitions_requests=partition_requests,
             cursor=json.dumps(cache),
-            skip_reason=None
-            if runs or any(t.requests() for t in tables)
-            else "no new landing files",
+            skip_reason=None if runs or partition_requests else "no new landing files",
         )
 
     return landing_files_sensor

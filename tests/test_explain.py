@@ -18,7 +18,7 @@ from models.explain.touchpoint_drivers import FlagRule, driver_table
 
 def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> FeatureDef:
     return FeatureDef(
-        name, touchpoint, "purchase", "friction", "touches", name, reason, lambda c: pl.lit(0)
+        name, touchpoint, "purchase", "friction", "windows", name, reason, lambda c: pl.lit(0)
     )
 
 

@@ -10,6 +10,7 @@ import polars as pl
 from features.catalogue import OTHER
 from features.dictionary import data_dictionary
 from features.feature_plan import FeaturePlan, plan_features
+from features.quality import label_rates
 from features.snapshots import build_scoring_features, build_training_snapshots, feature_sources
 from features.touchpoint_days import (
     DAY,
@@ -139,11 +140,6 @@ def training_snapshots(
     snapshots = build_training_snapshots(
         sources, list(cutoffs.training), cutoffs.holdout, feature_plan.horizon_days, registry
     )
-    by_cutoff = (
-        snapshots.group_by("cutoff", "split")
-        .agg(customers=pl.len(), churn_rate=pl.col("churned").mean())
-        .sort("cutoff")
-    )
     context.log.info(
         f"snapshots built in {time.perf_counter() - started:.1f}s: {snapshots.height:,} rows"
     )
@@ -156,7 +152,7 @@ def training_snapshots(
             "dagster/row_count": snapshots.height,
             "features": len(registry),
             "holdout_cutoff": f"{cutoffs.holdout:%Y-%m-%d}",
-            "by_cutoff": preview(by_cutoff.with_columns(pl.col("cutoff").dt.strftime("%Y-%m-%d"))),
+            "by_cutoff": preview(label_rates(snapshots)),
             "churn_rate": dg.MetadataValue.float(float(churn_rate or 0.0)),
             "preview": preview(
                 snapshots.select("customer_id", "cutoff", "split", "churned", *first_features)
