@@ -37,11 +37,8 @@ _HAZARD_WEIGHTS = {
     "low_ces": (0.5, 2),
     "pricing_exits": (0.8, 4),
 }
-_COMPOUNDING = (
-    "payment_errors",
-    "bad_tickets",
-    "pricing_exits",
-)  # friction at two of these at once...
+# friction at two of these at once...
+_COMPOUNDING = ("payment_errors", "bad_tickets", "pricing_exits")
 _COMPOUND_WEIGHT = 1.2  # ...adds this to the log-odds beyond their sum
 _TROUBLES = ("payment", "pricing", "service")  # episodes of friction at the planted touchpoints
 _TROUBLE_EXIT = 0.02  # weekly chance an episode ends: about a year each
@@ -173,9 +170,8 @@ def _week_frictions(
     opening tickets that go unanswered.
     """
     retries = rng.poisson(0.8 * trouble["payment"] * active)
-    comparing = rng.poisson(
-        0.7 * trouble["pricing"] * active
-    )  # visits to compare plans, each ending in an exit
+    # visits to compare plans, each ending in an exit
+    comparing = rng.poisson(0.7 * trouble["pricing"] * active)
     browsing = rng.poisson(latent.activity * active)
     sessions = browsing + retries + comparing
     checkouts = rng.binomial(browsing, 0.4) + retries
@@ -269,9 +265,8 @@ class World:
     support: pl.DataFrame
     surveys: pl.DataFrame
     truth: pl.DataFrame
-    truth_at_cutoffs: (
-        pl.DataFrame
-    )  # customer_id, cutoff, true_churn_probability: the oracle at each month start
+    # customer_id, cutoff, true_churn_probability: the oracle at each month start
+    truth_at_cutoffs: pl.DataFrame
 
 
 def _month_starts(config: WorldConfig) -> list[datetime]:
@@ -335,9 +330,8 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
         if config.truth_replicates
         else {}
     )
-    oracle_rng = np.random.default_rng(
-        config.seed + 3
-    )  # its own stream: recording the oracle leaves the world unchanged
+    # its own stream: recording the oracle leaves the world unchanged
+    oracle_rng = np.random.default_rng(config.seed + 3)
     oracle: list[tuple[datetime, np.ndarray]] = []
     for week in range(config.weeks):
         if week in cutoffs:
