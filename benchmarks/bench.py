@@ -39,7 +39,13 @@ from demo.landing import write_world
 from demo.simulator import WorldConfig, chunks, simulate
 from features.catalogue import Catalogue, load_catalogue
 from features.feature import FeatureDef
-from features.feature_plan import FeaturePlan, choose_cutoffs, feature_set, latest_timestamp
+from features.feature_plan import (
+    FeaturePlan,
+    choose_cutoffs,
+    feature_set,
+    latest_timestamp,
+    scoring_cutoff,
+)
 from features.ingest.buckets import bucket_folder, customer_bucket, ingest_bucketed
 from features.ingest.contract import CONTRACTS, EVENT_TABLES
 from features.ingest.read import ingest_table
@@ -312,10 +318,12 @@ def share(
         catalogue,
     )
     plan = FeaturePlan(
-        as_of,
-        horizon_days,
-        choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs),
-        supported,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        scoring_cutoff=scoring_cutoff(as_of),
+        features=supported,
+        catalogue=catalogue.fingerprint,
+        training=choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs),
     )
     return Shared(bucket_count(validated), catalogue, customers, plan, plan.registry(catalogue))
 
@@ -336,7 +344,7 @@ def bucket_sources(
 
 def training_tables(sources: dict[str, pl.DataFrame], shared: Shared) -> pl.DataFrame:
     """One bucket's stacked training snapshots (the training_snapshots asset)."""
-    cutoffs = shared.plan.cutoffs
+    cutoffs = shared.plan.training_cutoffs()
     return build_training_snapshots(
         sources, list(cutoffs.training), cutoffs.holdout, shared.plan.horizon_days, shared.registry
     )
@@ -369,7 +377,8 @@ def bucket_breakdown(validated: Path, work: Path, shared: Shared, repeats: int) 
 
     scratch = work / "breakdown"
     scratch.mkdir(exist_ok=True)
-    cutoffs = [*shared.plan.cutoffs.training, shared.plan.cutoffs.holdout]
+    training = shared.plan.training_cutoffs()
+    cutoffs = [*training.training, training.holdout]
     seconds: dict[str, float] = {}
     seconds["scan floor"], events = median_seconds(
         lambda: sum(frame.collect().height for frame in tables()), repeats

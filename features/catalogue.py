@@ -6,6 +6,7 @@ without touching code; every feature and every attribution is keyed by the touch
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,11 @@ class Touchpoint:
 class Catalogue:
     touchpoints: tuple[Touchpoint, ...]
     source: str = field(default="", compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the touchpoints and their rules: one catalogue, one set of features."""
+        return hashlib.sha256(repr(self.touchpoints).encode()).hexdigest()[:12]
 
     @property
     def names(self) -> list[str]:

@@ -1,6 +1,6 @@
 """What a run builds, decided once from the data (asset `feature_plan`): `as_of`, the cutoffs, and
 which features this catalogue and data support. Training, scoring, attribution and the report all
-read the plan, so they agree on the features, and none rebuilds the registry from the raw tables.
+read the plan, so they agree on the features, and none decides them again from the raw tables.
 
 A feature is a pure function of the cutoff returning a Polars expression over one source as known
 strictly before the cutoff (`features.feature`); the families that generate them from the catalogue
@@ -53,33 +53,54 @@ class FeatureSet:
 
 
 @dataclass(frozen=True)
-class Cutoffs:
-    """Monthly training cutoffs (midnights UTC) whose horizon ends before the holdout's starts, the
-    holdout (the latest month start whose horizon is fully observed), and the scoring cutoff."""
+class TrainingCutoffs:
+    """Monthly training cutoffs (midnights UTC) whose horizon ends before the holdout's starts, and
+    the holdout: the latest month start whose horizon is fully observed."""
 
     training: tuple[datetime, ...]
     holdout: datetime
-    scoring: datetime
 
 
 @dataclass(frozen=True)
 class FeaturePlan:
+    """What a run builds. `training` is None when the history is too short to train by time
+    (`training_problem` says why): the features can still be built and scored with a champion
+    trained before, so only training stops."""
+
     as_of: datetime
     horizon_days: int
-    cutoffs: Cutoffs
+    scoring_cutoff: datetime
     features: FeatureSet
+    catalogue: str  # the fingerprint of the catalogue the features were decided with
+    training: TrainingCutoffs | None
+    training_problem: str | None = None
 
     def registry(self, catalogue: Catalogue) -> list[FeatureDef]:
+        """The features, from the catalogue the plan was made with: another catalogue would name
+        other features than the plan's tables hold."""
+        if catalogue.fingerprint != self.catalogue:
+            raise ValueError(
+                f"the touchpoint catalogue ({catalogue.source}) changed since the feature plan was "
+                "made: materialize feature_plan again (any run that builds features does)"
+            )
         return self.features.registry(catalogue)
+
+    def training_cutoffs(self) -> TrainingCutoffs:
+        if self.training is None:
+            raise NotEnoughHistory(self.training_problem or "no training cutoffs")
+        return self.training
 
     def to_json(self) -> dict[str, Any]:
         """The plan as JSON values: what the asset store keeps and the UI shows."""
+        training = self.training
         return {
             "as_of": self.as_of.isoformat(),
             "horizon_days": self.horizon_days,
-            "training_cutoffs": [c.isoformat() for c in self.cutoffs.training],
-            "holdout_cutoff": self.cutoffs.holdout.isoformat(),
-            "scoring_cutoff": self.cutoffs.scoring.isoformat(),
+            "scoring_cutoff": self.scoring_cutoff.isoformat(),
+            "training_cutoffs": [c.isoformat() for c in training.training] if training else None,
+            "holdout_cutoff": training.holdout.isoformat() if training else None,
+            "training_problem": self.training_problem,
+            "catalogue": self.catalogue,
             "touched": list(self.features.touched),
             "support_touchpoints": list(self.features.support_touchpoints),
             "survey_pairs": [list(pair) for pair in self.features.survey_pairs],
@@ -89,20 +110,25 @@ class FeaturePlan:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeaturePlan:
         when = datetime.fromisoformat
+        training = None
+        if data["training_cutoffs"] is not None:
+            training = TrainingCutoffs(
+                training=tuple(when(c) for c in data["training_cutoffs"]),
+                holdout=when(data["holdout_cutoff"]),
+            )
         return cls(
             as_of=when(data["as_of"]),
             horizon_days=int(data["horizon_days"]),
-            cutoffs=Cutoffs(
-                training=tuple(when(c) for c in data["training_cutoffs"]),
-                holdout=when(data["holdout_cutoff"]),
-                scoring=when(data["scoring_cutoff"]),
-            ),
+            scoring_cutoff=when(data["scoring_cutoff"]),
             features=FeatureSet(
                 touched=tuple(data["touched"]),
                 support_touchpoints=tuple(data["support_touchpoints"]),
                 survey_pairs=tuple((t, s) for t, s in data["survey_pairs"]),
                 subscription_plans=tuple(data["subscription_plans"]),
             ),
+            catalogue=data["catalogue"],
+            training=training,
+            training_problem=data["training_problem"],
         )
 
 
@@ -121,13 +147,21 @@ def plan_features(
     features they support."""
     as_of = latest_timestamp(customers, days) if as_of is None else as_of
     first_day = days[DAY].min()
-    if not isinstance(first_day, datetime):
-        raise NotEnoughHistory("no touches at all: there is no history to train on")
+    training, problem = None, None
+    try:
+        if not isinstance(first_day, datetime):
+            raise NotEnoughHistory("no touches at all: there is no history to train on")
+        training = choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs)
+    except NotEnoughHistory as err:
+        problem = str(err)
     return FeaturePlan(
         as_of=as_of,
         horizon_days=horizon_days,
-        cutoffs=choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs),
+        scoring_cutoff=scoring_cutoff(as_of),
         features=feature_set(customers, days, support, surveys, catalogue),
+        catalogue=catalogue.fingerprint,
+        training=training,
+        training_problem=problem,
     )
 
 
@@ -219,7 +253,7 @@ def choose_cutoffs(
     horizon_days: int,
     train_cutoffs: int,
     min_history_days: int = 30,
-) -> Cutoffs:
+) -> TrainingCutoffs:
     """Month starts: the holdout is the latest whose horizon ends by `as_of`; training cutoffs end
     their horizon by the holdout cutoff, so no training label sees the holdout's label window."""
     horizon = timedelta(days=horizon_days)
@@ -236,4 +270,4 @@ def choose_cutoffs(
             f"{2 * horizon_days + min_history_days + 31} days. Add older events or lower "
             "horizon_days."
         )
-    return Cutoffs(tuple(sorted(cutoffs)), holdout, scoring_cutoff(as_of))
+    return TrainingCutoffs(tuple(sorted(cutoffs)), holdout)

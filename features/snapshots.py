@@ -185,7 +185,7 @@ def build_scoring_features(
 ) -> pl.DataFrame:
     """The features as of the end of `as_of`'s day for every customer not churned by then, with
     `as_of` beside them."""
-    cutoff = plan.cutoffs.scoring
+    cutoff = plan.scoring_cutoff
     members = population(sources["customers"], sources["days"], cutoff, plan.horizon_days)
     features = build_features(sources, members, cutoff, registry)
     return features.with_columns(as_of=pl.lit(plan.as_of, dtype=pl.Datetime("us", "UTC")))

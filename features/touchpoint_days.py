@@ -29,9 +29,8 @@ from features.ingest.contract import UTC_DATETIME
 
 DAY = "day"
 PURCHASES = "purchases"
-ABANDONED_CHECKOUTS = (
-    "abandoned_checkouts"  # checkouts started that day beyond that day's purchases
-)
+# checkouts started that day beyond that day's purchases
+ABANDONED_CHECKOUTS = "abandoned_checkouts"
 # the day's latest touch, packed: (microseconds << 9) | (touchpoint code << 1) | was an exit intent
 LAST_TOUCH = "last_touch"
 _TOUCHPOINT_BITS = 8

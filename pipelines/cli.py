@@ -222,6 +222,8 @@ def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -
         from demo.landing import DemoFolderError, check_landing_is_the_demos, write_world
         from demo.simulator import WorldConfig, simulate
     except ModuleNotFoundError as err:
+        if err.name != "demo":  # the demo is there, but something it imports is not
+            raise
         raise CannotStart(
             "the demo runs from a checkout of the repository (`make demo`); "
             "this installation holds the product only"

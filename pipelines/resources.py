@@ -110,7 +110,8 @@ class ChurnSettings(dg.ConfigurableResource):
 
 @runtime_checkable
 class JsonStored(Protocol):
-    """A value the asset store keeps as JSON (a plan, a model result) and hands back typed."""
+    """A value the asset store keeps as JSON (a plan, a model result) and hands back typed:
+    `to_json` returns a dict of JSON values, and `from_json` of that dict gives an equal value."""
 
     def to_json(self) -> dict[str, Any]: ...
 

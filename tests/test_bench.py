@@ -116,6 +116,7 @@ def test_world_size_picks_the_activity_that_gives_the_events_asked_for():
         world_size(1_000_000, 1_000_000)
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_a_chunked_world_is_generated_in_children_and_validated_into_buckets(tmp_path):
     config = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0)

@@ -144,9 +144,10 @@ def test_quarantine_share_check_stops_a_mostly_rejected_table(tmp_path):
     )
     accepted = pl.DataFrame({"event_id": [f"E{i}" for i in range(90)]})
     check = _table_check("clickstream", "quarantine_share")
+    # 10% > 5%
     assert not run_check(
         check, data_root=DataRoot(path=str(tmp_path)), quality=QUALITY, frame=accepted
-    ).passed  # 10% > 5%
+    ).passed
     assert run_check(
         check,
         data_root=DataRoot(path=str(tmp_path)),

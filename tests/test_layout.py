@@ -75,7 +75,18 @@ def test_each_package_imports_only_the_layers_below_it(graph):
     assert crossing == set()
 
 
-def test_the_demo_stays_out_of_the_wheel_and_the_product_imports_it_only_for_the_demo(graph):
+def module_level_imports(path: Path) -> set[str]:
+    """The modules a file imports when it is imported: its top-level import statements."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_demo_stays_out_of_the_wheel_and_only_the_demo_command_imports_it(graph):
     find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     assert not any(pattern.startswith("demo") for pattern in find["find"]["include"])
     users = {
@@ -84,3 +95,10 @@ def test_the_demo_stays_out_of_the_wheel_and_the_product_imports_it_only_for_the
         if not module.startswith("demo") and any(t.startswith("demo") for t in targets)
     }
     assert users <= {"pipelines.cli"}, "only `python -m pipelines.cli demo` may import the demo"
+    on_import = {
+        module_name(path)
+        for package in ("features", "models", "pipelines")
+        for path in (REPO / package).rglob("*.py")
+        if any(m.split(".")[0] == "demo" for m in module_level_imports(path))
+    }
+    assert on_import == set(), "the demo is imported inside the demo command, not at import time"

@@ -89,9 +89,8 @@ def test_gate_keeps_the_champion_against_a_worse_or_miscalibrated_challenger():
     worse = decide({"roc_auc": 0.70, "ece": 0.02}, champion, gate)
     assert not worse.promote and "worse than the champion" in worse.reasons[0]
     assert not decide({"roc_auc": 0.80, "ece": 0.08}, champion, gate).promote
-    assert not decide(
-        {"roc_auc": 0.51, "ece": 0.01}, None, gate
-    ).promote  # no champion: still needs the floor
+    # no champion: still needs the floor
+    assert not decide({"roc_auc": 0.51, "ece": 0.01}, None, gate).promote
     assert decide({"roc_auc": 0.70, "ece": 0.01}, None, gate).promote
 
 

@@ -9,6 +9,7 @@ import mlflow
 import polars as pl
 from mlflow import MlflowClient
 from mlflow.models import get_model_info
+from polars.testing import assert_series_equal
 from sklearn.metrics import roc_auc_score
 
 from demo.simulator import PLANTED_DRIVERS
@@ -41,16 +42,21 @@ def test_scored_list_covers_every_active_customer_most_value_at_risk_first(pipel
     csv = (pipeline_run.data_root / "outputs" / "scored_customers.csv").read_text()
     assert pl.read_csv(csv.encode()).height == scored.height
     assert not re.search(r"\d\.\d{4}", csv)  # rounded for reading: 0.785, not 0.7847582420701676
-    with zipfile.ZipFile(
-        pipeline_run.data_root / "outputs" / "scored_customers.xlsx"
-    ) as xlsx:  # a header row, then one per customer
+    # a header row, then one per customer
+    with zipfile.ZipFile(pipeline_run.data_root / "outputs" / "scored_customers.xlsx") as xlsx:
         assert xlsx.read("xl/worksheets/sheet1.xml").decode().count("<row ") == scored.height + 1
     # exactly the customers active at as_of
     assert set(scored["customer_id"]) == set(truth["customer_id"])
     assert scored["churn_probability"].is_between(0, 1).all()
     assert set(scored["risk_tier"]) <= {"high", "medium", "low"}
     expected_value_at_risk = scored["churn_probability"] * scored["monthly_value"]
-    assert ((scored["value_at_risk"] - expected_value_at_risk).abs() < 1e-9).all()
+    assert_series_equal(
+        scored["value_at_risk"],
+        expected_value_at_risk,
+        check_names=False,
+        abs_tol=1e-9,
+        rel_tol=0.0,
+    )
     high = scored.filter(pl.col("risk_tier") == "high")
     assert high.height > 0
     catalogue = load_catalogue().names

@@ -101,9 +101,8 @@ def test_a_whole_world_replaces_only_what_the_demo_wrote(tmp_path):
 
     (landing / "surveys" / "mine.csv").unlink()
     (landing / "clickstream" / "2026").rmdir()
-    (
-        tmp_path / "truth" / MANIFEST
-    ).unlink()  # a world written before the demo kept a manifest: its own file names are trusted
+    # a world written before the demo kept a manifest: its own file names are trusted
+    (tmp_path / "truth" / MANIFEST).unlink()
     assert foreign_landing_files(tmp_path) == []
     write_world(world, tmp_path, SMALL)
     assert (tmp_path / "truth" / MANIFEST).is_file()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from models.training.config_part import ConfigPart
 
 
-class GateConfig(BaseModel):
+class GateConfig(ConfigPart):
     """The gate's bounds; a pydantic model so the model asset's Dagster config inherits them."""
-
-    model_config = ConfigDict(frozen=True)
 
     auc_tolerance: float = Field(
         default=0.01,
@@ -30,11 +30,6 @@ class GateConfig(BaseModel):
     min_roc_auc: float = Field(
         default=0.60, description="Least holdout ROC AUC any champion must have."
     )
-
-    @classmethod
-    def of(cls, config: BaseModel) -> GateConfig:
-        """Just these fields of a config that holds them among others (the model asset's)."""
-        return cls.model_validate(config.model_dump(include=set(cls.model_fields)))
 
 
 @dataclass(frozen=True)

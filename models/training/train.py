@@ -15,20 +15,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 import xgboost as xgb
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy.stats import loguniform, randint, uniform
 from sklearn.metrics import log_loss
 from sklearn.model_selection import ParameterSampler
 
 from models.calibration import CalibratedModel, choose_calibration, model_input
+from models.training.config_part import ConfigPart
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(ConfigPart):
     """XGBoost hyperparameters; the defaults are what the demo world was tuned with. A pydantic
     model so the Dagster config of the model asset can inherit these fields rather than repeat
     them."""
-
-    model_config = ConfigDict(frozen=True)
 
     n_estimators: int = Field(
         default=1000, description="Most trees; early stopping on the validation cutoff picks fewer."
@@ -48,11 +47,6 @@ class TrainConfig(BaseModel):
     early_stopping_rounds: int = Field(
         default=50, description="Rounds without a better validation log-loss before stopping."
     )
-
-    @classmethod
-    def of(cls, config: BaseModel) -> TrainConfig:
-        """Just these fields of a config that holds them among others (the model asset's)."""
-        return cls.model_validate(config.model_dump(include=set(cls.model_fields)))
 
     def params(self) -> dict[str, Any]:
         return self.model_dump()

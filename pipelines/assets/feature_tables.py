@@ -87,7 +87,7 @@ def feature_plan(
     surveys: pl.DataFrame,
 ) -> dg.Output[FeaturePlan]:
     """`as_of`, the training, holdout and scoring cutoffs, and which features this catalogue and
-    data support: decided once, read by every asset that builds, scores or explains features."""
+    data support: decided once, read by the assets that build features or explain scores."""
     catalogue = settings.catalogue()
     plan = plan_features(
         customers,
@@ -100,18 +100,26 @@ def feature_plan(
         settings.as_of_timestamp(),
     )
     registry = plan.registry(catalogue)
-    cutoffs = plan.cutoffs
-    context.log.info(
-        f"{len(registry)} features at {len(cutoffs.training)} training cutoffs, the holdout "
-        f"{cutoffs.holdout:%Y-%m-%d} and scoring as of {plan.as_of:%Y-%m-%d %H:%M}"
-    )
+    scoring = f"scoring as of {plan.as_of:%Y-%m-%d %H:%M}"
+    if plan.training is None:
+        context.log.warning(
+            f"{len(registry)} features, {scoring}; no training: {plan.training_problem}"
+        )
+    else:
+        context.log.info(
+            f"{len(registry)} features at {len(plan.training.training)} training cutoffs, the "
+            f"holdout {plan.training.holdout:%Y-%m-%d} and {scoring}"
+        )
+    training = plan.training
     return dg.Output(
         plan,
         metadata={
             "as_of": plan.as_of.isoformat(),
-            "training_cutoffs": ", ".join(f"{c:%Y-%m-%d}" for c in cutoffs.training),
-            "holdout_cutoff": f"{cutoffs.holdout:%Y-%m-%d}",
-            "scoring_cutoff": f"{cutoffs.scoring:%Y-%m-%d}",
+            "training_cutoffs": ", ".join(f"{c:%Y-%m-%d}" for c in training.training)
+            if training
+            else f"none: {plan.training_problem}",
+            "holdout_cutoff": f"{training.holdout:%Y-%m-%d}" if training else "none",
+            "scoring_cutoff": f"{plan.scoring_cutoff:%Y-%m-%d}",
             "features": len(registry),
             "plan": dg.MetadataValue.json(plan.to_json()),
         },
@@ -130,7 +138,7 @@ def training_snapshots(
 ) -> dg.Output[pl.DataFrame]:
     """Features and labels at monthly cutoffs; the latest fully observed one is the holdout."""
     catalogue = settings.catalogue()
-    registry, cutoffs = feature_plan.registry(catalogue), feature_plan.cutoffs
+    registry, cutoffs = feature_plan.registry(catalogue), feature_plan.training_cutoffs()
     sources = feature_sources(customers, touchpoint_days, support, surveys, catalogue)
     context.log.info(
         f"building {len(registry)} features at {len(cutoffs.training)} training cutoffs and the "

@@ -18,7 +18,7 @@ from pipelines.resources import ChurnSettings, MlflowTracking
 OWNERS = ["team:data-science"]
 
 
-class ModelConfig(TrainConfig, GateConfig, dg.Config):
+class ModelConfig(GateConfig, TrainConfig, dg.Config):
     """Hyperparameters (TrainConfig), the promotion gate (GateConfig) and the optional search; the
     seed comes from ChurnSettings."""
 
@@ -48,9 +48,15 @@ def churn_model(
     cutoff, judged on the holdout against four baselines, registered as `challenger`, promoted by
     the gate."""
     tracking = mlflow_tracking.tracking()
+    features = [d.name for d in feature_plan.registry(settings.catalogue())]
+    if missing := sorted(set(features) - set(training_snapshots.columns)):
+        raise ValueError(
+            f"training_snapshots lacks {len(missing)} features of the current feature plan "
+            f"({missing[:5]}): materialize training_snapshots again before churn_model"
+        )
     model, figures = train_and_register(
         training_snapshots,
-        [d.name for d in feature_plan.registry(settings.catalogue())],
+        features,
         touchpoint_days,
         customers,
         config=TrainConfig.of(config),
