@@ -77,7 +77,7 @@ def touchpoint_days(
     )
 
 
-@dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
+@dg.asset(group_name="features", kinds={"json"}, owners=OWNERS, code_version="1")
 def feature_plan(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
