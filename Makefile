@@ -10,6 +10,17 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
 # local (default) or production: picks the Dagster instance file here and the resources in pipelines/config.py
 export TOUCHPOINT_CHURN_ENV ?= local
+# Run settings without code: `make run HORIZON_DAYS=180 AS_OF=1998-01-01` (any ChurnSettings field can
+# also go in <data root>/touchpoint_churn.toml; these variables win over the file)
+ifneq ($(HORIZON_DAYS),)
+export TOUCHPOINT_CHURN_HORIZON_DAYS := $(HORIZON_DAYS)
+endif
+ifneq ($(AS_OF),)
+export TOUCHPOINT_CHURN_AS_OF := $(AS_OF)
+endif
+ifneq ($(TRAIN_CUTOFFS),)
+export TOUCHPOINT_CHURN_TRAIN_CUTOFFS := $(TRAIN_CUTOFFS)
+endif
 INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
 .PHONY: setup instance chromium demo run lint format test bench dev mlflow lock clean

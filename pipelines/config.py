@@ -9,14 +9,20 @@
   Dagster's instance keeps runs, events and schedules in Postgres (`dagster.production.yaml`,
   which `make` copies into DAGSTER_HOME when this variable says production), and automation
   starts switched on.
+
+Run settings (the horizon, `as_of`, ...) come from the data root's `touchpoint_churn.toml` and
+from `TOUCHPOINT_CHURN_<SETTING>` variables (`run_settings`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable, Mapping
+import tomllib
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -89,6 +95,39 @@ def deployment(
             "(or `pip install -e '.[production]'`)"
         )
     return Deployment(name, data_root, tracking_uri)
+
+
+SETTINGS_FILE = "touchpoint_churn.toml"
+SETTINGS_PREFIX = "TOUCHPOINT_CHURN_"
+
+
+def run_settings(
+    data_root: str | Path, fields: Collection[str], environ: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """The run settings asked for without code: `<data root>/touchpoint_churn.toml`, then one
+    environment variable per setting (`TOUCHPOINT_CHURN_HORIZON_DAYS=180`, what `make run
+    HORIZON_DAYS=180` sets), which wins over the file. `fields` are the settings that exist; any
+    other key in the file is an error naming them, so a typo never passes as a default."""
+    env = os.environ if environ is None else environ
+    path = Path(data_root) / SETTINGS_FILE
+    values: dict[str, object] = {}
+    if path.is_file():
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise DeploymentError(f"cannot read the run settings in {path}: {err}") from err
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise DeploymentError(
+                f"{path}: {', '.join(unknown)} is not a setting; the settings are "
+                f"{', '.join(sorted(fields))}"
+            )
+        # a TOML date (as_of = 1998-01-01) is the ISO text the setting takes
+        values = {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
+    for name in fields:
+        if (value := env.get(SETTINGS_PREFIX + name.upper(), "").strip()) != "":
+            values[name] = value
+    return values
 
 
 class QualityBounds(dg.ConfigurableResource):

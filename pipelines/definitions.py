@@ -20,13 +20,22 @@ the local/production switch: `pipelines/config.py`. Jobs: `pipelines/jobs.py`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
+from pydantic import ValidationError
 
 from pipelines import checks
 from pipelines.assets import explain, feature_tables, ingest, model
-from pipelines.config import Deployment, QualityBounds, deployment
+from pipelines.config import (
+    SETTINGS_FILE,
+    Deployment,
+    DeploymentError,
+    QualityBounds,
+    deployment,
+    run_settings,
+)
 from pipelines.jobs import ingest_file_jobs, retraining_job, scoring_job
 from pipelines.resources import ChurnSettings, DataRoot, FrameStore, MlflowTracking
 from pipelines.schedules import build_schedules
@@ -52,17 +61,34 @@ def build_definitions(
             "data_root": DataRoot(path=str(data_root)),
             "io_manager": FrameStore(base_dir=str(data_root / "assets")),
             "mlflow_tracking": MlflowTracking(tracking_uri=tracking_uri),
-            "settings": settings or ChurnSettings(),
+            "settings": settings
+            or churn_settings(
+                run_settings(data_root, ChurnSettings.model_fields, environ={}),
+                str(data_root / SETTINGS_FILE),
+            ),
             "quality": quality or QualityBounds(),
         },
     )
 
 
+def churn_settings(values: Mapping[str, object], where: str) -> ChurnSettings:
+    """The run settings from `values`, or a DeploymentError that says which one is wrong."""
+    try:
+        return ChurnSettings.model_validate(values)
+    except ValidationError as err:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise DeploymentError(f"the run settings from {where} are not usable: {wrong}") from err
+
+
 def _from_environment() -> dg.Definitions:
-    """Where data lives, where MLflow tracks and whether automation starts on:
+    """Where data lives, where MLflow tracks, the run settings and whether automation starts on:
     `pipelines/config.py` reads the environment."""
     where = deployment()
-    return build_definitions(where.data_root, where.tracking_uri, deployment_name=where.name)
+    values = run_settings(where.data_root, ChurnSettings.model_fields)
+    settings = churn_settings(values, f"{where.data_root}/{SETTINGS_FILE} and the environment")
+    return build_definitions(
+        where.data_root, where.tracking_uri, settings=settings, deployment_name=where.name
+    )
 
 
 defs = _from_environment()

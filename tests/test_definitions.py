@@ -214,3 +214,27 @@ def test_instance_files_keep_local_state_in_sqlite_and_production_state_in_postg
         "username": "DAGSTER_PG_USERNAME",
         "password": "DAGSTER_PG_PASSWORD",
     }
+
+
+def test_run_settings_come_from_the_data_roots_file_and_the_environment_wins(tmp_path):
+    from pipelines.config import run_settings
+    from pipelines.definitions import churn_settings
+    from pipelines.resources import ChurnSettings
+
+    (tmp_path / "touchpoint_churn.toml").write_text("horizon_days = 180\nas_of = 1998-01-01\n")
+    fields = ChurnSettings.model_fields
+    from_file = churn_settings(run_settings(tmp_path, fields, environ={}), "the file")
+    assert (from_file.horizon_days, from_file.as_of) == (180, "1998-01-01")
+    environ = {"TOUCHPOINT_CHURN_AS_OF": "1997-10-01", "TOUCHPOINT_CHURN_TRAIN_CUTOFFS": "4"}
+    both = churn_settings(run_settings(tmp_path, fields, environ=environ), "both")
+    assert (both.horizon_days, both.as_of, both.train_cutoffs) == (180, "1997-10-01", 4)
+    defs = build_definitions(tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert defs.resources is not None and defs.resources["settings"].horizon_days == 180
+
+    (tmp_path / "touchpoint_churn.toml").write_text("horizon = 180\n")
+    with pytest.raises(
+        DeploymentError, match="horizon is not a setting; the settings are .*horizon_days"
+    ):
+        run_settings(tmp_path, fields, environ={})
+    with pytest.raises(DeploymentError, match="horizon_days: Input should be a valid integer"):
+        churn_settings({"horizon_days": "half a year"}, "the environment")
