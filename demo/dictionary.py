@@ -26,7 +26,7 @@ def demo_registry() -> list[FeatureDef]:
     catalogue = load_catalogue()
     days = fold_touchpoint_days(world.clickstream, world.support, world.surveys, catalogue)
     return feature_set(world.customers, days, world.support, world.surveys, catalogue).registry(
-        catalogue
+        catalogue, WorldConfig.horizon_days
     )
 
 

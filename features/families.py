@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from features import purchases
 from features.catalogue import (
     OTHER,
     PHASE_LABELS,
@@ -21,7 +22,7 @@ from features.catalogue import (
     Touchpoint,
     touchpoints_for_event,
 )
-from features.feature import JOURNEY, PROFILE, FeatureDef
+from features.feature import CUSTOMER_VALUE, JOURNEY, PROFILE, FeatureDef
 from features.ingest.contract import SURVEY_SCALES
 from features.touchpoint_days import (
     ABANDONED_CHECKOUTS,
@@ -472,8 +473,9 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
     ]
 
 
-def profile_features(plans: list[str]) -> list[FeatureDef]:
-    """Tenure, value and plan: context that shifts risk, not a touchpoint to fix."""
+def profile_features(plans: list[str], monthly_value: bool = True) -> list[FeatureDef]:
+    """Tenure, value and plan: context that shifts risk, not a touchpoint to fix. The monthly
+    value only where the data has one (the contract makes it optional)."""
     defs = [
         FeatureDef(
             "profile_tenure_days",
@@ -500,6 +502,8 @@ def profile_features(plans: list[str]) -> list[FeatureDef]:
             reason_missing="monthly value unknown",
         ),
     ]
+    if not monthly_value:
+        defs = defs[:1]
     return defs + [
         FeatureDef(
             f"profile_plan_is_{_slug(plan)}",
@@ -517,3 +521,159 @@ def profile_features(plans: list[str]) -> list[FeatureDef]:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "unnamed"
+
+
+def customer_value_features(horizon_days: int) -> list[FeatureDef]:
+    """The customer's whole purchase history (RFM and beyond): how often and how much they buy,
+    how long since they last did against their usual gap, and the BG/NBD model's figures. For a
+    purchase-only business this is most of what is known about a customer, and the long windows
+    see what the 90-day touch windows cannot."""
+    since_last = f"{CUSTOMER_VALUE}_days_since_last_purchase"
+    mean_gap = f"{CUSTOMER_VALUE}_mean_purchase_gap_days"
+
+    def days_before(c: datetime, column: str) -> pl.Expr:
+        return _days(pl.lit(c, dtype=UTC_US) - pl.col(column))
+
+    def gap_mean() -> pl.Expr:
+        # first to last purchase day over the gaps between them; none with a single purchase day
+        span = _days(pl.col(purchases.LAST) - pl.col(purchases.FIRST))
+        return pl.when(pl.col(purchases.PURCHASE_DAYS) > 1).then(
+            span / (pl.col(purchases.PURCHASE_DAYS) - 1)
+        )
+
+    def feature(name: str, family: str, description: str, reason: str, expr, **kw) -> FeatureDef:
+        return FeatureDef(
+            f"{CUSTOMER_VALUE}_{name}",
+            CUSTOMER_VALUE,
+            CUSTOMER_VALUE,
+            family,
+            "purchases",
+            description,
+            reason,
+            expr,
+            **kw,
+        )
+
+    never = "has not bought yet"
+    return [
+        feature(
+            "purchase_days",
+            "customer_value",
+            "Days with a purchase over the whole history before the cutoff.",
+            f"bought on {_number_of('day', 'days')} so far",
+            lambda c: pl.col(purchases.PURCHASE_DAYS).cast(pl.Float64),
+            raises_risk_when="low",
+        ),
+        *[
+            feature(
+                f"purchase_days_{d}d",
+                "customer_value",
+                f"Days with a purchase in the {d} days before the cutoff.",
+                f"bought on {_number_of('day', 'days')} in the last {d} days",
+                lambda c, d=d: pl.col(purchases.history_column(d)).cast(pl.Float64),
+                raises_risk_when="low",
+            )
+            for d in purchases.HISTORY_WINDOWS_DAYS
+        ],
+        feature(
+            "total_order_value",
+            "customer_value",
+            "What all the customer's orders before the cutoff were worth.",
+            "spent {value:,.0f} so far",
+            lambda c: pl.col(purchases.VALUE),
+            raises_risk_when="low",
+        ),
+        feature(
+            "mean_order_value",
+            "customer_value",
+            "Mean value of the customer's orders before the cutoff.",
+            "orders worth {value:,.0f} on average",
+            lambda c: pl.col(purchases.VALUE) / pl.col(purchases.ORDERS),
+            fill=None,
+            raises_risk_when="low",
+            reason_missing=never,
+        ),
+        feature(
+            "days_since_first_purchase",
+            "customer_value",
+            "Days from the first purchase to the cutoff (empty before any purchase).",
+            f"first bought {_number_of('day', 'days')} ago",
+            lambda c: days_before(c, purchases.FIRST),
+            fill=None,
+            raises_risk_when="low",
+            reason_missing=never,
+        ),
+        feature(
+            "days_since_last_purchase",
+            "customer_value",
+            "Days from the last purchase day to the cutoff (1 = the day before; empty before any).",
+            f"no purchase for {_number_of('day', 'days')}",
+            lambda c: days_before(c, purchases.LAST),
+            fill=None,
+            reason_missing=never,
+        ),
+        feature(
+            "mean_purchase_gap_days",
+            "customer_value",
+            "Mean days between purchase days (empty with fewer than two).",
+            f"buys every {_number_of('day', 'days')} on average",
+            lambda c: gap_mean(),
+            fill=None,
+            reason_missing="bought on one day only",
+        ),
+        feature(
+            "last_purchase_gap_days",
+            "customer_value",
+            "Days between the last two purchase days (empty with fewer than two).",
+            f"{_number_of('day', 'days')} between the last two purchases",
+            lambda c: _days(pl.col(purchases.LAST) - pl.col(purchases.PREVIOUS)),
+            fill=None,
+            reason_missing="bought on one day only",
+        ),
+        feature(
+            "overdue",
+            "customer_value",
+            "Days since the last purchase over the mean gap between purchases: above 1, the next "
+            "purchase is later than usual (empty with fewer than two purchase days).",
+            f"no purchase for {{{since_last}:.0f}} {{{since_last}:day|days}}; "
+            f"used to buy every {{{mean_gap}:.0f}} {{{mean_gap}:day|days}}",
+            lambda c: days_before(c, purchases.LAST) / gap_mean(),
+            fill=None,
+            reason_missing="bought on one day only",
+            reason_context=(since_last, mean_gap),
+        ),
+        feature(
+            "purchase_rate_30d",
+            "customer_value",
+            "Purchase days per 30 days since the first purchase.",
+            "bought on {value:.1f} days a month",
+            lambda c: (
+                pl.col(purchases.PURCHASE_DAYS)
+                / (days_before(c, purchases.FIRST).clip(lower_bound=1.0) / 30.0)
+            ),
+            fill=None,
+            raises_risk_when="low",
+            reason_missing=never,
+        ),
+        feature(
+            "bgnbd_p_alive",
+            "customer_value",
+            "BG/NBD probability the customer is still buying, from the purchase histories known "
+            "a month before the cutoff.",
+            "{value:.0%} likely to still be buying (BG/NBD)",
+            lambda c: pl.col(purchases.P_ALIVE),
+            fill=None,
+            raises_risk_when="low",
+            reason_missing="too little purchase history for the BG/NBD model",
+        ),
+        feature(
+            "bgnbd_expected_purchases",
+            "customer_value",
+            f"Purchase days the BG/NBD model expects in the next {horizon_days} days.",
+            f"expected to buy on {{value:.1f}} days in the next {horizon_days}",
+            lambda c: pl.col(purchases.EXPECTED),
+            fill=None,
+            raises_risk_when="low",
+            reason_missing="too little purchase history for the BG/NBD model",
+        ),
+    ]

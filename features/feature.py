@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,11 +11,16 @@ import polars as pl
 
 PROFILE = "profile"
 JOURNEY = "journey"
-# the column each source's rows are cut on; "windows" (features/windows.py) is built per cutoff
-# from the customer-days
+# the customer's purchase history: context for a reason ("no purchase for 140 days"), not a
+# touchpoint to fix, so it is never flagged as a driver
+CUSTOMER_VALUE = "customer_value"
+# the column each source's rows are cut on; "windows" (features/windows.py) and "purchases"
+# (features/purchases.py) are built per cutoff from the customer-days
 SOURCE_TIME = {"support": "opened_at", "surveys": "ts", "customers": "signup_at"}
 # sources with one row per customer: their features are read from the row, not aggregated over rows
-PER_CUSTOMER = ("customers", "windows")
+PER_CUSTOMER = ("customers", "windows", "purchases")
+# sources built per cutoff from the customer-days, for many cutoffs at once
+PER_CUTOFF = ("windows", "purchases")
 FAMILIES = (
     "volume",
     "recency",
@@ -25,6 +30,7 @@ FAMILIES = (
     "survey_voice",
     "journey",
     "profile",
+    "customer_value",
 )
 
 
@@ -75,6 +81,8 @@ class FeatureDef:
     fill: float | None = 0.0  # value for a customer with no rows in the source (None: unknown)
     raises_risk_when: str = "high"  # which end of the feature a reason is worth saying for
     reason_missing: str | None = None  # the sentence for a missing value; needed where fill is None
+    # other features of the same customer the reason names, as {name} in the template
+    reason_context: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -82,8 +90,11 @@ class FeatureDef:
         if self.source not in (*SOURCE_TIME, *PER_CUSTOMER):
             raise ValueError(f"{self.name}: source {self.source!r} is not a feature source")
 
-    def explain(self, value: float | None) -> str:
-        """The sentence an agent reads, filled with the customer's value.
+    def explain(
+        self, value: float | None, context: Mapping[str, float | None] | None = None
+    ) -> str:
+        """The sentence an agent reads, filled with the customer's value (and, for a template
+        that names them, the customer's values of the `reason_context` features).
 
         A missing value has its own sentence: a number's place filled with "no" reads as the
         opposite ("no days since the last touch" sounds like today, and means never).
@@ -95,9 +106,15 @@ class FeatureDef:
                     f"it should never be missing, its fill is {self.fill}"
                 )
             return self.reason_missing
-        return _REASON.format(self.reason, value=value, size=abs(value))
+        others = {name: (context or {}).get(name) for name in self.reason_context}
+        if any(v is None for v in others.values()):
+            missing = sorted(k for k, v in others.items() if v is None)
+            raise ValueError(f"{self.name}'s reason names {missing}, which this customer lacks")
+        return _REASON.format(self.reason, value=value, size=abs(value), **others)
 
     def reason_pattern(self) -> str:
         """The reason template as the dictionary shows it: N for the number, choices as their
         options."""
-        return _REASON.format(self.reason, value=None, size=None)
+        return _REASON.format(
+            self.reason, value=None, size=None, **dict.fromkeys(self.reason_context)
+        )

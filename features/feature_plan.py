@@ -22,7 +22,7 @@ import polars as pl
 from features import families
 from features.catalogue import Catalogue
 from features.feature import FeatureDef
-from features.touchpoint_days import DAY, latest_touch, touches_column
+from features.touchpoint_days import DAY, PURCHASES, latest_touch, touches_column
 
 Frame = pl.DataFrame | pl.LazyFrame
 
@@ -35,20 +35,26 @@ class NotEnoughHistory(ValueError):
 class FeatureSet:
     """Which features the data supports: touch features for the touchpoints touched at all, support
     features for the touchpoints with tickets, survey features for the (touchpoint, survey type)
-    pairs answered, one indicator per subscription plan."""
+    pairs answered, one indicator per subscription plan, the customer-value family where anyone
+    bought, and the monthly value where the customers table has one."""
 
     touched: tuple[str, ...]
     support_touchpoints: tuple[str, ...]
     survey_pairs: tuple[tuple[str, str], ...]
     subscription_plans: tuple[str, ...]
+    purchases: bool = True
+    monthly_value: bool = True
 
-    def registry(self, catalogue: Catalogue) -> list[FeatureDef]:
+    def registry(self, catalogue: Catalogue, horizon_days: int) -> list[FeatureDef]:
         return build_registry(
             catalogue,
             self.support_touchpoints,
             self.survey_pairs,
             self.subscription_plans,
             self.touched,
+            purchases=self.purchases,
+            monthly_value=self.monthly_value,
+            horizon_days=horizon_days,
         )
 
 
@@ -83,7 +89,7 @@ class FeaturePlan:
                 f"the touchpoint catalogue ({catalogue.source}) changed since the feature plan was "
                 "made: materialize feature_plan again (any run that builds features does)"
             )
-        return self.features.registry(catalogue)
+        return self.features.registry(catalogue, self.horizon_days)
 
     def training_cutoffs(self) -> TrainingCutoffs:
         if self.training is None:
@@ -105,6 +111,8 @@ class FeaturePlan:
             "support_touchpoints": list(self.features.support_touchpoints),
             "survey_pairs": [list(pair) for pair in self.features.survey_pairs],
             "subscription_plans": list(self.features.subscription_plans),
+            "purchases": self.features.purchases,
+            "monthly_value": self.features.monthly_value,
         }
 
     @classmethod
@@ -125,6 +133,8 @@ class FeaturePlan:
                 support_touchpoints=tuple(data["support_touchpoints"]),
                 survey_pairs=tuple((t, s) for t, s in data["survey_pairs"]),
                 subscription_plans=tuple(data["subscription_plans"]),
+                purchases=bool(data["purchases"]),
+                monthly_value=bool(data["monthly_value"]),
             ),
             catalogue=data["catalogue"],
             training=training,
@@ -182,6 +192,8 @@ def feature_set(
         .collect()
     )
     plans = customers.lazy().select(pl.col("plan").drop_nulls().unique()).collect()
+    bought = days.lazy().select((pl.col(PURCHASES) > 0).any()).collect().item()
+    valued = customers.lazy().select(pl.col("monthly_value").is_not_null().any()).collect().item()
     return FeatureSet(
         touched=tuple(
             n for n, c in zip(catalogue.names, counted, strict=True) if touches[c].item()
@@ -189,6 +201,8 @@ def feature_set(
         support_touchpoints=tuple(sorted(support_touchpoints["touchpoint"].to_list())),
         survey_pairs=tuple(sorted(survey_pairs.iter_rows())),
         subscription_plans=tuple(sorted(plans["plan"].to_list())),
+        purchases=bool(bought),
+        monthly_value=bool(valued),
     )
 
 
@@ -198,6 +212,10 @@ def build_registry(
     survey_pairs: Iterable[tuple[str, str]],
     subscription_plans: Sequence[str] = (),
     touched: Sequence[str] | None = None,
+    *,
+    horizon_days: int,
+    purchases: bool = True,
+    monthly_value: bool = True,
 ) -> list[FeatureDef]:
     """Touch features for the catalogue's touchpoints the data has any touch at (`touched`; None:
     all, a catalogue's full dictionary), support and survey features for the touchpoints it has
@@ -216,7 +234,9 @@ def build_registry(
             if touchpoint == t.name:
                 defs += families.survey_features(t, survey_type)
     defs += families.journey_features(catalogue)
-    defs += families.profile_features(sorted(subscription_plans))
+    defs += families.profile_features(sorted(subscription_plans), monthly_value)
+    if purchases:
+        defs += families.customer_value_features(horizon_days)
     names = [d.name for d in defs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

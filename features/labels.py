@@ -31,8 +31,11 @@ def population(
 ) -> pl.DataFrame:
     """Customers signed up before the cutoff and not already gone by it.
 
-    Without cancellation times, "gone" means no purchase in the horizon-length window before the
-    cutoff (new customers still inside their first window count as active).
+    With cancellation times, gone means cancelled by the cutoff. Without them (a purchase-only
+    business) nobody is ever known to be gone: every customer who has bought before the cutoff is
+    in, however long ago, since a shop's lapsed customers are its win-back list, and so are
+    customers still inside the horizon after signing up who have not bought yet. (A customer who
+    signed up long ago and never bought was never a customer in this sense.)
     """
     signed = customers.filter(pl.col("signup_at") < cutoff)
     if uses_cancellations(customers):
@@ -41,8 +44,9 @@ def population(
         ).select("customer_id")
     since = cutoff - timedelta(days=horizon_days)
     recent = signed.filter(pl.col("signup_at") >= since)
+    bought = days.filter((pl.col(PURCHASES) > 0) & (pl.col(DAY) < cutoff)).select("customer_id")
     return (
-        pl.concat([_buyers(days, since, cutoff), recent.select("customer_id")])
+        pl.concat([bought, recent.select("customer_id")])
         .unique()
         .join(signed.select("customer_id"), on="customer_id", how="semi")
         .sort("customer_id")

@@ -20,6 +20,7 @@ from features.catalogue import Catalogue
 from features.feature import PER_CUSTOMER, SOURCE_TIME, FeatureDef
 from features.feature_plan import FeaturePlan
 from features.labels import churn_labels, population
+from features.purchases import purchase_table
 from features.touchpoint_days import require_midnight, tag_support, tag_surveys
 from features.windows import CUTOFF, window_table
 
@@ -64,25 +65,48 @@ def feature_sources(
     return {"customers": customers, "days": days, "support": tickets, "surveys": answers}
 
 
-def cut(
-    sources: Mapping[str, Frame], cutoff: datetime, windows: Frame | None = None
-) -> dict[str, Frame]:
-    """Every source as known strictly before the cutoff: tickets, answers and customers cut to the
-    rows before it, customer-days summed into their windows at it. `windows`, when given, is the
-    window table already built for this cutoff among others (`build_training_snapshots` builds all
-    cutoffs' at once); only this cutoff's rows are read.
+def cutoff_tables(
+    sources: Mapping[str, pl.DataFrame | pl.LazyFrame],
+    cutoffs: list[datetime],
+    horizon_days: int,
+    registry: list[FeatureDef],
+) -> dict[str, pl.LazyFrame]:
+    """The tables built per cutoff from the customer-days, for all `cutoffs` at once, that the
+    registry reads: the 7/30/90-day windows (`features.windows`) and the purchase history
+    (`features.purchases`)."""
+    read = {d.source for d in registry}
+    days = sources["days"]
+    tables = {"windows": window_table(days.lazy(), cutoffs)}
+    if "purchases" in read:
+        history = purchase_table(_eager(days), cutoffs, horizon_days)
+        tables["purchases"] = history.lazy()
+    return tables
 
-    This and `features.windows.window_table` are the only places features' rows are filtered by
-    time, so no feature can see the cutoff or later.
+
+def _eager(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+
+
+def cut(
+    sources: Mapping[str, pl.DataFrame | pl.LazyFrame],
+    cutoff: datetime,
+    tables: Mapping[str, pl.LazyFrame],
+) -> dict[str, pl.LazyFrame]:
+    """Every source as known strictly before the cutoff: tickets, answers and customers cut to the
+    rows before it, and this cutoff's rows of the tables built per cutoff (`cutoff_tables`, for
+    this cutoff among others).
+
+    This, `features.windows.window_table` and `features.purchases.purchase_history` are the only
+    places features' rows are filtered by time, so no feature can see the cutoff or later.
     """
     require_midnight(cutoff)
     before = {
-        name: frame.filter(pl.col(SOURCE_TIME[name]) < cutoff)
+        name: frame.lazy().filter(pl.col(SOURCE_TIME[name]) < cutoff)
         for name, frame in sources.items()
         if name in SOURCE_TIME
     }
-    windows = window_table(sources["days"], [cutoff]) if windows is None else windows
-    before["windows"] = windows.filter(pl.col(CUTOFF) == cutoff).drop(CUTOFF)
+    for name, table in tables.items():
+        before[name] = table.filter(pl.col(CUTOFF) == cutoff).drop(CUTOFF)
     return before
 
 
@@ -124,11 +148,10 @@ def feature_query(
     population: pl.LazyFrame,
     cutoff: datetime,
     registry: list[FeatureDef],
-    windows: pl.LazyFrame | None = None,
+    tables: Mapping[str, pl.LazyFrame],
 ) -> pl.LazyFrame:
     """One lazy query for a cutoff: cut, aggregate each source once, join onto the population."""
-    lazy = {name: frame.lazy() for name, frame in sources.items()}
-    before = {name: frame.lazy() for name, frame in cut(lazy, cutoff, windows).items()}
+    before = cut(sources, cutoff, tables)
     return assemble(population, parts(before, cutoff, registry), registry)
 
 
@@ -137,8 +160,12 @@ def build_features(
     population: pl.DataFrame,
     cutoff: datetime,
     registry: list[FeatureDef],
+    horizon_days: int,
 ) -> pl.DataFrame:
-    query = feature_query(sources, population.lazy(), cutoff, registry)
+    """The features at one cutoff for `population` (the horizon only sets what the BG/NBD model's
+    expected purchases count)."""
+    tables = cutoff_tables(sources, [cutoff], horizon_days, registry)
+    query = feature_query(sources, population.lazy(), cutoff, registry, tables)
     return query.collect(engine="streaming")
 
 
@@ -147,14 +174,14 @@ def snapshot_query(
     cutoff: datetime,
     horizon_days: int,
     registry: list[FeatureDef],
-    windows: pl.LazyFrame | None = None,
+    tables: Mapping[str, pl.LazyFrame],
 ) -> pl.LazyFrame:
-    """Features as of the cutoff and labels from its own horizon, for its population (`windows`:
-    the window table when built for many cutoffs at once)."""
+    """Features as of the cutoff and labels from its own horizon, for its population (`tables`:
+    those built per cutoff, for this cutoff among others)."""
     customers, days = sources["customers"], sources["days"]
     members = population(customers, days, cutoff, horizon_days)
     labels = churn_labels(customers, days, members, cutoff, horizon_days)
-    features = feature_query(sources, members.lazy(), cutoff, registry, windows)
+    features = feature_query(sources, members.lazy(), cutoff, registry, tables)
     return features.join(labels.lazy(), on="customer_id", maintain_order="left").with_columns(
         cutoff=pl.lit(cutoff, dtype=pl.Datetime("us", "UTC"))
     )
@@ -170,12 +197,10 @@ def build_training_snapshots(
     """All snapshots stacked, with `split` telling training rows from the holdout. The
     customer-days' windows are summed for every cutoff in one pass (`features.windows`), and the
     cutoffs' queries run as one, so both cores stay busy."""
-    windows = window_table(sources["days"], [*cutoffs, holdout]).lazy()
+    tables = cutoff_tables(sources, [*cutoffs, holdout], horizon_days, registry)
     splits = [(c, "train") for c in cutoffs] + [(holdout, "holdout")]
     return pl.concat(
-        snapshot_query(sources, c, horizon_days, registry, windows).with_columns(
-            split=pl.lit(split)
-        )
+        snapshot_query(sources, c, horizon_days, registry, tables).with_columns(split=pl.lit(split))
         for c, split in splits
     ).collect(engine="streaming")
 
@@ -187,5 +212,5 @@ def build_scoring_features(
     `as_of` beside them."""
     cutoff = plan.scoring_cutoff
     members = population(sources["customers"], sources["days"], cutoff, plan.horizon_days)
-    features = build_features(sources, members, cutoff, registry)
+    features = build_features(sources, members, cutoff, registry, plan.horizon_days)
     return features.with_columns(as_of=pl.lit(plan.as_of, dtype=pl.Datetime("us", "UTC")))

@@ -29,6 +29,7 @@ from features.ingest.contract import UTC_DATETIME
 
 DAY = "day"
 PURCHASES = "purchases"
+PURCHASE_VALUE = "purchase_value"  # what the day's purchases were worth (the clicks' `value`)
 # checkouts started that day beyond that day's purchases
 ABANDONED_CHECKOUTS = "abandoned_checkouts"
 # the day's latest touch, packed: (microseconds << 9) | (touchpoint code << 1) | was an exit intent
@@ -122,6 +123,7 @@ def touch_schema(catalogue: Catalogue, friction: list[str], click_types: list[st
             "event_type": pl.Enum(list(dict.fromkeys([*click_types, TICKET, ANSWER]))),
             "touchpoint": pl.Enum([*catalogue.names, OTHER]),
             "friction": pl.Enum(friction),
+            "value": pl.Float64(),
         }
     )
 
@@ -277,11 +279,13 @@ def day_columns(catalogue: Catalogue) -> list[pl.Expr]:
         + (event == "exit_intent").cast(pl.Int64)
     )
     purchases = (event == "purchase").sum()
+    value = pl.when(event == "purchase").then(pl.col("value")).otherwise(0.0).fill_null(0.0)
     checkouts = (event == "checkout_start").sum().cast(pl.Int64)
     abandoned = (checkouts - purchases.cast(pl.Int64)).clip(lower_bound=0).cast(pl.UInt32)
     return [
         *columns,
         purchases.alias(PURCHASES),
+        value.sum().alias(PURCHASE_VALUE),
         abandoned.alias(ABANDONED_CHECKOUTS),
         packed.max().alias(LAST_TOUCH),
     ]

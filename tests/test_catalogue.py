@@ -68,7 +68,7 @@ def test_adding_a_touchpoint_is_a_catalogue_edit(tmp_path):
         schema={"event_type": pl.String, "page": pl.String},
     )
     assert mapped.select(catalogue.clickstream_touchpoint()).item() == "loyalty"
-    names = [d.name for d in build_registry(catalogue, [], [])]
+    names = [d.name for d in build_registry(catalogue, [], [], horizon_days=90)]
     assert {"loyalty_touches_30d", "loyalty_days_since_last"} <= set(names)
 
 
@@ -96,6 +96,6 @@ def test_remapping_an_event_type_moves_its_features(tmp_path):
     path.write_text(
         text + '\n[touchpoints.billing]\nphase = "post_purchase"\nevent_types = ["payment_error"]\n'
     )
-    names = {d.name: d for d in build_registry(load_catalogue(path), [], [])}
+    names = {d.name: d for d in build_registry(load_catalogue(path), [], [], horizon_days=90)}
     assert "checkout_payment_errors_30d" not in names
     assert names["billing_payment_errors_30d"].phase == "post_purchase"

@@ -20,6 +20,7 @@ from features.snapshots import (
     assemble,
     build_features,
     cut,
+    cutoff_tables,
     feature_query,
     feature_sources,
     parts,
@@ -62,7 +63,7 @@ def _sources(world, catalogue, clicks=None, tickets=None, answers=None):
     surveys = world.surveys if answers is None else pl.concat([world.surveys, answers])
     days = fold_touchpoint_days(clicks, support, surveys, catalogue)
     customers = world.customers.drop("name", "email", "phone")
-    registry = feature_set(customers, days, support, surveys, catalogue).registry(catalogue)
+    registry = feature_set(customers, days, support, surveys, catalogue).registry(catalogue, 90)
     return feature_sources(customers, days, support, surveys, catalogue), registry
 
 
@@ -71,13 +72,15 @@ def test_eager_lazy_and_streaming_builds_agree(world):
     members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
     before = {
         name: frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-        for name, frame in cut(sources, CUTOFF).items()
+        for name, frame in cut(
+            sources, CUTOFF, cutoff_tables(sources, [CUTOFF], 90, registry)
+        ).items()
     }
     eager = assemble(members, parts(before, CUTOFF, registry), registry)
-    lazy = feature_query(
-        {k: v.lazy() for k, v in sources.items()}, members.lazy(), CUTOFF, registry
-    ).collect()
-    streaming = build_features(sources, members, CUTOFF, registry)
+    lazy_sources = {k: v.lazy() for k, v in sources.items()}
+    tables = cutoff_tables(lazy_sources, [CUTOFF], 90, registry)
+    lazy = feature_query(lazy_sources, members.lazy(), CUTOFF, registry, tables).collect()
+    streaming = build_features(sources, members, CUTOFF, registry, 90)
     assert eager.height == members.height and eager.width == len(registry) + 1
     # the same values up to float evaluation order (1e-15 days seen on recency)
     assert_frame_equal(eager, lazy, check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
@@ -203,7 +206,7 @@ def later_rows(draw, customers: list[str]):
 def baseline(world):
     sources, registry = _sources(*world)
     members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
-    return members, registry, build_features(sources, members, CUTOFF, registry)
+    return members, registry, build_features(sources, members, CUTOFF, registry, 90)
 
 
 @settings(
@@ -218,7 +221,7 @@ def test_rows_at_or_after_the_cutoff_never_change_a_feature(world, baseline, dat
     assert {
         d.name for d in later_registry
     } >= registry_names  # later rows may add features, never remove
-    assert build_features(sources, members, CUTOFF, registry).equals(expected)
+    assert build_features(sources, members, CUTOFF, registry, 90).equals(expected)
 
 
 def test_day_rows_give_the_windows_raw_events_give(world):
@@ -227,7 +230,7 @@ def test_day_rows_give_the_windows_raw_events_give(world):
     world_, catalogue = world
     sources, registry = _sources(world_, catalogue)
     members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
-    features = build_features(sources, members, CUTOFF, registry)
+    features = build_features(sources, members, CUTOFF, registry, 90)
     touches = touch_events(
         world_.clickstream, world_.support, world_.surveys, catalogue, friction_pairs(catalogue)
     ).collect()
@@ -343,10 +346,10 @@ def test_a_checkout_without_a_purchase_that_day_is_abandoned_and_a_cutoff_must_b
     )
     sources = feature_sources(customers, days, SUPPORT.empty(), SURVEYS.empty(), catalogue)
     registry = feature_set(customers, days, SUPPORT.empty(), SURVEYS.empty(), catalogue).registry(
-        catalogue
+        catalogue, 90
     )
     row = build_features(
-        sources, sources["customers"].select("customer_id"), day + timedelta(days=1), registry
+        sources, sources["customers"].select("customer_id"), day + timedelta(days=1), registry, 90
     ).row(0, named=True)
     assert (
         row["checkout_abandoned_checkouts_30d"] == 1.0
@@ -359,7 +362,11 @@ def test_a_checkout_without_a_purchase_that_day_is_abandoned_and_a_cutoff_must_b
     )
     with pytest.raises(ValueError, match="not midnight UTC"):
         build_features(
-            sources, sources["customers"].select("customer_id"), day + timedelta(hours=13), registry
+            sources,
+            sources["customers"].select("customer_id"),
+            day + timedelta(hours=13),
+            registry,
+            90,
         )
 
 

@@ -47,13 +47,13 @@ def _tables(events: list[tuple[str, datetime, str, str | None]], tickets=(), cus
     surveys = SURVEYS.empty()
     catalogue = load_catalogue()
     days = fold_touchpoint_days(clicks, support, surveys, catalogue)
-    registry = feature_set(customers, days, support, surveys, catalogue).registry(catalogue)
+    registry = feature_set(customers, days, support, surveys, catalogue).registry(catalogue, 90)
     return feature_sources(customers, days, support, surveys, catalogue), registry
 
 
 def _features(sources, registry, cutoff=CUTOFF):
     members = sources["customers"].select("customer_id")
-    return build_features(sources, members, cutoff, registry).sort("customer_id")
+    return build_features(sources, members, cutoff, registry, 90).sort("customer_id")
 
 
 def test_cutoff_is_exclusive_at_the_exact_timestamp():
@@ -135,12 +135,16 @@ def test_labels_use_only_the_horizon_window_and_population_excludes_the_already_
     assert labels == {"just_after": 1, "at_end": 1, "after_end": 0, "active": 0}
 
 
-def test_without_cancellations_churn_is_no_purchase_in_the_horizon():
+def test_without_cancellations_everyone_who_bought_stays_in_and_churn_is_no_purchase_after():
+    """A purchase-only business: a customer who bought long ago is lapsed, not gone (the win-back
+    list), so every buyer is in the population at every cutoff; a customer who signed up long ago
+    and never bought is not; one who signed up within the horizon is, until the horizon passes."""
+    signed_long_ago, signed_lately = datetime(2025, 1, 1, tzinfo=UTC), CUTOFF - timedelta(days=5)
     customers = pl.DataFrame(
         {
-            "customer_id": ["buys", "stops"],
-            "signup_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 2,
-            "churned_at": [None, None],
+            "customer_id": ["buys", "stops", "lapsed", "never", "new"],
+            "signup_at": [signed_long_ago] * 4 + [signed_lately],
+            "churned_at": [None] * 5,
         },
         schema_overrides={"churned_at": pl.Datetime("us", "UTC")},
     )
@@ -150,17 +154,24 @@ def test_without_cancellations_churn_is_no_purchase_in_the_horizon():
         CUTOFF - timedelta(days=10),
         CUTOFF - timedelta(days=20),
         CUTOFF,
-        CUTOFF - timedelta(days=91),
+        CUTOFF - timedelta(days=400),
     ]
     days = pl.DataFrame(
-        {"customer_id": ["buys", "stops", "buys", "gone"], "day": day, "purchases": [1, 1, 1, 1]}
+        {"customer_id": ["buys", "stops", "buys", "lapsed"], "day": day, "purchases": [1, 1, 1, 1]}
     )
-    customers = pl.concat([customers, customers.head(1).with_columns(customer_id=pl.lit("gone"))])
     members = population(customers, days, CUTOFF, 90)
     assert dict(churn_labels(customers, days, members, CUTOFF, 90).iter_rows()) == {
         "buys": 0,
         "stops": 1,
+        "lapsed": 1,
+        "new": 1,
     }
+    first_purchase_day_only = days.filter(pl.col("day") < CUTOFF - timedelta(days=15))
+    assert sorted(population(customers, first_purchase_day_only, CUTOFF, 90)["customer_id"]) == [
+        "lapsed",
+        "new",
+        "stops",
+    ]
 
 
 def test_cutoffs_keep_training_labels_clear_of_the_holdout():

@@ -17,6 +17,7 @@ REGISTRY = {
         ["customer_service"],
         [("customer_service", "ces"), ("feedback_survey", "nps")],
         subscription_plans=["basic"],
+        horizon_days=90,
     )
 }
 
@@ -111,7 +112,7 @@ def test_every_feature_that_can_be_missing_says_what_missing_means():
 
 def test_no_reason_puts_a_plural_after_one():
     for d in REGISTRY.values():
-        said = d.explain(1.0)
+        said = d.explain(1.0, dict.fromkeys(d.reason_context, 1.0))
         assert not re.search(r"(?<![\d.])1 (\w+ )?(\w+s|times)\b", said), (d.name, said)
 
 

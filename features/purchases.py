@@ -1,0 +1,152 @@
+"""What the customer-value features read, per customer and cutoff: the whole purchase history
+known before the cutoff, not only its last 90 days, which is all a purchase-only business has.
+
+From the customer-days with a purchase: purchase days over all history and over the last 180 and
+365 days, orders and their value, the first, last and previous purchase day; and two figures of
+the BG/NBD model (the classic non-contractual "is this customer still alive" model): the
+probability the customer is still alive and the purchases they can be expected to make in the
+horizon. The BG/NBD model is fitted on the histories known a month before the cutoff, so it never
+sees the rows it describes, and the same rule serves training and scoring.
+
+Like `features.windows`, this is a place where features filter day rows by time: a cutoff's row
+reads only days strictly before it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+from lifetimes import ModifiedBetaGeoFitter
+
+from features.touchpoint_days import DAY, PURCHASE_VALUE, PURCHASES, require_midnight
+from features.windows import CUTOFF
+
+HISTORY_WINDOWS_DAYS = (180, 365)
+PURCHASE_DAYS = "purchase_days"  # days with a purchase, over all history (and __180d, __365d)
+ORDERS, VALUE = "orders", "order_value"  # purchases and what they were worth, over all history
+FIRST, LAST, PREVIOUS = "first_purchase_day", "last_purchase_day", "previous_purchase_day"
+P_ALIVE, EXPECTED = "bgnbd_p_alive", "bgnbd_expected_purchases"
+# the BG/NBD model is fitted on at most this many histories: its four parameters are stable long
+# before, and fitting on a million customers would take minutes for nothing
+FIT_ROWS = 20_000
+MIN_FIT_ROWS = 50  # fewer histories than this leave the BG/NBD figures empty at that cutoff
+_DAY_US = 86_400e6
+
+
+def history_column(days: int) -> str:
+    return f"{PURCHASE_DAYS}__{days}d"
+
+
+def previous_month(moment: datetime) -> datetime:
+    year, month = (moment.year - 1, 12) if moment.month == 1 else (moment.year, moment.month - 1)
+    return moment.replace(year=year, month=month, day=min(moment.day, 28))
+
+
+def purchase_history(days: pl.DataFrame, cutoffs: list[datetime]) -> pl.DataFrame:
+    """One row per customer with a purchase day before the cutoff, and cutoff (column CUTOFF)."""
+    bought = (
+        days.lazy()
+        .filter(pl.col(PURCHASES) > 0)
+        .select("customer_id", DAY, PURCHASES, PURCHASE_VALUE)
+    )
+
+    def at(cutoff: datetime) -> pl.LazyFrame:
+        require_midnight(cutoff)
+        before = bought.filter(pl.col(DAY) < cutoff)
+        recent = [
+            (pl.col(DAY) >= cutoff - timedelta(days=d)).sum().alias(history_column(d))
+            for d in HISTORY_WINDOWS_DAYS
+        ]
+        return (
+            before.group_by("customer_id")
+            .agg(
+                pl.len().alias(PURCHASE_DAYS),
+                *recent,
+                pl.col(PURCHASES).sum().alias(ORDERS),
+                pl.col(PURCHASE_VALUE).sum().alias(VALUE),
+                pl.col(DAY).min().alias(FIRST),
+                pl.col(DAY).max().alias(LAST),
+                pl.col(DAY).sort().slice(-2, 1).first().alias(PREVIOUS),
+            )
+            .with_columns(pl.lit(cutoff, dtype=pl.Datetime("us", "UTC")).alias(CUTOFF))
+        )
+
+    if not cutoffs:
+        raise ValueError("purchase_history needs at least one cutoff")
+    return pl.concat([at(c) for c in sorted(set(cutoffs))]).collect(engine="streaming")
+
+
+def _bgnbd_inputs(history: pl.DataFrame) -> pl.DataFrame:
+    """BG/NBD's summary per row, in days, counting purchase days as `lifetimes` does: repeat
+    purchase days, first to last purchase day, and age since the first purchase day."""
+    return history.select(
+        "customer_id",
+        frequency=(pl.col(PURCHASE_DAYS) - 1).cast(pl.Float64),
+        recency=(pl.col(LAST) - pl.col(FIRST)).dt.total_microseconds() / _DAY_US,
+        T=((pl.col(CUTOFF) - pl.col(FIRST)).dt.total_microseconds() / _DAY_US).clip(
+            lower_bound=1.0
+        ),
+    )
+
+
+def fit_bgnbd(history: pl.DataFrame, seed: int = 0) -> ModifiedBetaGeoFitter | None:
+    """BG/NBD fitted on one cutoff's histories (a sample of FIT_ROWS at most); None with fewer
+    than MIN_FIT_ROWS, or when the fit does not converge (the figures are then left empty)."""
+    inputs = _bgnbd_inputs(history)
+    if inputs.height < MIN_FIT_ROWS:
+        return None
+    if inputs.height > FIT_ROWS:
+        inputs = inputs.sample(FIT_ROWS, seed=seed)
+    model = ModifiedBetaGeoFitter(penalizer_coef=0.001)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            model.fit(
+                inputs["frequency"].to_numpy(), inputs["recency"].to_numpy(), inputs["T"].to_numpy()
+            )
+    except Exception:  # lifetimes raises ConvergenceError, or numpy errors on degenerate data
+        return None
+    return model
+
+
+def bgnbd_figures(
+    model: ModifiedBetaGeoFitter | None, history: pl.DataFrame, horizon_days: int
+) -> pl.DataFrame:
+    """P(alive) and the purchase days expected in the horizon for each row of `history`."""
+    inputs = _bgnbd_inputs(history)
+    if model is None:
+        empty = pl.lit(None, pl.Float64)
+        return inputs.select("customer_id", empty.alias(P_ALIVE), empty.alias(EXPECTED))
+    f, r, t = (inputs[c].to_numpy() for c in ("frequency", "recency", "T"))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        alive = np.asarray(model.conditional_probability_alive(f, r, t), dtype=float)
+        expected = np.asarray(
+            model.conditional_expected_number_of_purchases_up_to_time(horizon_days, f, r, t),
+            dtype=float,
+        )
+    return inputs.select("customer_id").with_columns(
+        pl.Series(P_ALIVE, alive).fill_nan(None), pl.Series(EXPECTED, expected).fill_nan(None)
+    )
+
+
+def purchase_table(days: pl.DataFrame, cutoffs: list[datetime], horizon_days: int) -> pl.DataFrame:
+    """The purchase history at each cutoff with its BG/NBD figures, the model fitted on the
+    histories of the month before (which the cutoff's own rows are not part of)."""
+    cutoffs = sorted(set(cutoffs))
+    earlier = {c: previous_month(c) for c in cutoffs}
+    histories = purchase_history(days, [*cutoffs, *earlier.values()])
+    by_cutoff = dict(histories.partition_by(CUTOFF, as_dict=True, include_key=True).items())
+
+    def rows(cutoff: datetime) -> pl.DataFrame:
+        return by_cutoff.get((cutoff,), histories.clear())
+
+    parts = []
+    for cutoff in cutoffs:
+        history = rows(cutoff)
+        model = fit_bgnbd(rows(earlier[cutoff]))
+        parts.append(history.join(bgnbd_figures(model, history, horizon_days), on="customer_id"))
+    return pl.concat(parts, how="vertical_relaxed") if parts else histories
