@@ -23,7 +23,7 @@ export TOUCHPOINT_CHURN_TRAIN_CUTOFFS := $(TRAIN_CUTOFFS)
 endif
 INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
-.PHONY: setup instance chromium demo run lint format test bench dev mlflow lock clean
+.PHONY: setup instance chromium demo run real lint format test bench dev mlflow lock clean
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -75,6 +75,17 @@ EVENTS ?=
 CUSTOMERS ?=
 bench: setup  ## stage timings on a simulated world of EVENTS events (default 10M) or CUSTOMERS customers; both: the activity per customer follows
 	$(BIN)/python -m benchmarks.bench $(if $(EVENTS),--events $(EVENTS)) $(if $(CUSTOMERS),--customers $(CUSTOMERS))
+
+# A public dataset mapped into its own data root (data/real/<dataset>), Dagster instance and MLflow
+# store, then the whole pipeline, scored against what really happened after UNTIL
+DATASET ?= cdnow
+DATASETS ?= $(CURDIR)/../shared/datasets
+UNTIL ?=
+real: setup  ## make real DATASET=cdnow|olist [UNTIL=1998-01-01]: a real dataset end to end
+	@mkdir -p $(CURDIR)/.dagster/real-$(DATASET) && cp $(INSTANCE_YAML) $(CURDIR)/.dagster/real-$(DATASET)/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster/real-$(DATASET) TOUCHPOINT_CHURN_DATA=$(CURDIR)/data/real/$(DATASET) \
+	  MLFLOW_TRACKING_URI=sqlite:///$(CURDIR)/.mlflow/real-$(DATASET).db \
+	  $(CLI) real --dataset $(DATASET) --datasets $(DATASETS)$(if $(UNTIL), --until $(UNTIL))
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon that runs schedules and the landing sensor
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

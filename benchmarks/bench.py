@@ -55,7 +55,7 @@ from features.windows import window_table
 from models.calibration import model_input
 from models.explain.shap_attributions import SCORE_BATCH_ROWS, score_and_explain
 from models.training.evaluate import classification_metrics
-from models.training.train import TrainConfig, train_model
+from models.training.train import TrainConfig, fit_booster, time_split
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_EVENTS = 10_000_000
@@ -75,7 +75,7 @@ ACTIVITY_EVENTS = (
 # about this many events per generating child: bounds its memory (~3.9 GB)
 CHUNK_EVENTS = 10_000_000
 BUCKET_EVENTS = 6_000_000  # about this many events per validated bucket, by default
-# the pipeline's defaults (ChurnSettings); a year of history fits 5 of them plus the holdout
+# the pipeline's horizon (ChurnSettings), and the cutoffs: a year of history labels 8 at most
 HORIZON_DAYS, TRAIN_CUTOFFS = 90, 6
 SEED = 42  # ChurnSettings' default seed
 TREE_EXPLAINER_ROWS = 20_000  # shap's TreeExplainer is timed on at most this many of the same rows
@@ -323,7 +323,7 @@ def share(
         scoring_cutoff=scoring_cutoff(as_of),
         features=supported,
         catalogue=catalogue.fingerprint,
-        training=choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs),
+        labelled=choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs),
     )
     return Shared(bucket_count(validated), catalogue, customers, plan, plan.registry(catalogue))
 
@@ -344,10 +344,8 @@ def bucket_sources(
 
 def training_tables(sources: dict[str, pl.DataFrame], shared: Shared) -> pl.DataFrame:
     """One bucket's stacked training snapshots (the training_snapshots asset)."""
-    cutoffs = shared.plan.training_cutoffs()
-    return build_training_snapshots(
-        sources, list(cutoffs.training), cutoffs.holdout, shared.plan.horizon_days, shared.registry
-    )
+    cutoffs = shared.plan.labelled_cutoffs()
+    return build_training_snapshots(sources, cutoffs, shared.plan.horizon_days, shared.registry)
 
 
 def build_all_cutoffs(
@@ -377,8 +375,7 @@ def bucket_breakdown(validated: Path, work: Path, shared: Shared, repeats: int) 
 
     scratch = work / "breakdown"
     scratch.mkdir(exist_ok=True)
-    training = shared.plan.training_cutoffs()
-    cutoffs = [*training.training, training.holdout]
+    cutoffs = list(shared.plan.labelled_cutoffs())
     seconds: dict[str, float] = {}
     seconds["scan floor"], events = median_seconds(
         lambda: sum(frame.collect().height for frame in tables()), repeats
@@ -608,22 +605,22 @@ def main(argv: list[str] | None = None) -> dict:
     )
     breakdown = bucket_breakdown(validated, work, shared, args.repeats)
 
-    # the stacked snapshots are scanned, not loaded: training holds only its split parts
+    # the stacked snapshots are scanned, not loaded: training holds only its split parts. One
+    # backtest fold is timed: fit on all cutoffs but the last two, stop early on the next, judge
+    # the newest (the pipeline runs three folds per model form, then refits once)
     snapshots = pl.scan_parquet(work / "snapshots" / "*.parquet")
     features = [d.name for d in shared.registry]
-    train_s, (model, summary) = median_seconds(
-        lambda: train_model(snapshots, features, TrainConfig(), SEED), 1
-    )
-    holdout = snapshots.filter(pl.col("split") == "holdout").collect()
+    labelled = list(shared.plan.labelled_cutoffs())
+    split = time_split(snapshots, labelled[:-1], labelled[-1])
+    train_s, model = median_seconds(lambda: fit_booster(split, features, TrainConfig(), SEED), 1)
+    holdout = split.holdout
     holdout_auc = classification_metrics(
         holdout["churned"].to_numpy(), probabilities(model, holdout, features)
     )["roc_auc"]
     peaks["train"] = peak_rss_gb()
-    print(
-        f"trained in {train_s:.1f}s ({summary['best_iteration'] + 1} trees), "
-        f"holdout AUC {holdout_auc:.4f}",
-        flush=True,
-    )
+    trees = int(model.classifier.best_iteration) + 1
+    print(f"trained in {train_s:.1f}s ({trees} trees), holdout AUC {holdout_auc:.4f}", flush=True)
+    summary = {"fit_rows": split.fit.height, "validation_rows": split.validation.height}
     feature_rows, cutoffs = snapshots.select(pl.len(), pl.col("cutoff").n_unique()).collect().row(0)
     del holdout
 
@@ -652,7 +649,7 @@ def main(argv: list[str] | None = None) -> dict:
         "scoring_features_s": round(scoring_s, 3),
         "train_rows": summary["fit_rows"] + summary["validation_rows"],
         "train_s": round(train_s, 3),
-        "trees": summary["best_iteration"] + 1,
+        "trees": trees,
         "max_depth": TrainConfig().max_depth,
         "holdout_auc": round(holdout_auc, 4),
         "scoring_rows": scoring.height,

@@ -27,6 +27,7 @@ PHASE_LABELS = {
     "unassigned": "unassigned",
     "profile": "customer profile",
     "journey": "journey shape",
+    "customer_value": "purchase history",
 }
 OTHER = "other"
 
@@ -77,7 +78,9 @@ class Catalogue:
         return self.get(name).phase if name in self.names else "unassigned"
 
     def label_of(self, name: str) -> str:
-        return self.get(name).label if name in self.names else name.replace("_", " ")
+        if name in self.names:
+            return self.get(name).label
+        return PHASE_LABELS.get(name, name.replace("_", " "))
 
     def clickstream_touchpoint(self) -> pl.Expr:
         """Expression over `event_type` and `page` giving the touchpoint; page rules win."""

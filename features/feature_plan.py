@@ -27,6 +27,9 @@ from features.touchpoint_days import DAY, PURCHASES, latest_touch, touches_colum
 Frame = pl.DataFrame | pl.LazyFrame
 
 
+MIN_CUTOFFS = 3  # two to train on, one to judge
+
+
 class NotEnoughHistory(ValueError):
     """The inputs do not span enough time to train and validate by time."""
 
@@ -59,26 +62,19 @@ class FeatureSet:
 
 
 @dataclass(frozen=True)
-class TrainingCutoffs:
-    """Monthly training cutoffs (midnights UTC) whose horizon ends before the holdout's starts, and
-    the holdout: the latest month start whose horizon is fully observed."""
-
-    training: tuple[datetime, ...]
-    holdout: datetime
-
-
-@dataclass(frozen=True)
 class FeaturePlan:
-    """What a run builds. `training` is None when the history is too short to train by time
-    (`training_problem` says why): the features can still be built and scored with a champion
-    trained before, so only training stops."""
+    """What a run builds. `labelled` are the monthly cutoffs (midnights UTC) whose horizon is
+    complete by `as_of`: the model trains on all of them, and its backtest judges the newest. It
+    is empty when the history is too short to train by time (`training_problem` says why): the
+    features can still be built and scored with a champion trained before, so only training
+    stops."""
 
     as_of: datetime
     horizon_days: int
     scoring_cutoff: datetime
     features: FeatureSet
     catalogue: str  # the fingerprint of the catalogue the features were decided with
-    training: TrainingCutoffs | None
+    labelled: tuple[datetime, ...]
     training_problem: str | None = None
 
     def registry(self, catalogue: Catalogue) -> list[FeatureDef]:
@@ -91,20 +87,18 @@ class FeaturePlan:
             )
         return self.features.registry(catalogue, self.horizon_days)
 
-    def training_cutoffs(self) -> TrainingCutoffs:
-        if self.training is None:
-            raise NotEnoughHistory(self.training_problem or "no training cutoffs")
-        return self.training
+    def labelled_cutoffs(self) -> tuple[datetime, ...]:
+        if not self.labelled:
+            raise NotEnoughHistory(self.training_problem or "no labelled cutoffs")
+        return self.labelled
 
     def to_json(self) -> dict[str, Any]:
         """The plan as JSON values: what the asset store keeps and the UI shows."""
-        training = self.training
         return {
             "as_of": self.as_of.isoformat(),
             "horizon_days": self.horizon_days,
             "scoring_cutoff": self.scoring_cutoff.isoformat(),
-            "training_cutoffs": [c.isoformat() for c in training.training] if training else None,
-            "holdout_cutoff": training.holdout.isoformat() if training else None,
+            "labelled_cutoffs": [c.isoformat() for c in self.labelled],
             "training_problem": self.training_problem,
             "catalogue": self.catalogue,
             "touched": list(self.features.touched),
@@ -118,12 +112,6 @@ class FeaturePlan:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeaturePlan:
         when = datetime.fromisoformat
-        training = None
-        if data["training_cutoffs"] is not None:
-            training = TrainingCutoffs(
-                training=tuple(when(c) for c in data["training_cutoffs"]),
-                holdout=when(data["holdout_cutoff"]),
-            )
         return cls(
             as_of=when(data["as_of"]),
             horizon_days=int(data["horizon_days"]),
@@ -137,7 +125,7 @@ class FeaturePlan:
                 monthly_value=bool(data["monthly_value"]),
             ),
             catalogue=data["catalogue"],
-            training=training,
+            labelled=tuple(when(c) for c in data["labelled_cutoffs"]),
             training_problem=data["training_problem"],
         )
 
@@ -149,19 +137,20 @@ def plan_features(
     surveys: pl.DataFrame,
     catalogue: Catalogue,
     horizon_days: int,
-    train_cutoffs: int,
+    max_cutoffs: int,
     as_of: datetime | None = None,
 ) -> FeaturePlan:
-    """The plan for these tables: `as_of` (default: the latest moment they know about), the cutoffs
-    for `train_cutoffs` monthly training cutoffs with a `horizon_days` label window, and the
+    """The plan for these tables: `as_of` (default: the latest moment they know about), the
+    newest `max_cutoffs` monthly cutoffs whose `horizon_days` label window is complete, and the
     features they support."""
     as_of = latest_timestamp(customers, days) if as_of is None else as_of
     first_day = days[DAY].min()
-    training, problem = None, None
+    labelled: tuple[datetime, ...] = ()
+    problem = None
     try:
         if not isinstance(first_day, datetime):
             raise NotEnoughHistory("no touches at all: there is no history to train on")
-        training = choose_cutoffs(first_day, as_of, horizon_days, train_cutoffs)
+        labelled = choose_cutoffs(first_day, as_of, horizon_days, max_cutoffs)
     except NotEnoughHistory as err:
         problem = str(err)
     return FeaturePlan(
@@ -170,7 +159,7 @@ def plan_features(
         scoring_cutoff=scoring_cutoff(as_of),
         features=feature_set(customers, days, support, surveys, catalogue),
         catalogue=catalogue.fingerprint,
-        training=training,
+        labelled=labelled,
         training_problem=problem,
     )
 
@@ -271,23 +260,24 @@ def choose_cutoffs(
     first_event: datetime,
     as_of: datetime,
     horizon_days: int,
-    train_cutoffs: int,
+    max_cutoffs: int,
     min_history_days: int = 30,
-) -> TrainingCutoffs:
-    """Month starts: the holdout is the latest whose horizon ends by `as_of`; training cutoffs end
-    their horizon by the holdout cutoff, so no training label sees the holdout's label window."""
+) -> tuple[datetime, ...]:
+    """The newest `max_cutoffs` month starts whose horizon ends by `as_of` and that follow at
+    least `min_history_days` of history, oldest first: what the model trains on. At least three,
+    so the backtest can judge one on two earlier ones."""
     horizon = timedelta(days=horizon_days)
-    holdout = month_start_at_or_before(as_of - horizon)
-    cutoffs, cutoff = [], month_start_at_or_before(holdout - horizon)
-    while len(cutoffs) < train_cutoffs and cutoff - first_event >= timedelta(days=min_history_days):
+    cutoffs, cutoff = [], month_start_at_or_before(as_of - horizon)
+    while len(cutoffs) < max_cutoffs and cutoff - first_event >= timedelta(days=min_history_days):
         cutoffs.append(cutoff)
         cutoff = previous_month(cutoff)
-    if holdout - first_event < timedelta(days=min_history_days) or not cutoffs:
+    if len(cutoffs) < MIN_CUTOFFS:
         span = (as_of - first_event).days
+        needed = horizon_days + min_history_days + 31 * MIN_CUTOFFS
         raise NotEnoughHistory(
-            f"the inputs span {span} days ({first_event:%Y-%m-%d} to {as_of:%Y-%m-%d}); training "
-            f"by time with a {horizon_days}-day horizon needs at least "
-            f"{2 * horizon_days + min_history_days + 31} days. Add older events or lower "
-            "horizon_days."
+            f"the inputs span {span} days ({first_event:%Y-%m-%d} to {as_of:%Y-%m-%d}), which "
+            f"give {len(cutoffs)} monthly cutoffs with a complete {horizon_days}-day horizon; "
+            f"training by time needs {MIN_CUTOFFS}, about {needed} days of history. Add older "
+            "events or lower horizon_days."
         )
-    return TrainingCutoffs(tuple(sorted(cutoffs)), holdout)
+    return tuple(sorted(cutoffs))

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 from lifetimes import ModifiedBetaGeoFitter
+from lifetimes.utils import ConvergenceError
 
 from features.touchpoint_days import DAY, PURCHASE_VALUE, PURCHASES, require_midnight
 from features.windows import CUTOFF
@@ -107,8 +108,8 @@ def fit_bgnbd(history: pl.DataFrame, seed: int = 0) -> ModifiedBetaGeoFitter | N
             model.fit(
                 inputs["frequency"].to_numpy(), inputs["recency"].to_numpy(), inputs["T"].to_numpy()
             )
-    except Exception:  # lifetimes raises ConvergenceError, or numpy errors on degenerate data
-        return None
+    except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError):
+        return None  # degenerate histories: the figures are left empty, the other features stay
     return model
 
 
@@ -128,6 +129,10 @@ def bgnbd_figures(
             model.conditional_expected_number_of_purchases_up_to_time(horizon_days, f, r, t),
             dtype=float,
         )
+    # the model's arithmetic overflows for extreme histories: no figure rather than an infinite
+    # one, and never more purchase days than the horizon holds
+    alive = np.where(np.isfinite(alive), np.clip(alive, 0.0, 1.0), np.nan)
+    expected = np.where(np.isfinite(expected), np.clip(expected, 0.0, horizon_days), np.nan)
     return inputs.select("customer_id").with_columns(
         pl.Series(P_ALIVE, alive).fill_nan(None), pl.Series(EXPECTED, expected).fill_nan(None)
     )

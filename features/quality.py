@@ -17,22 +17,54 @@ def event_age_hours(latest: datetime | None, now: datetime) -> float | None:
 
 
 def label_rates(snapshots: pl.DataFrame) -> pl.DataFrame:
-    """Churn rate and population per cutoff of the training snapshots."""
+    """Population, churners and churn rate per cutoff of the training snapshots."""
+    churned = pl.col("churned").cast(pl.Int64)
     return (
-        snapshots.group_by("cutoff", "split")
-        .agg(customers=pl.len(), churn_rate=pl.col("churned").cast(pl.Float64).mean())
+        snapshots.group_by("cutoff")
+        .agg(
+            customers=pl.len(),
+            churners=churned.sum(),
+            churn_rate=churned.cast(pl.Float64).mean(),
+        )
         .sort("cutoff")
         .with_columns(pl.col("cutoff").dt.strftime("%Y-%m-%d"))
     )
 
 
+def informative_cutoffs(snapshots: pl.DataFrame, min_each: int) -> tuple[pl.DataFrame, list[str]]:
+    """The snapshots of the cutoffs with at least `min_each` churners and stayers, and a note for
+    each cutoff left out: a cutoff where (almost) everyone churns, or nobody does, has nothing to
+    learn from (a young shop's first months, a cohort of one-time buyers), and a model judged on
+    it would be judged on noise."""
+    rates = label_rates(snapshots)
+    kept = rates.filter(
+        (pl.col("churners") >= min_each) & (pl.col("customers") - pl.col("churners") >= min_each)
+    )["cutoff"].to_list()
+    notes = degenerate_labels(rates, min_each)
+    keep = pl.col("cutoff").dt.strftime("%Y-%m-%d").is_in(kept)
+    return snapshots.filter(keep), notes
+
+
+def degenerate_labels(rates: pl.DataFrame, min_each: int) -> list[str]:
+    """Cutoffs with fewer than `min_each` churners or stayers: nothing to learn or judge from, so
+    the label or the population is broken, whatever the business."""
+    few = rates.filter(
+        (pl.col("churners") < min_each) | (pl.col("customers") - pl.col("churners") < min_each)
+    )
+    return [
+        f"cutoff {c}: {n:,} churners among {total:,} customers (at least {min_each} of each "
+        "are needed to learn and judge)"
+        for c, total, n in few.select("cutoff", "customers", "churners").iter_rows()
+    ]
+
+
 def label_rate_problems(rates: pl.DataFrame, low: float, high: float) -> list[str]:
-    """A cutoff where almost nobody (or almost everybody) churns means the label is broken, not the
-    customers."""
+    """Cutoffs whose churn rate is unusual: rarely a broken label, since a cohort of one-time
+    buyers churns at 70-80% and a contract business at a few percent, but worth a look."""
     outside = rates.filter(~pl.col("churn_rate").is_between(low, high))
     return [
-        f"cutoff {c} ({s}): churn rate {r:.1%} outside {low:.1%}-{high:.1%}"
-        for c, s, r in outside.select("cutoff", "split", "churn_rate").iter_rows()
+        f"cutoff {c}: churn rate {r:.1%} outside {low:.1%}-{high:.1%}"
+        for c, r in outside.select("cutoff", "churn_rate").iter_rows()
     ]
 
 
@@ -50,17 +82,24 @@ def null_problems(
     max_share: float,
     reference: Mapping[str, float] | None = None,
     max_increase: float = 1.0,
-) -> dict[str, str]:
-    """Features whose missing share is too high, or (against a reference population) rose too much.
+) -> dict[str, tuple[str, bool]]:
+    """Features whose missing share is too high, or (against a reference population) rose too much,
+    and whether that should stop the run.
 
-    Many features are missing by design (days since the last ticket, for a customer with none), so
-    the absolute bound is loose; the rise against training is the sharp test, since a source that
-    broke upstream shows up as a feature suddenly missing for far more customers than the model saw.
+    Only features missing by design can be missing at all (days since the last ticket, for a
+    customer with none; the others have a fill value), so a source that broke upstream shows as
+    features missing for everyone, which stops the run; missing for nearly everyone (gaps between
+    purchases, in a shop of one-time buyers) only warns. A feature
+    missing more often than in training (no activity in 90 days, for a cohort that aged past its
+    first months) is more often a population that moved than a broken source: that only warns,
+    since no bound on it fits every business.
     """
     problems = {}
     for feature, share in shares.items():
-        if share > max_share:
-            problems[feature] = f"missing for {share:.1%} of rows (bound {max_share:.0%})"
+        if share >= 1.0:
+            problems[feature] = ("missing for every row: its source is empty or broke", True)
+        elif share > max_share:
+            problems[feature] = (f"missing for {share:.1%} of rows (bound {max_share:.0%})", False)
         elif (
             reference is not None
             and feature in reference
@@ -68,6 +107,7 @@ def null_problems(
         ):
             problems[feature] = (
                 f"missing for {share:.1%} of rows, {reference[feature]:.1%} in training "
-                f"(rise bound {max_increase:.0%})"
+                f"(rise bound {max_increase:.0%})",
+                False,
             )
     return problems

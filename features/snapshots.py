@@ -10,7 +10,7 @@ feature means the same in training and scoring.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -189,19 +189,16 @@ def snapshot_query(
 
 def build_training_snapshots(
     sources: Mapping[str, pl.DataFrame],
-    cutoffs: list[datetime],
-    holdout: datetime,
+    cutoffs: Sequence[datetime],
     horizon_days: int,
     registry: list[FeatureDef],
 ) -> pl.DataFrame:
-    """All snapshots stacked, with `split` telling training rows from the holdout. The
-    customer-days' windows are summed for every cutoff in one pass (`features.windows`), and the
-    cutoffs' queries run as one, so both cores stay busy."""
-    tables = cutoff_tables(sources, [*cutoffs, holdout], horizon_days, registry)
-    splits = [(c, "train") for c in cutoffs] + [(holdout, "holdout")]
+    """Every labelled cutoff's snapshot stacked. The customer-days' windows and purchase histories
+    are built for every cutoff in one pass (`cutoff_tables`), and the cutoffs' queries run as
+    one, so both cores stay busy."""
+    tables = cutoff_tables(sources, list(cutoffs), horizon_days, registry)
     return pl.concat(
-        snapshot_query(sources, c, horizon_days, registry, tables).with_columns(split=pl.lit(split))
-        for c, split in splits
+        snapshot_query(sources, c, horizon_days, registry, tables) for c in cutoffs
     ).collect(engine="streaming")
 
 

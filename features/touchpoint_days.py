@@ -61,6 +61,13 @@ FRICTION_EVENTS = {
     "unsubscribe": FrictionEvent("unsubscribes", "unsubscribe", "unsubscribes"),
     "plan_downgrade": FrictionEvent("downgrades", "plan downgrade", "plan downgrades"),
     "return_request": FrictionEvent("returns", "return request", "return requests"),
+    "delivery_late": FrictionEvent("late_deliveries", "late delivery", "late deliveries"),
+    "order_cancelled": FrictionEvent("cancelled_orders", "cancelled order", "cancelled orders"),
+    "order_unavailable": FrictionEvent(
+        "unavailable_orders",
+        "order that could not be fulfilled",
+        "orders that could not be fulfilled",
+    ),
     "search": FrictionEvent(
         "failed_searches",
         "search that found nothing",

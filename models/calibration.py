@@ -1,10 +1,10 @@
-"""Calibration: map the booster's log-odds to probabilities that mean what they say.
+"""The model that scores, and the map from its log-odds to probabilities that mean what they say.
 
-The booster is trained on all cutoffs but the last; the mapping is fitted on that last cutoff
-(the validation cutoff), which the booster only used to stop early. Platt (a logistic curve on the
-margin) and isotonic (a monotone step curve) are compared by cross-validation within the validation
-cutoff, and the one with the lower Brier score is refitted on all of it. The mapping is a few
-numbers, so it is stored as JSON beside the booster and the booster stays explainable by TreeSHAP.
+Which map (none, Platt: a logistic curve on the margin, isotonic: a monotone step curve) is chosen
+by the backtest, as the one whose expected calibration error holds best across the backtest's
+cutoffs (`models.training.backtest`): a map fitted to one cutoff's churn level is stale when the
+level moves. The map is a few numbers, stored as JSON beside the booster, so the booster stays
+explainable by TreeSHAP.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ import polars as pl
 import xgboost as xgb
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss
-from sklearn.model_selection import StratifiedKFold
 
-METHODS = ("platt", "isotonic")
+from models.linear_base import LinearBase
+
+# "none" is the booster's own probability: with a linear base it often holds across cutoffs better
+# than a map fitted to one cutoff's churn level
+METHODS = ("none", "platt", "isotonic")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Calibration:
 
     def apply(self, margin: np.ndarray) -> np.ndarray:
         margin = np.asarray(margin, dtype=float)
+        if self.method == "none":
+            return 1.0 / (1.0 + np.exp(-margin))
         if self.method == "platt":
             return 1.0 / (1.0 + np.exp(-(self.slope * margin + self.intercept)))
         if self.method == "isotonic":
@@ -55,6 +59,13 @@ class Calibration:
 
 def fit_calibration(margin: np.ndarray, y: np.ndarray, method: str) -> Calibration:
     margin, y = np.asarray(margin, dtype=float), np.asarray(y, dtype=int)
+    if method == "none":
+        return Calibration("none")
+    if y.min() == y.max():
+        raise ValueError(
+            f"calibration needs churners and stayers, the cutoff has only {int(y[0])}s: "
+            "use more customers"
+        )
     if method == "platt":
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(margin.reshape(-1, 1), y)
         return Calibration("platt", slope=float(lr.coef_[0, 0]), intercept=float(lr.intercept_[0]))
@@ -66,41 +77,14 @@ def fit_calibration(margin: np.ndarray, y: np.ndarray, method: str) -> Calibrati
     raise ValueError(f"unknown calibration method {method!r}; expected one of {METHODS}")
 
 
-def choose_calibration(
-    margin: np.ndarray, y: np.ndarray, seed: int, folds: int = 5
-) -> tuple[Calibration, dict[str, float]]:
-    """The method with the lower cross-validated Brier score on the validation cutoff, refitted on
-    all of it.
-
-    Returns the calibration and each method's cross-validated Brier score (for the run log).
-    """
-    margin, y = np.asarray(margin, dtype=float), np.asarray(y, dtype=int)
-    if y.sum() < folds or (1 - y).sum() < folds:
-        raise ValueError(
-            f"the validation cutoff has {int(y.sum())} churners among {y.size}: "
-            "too few to calibrate; use more customers"
-        )
-    scores = {}
-    for method in METHODS:
-        out_of_fold = np.empty_like(margin)
-        for fit_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
-            margin, y
-        ):
-            out_of_fold[test_idx] = fit_calibration(margin[fit_idx], y[fit_idx], method).apply(
-                margin[test_idx]
-            )
-        scores[method] = float(brier_score_loss(y, out_of_fold))
-    best = min(METHODS, key=scores.__getitem__)
-    return fit_calibration(margin, y, best), scores
-
-
 @dataclass
 class CalibratedModel:
-    """The booster (explained by TreeSHAP, in log-odds) and the calibration (what scoring
-    reports)."""
+    """The booster (explained by TreeSHAP, in log-odds), the linear base it starts from if any
+    (`models.linear_base`, explained exactly), and the calibration (what scoring reports)."""
 
     classifier: xgb.XGBClassifier
     calibration: Calibration
+    linear: LinearBase | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -108,8 +92,11 @@ class CalibratedModel:
         # keeps the names
         return list(cast(Sequence[str], self.classifier.get_booster().feature_names))
 
+    def base_margin(self, X: pd.DataFrame) -> np.ndarray | None:
+        return None if self.linear is None else self.linear.margin(X)
+
     def margin(self, X: pd.DataFrame) -> np.ndarray:
-        return self.classifier.predict(X, output_margin=True)
+        return self.classifier.predict(X, output_margin=True, base_margin=self.base_margin(X))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, in scikit-learn's (n, 2) layout."""

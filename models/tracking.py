@@ -8,6 +8,7 @@ into the probabilities scoring reports). `load_champion` returns both as one `Ca
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from mlflow.models import infer_signature
 from mlflow.pyfunc.model import PythonModel
 
 from models.calibration import CalibratedModel, Calibration
+from models.linear_base import LinearBase
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -80,7 +82,11 @@ class ChurnPyfunc(PythonModel):
         classifier = xgb.XGBClassifier()
         classifier.load_model(context.artifacts["booster"])
         calibration = Calibration.from_json(Path(context.artifacts["calibration"]).read_text())
-        self.model = CalibratedModel(classifier, calibration)
+        linear_path = context.artifacts.get("linear_base")  # the linear+xgboost form only
+        linear = (
+            LinearBase.from_json(json.loads(Path(linear_path).read_text())) if linear_path else None
+        )
+        self.model = CalibratedModel(classifier, calibration, linear)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         # a list of column names selects a DataFrame
@@ -97,10 +103,11 @@ def log_model_run(
     tags: dict[str, str],
     figures: dict[str, bytes] | None = None,
     documents: dict[str, dict] | None = None,
+    steps: dict[str, list[float]] | None = None,
 ) -> tuple[str, str]:
-    """One MLflow run holding params, holdout metrics, plots, JSON documents and the model;
-    registered as a new version aliased `challenger` (promotion to `champion` is the gate's
-    decision).
+    """One MLflow run holding params, metrics (`steps`: a metric per backtest cutoff, logged as
+    its steps, so MLflow draws them as a line), plots, JSON documents and the model; registered
+    as a new version aliased `challenger` (promotion to `champion` is the gate's decision).
 
     Returns (run id, registered version).
     """
@@ -111,6 +118,9 @@ def log_model_run(
     ):
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
+        for name, values in (steps or {}).items():
+            for step, value in enumerate(values):
+                mlflow.log_metric(name, value, step=step)
         for name, png in (figures or {}).items():
             (Path(tmp) / name).write_bytes(png)
             mlflow.log_artifact(str(Path(tmp) / name), artifact_path="plots")
@@ -119,10 +129,15 @@ def log_model_run(
         booster, calibration = Path(tmp) / "booster.ubj", Path(tmp) / "calibration.json"
         model.classifier.save_model(booster)
         calibration.write_text(model.calibration.to_json())
+        artifacts = {"booster": str(booster), "calibration": str(calibration)}
+        if model.linear is not None:
+            linear = Path(tmp) / "linear_base.json"
+            linear.write_text(json.dumps(model.linear.to_json()))
+            artifacts["linear_base"] = str(linear)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=ChurnPyfunc(),
-            artifacts={"booster": str(booster), "calibration": str(calibration)},
+            artifacts=artifacts,
             signature=infer_signature(example, model.predict_proba(example)[:, 1]),
             pip_requirements=PIP_REQUIREMENTS,
             registered_model_name=tracking.model_name,

@@ -4,10 +4,12 @@ Blocking (a failure stops every downstream asset in the run):
 - `input_schema` and `quarantine_share` on each validated table: a file without a required
   column, or a batch that is mostly rejects, means the upstream export broke; features built from
   what is left would silently describe a fraction of the customers.
-- `label_rate` on training_snapshots: a churn rate of ~0% or ~100% at a cutoff is a broken label
-  definition, and a model trained on it would be promoted on meaningless metrics.
-- `feature_null_rates` on training_snapshots and scoring_features: a feature missing far more often
-  than the model saw in training means a source went missing, and every score would be off.
+- `label_rate` on training_snapshots: a cutoff with (almost) no churners or no stayers is a broken
+  label or population, and a model trained on it would be promoted on meaningless metrics. A churn
+  rate that is merely unusual (a cohort's 80%) only warns: no bound fits every business.
+- `feature_null_rates` on training_snapshots and scoring_features: a feature missing for every
+  row means its source went missing, and every score would be off. Missing much more often than
+  in training, or for nearly everyone, only warns: a cohort that aged, a shop of one-time buyers.
 
 Not blocking (severity WARN: shown in the UI, nothing stopped):
 - `event_freshness` on touchpoint_days: stale data still gives a correct list as of its latest
@@ -27,6 +29,7 @@ from typing import cast
 import dagster as dg
 import polars as pl
 
+from features.feature_plan import MIN_CUTOFFS
 from features.ingest.contract import CONTRACTS, TableContract
 from features.ingest.quality import (
     header_columns,
@@ -36,6 +39,7 @@ from features.ingest.quality import (
 )
 from features.ingest.read import landing_files
 from features.quality import (
+    degenerate_labels,
     event_age_hours,
     label_rate_problems,
     label_rates,
@@ -164,18 +168,27 @@ def event_freshness(quality: QualityBounds, touchpoint_days: pl.DataFrame) -> dg
     name="label_rate",
     blocking=True,
     description=(
-        "The churn rate at every cutoff lies within QualityBounds' min_label_rate..max_label_rate."
+        "At least three cutoffs with QualityBounds.min_label_class churners and stayers "
+        "(training_snapshots leaves the others out; blocks when fewer remain); a churn rate "
+        "outside min_label_rate..max_label_rate only warns."
     ),
 )
 def label_rate(quality: QualityBounds, training_snapshots: pl.DataFrame) -> dg.AssetCheckResult:
     rates = label_rates(training_snapshots)
-    problems = label_rate_problems(rates, quality.min_label_rate, quality.max_label_rate)
+    broken = degenerate_labels(rates, quality.min_label_class)
+    if rates.height < MIN_CUTOFFS:
+        broken.append(
+            f"{rates.height} cutoffs have at least {quality.min_label_class} churners and stayers; "
+            f"training needs {MIN_CUTOFFS}: add history, or a longer horizon_days"
+        )
+    problems = broken or label_rate_problems(rates, quality.min_label_rate, quality.max_label_rate)
     # churn_rate is a Float64 mean per cutoff: floats (None only with no cutoffs at all, where
     # formatting the description fails anyway)
     low = cast(float, rates["churn_rate"].min())
     high = cast(float, rates["churn_rate"].max())
     return dg.AssetCheckResult(
         passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR if broken else dg.AssetCheckSeverity.WARN,
         description="; ".join(problems)
         or f"churn rate {low:.1%}-{high:.1%} across {rates.height} cutoffs",
         metadata={
@@ -187,19 +200,23 @@ def label_rate(quality: QualityBounds, training_snapshots: pl.DataFrame) -> dg.A
 
 
 def _null_result(
-    shares: dict[str, float], problems: dict[str, str], reference: dict[str, float] | None
+    shares: dict[str, float],
+    problems: dict[str, tuple[str, bool]],
+    reference: dict[str, float] | None,
 ) -> dg.AssetCheckResult:
     table = pl.DataFrame({"feature": list(shares), "missing_share": list(shares.values())})
     if reference is not None:
         table = table.with_columns(
             training_missing_share=pl.Series([reference.get(f) for f in shares], dtype=pl.Float64)
         )
+    stops = any(blocks for _, blocks in problems.values())
     return dg.AssetCheckResult(
         passed=not problems,
-        description="; ".join(f"{f}: {p}" for f, p in problems.items())
+        severity=dg.AssetCheckSeverity.ERROR if stops else dg.AssetCheckSeverity.WARN,
+        description="; ".join(f"{f}: {p}" for f, (p, _) in problems.items())
         or f"{len(shares)} features within bounds",
         metadata={
-            "failing_features": dg.MetadataValue.json(problems),
+            "failing_features": dg.MetadataValue.json({f: p for f, (p, _) in problems.items()}),
             "most_missing": preview(table.sort("missing_share", descending=True), rows=15),
         },
     )
@@ -229,8 +246,9 @@ def training_null_rates(
     blocking=True,
     additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
     description=(
-        "No feature is missing much more often for the scoring population than in training "
-        "(QualityBounds.max_null_increase)."
+        "No feature is missing for nearly everyone in the scoring population "
+        "(QualityBounds.max_null_share; blocks), nor much more often than in training "
+        "(QualityBounds.max_null_increase; warns)."
     ),
 )
 def scoring_null_rates(
@@ -254,18 +272,15 @@ def scoring_null_rates(
     blocking=False,
     additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
     description=(
-        "Population stability index of each feature, training rows vs the scoring "
-        "population; fails above QualityBounds.psi_threshold."
+        "Population stability index of each feature, the newest training cutoff vs the "
+        "scoring population; fails above QualityBounds.psi_threshold."
     ),
 )
 def feature_drift(
     quality: QualityBounds, scoring_features: pl.DataFrame, training_snapshots: pl.DataFrame
 ) -> dg.AssetCheckResult:
-    reference = (
-        training_snapshots.filter(pl.col("split") == "train")
-        if "split" in training_snapshots.columns
-        else training_snapshots
-    )
+    # the newest training cutoff: the population scoring should resemble most
+    reference = training_snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max())
     table = psi_table(
         reference,
         scoring_features,

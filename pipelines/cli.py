@@ -16,13 +16,17 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 import dagster as dg
+import polars as pl
 from dagster_shared.error import SerializableErrorInfo
 
-from pipelines.config import DeploymentError
+from features.ingest.adapters import cdnow, olist
+from models.training.evaluate import classification_metrics, expected_roc_auc
+from pipelines.config import DeploymentError, deployment
 from pipelines.partitions import apply, ingest_job_name, landing_changes
 
 VERBOSE_HINT = (
@@ -144,15 +148,29 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
     scored = result.output_for_node("scored_customers")
     out = data_root / "outputs"
     flagged = ", ".join(drivers.filter(drivers["flagged"])["touchpoint"].to_list()) or "none"
+    plan = result.output_for_node("feature_plan")
     m = model.metrics
+    newest = model.backtest[-1]["cutoff"]
+    gap = (plan.as_of.date() - datetime.fromisoformat(newest).date()).days
+    expected = expected_roc_auc(scored["churn_probability"].to_numpy())
+    overlap = int(m["backtest_label_overlap_days"])
     warnings = check_lines(result.get_asset_check_evaluations())
     return "\n".join(
         [
             "",
             "touchpoint-churn: done.",
-            f"  holdout ROC AUC {m['holdout_roc_auc']:.3f}, PR AUC {m['holdout_pr_auc']:.3f}, "
-            f"Brier {m['holdout_brier']:.4f}, ECE {m['holdout_ece']:.3f} "
-            f"(churn rate {m['holdout_base_rate']:.1%}, {int(m['holdout_n']):,} customers)",
+            f"  backtest over {int(m['backtest_folds'])} cutoffs (newest {newest}, {gap} days "
+            f"before as of {plan.as_of:%Y-%m-%d}): ROC AUC {m['backtest_roc_auc']:.3f} "
+            f"({m['backtest_roc_auc_min']:.3f}-{m['backtest_roc_auc_max']:.3f}), "
+            f"ECE {m['backtest_ece']:.3f}, predicted churn {m['backtest_predicted_rate']:.1%} "
+            f"against {m['backtest_churn_rate']:.1%}"
+            + (
+                f"; training labels overlap the judged horizons by up to {overlap} days"
+                if overlap
+                else ""
+            ),
+            f"  model: {model.form}, {model.trees} trees, calibration {model.calibration}; "
+            f"expected ROC AUC of this list {expected:.3f} (what its probabilities imply)",
             f"  touchpoints driving churn: {flagged}",
             f"  scored list:   {out / 'scored_customers.csv'} "
             f"(and .parquet; {scored.height:,} customers)",
@@ -200,6 +218,18 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, default=None, help="the world's seed (default: the demo's)"
     )
     sub.add_parser("run", help="run everything on what is in the data root's landing folder")
+    real = sub.add_parser(
+        "real",
+        help="map a public dataset (features/ingest/adapters) into the data root, then run "
+        "everything and score the list against what really happened after --until",
+    )
+    real.add_argument("--dataset", choices=sorted(ADAPTERS), required=True)
+    real.add_argument(
+        "--datasets", type=Path, required=True, help="the folder holding the datasets"
+    )
+    real.add_argument(
+        "--until", default=None, help="the history ends here (ISO date); default: the dataset's"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -209,6 +239,53 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"touchpoint-churn: {err}", file=sys.stderr)
         return 2
+
+
+ADAPTERS = {"cdnow": cdnow, "olist": olist}
+
+
+def write_real_dataset(data_root: Path, dataset: str, datasets: Path, until: str | None) -> None:
+    """A public dataset mapped into the data root: the history before `until`, its settings, and
+    what happened after in truth/ (which the pipeline never reads)."""
+    adapter = ADAPTERS[dataset]
+    ends = adapter.UNTIL if until is None else datetime.fromisoformat(until).replace(tzinfo=UTC)
+    started = time.perf_counter()
+    try:
+        counts = adapter.write(datasets, data_root, ends)
+    except FileNotFoundError as err:
+        raise CannotStart(str(err)) from err
+    mapped = "; ".join(
+        f"{name}: {c['rows_in']:,} rows in -> {c['mapped']:,} mapped, {c['quarantined']:,} "
+        "quarantined"
+        for name, c in counts.items()
+    )
+    print(
+        f"{dataset} until {ends:%Y-%m-%d} mapped into {data_root / 'landing'} in "
+        f"{time.perf_counter() - started:.1f}s: {mapped}"
+    )
+
+
+def forward_check(data_root: Path, result: dg.ExecuteInProcessResult) -> str | None:
+    """Where the data root holds what really happened after as_of (a demo world's or a public
+    dataset's truth/customers.parquet), how the scored list did against it: what the backtest
+    and the list's probabilities promised, set beside what happened."""
+    path = data_root / "truth" / "customers.parquet"
+    if not path.is_file():
+        return None
+    truth = pl.read_parquet(path)
+    if "churns_in_horizon" not in truth.columns:
+        return None
+    scored = result.output_for_node("scored_customers")
+    rows = scored.join(truth, on="customer_id", how="inner")
+    if rows.is_empty() or rows["churns_in_horizon"].n_unique() < 2:
+        return None
+    y, p = rows["churns_in_horizon"].to_numpy(), rows["churn_probability"].to_numpy()
+    measured = classification_metrics(y, p)
+    return (
+        f"  forward, against what {rows.height:,} of the {scored.height:,} scored customers really "
+        f"did: ROC AUC {measured['roc_auc']:.3f} (expected {expected_roc_auc(p):.3f}), "
+        f"ECE {measured['ece']:.3f}, predicted churn {p.mean():.1%} against {y.mean():.1%}"
+    )
 
 
 class CannotStart(ValueError):
@@ -245,6 +322,8 @@ def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "real":  # before the definitions, which read the settings file it writes
+        write_real_dataset(Path(deployment().data_root), args.dataset, args.datasets, args.until)
     from pipelines.definitions import defs  # reads the environment; imported after argument errors
 
     assert defs.resources is not None  # build_definitions always binds the resources
@@ -257,6 +336,8 @@ def _run(args: argparse.Namespace) -> int:
         print(failure_report(result), file=sys.stderr)
         return 1
     print(summary(data_root, result, tracking_uri))
+    if (forward := forward_check(data_root, result)) is not None:
+        print(forward)
     return 0
 
 

@@ -145,24 +145,24 @@ class QualityBounds(dg.ConfigurableResource):
             "The latest event may be at most this old (hours) before the data counts as stale."
         ),
     )
+    min_label_class: int = Field(
+        default=10,
+        description="Fewest churners, and fewest stayers, a training cutoff needs to be trained "
+        "and judged on; training_snapshots leaves the others out.",
+    )
     min_label_rate: float = Field(
         default=0.005,
-        description=(
-            "Lowest plausible churn rate at a training cutoff; below it the label is likely broken."
-        ),
+        description="Lowest usual churn rate at a training cutoff; below it the check warns.",
     )
     max_label_rate: float = Field(
-        default=0.6,
-        description=(
-            "Highest plausible churn rate at a training cutoff; "
-            "above it the label is likely broken."
-        ),
+        default=0.9,
+        description="Highest usual churn rate at a training cutoff; above it the check warns.",
     )
     max_null_share: float = Field(
         default=0.99,
         description=(
-            "Largest share of rows a feature may be missing for "
-            "(many are missing by design: no tickets, no surveys)."
+            "Largest share of rows a feature may be missing for before the check warns (many "
+            "are missing by design: no tickets, no surveys); missing for every row blocks."
         ),
     )
     max_null_increase: float = Field(

@@ -65,7 +65,8 @@ class ChurnSettings(dg.ConfigurableResource):
         description="A customer churns if they leave within this many days after a cutoff.",
     )
     train_cutoffs: int = Field(
-        default=6, description="How many monthly training cutoffs to stack before the holdout."
+        default=12,
+        description="The most monthly cutoffs (the newest whose horizon is complete) to train on.",
     )
     as_of: str | None = Field(
         default=None,

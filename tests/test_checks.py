@@ -36,8 +36,10 @@ def _population(
 def _training(rng: np.random.Generator, n: int = 4000, churn_rate: float = 0.1) -> pl.DataFrame:
     return _population(rng, n).with_columns(
         churned=pl.Series((rng.random(n) < churn_rate).astype(np.int8)),
-        split=pl.lit("train"),
-        cutoff=pl.lit("2026-03-01").str.to_datetime(time_zone="UTC"),
+        # three monthly cutoffs, as training needs
+        cutoff=pl.Series(["2026-01-01", "2026-02-01", "2026-03-01"] * (n // 3 + 1))
+        .head(n)
+        .str.to_datetime(time_zone="UTC"),
     )
 
 
@@ -90,14 +92,34 @@ def test_scoring_null_check_stops_a_feature_missing_far_more_than_in_training():
     assert not result.passed and list(metadata(result, "failing_features")) == [
         "pricing_touches_30d"
     ]
+    assert result.severity == dg.AssetCheckSeverity.ERROR
+    # a feature missing by design, missing more often (a population that moved): warns only
+    moved = scoring.with_columns(
+        pricing_touches_30d=pl.when(pl.int_range(pl.len()) < 1200)
+        .then(None)
+        .otherwise(pl.col("pricing_touches_30d"))
+    )
+    result = run_check(
+        scoring_null_rates, quality=QUALITY, scoring_features=moved, training_snapshots=training
+    )
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
 
 
-def test_label_rate_check_stops_a_broken_label():
+def test_label_rate_check_stops_a_broken_label_and_only_warns_on_an_unusual_one():
     rng = np.random.default_rng(3)
     assert run_check(label_rate, quality=QUALITY, training_snapshots=_training(rng)).passed
     everyone_churns = _training(rng).with_columns(churned=pl.lit(1, pl.Int8))
     result = run_check(label_rate, quality=QUALITY, training_snapshots=everyone_churns)
-    assert not result.passed and "churn rate 100.0%" in str(result.description)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert "1,334 churners among 1,334 customers" in str(result.description)
+    # a cohort of one-time buyers: 95% churn is unusual, not broken
+    cohort = _training(rng, churn_rate=0.95)
+    result = run_check(label_rate, quality=QUALITY, training_snapshots=cohort)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert "outside 0.5%-90.0%" in str(result.description)
+    assert run_check(
+        label_rate, quality=QUALITY, training_snapshots=_training(rng, churn_rate=0.8)
+    ).passed
 
 
 def run_check(check: dg.AssetChecksDefinition, **inputs: object) -> dg.AssetCheckResult:

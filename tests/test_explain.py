@@ -12,7 +12,7 @@ from features.feature import FeatureDef
 from models.explain.attribution import MIN_REASON_LOG_ODDS, attribute, top_touchpoints
 from models.explain.playbook import load_playbook
 from models.explain.scored_customers import for_csv, reasons, scored_list
-from models.explain.shap_attributions import score_and_explain, shap_values
+from models.explain.shap_attributions import explain, score_and_explain, shap_values
 from models.explain.touchpoint_drivers import FlagRule, driver_table
 
 
@@ -34,6 +34,26 @@ def test_shap_values_add_up_to_the_model_margin():
     values, base = shap_values(model, X)
     margin = np.log(model.predict_proba(X)[:, 1] / model.predict_proba(X)[:, 0])
     np.testing.assert_allclose(values.sum(axis=1) + base, margin, atol=1e-4)
+
+
+def test_a_model_with_a_linear_base_is_explained_whole_and_exactly():
+    """The linear base's part of each feature joins TreeSHAP's: a row's contributions and base
+    value still add up to its margin, and a feature only the linear part uses gets its share."""
+    from models.calibration import CalibratedModel, Calibration
+    from models.linear_base import fit_linear_base
+
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.normal(size=(800, 3)), columns=list("abc"))
+    y = (X["a"] + 0.8 * X["b"] + rng.normal(size=800) > 0).astype(int).to_numpy()
+    linear = fit_linear_base(X, y, seed=0)
+    booster = xgb.XGBClassifier(n_estimators=20, max_depth=2, colsample_bytree=1.0)
+    booster.fit(X[["a", "b", "c"]], y, base_margin=linear.margin(X))
+    model = CalibratedModel(booster, Calibration("none"), linear)
+    values, base = explain(model, X)
+    np.testing.assert_allclose(values.sum(axis=1) + base, model.margin(X), atol=1e-4)
+    trees_only, _ = shap_values(booster, X, linear.margin(X))
+    np.testing.assert_allclose(values - trees_only, linear.contributions(X), atol=1e-5)
+    assert np.abs(linear.contributions(X)[:, 0]).mean() > 0.1  # the linear part explains `a` too
 
 
 def test_scoring_and_explaining_in_batches_equals_one_call():
@@ -245,7 +265,7 @@ def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():
 def test_two_seeds_on_the_same_data_flag_the_same_touchpoints(pipeline_run):
     """Drivers are a property of the data, not of the training seed."""
     from models.calibration import model_input
-    from models.training.train import TrainConfig, train_model
+    from models.training.train import TrainConfig, fit_booster, time_split
 
     snapshots, scoring = (
         pipeline_run.output("training_snapshots"),
@@ -254,10 +274,12 @@ def test_two_seeds_on_the_same_data_flag_the_same_touchpoints(pipeline_run):
     registry = pipeline_run.output("feature_plan").registry(load_catalogue())
     by_name = {d.name: d for d in registry}
     features = [d.name for d in registry]
+    cutoffs = sorted(snapshots["cutoff"].unique().to_list())
+    split = time_split(snapshots, cutoffs, None)
     flagged = []
     for seed in (1, 2):
-        model, _ = train_model(snapshots, features, TrainConfig(), seed)
-        values, _ = shap_values(model.classifier, model_input(scoring, features))
+        model = fit_booster(split, features, TrainConfig(), seed)
+        values, _ = explain(model, model_input(scoring, features))
         attribution = attribute(scoring["customer_id"].to_list(), features, values, by_name)
         drivers = driver_table(
             attribution,

@@ -11,65 +11,74 @@ import polars as pl
 import pytest
 from mlflow import MlflowClient
 
-from models.calibration import model_input
-from models.tracking import Tracking, load_version
+from models.calibration import fit_calibration, model_input
+from models.training.backtest import plan_folds
 from models.training.evaluate import classification_metrics
+from models.training.train import TrainConfig, fit_booster, time_split
 from pipelines.definitions import build_definitions
 
 
-def _holdout_with_oracle(pipeline_run):
-    """Holdout rows, the registered model's probabilities on them, and the simulator's true
-    probabilities at the holdout cutoff."""
-    model_out = pipeline_run.output("churn_model")
+def _newest_fold_with_oracle(pipeline_run):
+    """The backtest's newest fold again, as churn_model ran it (same folds, form, calibration and
+    seed): its labels and probabilities at the judged cutoff, and the simulator's true
+    probabilities there."""
+    out = pipeline_run.output("churn_model")
     snapshots = pl.read_parquet(pipeline_run.data_root / "assets" / "training_snapshots.parquet")
-    holdout = snapshots.filter(pl.col("split") == "holdout")
+    fold = plan_folds(sorted(snapshots["cutoff"].unique().to_list()), 90)[-1]
+    split = time_split(snapshots, fold.training, fold.judged)
+    model = fit_booster(split, out.features, TrainConfig(), out.seed, out.form)
+    validation = model.margin(model_input(split.validation, out.features))
+    calibration = fit_calibration(
+        validation, split.validation["churned"].to_numpy(), out.calibration
+    )
     truth = pl.read_parquet(pipeline_run.data_root / "truth" / "probabilities_at_cutoffs.parquet")
-    rows = holdout.join(truth, on=["customer_id", "cutoff"], how="inner")
-    assert rows.height == holdout.height, (
-        "the simulator must record a true probability for every holdout customer"
+    rows = split.holdout.join(truth, on=["customer_id", "cutoff"], how="inner")
+    assert rows.height == split.holdout.height, (
+        "the simulator must record a true probability for every judged customer"
     )
-    model = load_version(Tracking(pipeline_run.tracking_uri), model_out.version)
-    return (
-        rows["churned"].to_numpy(),
-        model.predict_proba(model_input(rows, model.feature_names))[:, 1],
-        rows["true_churn_probability"].to_numpy(),
-    )
+    probability = calibration.apply(model.margin(model_input(rows, out.features)))
+    return rows["churned"].to_numpy(), probability, rows["true_churn_probability"].to_numpy()
 
 
-def test_registered_model_reproduces_the_logged_holdout_metrics_and_is_calibrated(pipeline_run):
-    y, probability, _ = _holdout_with_oracle(pipeline_run)
-    logged = pipeline_run.output("churn_model").metrics
+def test_the_backtest_reproduces_its_logged_figures_and_is_calibrated(pipeline_run):
+    y, probability, _ = _newest_fold_with_oracle(pipeline_run)
+    logged = pipeline_run.output("churn_model").backtest[-1]
     measured = classification_metrics(y, probability)
-    assert measured["roc_auc"] == pytest.approx(logged["holdout_roc_auc"]) and measured[
-        "ece"
-    ] == pytest.approx(logged["holdout_ece"])
+    assert measured["ece"] == pytest.approx(logged["ece"])
+    assert probability.mean() == pytest.approx(logged["predicted_rate"])
     print(
-        f"\nholdout ECE {measured['ece']:.4f}, Brier {measured['brier']:.4f}, "
+        f"\nnewest backtest cutoff: ECE {measured['ece']:.4f}, Brier {measured['brier']:.4f}, "
         f"mean predicted {probability.mean():.3f} vs observed {y.mean():.3f}"
     )
     assert measured["ece"] < 0.03
 
 
-def test_holdout_auc_is_within_003_of_the_oracle_on_the_same_customers(pipeline_run):
-    y, probability, oracle = _holdout_with_oracle(pipeline_run)
+def test_backtest_auc_is_within_003_of_the_oracle_on_the_same_customers(pipeline_run):
+    y, probability, oracle = _newest_fold_with_oracle(pipeline_run)
     model_auc, oracle_auc = (
         classification_metrics(y, probability)["roc_auc"],
         classification_metrics(y, oracle)["roc_auc"],
     )
-    print(f"\nholdout ROC AUC {model_auc:.3f}, oracle {oracle_auc:.3f}")
+    print(f"\nnewest backtest cutoff ROC AUC {model_auc:.3f}, oracle {oracle_auc:.3f}")
     assert model_auc >= oracle_auc - 0.03
 
 
 def test_model_beats_every_baseline_and_they_are_all_logged(pipeline_run):
     out = pipeline_run.output("churn_model")
-    assert set(out.baselines) == {"base_rate", "recency_rule", "logistic_regression", "bgnbd"}
+    assert set(out.baselines) == {
+        "base_rate",
+        "recency_rule",
+        "frequency",
+        "logistic_regression",
+        "bgnbd",
+    }
     print(
         "\n"
         + ", ".join(f"{b} {m['roc_auc']:.3f}" for b, m in out.baselines.items())
-        + f"; model {out.metrics['holdout_roc_auc']:.3f}"
+        + f"; model {out.metrics['backtest_roc_auc']:.3f}"
     )
     for name, metrics in out.baselines.items():
-        assert out.metrics["holdout_roc_auc"] > metrics["roc_auc"], name
+        assert out.metrics["backtest_roc_auc"] > metrics["roc_auc"], name
     client = MlflowClient(pipeline_run.tracking_uri)
     run = client.get_run(out.run_id)
     children = client.search_runs(
@@ -83,7 +92,11 @@ def test_model_beats_every_baseline_and_they_are_all_logged(pipeline_run):
         run.data.params["seed"] == "42"
         and run.data.params["feature_schema_sha256"] == out.fingerprint["feature_schema_sha256"]
     )
-    assert run.data.params["holdout_cutoff"] == out.fingerprint["holdout_cutoff"]
+    assert run.data.params["latest_cutoff"] == out.fingerprint["latest_cutoff"]
+    per_cutoff = client.get_metric_history(out.run_id, "backtest_cutoff_roc_auc")
+    assert [m.value for m in sorted(per_cutoff, key=lambda m: m.step)] == [
+        r["roc_auc"] for r in out.backtest
+    ]
 
 
 def _rerun_with_shuffled_labels(pipeline_run, root, tracking_uri) -> dg.ExecuteInProcessResult:
@@ -93,13 +106,8 @@ def _rerun_with_shuffled_labels(pipeline_run, root, tracking_uri) -> dg.ExecuteI
     shutil.copytree(pipeline_run.data_root / "assets", data_root / "assets")
     path = data_root / "assets" / "training_snapshots.parquet"
     snapshots = pl.read_parquet(path)
-    shuffled = np.random.default_rng(0).permutation(
-        snapshots.filter(pl.col("split") == "train")["churned"].to_numpy()
-    )
-    train = snapshots.filter(pl.col("split") == "train").with_columns(
-        churned=pl.Series(shuffled, dtype=pl.Int8)
-    )
-    pl.concat([train, snapshots.filter(pl.col("split") == "holdout")]).write_parquet(path)
+    shuffled = np.random.default_rng(0).permutation(snapshots["churned"].to_numpy())
+    snapshots.with_columns(churned=pl.Series(shuffled, dtype=pl.Int8)).write_parquet(path)
     (root / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         return run_all_allowing_failure(build_definitions(data_root, tracking_uri), instance)
@@ -124,7 +132,7 @@ def test_a_degraded_challenger_is_not_promoted_and_scoring_keeps_the_champion(
     out = result.output_for_node("churn_model")
     print(
         f"\nshuffled-label challenger v{out.version}: "
-        f"ROC AUC {out.metrics['holdout_roc_auc']:.3f}; {out.gate_reasons}"
+        f"ROC AUC {out.metrics['backtest_roc_auc']:.3f}; {out.gate_reasons}"
     )
     assert not out.promoted and out.champion_version == champion
     client = MlflowClient(pipeline_run.tracking_uri)

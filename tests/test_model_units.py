@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 
-from models.calibration import Calibration, choose_calibration, fit_calibration
+from models.calibration import CalibratedModel, Calibration, fit_calibration
+from models.linear_base import fit_linear_base
+from models.training.backtest import plan_folds
 from models.training.evaluate import (
     classification_metrics,
     expected_calibration_error,
+    expected_roc_auc,
     lift_and_capture,
 )
 from models.training.promotion import GateConfig, decide
@@ -53,33 +57,80 @@ def test_calibration_repairs_overconfident_margins_and_survives_json(method):
     assert Calibration.from_json(calibration.to_json()) == calibration
 
 
-def test_calibration_choice_is_cross_validated_and_refuses_too_few_churners():
-    p, y = _world(5_000)
-    calibration, scores = choose_calibration(np.log(p / (1 - p)), y, seed=1)
-    best = min(scores, key=scores.__getitem__)
-    assert set(scores) == {"platt", "isotonic"} and calibration.method == best
-    with pytest.raises(ValueError, match="too few to calibrate"):
-        choose_calibration(np.zeros(100), np.r_[np.ones(2), np.zeros(98)].astype(int), seed=1)
+def test_no_calibration_is_the_margins_own_probability_and_one_class_cannot_be_calibrated():
+    margin = np.array([-2.0, 0.0, 1.5])
+    none = fit_calibration(margin, np.array([0, 1, 0]), "none")
+    assert np.allclose(none.apply(margin), 1 / (1 + np.exp(-margin)))
+    with pytest.raises(ValueError, match="only 0s"):
+        fit_calibration(margin, np.zeros(3, dtype=int), "platt")
 
 
-def test_time_split_needs_two_training_cutoffs_and_never_mixes_the_holdout():
+def test_the_roc_auc_true_probabilities_imply_is_the_one_they_deliver():
+    p, y = _world()
+    assert expected_roc_auc(p) == pytest.approx(classification_metrics(y, p)["roc_auc"], abs=0.01)
+    assert expected_roc_auc(np.full(1000, 0.3)) == pytest.approx(0.5)  # nobody told apart
+    # overconfident probabilities promise more ranking than they deliver
+    overconfident = 1 / (1 + np.exp(-3 * np.log(p / (1 - p))))
+    delivered = classification_metrics(y, overconfident)["roc_auc"]
+    assert expected_roc_auc(overconfident) > delivered + 0.05
+
+
+def test_time_split_needs_two_training_cutoffs_and_never_mixes_the_judged_one():
     c = [datetime(2026, m, 1, tzinfo=UTC) for m in (1, 2, 3)]
-    frame = pl.DataFrame(
-        {
-            "customer_id": ["a", "b", "c"],
-            "cutoff": c,
-            "split": ["train", "train", "holdout"],
-            "churned": [0, 1, 0],
-        }
-    )
-    split = time_split(frame)
+    frame = pl.DataFrame({"customer_id": ["a", "b", "c"], "cutoff": c, "churned": [0, 1, 0]})
+    split = time_split(frame, c[:2], c[2])
     assert (
         split.fit["cutoff"].to_list() == [c[0]]
         and split.validation["cutoff"].to_list() == [c[1]]
         and split.holdout["cutoff"].to_list() == [c[2]]
     )
-    with pytest.raises(ValueError, match="at least two training cutoffs"):
-        time_split(frame.filter(pl.col("cutoff") != c[0]))
+    with pytest.raises(ValueError, match="at least two cutoffs"):
+        time_split(frame, c[1:2], c[2])
+    with pytest.raises(ValueError, match="is not after the training cutoffs"):
+        time_split(frame, c[1:], c[1])
+
+
+def test_backtest_folds_are_strict_where_the_history_allows_and_say_how_far_they_overlap():
+    months = [datetime(2026, m, 1, tzinfo=UTC) for m in range(1, 9)]
+    strict = plan_folds(months, 90)
+    assert [f.judged.month for f in strict] == [6, 7, 8]
+    assert all(f.label_overlap_days == 0 for f in strict)
+    assert all(c + timedelta(days=90) <= f.judged for f in strict for c in f.training)
+    assert [c.month for c in strict[-1].training] == [1, 2, 3, 4, 5]
+    # a year of a cohort with a half-year horizon: six labelled cutoffs, no strict fold possible
+    short = plan_folds(months[1:7], 180)
+    assert [f.judged.month for f in short] == [5, 6, 7]
+    assert [c.month for c in short[-1].training] == [2, 3, 4, 5, 6]
+    assert short[-1].label_overlap_days == (months[5] + timedelta(days=180) - months[6]).days
+    with pytest.raises(ValueError, match="at least three labelled cutoffs"):
+        plan_folds(months[:2], 90)
+
+
+def test_a_linear_base_carries_a_trend_past_the_training_range_that_trees_cannot():
+    """Churn rises with age; training sees ages up to 180 days, scoring sees 360. The trees alone
+    give the oldest age they saw, the linear base carries the trend on."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(4)
+    age = rng.uniform(10, 180, 20_000)
+
+    def risk(a):
+        return 1 / (1 + np.exp(-(-6 + 1.2 * np.log1p(a))))
+
+    X = pd.DataFrame({"age": age, "noise": rng.normal(size=age.size)})
+    y = (rng.random(age.size) < risk(age)).astype(int)
+    old = pd.DataFrame({"age": np.full(2000, 360.0), "noise": rng.normal(size=2000)})
+    trees = xgb.XGBClassifier(n_estimators=50, max_depth=2).fit(X, y)
+    linear = fit_linear_base(X, y, seed=0)
+    hybrid = xgb.XGBClassifier(n_estimators=50, max_depth=2)
+    hybrid.fit(X, y, base_margin=linear.margin(X))
+    model = CalibratedModel(hybrid, Calibration("none"), linear)
+    truth = risk(360.0)
+    trees_miss = truth - trees.predict_proba(old)[:, 1].mean()
+    hybrid_miss = abs(model.predict_proba(old)[:, 1].mean() - truth)
+    assert trees_miss > 0.1 and hybrid_miss < trees_miss / 3, (trees_miss, hybrid_miss)
+    contributions = linear.contributions(old)
+    assert np.allclose(contributions.sum(axis=1) + linear.intercept, linear.margin(old))
 
 
 def test_gate_keeps_the_champion_against_a_worse_or_miscalibrated_challenger():
@@ -92,6 +143,10 @@ def test_gate_keeps_the_champion_against_a_worse_or_miscalibrated_challenger():
     # no champion: still needs the floor
     assert not decide({"roc_auc": 0.51, "ece": 0.01}, None, gate).promote
     assert decide({"roc_auc": 0.70, "ece": 0.01}, None, gate).promote
+    # a model that ranks worse than a simple rule is not worth its complexity
+    lost = decide({"roc_auc": 0.70, "ece": 0.01}, None, gate, baseline=("bgnbd", 0.72))
+    assert not lost.promote and "worse than the bgnbd baseline's 0.720" in lost.reasons[0]
+    assert decide({"roc_auc": 0.715, "ece": 0.01}, None, gate, baseline=("bgnbd", 0.72)).promote
 
 
 def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path):
@@ -103,7 +158,7 @@ def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path)
     from mlflow.xgboost import log_model as log_xgboost_model
 
     from models.tracking import IncompatibleModel, Tracking, load_version
-    from models.training.churn_model import champion_on_holdout
+    from models.training.churn_model import champion_backtest
 
     tracking = Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(tracking.tracking_uri)
@@ -122,5 +177,4 @@ def test_a_champion_logged_in_another_format_is_named_and_not_compared(tmp_path)
         load_version(tracking, "1")
     with pytest.raises(MlflowException):  # a version that is not there is not "another format"
         load_version(tracking, "2")
-    holdout = pl.DataFrame({f"f{i}": X[:, i] for i in range(3)})
-    assert champion_on_holdout(tracking, "1", holdout, y) is None
+    assert champion_backtest(tracking, "1") is None

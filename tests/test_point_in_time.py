@@ -174,12 +174,17 @@ def test_without_cancellations_everyone_who_bought_stays_in_and_churn_is_no_purc
     ]
 
 
-def test_cutoffs_keep_training_labels_clear_of_the_holdout():
+def test_labelled_cutoffs_are_month_starts_whose_horizon_is_complete_by_as_of():
     first, as_of = datetime(2025, 11, 3, tzinfo=UTC), datetime(2026, 11, 1, 23, tzinfo=UTC)
-    cutoffs = choose_cutoffs(first, as_of, 90, 6)
-    train, holdout = list(cutoffs.training), cutoffs.holdout
-    assert holdout == datetime(2026, 8, 1, tzinfo=UTC) and holdout + timedelta(days=90) <= as_of
-    assert all(c + timedelta(days=90) <= holdout for c in train)
-    assert train == sorted(train) and train[0] - first >= timedelta(days=30)
-    with pytest.raises(NotEnoughHistory, match="span"):
+    cutoffs = choose_cutoffs(first, as_of, 90, 12)
+    assert cutoffs == tuple(datetime(2026, m, 1, tzinfo=UTC) for m in range(1, 9))
+    assert all(c + timedelta(days=90) <= as_of for c in cutoffs)
+    assert cutoffs[0] - first >= timedelta(days=30)
+    assert choose_cutoffs(first, as_of, 90, 4) == cutoffs[-4:]  # the newest
+    # a year of history and a half-year horizon is enough: the model trains on every cutoff
+    cohort = choose_cutoffs(
+        datetime(1997, 1, 1, tzinfo=UTC), datetime(1997, 12, 31, tzinfo=UTC), 180, 12
+    )
+    assert [c.month for c in cohort] == [2, 3, 4, 5, 6, 7]
+    with pytest.raises(NotEnoughHistory, match="span .* give 2 monthly cutoffs .* needs 3"):
         choose_cutoffs(datetime(2026, 6, 1, tzinfo=UTC), as_of, 90, 4)

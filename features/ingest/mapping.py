@@ -141,9 +141,17 @@ def write_landing(results: list[Mapped], data_root: Path) -> dict[str, dict[str,
         quarantine = data_root / "quarantine" / "mapping"
         quarantine.mkdir(parents=True, exist_ok=True)
         result.quarantined.write_parquet(quarantine / f"{table_map.name}.parquet")
+        data_root.mkdir(parents=True, exist_ok=True)
         counts[table_map.name] = {
             "rows_in": result.rows_in,
             "mapped": result.accepted.height,
             "quarantined": result.quarantined.height,
         }
     return counts
+
+
+def write_settings(data_root: Path, settings: Mapping[str, object]) -> None:
+    """The run settings a dataset needs (its horizon, say) in the data root's settings file,
+    `touchpoint_churn.toml`, which the pipeline reads; `make` variables still win over it."""
+    lines = [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in settings.items()]
+    (data_root / "touchpoint_churn.toml").write_text("\n".join(lines) + "\n")

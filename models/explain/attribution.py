@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from features.feature import FeatureDef
+from features.catalogue import Catalogue
+from features.feature import CUSTOMER_VALUE, FeatureDef
 
 TOP_REASONS = 3
 # A touchpoint is a reason only when it raises the customer's churn log-odds by at least this much:
@@ -54,6 +55,14 @@ def attribution_of(shap: pl.DataFrame, registry: list[FeatureDef]) -> Attributio
     return attribute(
         shap["customer_id"].to_list(), features, shap.select(features).to_numpy(), by_name
     )
+
+
+def reason_touchpoints(catalogue: Catalogue) -> list[str]:
+    """What a reason may name: the catalogue's touchpoints, which an agent can act on, and the
+    customer's purchase history ("no purchase for 140 days; used to buy every 30 days": a lapsed
+    buyer, for a win-back). The profile and the journey's shape explain risk but are nothing to
+    act on."""
+    return [*catalogue.names, CUSTOMER_VALUE]
 
 
 def top_touchpoints(

@@ -12,6 +12,7 @@ import polars as pl
 from models.explain.attribution import MIN_REASON_LOG_ODDS, TOP_REASONS
 from models.explain.scored_customers import ACTION_TIERS, RISK_TIERS
 from models.training.churn_model import ChurnModel
+from models.training.evaluate import expected_roc_auc
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;\
@@ -134,6 +135,58 @@ def _quality(metrics: dict[str, float], baselines: dict[str, dict[str, float]]) 
     )
 
 
+_BACKTEST_FORMATS = {"churn rate": ".1%", "predicted": ".1%"}
+
+
+def _backtest_table(model: ChurnModel) -> pl.DataFrame:
+    """Per judged cutoff: who was judged, what happened, what was predicted, how it ranked."""
+    rows = [
+        {
+            "cutoff": r["cutoff"],
+            "customers": r["rows"],
+            "churn rate": r["churn_rate"],
+            "predicted": r["predicted_rate"],
+            "ROC AUC": r["roc_auc"],
+            "expected ROC AUC": r["expected_roc_auc"],
+            "ECE": r["ece"],
+            **{
+                f"{b.replace('_', ' ')} ROC AUC": r[f"{b}_roc_auc"]
+                for b in ("recency_rule", "frequency", "bgnbd", "logistic_regression")
+                if f"{b}_roc_auc" in r
+            },
+        }
+        for r in model.backtest
+    ]
+    return pl.DataFrame(rows)
+
+
+def _backtest(model: ChurnModel, as_of: datetime, horizon_days: int, expected: float) -> str:
+    """What the backtest did and how far its figures carry to today's list."""
+    rows = model.backtest
+    newest = datetime.fromisoformat(rows[-1]["cutoff"]).replace(tzinfo=as_of.tzinfo)
+    gap = (as_of - newest).days
+    overlap = max(r["label_overlap_days"] for r in rows)
+    misses = [abs(r["expected_roc_auc"] - r["roc_auc"]) for r in rows]
+    strictness = (
+        f" The history is too short for a strict backtest: the labels of the cutoffs each fold was "
+        f"trained on reach up to {overlap} days into the horizon it was judged on, which a model "
+        "in use never sees, so these figures may be optimistic."
+        if overlap
+        else " Each fold was trained only on labels that were complete by the cutoff it judged, "
+        "as in use."
+    )
+    return (
+        f"<p>The model was trained on what was known before each of {len(rows)} cutoffs and "
+        f"judged on what each customer did in the {horizon_days} days after it. The newest judged "
+        f"cutoff is {newest:%Y-%m-%d}, {gap} days before this list's as of; the model that scores "
+        f"was then refit on every cutoff with a complete horizon ({model.form}, {model.trees} "
+        f"trees, calibration {model.calibration}).{strictness}</p>"
+        f"<p><b>Expected ROC AUC of this list: {expected:.3f}</b>, what its probabilities imply "
+        "if they are right (no outcome is known yet). At the backtest cutoffs the same estimate "
+        f"was within {max(misses):.3f} of what happened.</p>"
+    )
+
+
 def _no_signal(baselines: dict[str, dict[str, float]]) -> list[str]:
     """The baselines (other than the base rate itself) that rank no better than chance on the
     holdout."""
@@ -181,16 +234,15 @@ def render_report(
     scored: pl.DataFrame,
     model: ChurnModel,
     as_of: datetime,
+    horizon_days: int,
     top_n: int = 25,
 ) -> str:
     """The page: headline figures, moments that matter, drivers by touchpoint and phase, the
     features behind them, model quality against simple baselines, and the top of the scored
     list."""
-    metrics = {k.removeprefix("holdout_"): v for k, v in model.metrics.items()}
-    baselines = {
-        name: {k.removeprefix("holdout_"): v for k, v in m.items()}
-        for name, m in model.baselines.items()
-    }
+    metrics = {k.removeprefix("backtest_"): v for k, v in model.metrics.items()}
+    baselines = model.baselines
+    expected = expected_roc_auc(scored["churn_probability"].to_numpy())
     flagged = drivers.filter(pl.col("flagged"))
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
     # a count column: its max is an int, or None when there are no drivers
@@ -202,8 +254,8 @@ def render_report(
         *[(label, f"{tiers.get(t, 0):,}") for t, label in _tier_labels().items()],
         ("riskier than baseline", f"{above_baseline:,}"),
         ("monthly value at risk", f"{scored['value_at_risk'].sum():,.0f}"),
-        ("holdout ROC AUC", f"{metrics['roc_auc']:.3f}"),
-        ("holdout PR AUC", f"{metrics['pr_auc']:.3f}"),
+        ("expected ROC AUC of this list", f"{expected:.3f}"),
+        ("backtest ROC AUC", f"{metrics['roc_auc']:.3f}"),
     ]
     top = scored.head(top_n).select(
         "customer_id",
@@ -280,13 +332,15 @@ threshold.</p>
 <h2>The features behind them</h2>
 <p>Mean |SHAP| over every scored customer (how much a feature moves risk at all).</p>
 {feature_chart}
+<h2>How well it predicts: the backtest</h2>
+{_backtest(model, as_of, horizon_days, expected)}
+{_table(_backtest_table(model), _BACKTEST_FORMATS)}
 <h2>Model quality against simple baselines</h2>
-<p>All on the holdout: customers at the latest cutoff whose outcome is known, a later period than \
-any training data ({int(metrics["n"]):,} customers, churn rate {metrics["base_rate"]:.1%}).
-The recency rule and BG/NBD give scores, not probabilities; isotonic regression on the validation \
-cutoff turns them into probabilities, as it does the model's. A baseline with no signal in this \
-data collapses to the base rate there (close to one probability for everyone): ROC AUC 0.5, and \
-the base rate's PR AUC and Brier.{no_signal_note}</p>
+<p>Means over the backtest cutoffs. The recency rule, frequency and BG/NBD give scores, not \
+probabilities; isotonic regression on each fold's validation cutoff turns them into \
+probabilities. A baseline with no signal in this data collapses to the base rate there (close to \
+one probability for everyone): ROC AUC 0.5, and the base rate's PR AUC and Brier.\
+{no_signal_note}</p>
 {_table(_quality(metrics, baselines), {"brier": ".4f"})}
 <h2>Driver table</h2>
 <p>Customers affected: customers riskier than baseline with the touchpoint among their top \

@@ -82,6 +82,10 @@ def for_csv(scored: pl.DataFrame) -> pl.DataFrame:
     return scored.with_columns(pl.col(c).round(d) for c, d in CSV_DECIMALS.items())
 
 
+def _value(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
+
+
 def reasons(
     attribution: Attribution,
     top: np.ndarray,
@@ -97,6 +101,7 @@ def reasons(
         cols = np.flatnonzero(attribution.feature_touchpoint == t)
         best_feature[:, t] = cols[np.argmax(attribution.feature_shap[:, cols], axis=1)]
     columns: dict[str, list] = {"customer_id": attribution.customer_ids}
+    column = {name: j for j, name in enumerate(attribution.features)}
     for j in range(k):
         tps, texts = [], []
         for i in range(n):
@@ -106,11 +111,10 @@ def reasons(
                 texts.append(None)
                 continue
             f = best_feature[i, t]
-            value = values[i, f]
+            feature = registry[attribution.features[f]]
             tps.append(attribution.touchpoints[t])
-            texts.append(
-                registry[attribution.features[f]].explain(None if np.isnan(value) else float(value))
-            )
+            context = {name: _value(values[i, column[name]]) for name in feature.reason_context}
+            texts.append(feature.explain(_value(values[i, f]), context))
         columns[f"touchpoint_{j + 1}"] = tps
         columns[f"reason_{j + 1}"] = texts
     frame = pl.DataFrame(

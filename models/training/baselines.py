@@ -1,16 +1,17 @@
-"""Simple rivals the model must beat on the same holdout before anyone should trust it.
+"""Simple rivals the model must beat at every backtest cutoff before anyone should trust it.
 
 - base rate: every customer gets the training churn rate (ranks nobody: ROC AUC 0.5);
 - recency: days since the customer's last touch of any kind ("gone quiet, going away");
+- frequency: the days the customer bought on before the cutoff (buyers come back);
 - logistic regression on the model's own features;
-- BG/NBD probability alive: the classic purchase-based (non-contractual) churn model, from purchase
+- BG/NBD expected purchases: the classic purchase-based (non-contractual) model, from purchase
   counts and timing alone (lifetimes' modified BG/NBD, which, unlike plain BG/NBD, lets a one-time
-  buyer drop out, so one-time buyers are not all "certainly alive"). Customers with no purchase
-  before the cutoff are treated as born at signup with no repeat purchase.
+  buyer drop out), scored by the purchase days it expects in the horizon. Customers with no
+  purchase before the cutoff are treated as born at signup with no repeat purchase.
 
-Score-only rules (recency, BG/NBD) are mapped to probabilities by isotonic regression on the
-validation cutoff, exactly like the model's own calibration, so their Brier and ECE are comparable.
-Everything is fitted on cutoffs before the holdout.
+Score-only rules (recency, frequency, BG/NBD) are mapped to probabilities by isotonic regression
+on the validation cutoff, so their Brier and ECE are comparable. Everything is fitted on cutoffs
+before the judged one.
 """
 
 from __future__ import annotations
@@ -125,11 +126,11 @@ def logistic_regression(
     return lambda frame: model.predict_proba(frame.select(features).to_numpy())[:, 1]
 
 
-def bgnbd_not_alive(
-    split: TimeSplit, days: pl.DataFrame, customers: pl.DataFrame
+def bgnbd_expected(
+    split: TimeSplit, days: pl.DataFrame, customers: pl.DataFrame, horizon_days: int
 ) -> Callable[[pl.DataFrame], np.ndarray]:
     """Modified BG/NBD fitted on the validation cutoff's purchase histories (no labels); scores
-    1 - P(alive)."""
+    minus the purchase days it expects in the horizon."""
     fit = purchase_summary(split.validation, days, customers)
     model = ModifiedBetaGeoFitter(penalizer_coef=0.001).fit(
         fit["frequency"].to_numpy(), fit["recency"].to_numpy(), fit["T"].to_numpy()
@@ -137,12 +138,10 @@ def bgnbd_not_alive(
 
     def score(frame: pl.DataFrame) -> np.ndarray:
         s = purchase_summary(frame, days, customers)
-        return 1.0 - np.asarray(
-            model.conditional_probability_alive(
-                s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy()
-            ),
-            dtype=float,
+        expected = model.conditional_expected_number_of_purchases_up_to_time(
+            horizon_days, s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy()
         )
+        return -np.nan_to_num(np.asarray(expected, dtype=float), nan=0.0, posinf=horizon_days)
 
     return score
 
@@ -156,18 +155,27 @@ def _calibrated(
 
 
 def baseline_probabilities(
-    split: TimeSplit, features: list[str], days: pl.DataFrame, customers: pl.DataFrame, seed: int
+    split: TimeSplit,
+    features: list[str],
+    days: pl.DataFrame,
+    customers: pl.DataFrame,
+    horizon_days: int,
+    seed: int,
 ) -> dict[str, np.ndarray]:
-    """Each baseline's churn probability for every holdout row, fitted only on earlier cutoffs."""
+    """Each baseline's churn probability for every judged row, fitted only on earlier cutoffs."""
     # the mean of the 0/1 label over the fit cutoffs' rows: a float
     base_rate = float(cast(float, split.fit["churned"].mean()))
+
+    def frequency(frame: pl.DataFrame) -> np.ndarray:
+        return -(purchase_summary(frame, days, customers)["frequency"].to_numpy() + 1.0)
+
+    def judged(score: Callable[[pl.DataFrame], np.ndarray]) -> np.ndarray:
+        return _calibrated(score, split.validation)(split.holdout)
+
     return {
         "base_rate": np.full(split.holdout.height, base_rate),
-        "recency_rule": _calibrated(lambda f: recency_days(f, days, customers), split.validation)(
-            split.holdout
-        ),
+        "recency_rule": judged(lambda f: recency_days(f, days, customers)),
+        "frequency": judged(frequency),
         "logistic_regression": logistic_regression(split, features, seed)(split.holdout),
-        "bgnbd": _calibrated(bgnbd_not_alive(split, days, customers), split.validation)(
-            split.holdout
-        ),
+        "bgnbd": judged(bgnbd_expected(split, days, customers, horizon_days)),
     }

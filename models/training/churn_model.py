@@ -1,18 +1,18 @@
-"""One training run (asset `churn_model`): a challenger trained by time, judged on the holdout
-against four baselines, tracked in MLflow and registered as `challenger`, then promoted to
-`champion` only if the gate passes it against the current champion on the same holdout.
+"""One training run (asset `churn_model`): the rolling-origin backtest chooses the model's form,
+trees and calibration (`models.training.backtest`); the model that scores is refit on every
+labelled cutoff; it is tracked in MLflow and registered as `challenger`, then promoted to
+`champion` only if the gate passes its backtest against the champion's and the best baseline's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 import polars as pl
 
-from models.calibration import CalibratedModel, model_input
+from models.calibration import model_input
 from models.tracking import (
     IncompatibleModel,
     Tracking,
@@ -22,26 +22,17 @@ from models.tracking import (
     log_model_run,
     promote,
 )
-from models.training.baselines import baseline_probabilities
-from models.training.evaluate import classification_metrics
+from models.training.backtest import Log, final_calibration, run_backtest
 from models.training.plots import holdout_plots
 from models.training.promotion import GateConfig, acceptable, decide
 from models.training.train import (
     SearchTrial,
     TrainConfig,
     data_fingerprint,
+    fit_on_all,
     search_hyperparameters,
     time_split,
-    train_model,
 )
-
-
-class Log(Protocol):
-    """Where progress goes: Dagster's `context.log`, or any `logging.Logger`."""
-
-    def info(self, msg: str) -> object: ...
-
-    def warning(self, msg: str) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -51,16 +42,18 @@ class ChurnModel:
     run_id: str
     version: str  # the challenger's registered version
     features: list[str]
-    metrics: dict[str, float]  # the challenger's, on the holdout: holdout_roc_auc, holdout_ece, ...
-    baselines: dict[str, dict[str, float]]  # each baseline's metrics on the same holdout
+    metrics: dict[str, float]  # the challenger's backtest: backtest_roc_auc, backtest_ece, ...
+    backtest: list[dict[str, Any]]  # per judged cutoff: rows, churn and predicted rate, AUC, ECE
+    baselines: dict[str, dict[str, float]]  # each baseline's mean backtest metrics
     promoted: bool
     gate_reasons: list[str]  # why the challenger was not promoted; empty when it was
     champion_version: str | None  # the champion after this run (None: no model passed the gate)
-    champion_metrics: dict[str, float] | None  # that champion's metrics on this holdout
+    champion_metrics: dict[str, float] | None  # that champion's backtest metrics
     champion_failures: list[str]  # what makes that champion unfit to score (empty: fit)
     fingerprint: dict[str, str | int]
     seed: int
-    best_iteration: int
+    form: str  # xgboost, or linear+xgboost (`models.training.train.FORMS`)
+    trees: int
     calibration: str
 
     def to_json(self) -> dict[str, Any]:
@@ -77,53 +70,30 @@ class ChurnModel:
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
-@dataclass(frozen=True)
-class Challenger:
-    model: CalibratedModel
-    config: TrainConfig
-    summary: dict[str, Any]
-    trials: list[SearchTrial]
-
-
-def fit_challenger(
-    snapshots: pl.DataFrame,
-    features: list[str],
-    config: TrainConfig,
-    seed: int,
-    search_trials: int,
-    log: Log,
-) -> Challenger:
-    """The model to judge: trained with `config`, or with the best of `search_trials` draws on the
-    validation cutoff."""
-    trials: list[SearchTrial] = []
-    if search_trials > 0:
-        log.info(f"searching {search_trials} hyperparameter draws on the validation cutoff")
-        config, trials = search_hyperparameters(snapshots, features, config, search_trials, seed)
-    model, summary = train_model(snapshots, features, config, seed)
-    log.info(
-        f"trained ({summary['best_iteration']} trees, {summary['calibration']} calibration); "
-        "fitting baselines"
-    )
-    return Challenger(model, config, summary, trials)
-
-
-def champion_on_holdout(
-    tracking: Tracking, version: str | None, holdout: pl.DataFrame, y: np.ndarray
-) -> dict[str, float] | None:
-    """The current champion's metrics on this holdout; None if there is none. A champion that
-    needs features this table lacks (the feature registry changed), or that this release cannot
-    load (an older release's format), cannot be compared, so the challenger is judged alone, on
+def champion_backtest(tracking: Tracking, version: str | None) -> dict[str, float] | None:
+    """The current champion's backtest metrics, as its run recorded them; None if there is none,
+    if this release cannot load it (an older release's format: it cannot score), or if it recorded
+    no backtest (an older release judged on one holdout). The challenger is then judged alone, on
     the gate's absolute bounds."""
     if version is None:
         return None
     try:
-        champion = load_version(tracking, version)
+        load_version(tracking, version)
     except IncompatibleModel:
         return None
-    if set(champion.feature_names) - set(holdout.columns):
+    run_id = tracking.client().get_model_version(tracking.model_name, version).run_id
+    if run_id is None:
         return None
-    probability = champion.predict_proba(model_input(holdout, champion.feature_names))[:, 1]
-    return classification_metrics(y, probability)
+    recorded = tracking.client().get_run(run_id).data.metrics
+    if "backtest_roc_auc" not in recorded or "backtest_ece" not in recorded:
+        return None
+    return {"roc_auc": recorded["backtest_roc_auc"], "ece": recorded["backtest_ece"]}
+
+
+def best_baseline(baselines: Mapping[str, Mapping[str, float]]) -> tuple[str, float] | None:
+    """The baseline that ranks best on the backtest (the base rate ranks nobody)."""
+    ranked = {b: m["roc_auc"] for b, m in baselines.items() if b != "base_rate"}
+    return max(ranked.items(), key=lambda item: item[1]) if ranked else None
 
 
 def train_and_register(
@@ -136,51 +106,86 @@ def train_and_register(
     gate: GateConfig,
     seed: int,
     search_trials: int,
+    horizon_days: int,
     tracking: Tracking,
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     log: Log,
 ) -> tuple[ChurnModel, dict[str, bytes]]:
-    """Train, judge, log and register a challenger, and let the gate decide on promotion.
+    """Backtest, refit on every labelled cutoff, log and register a challenger, and let the gate
+    decide on promotion.
 
     `params` and `tags` go to the MLflow run beside the model's own (the horizon; the Dagster run
-    and asset). Returns the result and the holdout plots (PNG bytes by file name)."""
-    challenger = fit_challenger(snapshots, features, config, seed, search_trials, log)
-    split = time_split(snapshots)
-    y = split.holdout["churned"].to_numpy()
-    probability = challenger.model.predict_proba(model_input(split.holdout, features))[:, 1]
-    scores = {
-        "model": probability,
-        **baseline_probabilities(split, features, days, customers, seed),
-    }
-    evaluated = {name: classification_metrics(y, p) for name, p in scores.items()}
-    metrics = {f"holdout_{k}": v for k, v in evaluated["model"].items()}
-    baselines = {name: m for name, m in evaluated.items() if name != "model"}
+    and asset). Returns the result and the newest backtest cutoff's plots (PNG bytes by name)."""
+    trials: list[SearchTrial] = []
+    if search_trials > 0:
+        cutoffs = sorted(snapshots["cutoff"].unique().to_list())
+        log.info(f"searching {search_trials} hyperparameter draws on the latest cutoff")
+        split = time_split(snapshots, cutoffs, None)
+        config, trials = search_hyperparameters(split, features, config, search_trials, seed)
+    backtest = run_backtest(
+        snapshots,
+        features,
+        days,
+        customers,
+        config=config,
+        seed=seed,
+        horizon_days=horizon_days,
+        log=log,
+    )
+    summary, baselines = backtest.summary(), backtest.baseline_summary()
+    model = fit_on_all(
+        snapshots,
+        features,
+        config,
+        seed,
+        backtest.form,
+        backtest.trees,
+        final_calibration(backtest),
+    )
+    labelled = snapshots["cutoff"].n_unique()
+    log.info(f"refit on all {labelled} labelled cutoffs ({snapshots.height:,} rows)")
+    metrics = {f"backtest_{k}": v for k, v in summary.items()}
     fingerprint = data_fingerprint(snapshots, features)
-    figures = holdout_plots(y, scores)
+    figures = holdout_plots(backtest.newest_labels, backtest.newest)
     baseline_metrics = {
-        f"baseline_{b}_holdout_{k}": v for b, m in baselines.items() for k, v in m.items()
+        f"baseline_{b}_backtest_{k}": v for b, m in baselines.items() for k, v in m.items()
     }
+    per_cutoff = backtest.per_cutoff()
     logged = {
-        **challenger.config.params(),
+        **config.params(),
         "seed": seed,
-        **challenger.summary,
+        "form": backtest.form,
+        "trees": backtest.trees,
+        "calibration": backtest.calibration,
+        "backtest_cutoffs": ",".join(r["cutoff"] for r in per_cutoff),
         **fingerprint,
         **params,
         "features": len(features),
     }
     run_id, version = log_model_run(
         tracking,
-        challenger.model,
-        model_input(split.holdout.head(5), features),
+        model,
+        model_input(snapshots.head(5), features),
         params=logged,
         metrics={**metrics, **baseline_metrics},
         tags=dict(tags),
         figures=figures,
-        documents={"data_fingerprint.json": fingerprint, "features.json": {"features": features}},
+        documents={
+            "data_fingerprint.json": fingerprint,
+            "features.json": {"features": features},
+            "backtest.json": {
+                "per_cutoff": per_cutoff,
+                "scores": [asdict(s) for s in backtest.scores],
+            },
+        },
+        steps={
+            f"backtest_cutoff_{k}": [r[k] for r in per_cutoff]
+            for k in ("roc_auc", "expected_roc_auc", "ece", "churn_rate", "predicted_rate")
+        },
     )
     baseline_runs = {
-        f"baseline_{b}": ({"baseline": b}, {f"holdout_{k}": v for k, v in m.items()})
+        f"baseline_{b}": ({"baseline": b}, {f"backtest_{k}": v for k, v in m.items()})
         for b, m in baselines.items()
     }
     log_child_runs(tracking, run_id, baseline_runs, "baseline")
@@ -189,36 +194,38 @@ def train_and_register(
             {**t.config.params(), "seed": seed, "best_iteration": t.best_iteration},
             {"validation_logloss": t.validation_logloss},
         )
-        for i, t in enumerate(challenger.trials)
+        for i, t in enumerate(trials)
     }
     log_child_runs(tracking, run_id, trial_runs, "search_trial")
 
     previous = champion_version(tracking)
-    champion_metrics = champion_on_holdout(tracking, previous, split.holdout, y)
+    champion_metrics = champion_backtest(tracking, previous)
     if previous is not None and champion_metrics is None:
         log.warning(
-            f"champion v{previous} cannot be compared on this holdout (it needs features this "
-            "table lacks, or this release cannot load it): the challenger is judged on the gate's "
-            "bounds alone"
+            f"champion v{previous} cannot be compared (this release cannot load it, or it "
+            "recorded no backtest): the challenger is judged on the gate's bounds alone"
         )
-    decision = decide(evaluated["model"], champion_metrics, gate)
+    challenger = {"roc_auc": summary["roc_auc"], "ece": summary["ece"]}
+    decision = decide(challenger, champion_metrics, gate, best_baseline(baselines))
     if decision.promote:
         promote(tracking, version)
-    current = evaluated["model"] if decision.promote else champion_metrics
+    current = challenger if decision.promote else champion_metrics
     outcome = (
         "promoted to champion"
         if decision.promote
         else f"not promoted ({'; '.join(decision.reasons)}); champion stays v{previous}"
     )
     log.info(
-        f"model v{version}: holdout ROC AUC {metrics['holdout_roc_auc']:.3f}, "
-        f"ECE {metrics['holdout_ece']:.3f}; {outcome}"
+        f"model v{version}: backtest ROC AUC {summary['roc_auc']:.3f} "
+        f"({summary['roc_auc_min']:.3f}-{summary['roc_auc_max']:.3f}), ECE {summary['ece']:.3f}; "
+        f"{outcome}"
     )
     result = ChurnModel(
         run_id=run_id,
         version=version,
         features=features,
         metrics=metrics,
+        backtest=per_cutoff,
         baselines=baselines,
         promoted=decision.promote,
         gate_reasons=decision.reasons,
@@ -227,7 +234,8 @@ def train_and_register(
         champion_failures=acceptable(current, gate) if current else ["no champion"],
         fingerprint=fingerprint,
         seed=seed,
-        best_iteration=int(challenger.summary["best_iteration"]),
-        calibration=str(challenger.summary["calibration"]),
+        form=backtest.form,
+        trees=backtest.trees,
+        calibration=backtest.calibration,
     )
     return result, figures

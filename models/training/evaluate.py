@@ -77,3 +77,17 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[
         "base_rate": float(np.mean(y_true)),
         "n": float(len(y_true)),
     }
+
+
+def expected_roc_auc(probability: np.ndarray) -> float:
+    """The ROC AUC a list's probabilities imply if they are right: the chance that a customer who
+    leaves is ranked above one who stays, with each customer leaving with their own probability.
+
+    No outcome is needed, so it can be taken for today's list, whose outcomes are months away; the
+    backtest sets it beside the ROC AUC that happened at each of its cutoffs, which says how far
+    to trust it (a model whose probabilities are off is off here too)."""
+    p = np.sort(np.asarray(probability, dtype=float))
+    stays = 1.0 - p
+    stayers_below = np.cumsum(stays) - stays
+    pairs = p.sum() * stays.sum() - np.sum(p * stays)
+    return float(np.sum(p * stayers_below) / pairs) if pairs > 0 else 0.5

@@ -1,9 +1,9 @@
-"""The promotion gate: a new model replaces the champion only if it is at least as good on the same
-holdout.
+"""The promotion gate: a new model replaces the champion only if its backtest is at least as good.
 
-"As good" means ranking (ROC AUC no worse than the champion's minus a tolerance) and probabilities
-(expected calibration error within a bound), plus a floor on ROC AUC so a useless first model is
-never made champion just because there was none before.
+"As good" means ranking (mean backtest ROC AUC no worse than the champion's minus a tolerance, and
+no worse than the best baseline's minus the same tolerance) and probabilities (mean expected
+calibration error within a bound), plus a floor on ROC AUC so a useless first model is never made
+champion just because there was none before.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ class GateConfig(ConfigPart):
 
     auc_tolerance: float = Field(
         default=0.01,
-        description="How much lower than the champion's holdout ROC AUC a challenger may be and "
+        description="How much lower than the champion's (or a baseline's) backtest ROC AUC a "
+        "challenger may be and "
         "still be promoted.",
     )
     max_ece: float = Field(
         default=0.05,
-        description="Largest expected calibration error on the holdout a champion may have.",
+        description="Largest mean backtest expected calibration error a champion may have.",
     )
     min_roc_auc: float = Field(
-        default=0.60, description="Least holdout ROC AUC any champion must have."
+        default=0.60, description="Least mean backtest ROC AUC any champion must have."
     )
 
 
@@ -53,14 +54,24 @@ def acceptable(metrics: dict[str, float], gate: GateConfig) -> list[str]:
 
 
 def decide(
-    challenger: dict[str, float], champion: dict[str, float] | None, gate: GateConfig
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    gate: GateConfig,
+    baseline: tuple[str, float] | None = None,
 ) -> GateDecision:
-    """Promote the challenger or not, from both models' metrics on the same holdout (champion None:
-    there is none)."""
+    """Promote the challenger or not, from its backtest metrics, the champion's (None: there is
+    none, or it cannot be compared) and the best baseline's backtest ROC AUC (name, value): a
+    model that ranks worse than a simple rule, beyond the tolerance, is not worth its complexity."""
     reasons = acceptable(challenger, gate)
     if champion is not None and challenger["roc_auc"] < champion["roc_auc"] - gate.auc_tolerance:
         reasons.append(
             f"ROC AUC {challenger['roc_auc']:.3f} is worse than the champion's "
             f"{champion['roc_auc']:.3f} by more than {gate.auc_tolerance:.3f}"
+        )
+    if baseline is not None and challenger["roc_auc"] < baseline[1] - gate.auc_tolerance:
+        reasons.append(
+            f"ROC AUC {challenger['roc_auc']:.3f} is worse than the "
+            f"{baseline[0].replace('_', ' ')} baseline's {baseline[1]:.3f} "
+            f"by more than {gate.auc_tolerance:.3f}"
         )
     return GateDecision(promote=not reasons, reasons=reasons)

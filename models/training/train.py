@@ -1,5 +1,6 @@
-"""Train the churn classifier by time: fit on the earlier cutoffs, stop early and calibrate on the
-latest training cutoff (validation), and never look at the holdout cutoff.
+"""Train the churn classifier by time: fit on earlier cutoffs, stop early on a later one, and never
+look at the cutoff it is judged on (the backtest's folds, `models.training.backtest`); then refit
+on every labelled cutoff with what the backtest chose.
 
 Class imbalance (about 10% churn) is left to the log-loss objective by default: reweighting the
 churners (`scale_pos_weight` > 1) inflates every probability, and although calibration would pull
@@ -9,7 +10,9 @@ them back, the unweighted fit already ranks as well and keeps the raw margins me
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -20,7 +23,8 @@ from scipy.stats import loguniform, randint, uniform
 from sklearn.metrics import log_loss
 from sklearn.model_selection import ParameterSampler
 
-from models.calibration import CalibratedModel, choose_calibration, model_input
+from models.calibration import CalibratedModel, Calibration, model_input
+from models.linear_base import LinearBase, fit_linear_base
 from models.training.config_part import ConfigPart
 
 
@@ -63,8 +67,15 @@ SEARCH_SPACE = {
 }
 
 
+# the model's forms: XGBoost alone, or XGBoost boosting from a linear base (`models.linear_base`),
+# which carries trends past the training cutoffs that trees cannot; the backtest chooses
+FORMS = ("xgboost", "linear+xgboost")
+
+
 @dataclass(frozen=True)
 class TimeSplit:
+    """Rows to fit on, the later cutoff to stop early and calibrate on, and the cutoff to judge."""
+
     fit: pl.DataFrame
     validation: pl.DataFrame
     holdout: pl.DataFrame
@@ -79,37 +90,33 @@ class SearchTrial:
     best_iteration: int
 
 
-def time_split(snapshots: pl.DataFrame | pl.LazyFrame) -> TimeSplit:
-    """Fit on training cutoffs but the last, validate on the last training cutoff, hold out the
-    holdout.
+def time_split(
+    snapshots: pl.DataFrame | pl.LazyFrame, training: Sequence[datetime], judged: datetime | None
+) -> TimeSplit:
+    """Fit on the `training` cutoffs but the last, validate on the last, judge on `judged` (none:
+    an empty holdout).
 
     Each part is filtered straight from the snapshots (a lazy scan of them is read part by part), so
     the parts never sit in memory next to a second copy of the training rows."""
-    snapshots = snapshots.lazy()
-    training = pl.col("split") == "train"
-    found = snapshots.select(pl.col("cutoff").filter(training).unique()).collect()
-    cutoffs = sorted(found["cutoff"].to_list())
-    if len(cutoffs) < 2:
+    if len(training) < 2:
         raise ValueError(
-            "training needs at least two training cutoffs: one to fit, a later one to stop early "
-            "and calibrate on; raise train_cutoffs or add history"
+            "training needs at least two cutoffs: one to fit, a later one to stop early and "
+            "calibrate on; add history or lower horizon_days"
         )
-    holdout = snapshots.filter(pl.col("split") == "holdout").collect()
-    if holdout.is_empty():
-        raise ValueError(
-            "the snapshots have no holdout rows (split == 'holdout'): nothing to judge the model on"
-        )
-    fit = snapshots.filter(training & (pl.col("cutoff") < cutoffs[-1])).collect()
-    validation = snapshots.filter(training & (pl.col("cutoff") == cutoffs[-1])).collect()
+    training = sorted(training)
+    if judged is not None and judged <= training[-1]:
+        raise ValueError(f"the judged cutoff {judged:%Y-%m-%d} is not after the training cutoffs")
+    lazy = snapshots.lazy()
+    cutoff = pl.col("cutoff")
+    fit = lazy.filter(cutoff.is_in(training[:-1])).collect()
+    validation = lazy.filter(cutoff == training[-1]).collect()
+    holdout = lazy.filter(cutoff == judged).collect() if judged else lazy.head(0).collect()
     return TimeSplit(fit, validation, holdout)
 
 
-def fit_booster(
-    split: TimeSplit, features: list[str], config: TrainConfig, seed: int
-) -> xgb.XGBClassifier:
-    """XGBoost on the fit cutoffs, early-stopped on the validation cutoff's log-loss."""
-    model = xgb.XGBClassifier(
-        n_estimators=config.n_estimators,
+def _classifier(config: TrainConfig, seed: int, trees: int, early_stopping: bool):
+    return xgb.XGBClassifier(
+        n_estimators=trees,
         max_depth=config.max_depth,
         learning_rate=config.learning_rate,
         subsample=config.subsample,
@@ -117,88 +124,99 @@ def fit_booster(
         min_child_weight=config.min_child_weight,
         reg_lambda=config.reg_lambda,
         scale_pos_weight=config.scale_pos_weight,
-        early_stopping_rounds=config.early_stopping_rounds,
+        early_stopping_rounds=config.early_stopping_rounds if early_stopping else None,
         random_state=seed,
         eval_metric="logloss",
         tree_method="hist",
         n_jobs=0,
     )
-    validation = (
-        model_input(split.validation, features),
-        split.validation["churned"].to_numpy(),
-    )
+
+
+def linear_base_for(
+    frame: pl.DataFrame, features: list[str], form: str, seed: int
+) -> LinearBase | None:
+    """The linear base of the `linear+xgboost` form, fitted on `frame`; None for `xgboost`."""
+    if form not in FORMS:
+        raise ValueError(f"unknown model form {form!r}; expected one of {FORMS}")
+    if form == "xgboost":
+        return None
+    return fit_linear_base(model_input(frame, features), frame["churned"].to_numpy(), seed)
+
+
+def fit_booster(
+    split: TimeSplit, features: list[str], config: TrainConfig, seed: int, form: str = "xgboost"
+) -> CalibratedModel:
+    """The model (uncalibrated) on the fit cutoffs, early-stopped on the validation cutoff's
+    log-loss; the linear base, if any, fitted on the fit cutoffs too."""
+    linear = linear_base_for(split.fit, features, form, seed)
+
+    def base(frame: pl.DataFrame) -> np.ndarray | None:
+        return None if linear is None else linear.margin(model_input(frame, features))
+
+    model = _classifier(config, seed, config.n_estimators, early_stopping=True)
     model.fit(
         model_input(split.fit, features),
         split.fit["churned"].to_numpy(),
-        eval_set=[validation],
+        base_margin=base(split.fit),
+        eval_set=[(model_input(split.validation, features), split.validation["churned"])],
+        base_margin_eval_set=None if linear is None else [base(split.validation)],
         verbose=False,
     )
-    return model
+    return CalibratedModel(model, Calibration("none"), linear)
 
 
-def train_model(
-    snapshots: pl.DataFrame | pl.LazyFrame, features: list[str], config: TrainConfig, seed: int
-) -> tuple[CalibratedModel, dict[str, Any]]:
-    """Fit the booster, then calibrate it on the validation cutoff.
-
-    Returns the calibrated model and a summary of what it was fit on, for the MLflow run. Pass a
-    lazy scan of the snapshots to keep only the split parts in memory (a million customers' worth).
-    """
-    split = time_split(snapshots)
-    booster = fit_booster(split, features, config, seed)
-    margin = booster.predict(model_input(split.validation, features), output_margin=True)
-    calibration, brier_by_method = choose_calibration(
-        margin, split.validation["churned"].to_numpy(), seed
+def fit_on_all(
+    snapshots: pl.DataFrame | pl.LazyFrame,
+    features: list[str],
+    config: TrainConfig,
+    seed: int,
+    form: str,
+    trees: int,
+    calibration: Calibration,
+) -> CalibratedModel:
+    """The model that scores: refit on every labelled cutoff with the backtest's choices (form,
+    trees, calibration), so the newest cutoffs count too and no cutoff is held back."""
+    frame = snapshots.lazy().collect()
+    linear = linear_base_for(frame, features, form, seed)
+    X = model_input(frame, features)
+    model = _classifier(config, seed, trees, early_stopping=False)
+    model.fit(
+        X, frame["churned"].to_numpy(), base_margin=None if linear is None else linear.margin(X)
     )
-    cutoffs = sorted(split.fit["cutoff"].unique().to_list())
-    summary = {
-        "fit_rows": split.fit.height,
-        "validation_rows": split.validation.height,
-        "fit_cutoffs": ",".join(f"{c:%Y-%m-%d}" for c in cutoffs),
-        "validation_cutoff": f"{split.validation['cutoff'][0]:%Y-%m-%d}",
-        "best_iteration": int(booster.best_iteration),
-        "train_churn_rate": float(np.mean(split.fit["churned"].to_numpy())),
-        "calibration": calibration.method,
-        **{f"calibration_cv_brier_{m}": b for m, b in brier_by_method.items()},
-    }
-    return CalibratedModel(booster, calibration), summary
+    return CalibratedModel(model, calibration, linear)
 
 
 def search_hyperparameters(
-    snapshots: pl.DataFrame, features: list[str], base: TrainConfig, trials: int, seed: int
+    split: TimeSplit, features: list[str], base: TrainConfig, trials: int, seed: int
 ) -> tuple[TrainConfig, list[SearchTrial]]:
     """A bounded random search (seeded by `seed`): `trials` draws from SEARCH_SPACE, each judged by
-    its early-stopped log-loss on the validation cutoff. The holdout is never consulted.
+    its early-stopped log-loss on the validation cutoff. The judged cutoff is never consulted.
 
     Returns the best config and every trial."""
     if trials < 1:
         raise ValueError(f"search_trials must be at least 1, got {trials}")
-    split = time_split(snapshots)
     X_val, y_val = model_input(split.validation, features), split.validation["churned"].to_numpy()
     records = []
     for draw in ParameterSampler(SEARCH_SPACE, n_iter=trials, random_state=seed):
         drawn = {k: (int(v) if k == "max_depth" else float(v)) for k, v in draw.items()}
         config = base.model_copy(update=drawn)
-        booster = fit_booster(split, features, config, seed)
-        loss = float(log_loss(y_val, booster.predict_proba(X_val)[:, 1]))
-        records.append(SearchTrial(config, loss, int(booster.best_iteration)))
+        model = fit_booster(split, features, config, seed)
+        loss = float(log_loss(y_val, model.predict_proba(X_val)[:, 1]))
+        records.append(SearchTrial(config, loss, int(model.classifier.best_iteration)))
     best = min(records, key=lambda r: r.validation_logloss)
     return best.config, records
 
 
 def data_fingerprint(snapshots: pl.DataFrame, features: list[str]) -> dict[str, str | int]:
-    """What the model was trained and judged on, so a rerun can be checked to see the same data:
-    rows per split, the cutoffs, and hashes of the feature schema and of the labels."""
+    """What the model was trained on, so a rerun can be checked to see the same data: rows, the
+    cutoffs, and hashes of the feature schema and of the labels."""
     schema = ";".join(f"{name}:{snapshots.schema[name]}" for name in features)
     labels = snapshots.sort("cutoff", "customer_id").select("cutoff", "customer_id", "churned")
-    split = time_split(snapshots)
     cutoffs = sorted(snapshots["cutoff"].unique().to_list())
     return {
-        "rows_fit": split.fit.height,
-        "rows_validation": split.validation.height,
-        "rows_holdout": split.holdout.height,
+        "rows": snapshots.height,
         "cutoffs": ",".join(f"{c:%Y-%m-%d}" for c in cutoffs),
-        "holdout_cutoff": f"{split.holdout['cutoff'][0]:%Y-%m-%d}",
+        "latest_cutoff": f"{cutoffs[-1]:%Y-%m-%d}",
         "feature_count": len(features),
         "feature_schema_sha256": hashlib.sha256(schema.encode()).hexdigest(),
         "labels_sha256": hashlib.sha256(labels.write_csv().encode()).hexdigest(),

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from features.feature_plan import FeaturePlan
-from models.explain.attribution import attribution_of, top_touchpoints
+from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import render_report
 from models.explain.scored_customers import for_csv, reasons, scored_list
 from models.explain.shap_attributions import score_and_explain
@@ -71,7 +71,7 @@ def touchpoint_drivers(
     """Which touchpoints drive abandonment across the scored customers, and which are flagged."""
     catalogue = settings.catalogue()
     attribution = attribution_of(shap_attributions, feature_plan.registry(catalogue))
-    top = top_touchpoints(attribution, catalogue.names)
+    top = top_touchpoints(attribution, reason_touchpoints(catalogue))
     drivers = driver_table(attribution, top, catalogue, settings.flag_rule())
     out = data_root.folder("outputs")
     drivers.write_parquet(out / "touchpoint_drivers.parquet")
@@ -107,7 +107,7 @@ def scored_customers(
         shap_attributions.select("customer_id"), on="customer_id", how="semi"
     )
     values = scored_rows.select(attribution.features).to_numpy().astype(np.float64)
-    top = top_touchpoints(attribution, catalogue.names)
+    top = top_touchpoints(attribution, reason_touchpoints(catalogue))
     why = reasons(attribution, top, values, {d.name: d for d in registry}, settings.playbook())
     probability = shap_attributions["churn_probability"].to_numpy()
     scored = scored_list(attribution.customer_ids, probability, customers, why)
@@ -150,6 +150,7 @@ def churn_report(
         scored_customers,
         churn_model,
         feature_plan.as_of,
+        feature_plan.horizon_days,
     )
     path = data_root.folder("outputs") / "report.html"
     path.write_text(html)

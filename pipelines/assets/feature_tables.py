@@ -10,7 +10,7 @@ import polars as pl
 from features.catalogue import OTHER
 from features.dictionary import data_dictionary
 from features.feature_plan import FeaturePlan, plan_features
-from features.quality import label_rates
+from features.quality import informative_cutoffs, label_rates
 from features.snapshots import build_scoring_features, build_training_snapshots, feature_sources
 from features.touchpoint_days import (
     DAY,
@@ -19,6 +19,7 @@ from features.touchpoint_days import (
     touches_column,
     unmatched_event_types,
 )
+from pipelines.config import QualityBounds
 from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot
 
@@ -101,24 +102,18 @@ def feature_plan(
     )
     registry = plan.registry(catalogue)
     scoring = f"scoring as of {plan.as_of:%Y-%m-%d %H:%M}"
-    if plan.training is None:
+    labelled = ", ".join(f"{c:%Y-%m-%d}" for c in plan.labelled)
+    if plan.labelled:
+        context.log.info(f"{len(registry)} features at cutoffs {labelled}; {scoring}")
+    else:
         context.log.warning(
             f"{len(registry)} features, {scoring}; no training: {plan.training_problem}"
         )
-    else:
-        context.log.info(
-            f"{len(registry)} features at {len(plan.training.training)} training cutoffs, the "
-            f"holdout {plan.training.holdout:%Y-%m-%d} and {scoring}"
-        )
-    training = plan.training
     return dg.Output(
         plan,
         metadata={
             "as_of": plan.as_of.isoformat(),
-            "training_cutoffs": ", ".join(f"{c:%Y-%m-%d}" for c in training.training)
-            if training
-            else f"none: {plan.training_problem}",
-            "holdout_cutoff": f"{training.holdout:%Y-%m-%d}" if training else "none",
+            "labelled_cutoffs": labelled or f"none: {plan.training_problem}",
             "scoring_cutoff": f"{plan.scoring_cutoff:%Y-%m-%d}",
             "features": len(registry),
             "plan": dg.MetadataValue.json(plan.to_json()),
@@ -130,24 +125,23 @@ def feature_plan(
 def training_snapshots(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
+    quality: QualityBounds,
     feature_plan: FeaturePlan,
     customers: pl.DataFrame,
     touchpoint_days: pl.DataFrame,
     support: pl.DataFrame,
     surveys: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
-    """Features and labels at monthly cutoffs; the latest fully observed one is the holdout."""
+    """Features and labels at every monthly cutoff whose horizon is complete by `as_of`."""
     catalogue = settings.catalogue()
-    registry, cutoffs = feature_plan.registry(catalogue), feature_plan.training_cutoffs()
+    registry, cutoffs = feature_plan.registry(catalogue), feature_plan.labelled_cutoffs()
     sources = feature_sources(customers, touchpoint_days, support, surveys, catalogue)
-    context.log.info(
-        f"building {len(registry)} features at {len(cutoffs.training)} training cutoffs and the "
-        f"holdout {cutoffs.holdout:%Y-%m-%d}"
-    )
+    context.log.info(f"building {len(registry)} features at {len(cutoffs)} labelled cutoffs")
     started = time.perf_counter()
-    snapshots = build_training_snapshots(
-        sources, list(cutoffs.training), cutoffs.holdout, feature_plan.horizon_days, registry
-    )
+    built = build_training_snapshots(sources, cutoffs, feature_plan.horizon_days, registry)
+    snapshots, left_out = informative_cutoffs(built, quality.min_label_class)
+    for note in left_out:
+        context.log.warning(f"left out {note}")
     context.log.info(
         f"snapshots built in {time.perf_counter() - started:.1f}s: {snapshots.height:,} rows"
     )
@@ -159,11 +153,12 @@ def training_snapshots(
         metadata={
             "dagster/row_count": snapshots.height,
             "features": len(registry),
-            "holdout_cutoff": f"{cutoffs.holdout:%Y-%m-%d}",
+            "cutoffs": ", ".join(f"{c:%Y-%m-%d}" for c in cutoffs),
+            "left_out": dg.MetadataValue.json(left_out),
             "by_cutoff": preview(label_rates(snapshots)),
             "churn_rate": dg.MetadataValue.float(float(churn_rate or 0.0)),
             "preview": preview(
-                snapshots.select("customer_id", "cutoff", "split", "churned", *first_features)
+                snapshots.select("customer_id", "cutoff", "churned", *first_features)
             ),
         },
     )

@@ -1,6 +1,6 @@
-"""The churn model: trained and calibrated on earlier cutoffs, judged on the holdout against
-baselines, tracked in MLflow, registered as `challenger`, and promoted to `champion` only through
-the gate (`models.training.churn_model`)."""
+"""The churn model: backtested by time against baselines, refit on every labelled cutoff, tracked
+in MLflow, registered as `challenger`, and promoted to `champion` only through the gate
+(`models.training.churn_model`)."""
 
 import base64
 
@@ -13,6 +13,7 @@ from models.tracking import champion_version, run_url
 from models.training.churn_model import ChurnModel, train_and_register
 from models.training.promotion import GateConfig
 from models.training.train import TrainConfig
+from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, MlflowTracking
 
 OWNERS = ["team:data-science"]
@@ -44,9 +45,9 @@ def churn_model(
     touchpoint_days: pl.DataFrame,
     customers: pl.DataFrame,
 ) -> dg.Output[ChurnModel]:
-    """XGBoost fit on the earlier cutoffs, early-stopped and calibrated on the latest training
-    cutoff, judged on the holdout against four baselines, registered as `challenger`, promoted by
-    the gate."""
+    """The rolling-origin backtest chooses the form, trees and calibration against five
+    baselines; the model is refit on every labelled cutoff, registered as `challenger`, and
+    promoted by the gate."""
     tracking = mlflow_tracking.tracking()
     features = [d.name for d in feature_plan.registry(settings.catalogue())]
     if missing := sorted(set(features) - set(training_snapshots.columns)):
@@ -63,8 +64,9 @@ def churn_model(
         gate=GateConfig.of(config),
         seed=settings.seed,
         search_trials=config.search_trials,
+        horizon_days=feature_plan.horizon_days,
         tracking=tracking,
-        params={"horizon_days": settings.horizon_days},
+        params={"horizon_days": feature_plan.horizon_days},
         tags={
             "dagster.run_id": context.run.run_id,
             "dagster.asset": context.asset_key.to_user_string(),
@@ -85,8 +87,12 @@ def churn_model(
                 f"baseline_{b}_roc_auc": dg.MetadataValue.float(m["roc_auc"])
                 for b, m in model.baselines.items()
             },
-            "best_iteration": model.best_iteration,
+            "form": model.form,
+            "trees": model.trees,
             "calibration": model.calibration,
+            "backtest": preview(
+                pl.DataFrame(model.backtest).with_columns(pl.col(pl.Float64).round(3)), rows=12
+            ),
             "seed": model.seed,
             "data_fingerprint": dg.MetadataValue.json(model.fingerprint),
             **{f"plot_{name.removesuffix('.png')}": _image(png) for name, png in figures.items()},

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.ingest.mapping import Mapped, TableMap, apply_map
+from features.ingest.mapping import Mapped, TableMap, apply_map, write_landing, write_settings
 
 FILE = Path("cdnow") / "CDNOW_master.txt"
 HORIZON_DAYS = 180
@@ -74,3 +74,15 @@ def truth(log: pl.DataFrame, until: datetime, horizon_days: int) -> pl.DataFrame
         .select("customer_id", churns_in_horizon=pl.col("bought").is_null().cast(pl.Int8))
         .sort("customer_id")
     )
+
+
+def write(datasets: Path, data_root: Path, until: datetime = UNTIL) -> dict[str, dict[str, int]]:
+    """The history before `until` as landing files, the run settings the dataset needs, and what
+    each customer did in the horizon after `until` (truth/customers.parquet, for evaluation)."""
+    log = read(datasets)
+    counts = write_landing(map_history(log, until), data_root)
+    write_settings(data_root, {"horizon_days": HORIZON_DAYS})
+    truth_dir = data_root / "truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    truth(log, until, HORIZON_DAYS).write_parquet(truth_dir / "customers.parquet")
+    return counts
