@@ -523,6 +523,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "unnamed"
 
 
+# the customer-value features other stages read by name: the scored list's spend per month
+TOTAL_ORDER_VALUE = f"{CUSTOMER_VALUE}_total_order_value"
+DAYS_SINCE_FIRST_PURCHASE = f"{CUSTOMER_VALUE}_days_since_first_purchase"
+
+
 def customer_value_features(horizon_days: int) -> list[FeatureDef]:
     """The customer's whole purchase history (RFM and beyond): how often and how much they buy,
     how long since they last did against their usual gap, and the BG/NBD model's figures. For a

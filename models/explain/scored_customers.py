@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from features.families import DAYS_SINCE_FIRST_PURCHASE, TOTAL_ORDER_VALUE
 from features.feature import FeatureDef
 from models.explain.attribution import Attribution
 from models.explain.playbook import Playbook
@@ -33,21 +34,43 @@ def risk_tier(probability: pl.Expr) -> pl.Expr:
     return expr.otherwise(pl.lit("low"))
 
 
+def monthly_spend(scoring_features: pl.DataFrame) -> pl.DataFrame | None:
+    """What each customer spent per 30 days since their first purchase (at least 30 days, so a
+    new buyer's first order is not a month's worth many times over); None without purchases."""
+    if TOTAL_ORDER_VALUE not in scoring_features.columns:
+        return None
+    months = pl.col(DAYS_SINCE_FIRST_PURCHASE).clip(lower_bound=30.0) / 30.0
+    return scoring_features.select(
+        "customer_id", monthly_spend=(pl.col(TOTAL_ORDER_VALUE) / months).cast(pl.Float64)
+    )
+
+
 def scored_list(
-    customer_ids: list[str], probability, customers: pl.DataFrame, reasons: pl.DataFrame
+    customer_ids: list[str],
+    probability,
+    customers: pl.DataFrame,
+    reasons: pl.DataFrame,
+    spend: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Probability, tier, value at risk (probability x monthly value, where known) and the reasons.
 
-    Sorted by value at risk, so the first calls a team makes save the most revenue; customers with
-    no known value follow, by probability. Only customers in ACTION_TIERS keep a suggested action.
+    The monthly value is the customers table's; where it has none, the customer's spend per month
+    (`monthly_spend`), which is what a purchase-only business has. Sorted by value at risk, so
+    the first calls a team makes save the most revenue; customers with no known value follow, by
+    probability. Only customers in ACTION_TIERS keep a suggested action.
     """
     scores = pl.DataFrame(
         {"customer_id": customer_ids, "churn_probability": probability}
     ).with_columns(pl.col("churn_probability").cast(pl.Float64))
-    return (
-        scores.join(
-            customers.select("customer_id", "plan", "monthly_value"), on="customer_id", how="left"
+    valued = customers.select("customer_id", "plan", "monthly_value")
+    if spend is not None:
+        valued = valued.join(spend, on="customer_id", how="left").select(
+            "customer_id",
+            "plan",
+            pl.coalesce("monthly_value", "monthly_spend").alias("monthly_value"),
         )
+    return (
+        scores.join(valued, on="customer_id", how="left")
         .with_columns(
             risk_tier=risk_tier(pl.col("churn_probability")),
             value_at_risk=pl.col("churn_probability") * pl.col("monthly_value"),

@@ -9,7 +9,7 @@ import polars as pl
 from features.feature_plan import FeaturePlan
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import render_report
-from models.explain.scored_customers import for_csv, reasons, scored_list
+from models.explain.scored_customers import for_csv, monthly_spend, reasons, scored_list
 from models.explain.shap_attributions import score_and_explain
 from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
 from models.tracking import load_champion
@@ -110,7 +110,8 @@ def scored_customers(
     top = top_touchpoints(attribution, reason_touchpoints(catalogue))
     why = reasons(attribution, top, values, {d.name: d for d in registry}, settings.playbook())
     probability = shap_attributions["churn_probability"].to_numpy()
-    scored = scored_list(attribution.customer_ids, probability, customers, why)
+    spend = monthly_spend(scored_rows)
+    scored = scored_list(attribution.customer_ids, probability, customers, why, spend)
     out = data_root.folder("outputs")
     scored.write_parquet(out / "scored_customers.parquet")
     for_csv(scored).write_csv(out / "scored_customers.csv")
