@@ -79,8 +79,10 @@ class FoldScore:
     churn_rate: float
     trees: int
     roc_auc: float
+    pr_auc: float
     expected_roc_auc: float  # what its (uncalibrated) probabilities imply
     ece: dict[str, float]  # per calibration method
+    brier: dict[str, float]  # per calibration method
     predicted_rate: dict[str, float]  # mean probability per calibration method
     label_overlap_days: int
 
@@ -110,6 +112,8 @@ class Backtest:
                 "churn_rate": s.churn_rate,
                 "predicted_rate": s.predicted_rate[self.calibration],
                 "roc_auc": s.roc_auc,
+                "pr_auc": s.pr_auc,
+                "brier": s.brier[self.calibration],
                 "expected_roc_auc": s.expected_roc_auc,
                 "ece": s.ece[self.calibration],
                 "label_overlap_days": s.label_overlap_days,
@@ -131,6 +135,8 @@ class Backtest:
             "roc_auc_min": float(auc.min()),
             "roc_auc_max": float(auc.max()),
             "roc_auc_std": float(auc.std()),
+            "pr_auc": float(np.mean([r["pr_auc"] for r in rows])),
+            "brier": float(np.mean([r["brier"] for r in rows])),
             "ece": float(ece.mean()),
             "ece_max": float(ece.max()),
             "expected_roc_auc": float(np.mean([r["expected_roc_auc"] for r in rows])),
@@ -172,8 +178,10 @@ def _score(
         churn_rate=float(y.mean()),
         trees=int(model.classifier.best_iteration) + 1,
         roc_auc=metrics["none"]["roc_auc"],
+        pr_auc=metrics["none"]["pr_auc"],
         expected_roc_auc=expected_roc_auc(probability["none"]),
         ece={m: v["ece"] for m, v in metrics.items()},
+        brier={m: v["brier"] for m, v in metrics.items()},
         predicted_rate={m: float(p.mean()) for m, p in probability.items()},
         label_overlap_days=fold.label_overlap_days,
     )
