@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
+# MLflow's download bars would fill the run log each time it checks the logged model's input example
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
 # local (default) or production: picks the Dagster instance file here and the resources in pipelines/config.py
 export TOUCHPOINT_CHURN_ENV ?= local
 # Run settings without code: `make run HORIZON_DAYS=180 AS_OF=1998-01-01` (any ChurnSettings field can

@@ -139,6 +139,8 @@ def log_model_run(
             python_model=ChurnPyfunc(),
             artifacts=artifacts,
             signature=infer_signature(example, model.predict_proba(example)[:, 1]),
+            # a few rows a user can call the served model with (MLflow checks they score)
+            input_example=example.head(3),
             pip_requirements=PIP_REQUIREMENTS,
             registered_model_name=tracking.model_name,
         )

@@ -12,8 +12,9 @@ Blocking (a failure stops every downstream asset in the run):
   in training, or for nearly everyone, only warns: a cohort that aged, a shop of one-time buyers.
 
 Not blocking (severity WARN: shown in the UI, nothing stopped):
-- `event_freshness` on touchpoint_days: stale data still gives a correct list as of its latest
-  event; stopping would leave retention teams with yesterday's list instead of a flagged one.
+- `event_freshness` on touchpoint_days (against the clock, or a pinned `as_of`): stale data
+  still gives a correct list as of its latest event; stopping would leave retention teams with
+  yesterday's list instead of a flagged one.
 - `feature_drift` on scoring_features: drift says the champion may be ageing, which the weekly
   retraining answers; the champion is still the best model we have for today's list.
 
@@ -50,7 +51,7 @@ from features.touchpoint_days import latest_touch
 from models.drift import psi_table, shared_numeric_features
 from pipelines.config import QualityBounds
 from pipelines.metadata import preview
-from pipelines.resources import DataRoot
+from pipelines.resources import ChurnSettings, DataRoot
 
 LABEL = "churned"
 
@@ -139,19 +140,23 @@ table_checks = [
     name="event_freshness",
     blocking=False,
     description=(
-        "The latest event is at most QualityBounds.max_event_age_hours old "
-        "(against the clock, not as_of)."
+        "The latest event is at most QualityBounds.max_event_age_hours old: against the clock, "
+        "or against as_of when the run settings pin one (a replay of history)."
     ),
 )
-def event_freshness(quality: QualityBounds, touchpoint_days: pl.DataFrame) -> dg.AssetCheckResult:
+def event_freshness(
+    quality: QualityBounds, settings: ChurnSettings, touchpoint_days: pl.DataFrame
+) -> dg.AssetCheckResult:
     latest = latest_touch(touchpoint_days)
-    age = event_age_hours(latest, datetime.now(UTC))
+    pinned = settings.as_of_timestamp()
+    age = event_age_hours(latest, datetime.now(UTC) if pinned is None else pinned)
     passed = age is not None and age <= quality.max_event_age_hours
+    since = "ago" if pinned is None else f"before as_of {pinned:%Y-%m-%d %H:%M}"
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
-            f"latest event {latest:%Y-%m-%d %H:%M} UTC, {age:.0f} h ago "
+            f"latest event {latest:%Y-%m-%d %H:%M} UTC, {max(age, 0):.0f} h {since} "
             f"(bound {quality.max_event_age_hours:.0f} h)"
             if age is not None
             else "no events"

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
-from features.ingest.contract import CLICKSTREAM
+from features.catalogue import load_catalogue
+from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
+from features.touchpoint_days import fold_touchpoint_days
 from models.drift import psi
-from pipelines.checks import feature_drift, label_rate, scoring_null_rates, table_checks
+from pipelines.checks import (
+    event_freshness,
+    feature_drift,
+    label_rate,
+    scoring_null_rates,
+    table_checks,
+)
 from pipelines.config import QualityBounds
-from pipelines.resources import DataRoot
+from pipelines.resources import ChurnSettings, DataRoot
 
 QUALITY = QualityBounds()
 
@@ -120,6 +129,36 @@ def test_label_rate_check_stops_a_broken_label_and_only_warns_on_an_unusual_one(
     assert run_check(
         label_rate, quality=QUALITY, training_snapshots=_training(rng, churn_rate=0.8)
     ).passed
+
+
+def test_freshness_is_judged_against_the_clock_or_against_a_pinned_as_of():
+    latest = datetime(1997, 12, 30, 18, tzinfo=UTC)
+    clicks = pl.DataFrame(
+        {
+            "event_id": ["E1", "E2"],
+            "customer_id": ["A", "B"],
+            "ts": [latest - timedelta(days=40), latest],
+            "event_type": ["purchase", "purchase"],
+        }
+    ).with_columns(
+        pl.lit(None).cast(CLICKSTREAM.schema[c]).alias(c)
+        for c in ("session_id", "page", "channel", "value")
+    )
+    days = fold_touchpoint_days(
+        clicks.select(CLICKSTREAM.schema.names()),
+        SUPPORT.empty(),
+        SURVEYS.empty(),
+        load_catalogue(),
+    )
+    stale = run_check(
+        event_freshness, quality=QUALITY, settings=ChurnSettings(), touchpoint_days=days
+    )
+    assert not stale.passed and " h ago " in str(stale.description)
+    # a replay of history as of the next midnight: 6 hours old then, within the bound
+    replay = ChurnSettings(as_of="1997-12-31T00:00:00Z")
+    fresh = run_check(event_freshness, quality=QUALITY, settings=replay, touchpoint_days=days)
+    assert fresh.passed, fresh.description
+    assert "6 h before as_of 1997-12-31 00:00" in str(fresh.description)
 
 
 def run_check(check: dg.AssetChecksDefinition, **inputs: object) -> dg.AssetCheckResult:

@@ -82,6 +82,8 @@ def _table(frame: pl.DataFrame, formats: dict[str, str] | None = None) -> str:
                 cells.append(f'<td class="num">{format(value, formats.get(column, ".3f"))}</td>')
             elif isinstance(value, bool):
                 cells.append(f'<td class="{"flag" if value else ""}">{"yes" if value else ""}</td>')
+            elif isinstance(value, int):
+                cells.append(f'<td class="num">{value:,}</td>')
             elif column == "risk_tier":
                 cells.append(f'<td class="tier-{escape(value)}">{escape(value)}</td>')
             else:

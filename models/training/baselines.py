@@ -3,7 +3,7 @@
 - base rate: every customer gets the training churn rate (ranks nobody: ROC AUC 0.5);
 - recency: days since the customer's last touch of any kind ("gone quiet, going away");
 - frequency: the days the customer bought on before the cutoff (buyers come back);
-- logistic regression on the model's own features;
+- logistic regression on the model's own features (the boosted form's linear base, alone);
 - BG/NBD expected purchases: the classic purchase-based (non-contractual) model, from purchase
   counts and timing alone (lifetimes' modified BG/NBD, which, unlike plain BG/NBD, lets a one-time
   buyer drop out), scored by the purchase days it expects in the horizon. Customers with no
@@ -23,13 +23,11 @@ from typing import cast
 import numpy as np
 import polars as pl
 from lifetimes import ModifiedBetaGeoFitter
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from scipy.special import expit
 
 from features.touchpoint_days import DAY, LAST_TOUCH, PURCHASES, last_touch_at
 from models.calibration import fit_calibration
+from models.linear_base import fit_linear_base
 from models.training.train import TimeSplit
 
 DAY_US = 86_400e6
@@ -107,23 +105,15 @@ def purchase_summary(
     return _per_cutoff(frame, summarise)
 
 
-def _signed_log(x: np.ndarray) -> np.ndarray:
-    """Counts and durations are heavy-tailed; a linear model needs them on a log scale."""
-    return np.sign(x) * np.log1p(np.abs(x))
-
-
 def logistic_regression(
     split: TimeSplit, features: list[str], seed: int
 ) -> Callable[[pl.DataFrame], np.ndarray]:
-    """Logistic regression on the model's features, fitted on the fit cutoffs; returns a scorer."""
-    model = make_pipeline(
-        FunctionTransformer(_signed_log),
-        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-        StandardScaler(),
-        LogisticRegression(C=1.0, max_iter=2000, random_state=seed),
+    """Logistic regression on the model's features, fitted on the fit cutoffs: the linear base
+    the boosted form starts from, alone (one preprocessing for both); returns a scorer."""
+    model = fit_linear_base(
+        split.fit.select(features).to_pandas(), split.fit["churned"].to_numpy(), seed
     )
-    model.fit(split.fit.select(features).to_numpy(), split.fit["churned"].to_numpy())
-    return lambda frame: model.predict_proba(frame.select(features).to_numpy())[:, 1]
+    return lambda frame: expit(model.margin(frame.select(features).to_pandas()))
 
 
 def bgnbd_expected(

@@ -87,7 +87,7 @@ def feature_plan(
     support: pl.DataFrame,
     surveys: pl.DataFrame,
 ) -> dg.Output[FeaturePlan]:
-    """`as_of`, the training, holdout and scoring cutoffs, and which features this catalogue and
+    """`as_of`, the labelled and scoring cutoffs, and which features this catalogue and
     data support: decided once, read by the assets that build features or explain scores."""
     catalogue = settings.catalogue()
     plan = plan_features(
