@@ -60,11 +60,14 @@ def _window(column: str, days: int) -> pl.Expr:
 
 
 def _days(delta: pl.Expr) -> pl.Expr:
-    return delta.dt.total_microseconds() / 86_400e6
+    """A duration in days. Never negative: ingest quarantines the rows that would make one, and
+    a duration below zero would read as "faster than instant" to the model."""
+    return (delta.dt.total_microseconds() / 86_400e6).clip(lower_bound=0.0)
 
 
 def _hours(delta: pl.Expr) -> pl.Expr:
-    return delta.dt.total_microseconds() / 3_600e6
+    """A duration in hours, never negative (as `_days`)."""
+    return (delta.dt.total_microseconds() / 3_600e6).clip(lower_bound=0.0)
 
 
 def _number_of(one: str, many: str) -> str:

@@ -1,9 +1,10 @@
 """Asset checks: bad data is stopped before it poisons what follows.
 
 Blocking (a failure stops every downstream asset in the run):
-- `input_schema` and `quarantine_share` on each validated table: a file without a required
-  column, or a batch that is mostly rejects, means the upstream export broke; features built from
-  what is left would silently describe a fraction of the customers.
+- `input_schema` and `quarantine_share` on each validated table: a table off its contract, a
+  batch that is mostly rejects, or many files that cannot be read at all mean the upstream export
+  broke; features built from what is left would silently describe a fraction of the customers. One
+  unreadable daily file among many is set aside and the run goes on.
 - `label_rate` on training_snapshots: a cutoff with (almost) no churners or no stayers is a broken
   label or population, and a model trained on it would be promoted on meaningless metrics. A churn
   rate that is merely unusual (a cohort's 80%) only warns: no bound fits every business.
@@ -12,6 +13,8 @@ Blocking (a failure stops every downstream asset in the run):
   in training, or for nearly everyone, only warns: a cohort that aged, a shop of one-time buyers.
 
 Not blocking (severity WARN: shown in the UI, nothing stopped):
+- `events_before_signup` on each event table: such events are kept by choice (see
+  `features.ingest.quality.before_signup`); many of them mean the signup dates are wrong.
 - `event_freshness` on touchpoint_days (against the clock, or a pinned `as_of`): stale data
   still gives a correct list as of its latest event; stopping would leave retention teams with
   yesterday's list instead of a flagged one.
@@ -31,14 +34,9 @@ import dagster as dg
 import polars as pl
 
 from features.feature_plan import MIN_CUTOFFS
-from features.ingest.contract import CONTRACTS, TableContract
-from features.ingest.quality import (
-    header_columns,
-    missing_required,
-    quarantine_share,
-    schema_problems,
-)
-from features.ingest.read import landing_files
+from features.ingest.contract import CONTRACTS, EVENT_TABLES, TableContract
+from features.ingest.file_quarantine import read_table_log
+from features.ingest.quality import EVENT_TIME, before_signup, quarantine_share, schema_problems
 from features.quality import (
     degenerate_labels,
     event_age_hours,
@@ -62,29 +60,17 @@ def _schema_check(contract: TableContract) -> dg.AssetChecksDefinition:
         name="input_schema",
         blocking=True,
         description=(
-            f"Every landing/{contract.name} file has the contract's required columns; "
-            "the validated table has its columns, types, required values and unique ids."
+            f"The validated {contract.name} table has the contract's columns, types, required "
+            "values and unique ids (a file without a required column is set aside whole and "
+            "counted by quarantine_share)."
         ),
     )
-    def _check(data_root: DataRoot, frame: pl.DataFrame) -> dg.AssetCheckResult:
-        files = landing_files(data_root.landing, contract.name)
-        missing = {
-            str(p.relative_to(data_root.landing)): m
-            for p in files
-            if (m := missing_required(header_columns(p), contract))
-        }
-        problems = [
-            f"{f} lacks required columns {m}" for f, m in missing.items()
-        ] + schema_problems(frame, contract)
+    def _check(frame: pl.DataFrame) -> dg.AssetCheckResult:
+        problems = schema_problems(frame, contract)
         return dg.AssetCheckResult(
             passed=not problems,
-            description="; ".join(problems)
-            or f"{len(files)} files carry every required column; the table matches the contract",
-            metadata={
-                "files_checked": len(files),
-                "files_missing_columns": dg.MetadataValue.json(missing),
-                "problems": dg.MetadataValue.json(problems),
-            },
+            description="; ".join(problems) or "the table matches the contract",
+            metadata={"problems": dg.MetadataValue.json(problems)},
         )
 
     return _check
@@ -96,31 +82,43 @@ def _quarantine_check(contract: TableContract) -> dg.AssetChecksDefinition:
         name="quarantine_share",
         blocking=True,
         description=(
-            f"The share of {contract.name} rows sent to quarantine stays under "
-            "QualityBounds.max_quarantine_share."
+            f"The shares of {contract.name} rows and files sent to quarantine stay under "
+            "QualityBounds.max_quarantine_share and max_set_aside_file_share."
         ),
     )
     def _check(
         data_root: DataRoot, quality: QualityBounds, frame: pl.DataFrame
     ) -> dg.AssetCheckResult:
         path = data_root.folder("quarantine") / f"{contract.name}.parquet"
-        quarantine = (
-            pl.read_parquet(path, columns=["_reason"])
-            if path.exists()
-            else pl.DataFrame(schema={"_reason": pl.String})
-        )
-        share = quarantine_share(frame.height, quarantine.height)
-        passed = share <= quality.max_quarantine_share
+        rows = pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else 0
+        files, set_aside = read_table_log(data_root.set_aside_log(contract.name))
+        rows += sum(f.rows for f in set_aside)
+        share = quarantine_share(frame.height, rows)
+        file_share = len(set_aside) / files if files else 0.0
+        problems = []
+        if share > quality.max_quarantine_share:
+            problems.append(
+                f"{share:.2%} of rows quarantined (bound {quality.max_quarantine_share:.0%}): "
+                f"see {path} for the reasons and fix the upstream export"
+            )
+        if file_share > quality.max_set_aside_file_share:
+            problems.append(
+                f"{len(set_aside)} of {files} files could not be read at all "
+                f"(bound {quality.max_set_aside_file_share:.0%}): "
+                + "; ".join(f"{f.file}: {f.reason}" for f in set_aside)
+            )
+        shown_files = f", {len(set_aside)} of {files} files set aside" if set_aside else ""
         return dg.AssetCheckResult(
-            passed=passed,
-            description=(
-                f"{share:.2%} of rows quarantined (bound {quality.max_quarantine_share:.0%})"
-                + ("" if passed else f": see {path} for the reasons and fix the upstream export")
-            ),
+            passed=not problems,
+            description="; ".join(problems)
+            or f"{share:.2%} of rows quarantined{shown_files} (bounds "
+            f"{quality.max_quarantine_share:.0%} of rows, "
+            f"{quality.max_set_aside_file_share:.0%} of files)",
             metadata={
                 "share": dg.MetadataValue.float(share),
-                "rows_quarantined": quarantine.height,
+                "rows_quarantined": rows,
                 "rows_accepted": frame.height,
+                "files_set_aside": len(set_aside),
                 "quarantine_file": dg.MetadataValue.path(str(path)),
             },
         )
@@ -128,10 +126,48 @@ def _quarantine_check(contract: TableContract) -> dg.AssetChecksDefinition:
     return _check
 
 
+def _before_signup_check(contract: TableContract) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=contract.name,
+        name="events_before_signup",
+        blocking=False,
+        additional_ins={"customers": dg.AssetIn("customers")},
+        description=(
+            f"Warns about {contract.name} rows dated before their customer's signup: kept, "
+            "since a clickstream often stitches pre-signup visits to the account, but many of "
+            "them mean the signup dates are wrong."
+        ),
+    )
+    def _check(frame: pl.DataFrame, customers: pl.DataFrame) -> dg.AssetCheckResult:
+        early = before_signup(frame, customers, contract.name)
+        when = EVENT_TIME[contract.name]
+        share = early.height / frame.height if frame.height else 0.0
+        return dg.AssetCheckResult(
+            passed=early.is_empty(),
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"{early.height:,} of {frame.height:,} rows ({share:.2%}) have {when} before "
+                "the customer's signup_at; kept (see events_before_signup's description)"
+                if early.height
+                else f"no {when} before its customer's signup_at"
+            ),
+            metadata={
+                "rows_before_signup": early.height,
+                "share": dg.MetadataValue.float(share),
+                "examples": dg.MetadataValue.json(early[contract.id_column].head(5).to_list()),
+            },
+        )
+
+    return _check
+
+
 table_checks = [
-    make(CONTRACTS[t])
-    for t in ("customers", "clickstream", "support", "surveys")
-    for make in (_schema_check, _quarantine_check)
+    *(
+        make(CONTRACTS[t])
+        for t in ("customers", "clickstream", "support", "surveys")
+        for make in (_schema_check, _quarantine_check)
+    ),
+    *(_before_signup_check(CONTRACTS[t]) for t in EVENT_TABLES),
 ]
 
 

@@ -139,6 +139,14 @@ class QualityBounds(dg.ConfigurableResource):
             "Largest share of a table's rows that may be quarantined before ingestion is stopped."
         ),
     )
+    max_set_aside_file_share: float = Field(
+        default=0.2,
+        description=(
+            "Largest share of a table's files that may be set aside whole (unreadable, empty, "
+            "a required column missing) before ingestion is stopped: one bad daily file among "
+            "many only warns."
+        ),
+    )
     max_event_age_hours: float = Field(
         default=48.0,
         description=(

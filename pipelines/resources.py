@@ -38,6 +38,14 @@ class DataRoot(dg.ConfigurableResource):
         """Where one event file's (one partition's) quarantined rows are kept."""
         return Path(self.path) / "quarantine" / table / f"{key}.parquet"
 
+    def set_aside_folder(self, table: str, key: str) -> Path:
+        """Where one event file that could not be read at all is copied, with its reason."""
+        return Path(self.path) / "quarantine" / "files" / table / key
+
+    def set_aside_log(self, table: str) -> Path:
+        """The table's files and those set aside whole, rewritten on each run."""
+        return Path(self.path) / "quarantine" / "files" / f"{table}.json"
+
 
 class MlflowTracking(dg.ConfigurableResource):
     """A thin handle on MLflow: a local SQLite store by default, a tracking server in production."""

@@ -11,6 +11,8 @@ import polars as pl
 
 from features.catalogue import load_catalogue
 from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
+from features.ingest.file_quarantine import write_table_log
+from features.ingest.read import QuarantinedFile
 from features.touchpoint_days import fold_touchpoint_days
 from models.drift import psi
 from pipelines.checks import (
@@ -180,21 +182,27 @@ def _table_check(asset: str, name: str) -> dg.AssetChecksDefinition:
     return found
 
 
-def test_schema_check_names_the_file_missing_a_required_column(tmp_path):
-    folder = tmp_path / "landing" / "clickstream"
-    folder.mkdir(parents=True)
-    (folder / "good.csv").write_text(
-        "event_id,customer_id,ts,event_type\nE1,C1,2026-03-01,page_view\n"
-    )
-    (folder / "bad.csv").write_text("event_id,customer_id,event_type\nE2,C1,page_view\n")
+def test_schema_check_stops_a_table_off_its_contract():
     check = _table_check("clickstream", "input_schema")
-    result = run_check(check, data_root=DataRoot(path=str(tmp_path)), frame=CLICKSTREAM.empty())
+    assert run_check(check, frame=CLICKSTREAM.empty()).passed
+    result = run_check(check, frame=CLICKSTREAM.empty().drop("ts"))
     assert not result.passed
-    assert result.metadata["files_missing_columns"].value == {"clickstream/bad.csv": ["ts"]}
-    (folder / "bad.csv").unlink()
-    assert run_check(
-        check, data_root=DataRoot(path=str(tmp_path)), frame=CLICKSTREAM.empty()
-    ).passed
+    assert "differ from the contract" in str(result.description)
+
+
+def test_quarantine_share_check_stops_only_when_many_files_are_set_aside(tmp_path):
+    root = DataRoot(path=str(tmp_path))
+    unreadable = QuarantinedFile("2026-03-02.csv", 120, "the file is empty")
+    accepted = pl.DataFrame({"event_id": [f"E{i}" for i in range(10_000)]})
+    check = _table_check("clickstream", "quarantine_share")
+    write_table_log(root.set_aside_log("clickstream"), 30, [unreadable])
+    one_of_thirty = run_check(check, data_root=root, quality=QUALITY, frame=accepted)
+    assert one_of_thirty.passed
+    assert "1 of 30 files set aside" in str(one_of_thirty.description)
+    write_table_log(root.set_aside_log("clickstream"), 3, [unreadable])
+    one_of_three = run_check(check, data_root=root, quality=QUALITY, frame=accepted)
+    assert not one_of_three.passed
+    assert "2026-03-02.csv: the file is empty" in str(one_of_three.description)
 
 
 def test_quarantine_share_check_stops_a_mostly_rejected_table(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import dagster as dg
@@ -28,10 +29,9 @@ def test_a_failed_blocking_check_is_reported_with_its_description(tmp_path):
         result = run_all(defs, instance, assets=["customers", "support"], concise=True)
     assert not result.success
     report = failure_report(result)
-    assert (
-        "blocking check support:input_schema failed: "
-        "support/export.csv lacks required columns ['ticket_id']" in report
-    )
+    # the only support file is set aside whole: 1 of 1 files is past the bound
+    assert "blocking check support:quarantine_share failed: 100.00% of rows quarantined" in report
+    assert "export.csv: lacks required columns ['ticket_id']" in report
     assert "VERBOSE=1" in report and "Stack Trace" not in report
 
 
@@ -67,16 +67,25 @@ def test_the_concise_log_keeps_a_failure_to_its_first_line():
 
 
 @pytest.mark.e2e
-def test_an_unreadable_file_stops_the_run_with_the_landing_error_message(tmp_path):
+def test_an_unreadable_event_file_is_set_aside_and_the_run_goes_on(tmp_path):
     landing = tmp_path / "data" / "landing"
-    (landing / "clickstream").mkdir(parents=True)
-    (landing / "clickstream" / "day1.parquet").write_text("not parquet")
+    (landing / "customers").mkdir(parents=True)
+    (landing / "customers" / "c.csv").write_text("customer_id,signup_at\nC1,2026-01-01\n")
+    (landing / "clickstream").mkdir()
+    for day in range(1, 6):
+        (landing / "clickstream" / f"day{day}.csv").write_text(
+            f"event_id,customer_id,ts,event_type\nE{day},C1,2026-02-0{day},page_view\n"
+        )
+    (landing / "clickstream" / "day6.parquet").write_text("not parquet")
     defs = build_definitions(tmp_path / "data", f"sqlite:///{tmp_path / 'mlflow.db'}")
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        result = run_all(defs, instance, concise=True)
-    report = failure_report(result)
-    assert (
-        "step clickstream_files failed: features.ingest.read.LandingError: cannot read" in report
-        and "Fix or remove the file" in report
-    )
+        result = run_all(defs, instance, assets=["customers", "clickstream"], concise=True)
+        accepted = result.output_for_node("clickstream")
+    assert result.success, failure_report(result)
+    assert accepted["event_id"].to_list() == [f"E{d}" for d in range(1, 6)]
+    (reason,) = (tmp_path / "data" / "quarantine" / "files" / "clickstream").rglob("reason.json")
+    assert (reason.parent / "day6.parquet").read_text() == "not parquet"
+    assert "cannot be read as parquet" in json.loads(reason.read_text())["reason"]
+    log = json.loads((reason.parents[2] / "clickstream.json").read_text())
+    assert log["files"] == 6 and log["quarantined"][0]["file"] == "day6.parquet"

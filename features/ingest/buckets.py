@@ -15,7 +15,14 @@ from pathlib import Path
 import polars as pl
 
 from features.ingest.contract import TableContract
-from features.ingest.read import Ingested, combine, ingest_file, landing_files, reason_counts
+from features.ingest.read import (
+    Ingested,
+    QuarantinedFile,
+    combine,
+    ingest_file,
+    landing_files,
+    reason_counts,
+)
 from features.ingest.validate import SOURCE_FILE, SOURCE_ROW, quarantine_schema
 
 
@@ -28,10 +35,11 @@ class IngestedBuckets:
     quarantined: pl.DataFrame
     files: tuple[str, ...]
     buckets: int
+    files_quarantined: tuple[QuarantinedFile, ...] = ()
 
     @property
     def rows_in(self) -> int:
-        return self.accepted + self.quarantined.height
+        return self.accepted + self.quarantined.height + sum(f.rows for f in self.files_quarantined)
 
     def reason_counts(self) -> dict[str, int]:
         return reason_counts(self.quarantined)
@@ -96,7 +104,7 @@ def ingest_bucketed(
     none_accepted = pl.DataFrame(
         schema={**contract.schema, SOURCE_FILE: pl.String(), SOURCE_ROW: pl.Int64()}
     )
-    quarantined = [none_quarantined]
+    quarantined, set_aside = [none_quarantined], []
     shutil.rmtree(out, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-pieces-") as tmp:
@@ -106,6 +114,7 @@ def ingest_bucketed(
                 path, contract, path.relative_to(landing / contract.name).as_posix()
             )
             quarantined.append(result.quarantined)
+            set_aside.extend(result.files_quarantined)
             split = result.accepted.with_columns(
                 customer_bucket(pl.col("customer_id"), buckets).alias("_bucket")
             )
@@ -126,4 +135,6 @@ def ingest_bucketed(
             result.accepted.write_parquet(bucket_folder(out, bucket) / "part.parquet")
             quarantined.append(result.quarantined)
             accepted += result.accepted.height
-    return IngestedBuckets(accepted, pl.concat(quarantined), tuple(map(str, files)), buckets)
+    return IngestedBuckets(
+        accepted, pl.concat(quarantined), tuple(map(str, files)), buckets, tuple(set_aside)
+    )

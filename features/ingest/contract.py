@@ -6,6 +6,7 @@ reasons it failed, so rows in = rows accepted + rows quarantined.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -49,6 +50,9 @@ class TableContract:
 
     def empty(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.schema)
+
+    def missing_required(self, columns: Sequence[str]) -> list[str]:
+        return [c.name for c in self.columns if c.required and c.name not in columns]
 
 
 CUSTOMERS = TableContract(

@@ -4,28 +4,9 @@ functions: each returns what is wrong (empty when all is well), in words that sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 import polars as pl
 
 from features.ingest.contract import TableContract
-from features.ingest.read import READERS
-
-
-def header_columns(path: Path) -> list[str]:
-    """The columns a landing file declares, read without loading its rows (JSON Lines: its first
-    100)."""
-    kind = READERS[path.suffix.lower()]
-    if kind == "parquet":
-        return list(pl.read_parquet_schema(path))
-    if kind == "csv":
-        return pl.scan_csv(path, infer_schema=False).collect_schema().names()
-    return pl.scan_ndjson(path, infer_schema_length=100).collect_schema().names()
-
-
-def missing_required(columns: Sequence[str], contract: TableContract) -> list[str]:
-    return [c.name for c in contract.columns if c.required and c.name not in columns]
 
 
 def schema_problems(frame: pl.DataFrame, contract: TableContract) -> list[str]:
@@ -51,3 +32,19 @@ def schema_problems(frame: pl.DataFrame, contract: TableContract) -> list[str]:
 def quarantine_share(accepted: int, quarantined: int) -> float:
     total = accepted + quarantined
     return quarantined / total if total else 0.0
+
+
+EVENT_TIME = {"clickstream": "ts", "support": "opened_at", "surveys": "ts"}
+
+
+def before_signup(events: pl.DataFrame, customers: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Events dated before their customer's signup.
+
+    They are kept, by choice, and only warned about: a clickstream often stitches the visits
+    before an account existed to the customer who then signed up, so such a touch is real, and
+    every feature is cut at its cutoff whatever the signup says. A large share means the signup
+    dates are wrong (a migration date, a first order instead of the account)."""
+    when = EVENT_TIME[table]
+    return events.join(customers.select("customer_id", "signup_at"), on="customer_id").filter(
+        pl.col(when) < pl.col("signup_at")
+    )

@@ -5,13 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from features.ingest.contract import TableContract
-from features.ingest.validate import REASON, check_across_rows, check_file, quarantine_schema
+from features.ingest.dialect import UnreadableFile, data_lines, read_csv
+from features.ingest.validate import (
+    REASON,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    check_across_rows,
+    check_file,
+    quarantine_schema,
+)
 
+ARRIVAL_GRACE = timedelta(days=1)
 READERS = {
     ".parquet": "parquet",
     ".csv": "csv",
@@ -26,14 +37,31 @@ class LandingError(ValueError):
 
 
 @dataclass(frozen=True)
+class QuarantinedFile:
+    """A landing file no row of which could be read as a table (unparseable, empty, a required
+    column missing): set aside whole with its reason, its rows counted from the file itself."""
+
+    file: str
+    rows: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Ingested:
     accepted: pl.DataFrame
     quarantined: pl.DataFrame
     files: tuple[str, ...]
+    files_quarantined: tuple[QuarantinedFile, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def rows_in(self) -> int:
-        return self.accepted.height + self.quarantined.height
+        return self.accepted.height + self.rows_quarantined
+
+    @property
+    def rows_quarantined(self) -> int:
+        """Rows quarantined one by one and rows of the files quarantined whole."""
+        return self.quarantined.height + sum(f.rows for f in self.files_quarantined)
 
     def reason_counts(self) -> dict[str, int]:
         return reason_counts(self.quarantined)
@@ -44,9 +72,16 @@ def summary_line(what: str, result: Ingested, seconds: float) -> str:
     any."""
     reasons = result.reason_counts()
     shown_reasons = f" {reasons}" if reasons else ""
+    whole = result.files_quarantined
+    shown_files = (
+        f"; {len(whole)} file(s) quarantined whole: "
+        + "; ".join(f"{f.file} ({f.rows:,} rows): {f.reason}" for f in whole)
+        if whole
+        else ""
+    )
     return (
         f"{what}: {result.rows_in:,} rows in -> {result.accepted.height:,} accepted, "
-        f"{result.quarantined.height:,} quarantined{shown_reasons} in {seconds:.1f}s"
+        f"{result.rows_quarantined:,} quarantined{shown_reasons} in {seconds:.1f}s{shown_files}"
     )
 
 
@@ -92,30 +127,78 @@ def skipped_files_warning(landing: Path, table: str) -> str | None:
     )
 
 
-def read_file(path: Path) -> pl.DataFrame:
-    """One landing file as it arrived; an unreadable file stops the run with its name."""
+def _rows_in_unreadable(path: Path, kind: str) -> int:
+    """What an unreadable file holds, as far as the file itself tells: its lines for text, its
+    footer's row count for Parquet (0 when even that is unreadable)."""
+    if kind != "parquet":
+        return data_lines(path.read_bytes())
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # a corrupt footer is as unreadable as the rest
+        return 0
+
+
+def read_file(path: Path, contract: TableContract) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """One landing file as it arrived, with warnings on how it had to be read (its encoding).
+
+    Raises `UnreadableFile` when no row of it can be taken as a table of the contract: it cannot
+    be parsed, is empty, or lacks a required column."""
     kind = READERS[path.suffix.lower()]
+    warnings: tuple[str, ...] = ()
     try:
         if kind == "csv":
-            return pl.read_csv(path, infer_schema=False)
-        if kind == "ndjson":
-            return pl.read_ndjson(path, infer_schema_length=None)
-        return pl.read_parquet(path)
-    except Exception as err:  # polars raises several error types for a malformed file
-        raise LandingError(
-            f"cannot read {path} as {kind}: {err}. Fix or remove the file and re-run."
+            read = read_csv(path, {c.name for c in contract.columns})
+            frame, warnings = read.frame, read.warnings
+        elif path.stat().st_size == 0:
+            raise UnreadableFile("the file is empty", 0)
+        elif kind == "ndjson":
+            frame = pl.read_ndjson(path, infer_schema_length=None)
+        else:
+            frame = pl.read_parquet(path)
+    except UnreadableFile:
+        raise
+    except Exception as err:  # polars and pyarrow raise several error types for a malformed file
+        raise UnreadableFile(
+            f"cannot be read as {kind}: {err}", _rows_in_unreadable(path, kind)
         ) from err
+    if missing := contract.missing_required(frame.columns):
+        raise UnreadableFile(
+            f"lacks required columns {missing} (it has {frame.columns[:12]})", frame.height
+        )
+    return frame, warnings
+
+
+def arrived_by(path: Path, now: datetime | None = None) -> datetime:
+    """The latest plausible time in a file: when it arrived (its modification time, or now when
+    that lies in the future), and a day's grace for clocks and time zones."""
+    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return min(modified, now or datetime.now(UTC)) + ARRIVAL_GRACE
 
 
 def ingest_file(path: Path, contract: TableContract, source: str | None = None) -> Ingested:
-    """One file validated on its own: row checks and ids repeated within the file.
+    """One file validated on its own: row checks and ids repeated within the file; a file that
+    cannot be read as a table is quarantined whole, with its rows counted from the file.
 
     The accepted rows keep `_source_file` and `_source_row`, so `combine` can tell which file came
     first when the same id arrives in several files. `source` names the file in those columns and in
     the quarantine (default: the file name)."""
-    good, bad = check_file(read_file(path), contract, source or path.name)
+    name = source or path.name
+    try:
+        raw, warnings = read_file(path, contract)
+    except UnreadableFile as err:
+        accepted = pl.DataFrame(
+            schema={**contract.schema, SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64}
+        )
+        whole = QuarantinedFile(name, err.rows, err.reason)
+        return Ingested(accepted, _no_quarantine(contract), (str(path),), (whole,))
+    good, bad = check_file(raw, contract, name, arrived_by(path))
     accepted, repeated = check_across_rows(good, contract, None)
-    return Ingested(accepted, pl.concat([bad, repeated]), (str(path),))
+    return Ingested(
+        accepted,
+        pl.concat([bad, repeated]),
+        (str(path),),
+        warnings=tuple(f"{name}: {w}" for w in warnings),
+    )
 
 
 def combine(
@@ -125,19 +208,23 @@ def combine(
     quarantines the later ones, and events of unknown customers are quarantined. Parts come in
     the order that decides "first" (file name order). Rows in = accepted + quarantined still
     holds."""
-    quarantine_parts = [
-        pl.DataFrame(schema=quarantine_schema(contract)),
-        *(p.quarantined for p in parts),
-    ]
+    quarantine_parts = [_no_quarantine(contract), *(p.quarantined for p in parts)]
     if not parts:
         return Ingested(contract.empty(), quarantine_parts[0], ())
     accepted, rejected = check_across_rows(
         pl.concat([p.accepted for p in parts]), contract, known_customers
     )
-    files = tuple(f for p in parts for f in p.files)
     return Ingested(
-        accepted.select(contract.schema.names()), pl.concat([*quarantine_parts, rejected]), files
+        accepted.select(contract.schema.names()),
+        pl.concat([*quarantine_parts, rejected]),
+        tuple(f for p in parts for f in p.files),
+        tuple(f for p in parts for f in p.files_quarantined),
+        tuple(w for p in parts for w in p.warnings),
     )
+
+
+def _no_quarantine(contract: TableContract) -> pl.DataFrame:
+    return pl.DataFrame(schema=quarantine_schema(contract))
 
 
 def ingest_table(
@@ -152,4 +239,11 @@ def ingest_table(
             f"no {contract.name} files in {landing / contract.name}: put Parquet, CSV or "
             f"JSON Lines files there (see data/README.md for the columns){skipped_note}"
         )
-    return combine([ingest_file(path, contract) for path in files], contract, known_customers)
+    result = combine([ingest_file(path, contract) for path in files], contract, known_customers)
+    if contract.required_table and result.files_quarantined:
+        # without every customer, their events would be quarantined as unknown customers
+        unreadable = "; ".join(f"{f.file}: {f.reason}" for f in result.files_quarantined)
+        raise LandingError(
+            f"{landing / contract.name}: {unreadable}. Fix or remove the file and re-run."
+        )
+    return result

@@ -7,9 +7,17 @@ into text, for the quarantine file, which has one string schema whatever the sou
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import polars as pl
 
-from features.ingest.contract import SURVEY_SCALES, Column, TableContract
+from features.ingest.contract import (
+    EVENT_TABLES,
+    SURVEY_SCALES,
+    UTC_DATETIME,
+    Column,
+    TableContract,
+)
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
@@ -102,9 +110,25 @@ def _parse(column: Column, dtype: pl.DataType) -> pl.Expr:
     return col if text else col.cast(pl.String)
 
 
-def _problems(contract: TableContract, parsed: dict[str, pl.Expr]) -> list[pl.Expr]:
+def _problems(
+    contract: TableContract, parsed: dict[str, pl.Expr], not_after: datetime | None
+) -> list[pl.Expr]:
     """One expression per rule, each giving a reason string where the rule fails, else null."""
     problems = []
+    if not_after is not None and contract.name in EVENT_TABLES:
+        # a time after the file arrived is a broken clock or a placeholder (2099-01-01); taken
+        # as the latest event, it would move as_of and every cutoff with it
+        latest = pl.lit(not_after, dtype=UTC_DATETIME)
+        for column in contract.columns:
+            if column.kind == "timestamp":
+                problems.append(
+                    pl.when(parsed[column.name] > latest).then(
+                        pl.format(
+                            f"{column.name} '{{}}' is later than when its file arrived",
+                            pl.col(column.name).cast(pl.String),
+                        )
+                    )
+                )
     for column in contract.columns:
         raw, typed = pl.col(column.name), parsed[column.name]
         if column.required:
@@ -137,6 +161,13 @@ def _problems(contract: TableContract, parsed: dict[str, pl.Expr]) -> list[pl.Ex
                     )
                 )
             )
+    if contract.name == "support":
+        for done in ("first_response_at", "resolved_at"):
+            problems.append(
+                pl.when(parsed[done] < parsed["opened_at"]).then(
+                    pl.lit(f"{done} is before opened_at")
+                )
+            )
     if contract.name == "customers":
         problems.append(
             pl.when(parsed["churned_at"] < parsed["signup_at"]).then(
@@ -154,16 +185,19 @@ def _as_quarantine(frame: pl.DataFrame, contract: TableContract) -> pl.DataFrame
 
 
 def check_file(
-    raw: pl.DataFrame, contract: TableContract, source: str
+    raw: pl.DataFrame, contract: TableContract, source: str, not_after: datetime | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Row-level checks of one file: (typed rows that passed, with source columns; quarantined
-    rows)."""
+    rows). An event table's times later than `not_after` (the file's arrival, give or take a
+    day) are quarantined."""
     raw = contract_columns(raw, contract).with_columns(
         pl.lit(source).alias(SOURCE_FILE),
         pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW),
     )
     parsed = {c.name: _parse(c, raw.schema[c.name]) for c in contract.columns}
-    reason = pl.concat_str(_problems(contract, parsed), separator="; ", ignore_nulls=True)
+    reason = pl.concat_str(
+        _problems(contract, parsed, not_after), separator="; ", ignore_nulls=True
+    )
     checked = raw.with_columns(pl.when(reason == "").then(None).otherwise(reason).alias(REASON))
     good = checked.filter(pl.col(REASON).is_null()).select(
         *[parsed[c.name].cast(c.dtype).alias(c.name) for c in contract.columns],

@@ -19,6 +19,7 @@ import dagster as dg
 import polars as pl
 
 from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS, TableContract
+from features.ingest.file_quarantine import set_aside, set_aside_reason, write_table_log
 from features.ingest.landing import resolve
 from features.ingest.read import (
     Ingested,
@@ -39,7 +40,10 @@ def _metadata(result: Ingested, accepted: pl.DataFrame, quarantine: Path, second
     return {
         "dagster/row_count": accepted.height,
         "rows_in": result.rows_in,
-        "rows_quarantined": result.quarantined.height,
+        "rows_quarantined": result.rows_quarantined,
+        "files_set_aside": dg.MetadataValue.json(
+            [{"file": f.file, "rows": f.rows, "reason": f.reason} for f in result.files_quarantined]
+        ),
         "quarantine_reasons": dg.MetadataValue.json(result.reason_counts()),
         "quarantine_file": dg.MetadataValue.path(str(quarantine)),
         "files": len(result.files),
@@ -49,7 +53,10 @@ def _metadata(result: Ingested, accepted: pl.DataFrame, quarantine: Path, second
 
 
 def _log(context: dg.AssetExecutionContext, what: str, result: Ingested, seconds: float) -> None:
-    context.log.info(summary_line(what, result, seconds))
+    line = summary_line(what, result, seconds)
+    (context.log.warning if result.files_quarantined else context.log.info)(line)
+    for warning in result.warnings:
+        context.log.warning(warning)
 
 
 def _warn_skipped(context: dg.AssetExecutionContext, data_root: DataRoot, table: str) -> None:
@@ -104,6 +111,8 @@ def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
         quarantine = data_root.file_quarantine(table, context.partition_key)
         quarantine.parent.mkdir(parents=True, exist_ok=True)
         result.quarantined.write_parquet(quarantine)
+        for whole in result.files_quarantined:
+            set_aside(path, data_root.set_aside_folder(table, context.partition_key), whole)
         seconds = time.perf_counter() - started
         _log(context, f"{table} file {path.name}", result, seconds)
         return dg.Output(
@@ -137,12 +146,18 @@ def _table_asset(contract: TableContract, description: str) -> dg.AssetsDefiniti
     ) -> dg.Output[pl.DataFrame]:
         started = time.perf_counter()
         parts = [
-            Ingested(accepted, pl.read_parquet(data_root.file_quarantine(table, key)), (key,))
+            Ingested(
+                accepted,
+                pl.read_parquet(data_root.file_quarantine(table, key)),
+                (key,),
+                tuple(filter(None, [set_aside_reason(data_root.set_aside_folder(table, key))])),
+            )
             for key, accepted in files.items()
         ]
         result = combine(parts, contract, customers["customer_id"])
         quarantine = data_root.folder("quarantine") / f"{table}.parquet"
         result.quarantined.write_parquet(quarantine)
+        write_table_log(data_root.set_aside_log(table), len(parts), result.files_quarantined)
         seconds = time.perf_counter() - started
         _log(context, f"{table} ({len(parts)} files)", result, seconds)
         _warn_skipped(context, data_root, table)
