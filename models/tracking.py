@@ -16,6 +16,7 @@ from typing import cast
 from urllib.parse import urlparse
 
 import mlflow
+import mlflow.artifacts
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
@@ -218,6 +219,23 @@ def load_champion(tracking: Tracking) -> tuple[CalibratedModel, str]:
             "no model has passed the promotion gate yet"
         )
     return _load(tracking, f"models:/{tracking.model_name}@{CHAMPION}", version), version
+
+
+def log_document(tracking: Tracking, run_id: str, name: str, document: dict) -> None:
+    tracking.client().log_dict(run_id, document, name)
+
+
+def model_document(tracking: Tracking, version: str, name: str) -> dict | None:
+    """A JSON document logged in a registered version's run, or None when it has none."""
+    client = tracking.client()
+    run_id = client.get_model_version(tracking.model_name, version).run_id
+    if run_id is None:
+        return None
+    try:
+        mlflow.set_tracking_uri(tracking.tracking_uri)
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{name}")
+    except (MlflowException, OSError):
+        return None
 
 
 def promote(tracking: Tracking, version: str) -> None:

@@ -12,10 +12,13 @@ logs Dagster's full errors with their stack traces instead.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
+import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
@@ -29,6 +32,7 @@ from models.training.evaluate import classification_metrics, expected_roc_auc
 from pipelines.config import DeploymentError, deployment
 from pipelines.partitions import apply, ingest_job_name, landing_changes
 
+CLI_TAG = "touchpoint_churn/cli"  # the runs this CLI launched in its own process
 VERBOSE_HINT = (
     "Dagster's full errors and stack traces: `make run VERBOSE=1` "
     "(or `python -m pipelines.cli --verbose run`)"
@@ -85,7 +89,11 @@ def run_all(
         job = logged(defs.resolve_job_def(ingest_job_name(table.table)))
         for key in table.unprocessed:
             ingested = job.execute_in_process(
-                instance=instance, run_config=quiet, partition_key=key, raise_on_error=False
+                instance=instance,
+                run_config=quiet,
+                partition_key=key,
+                raise_on_error=False,
+                tags={CLI_TAG: "1"},
             )
             if not ingested.success:
                 return ingested
@@ -97,8 +105,45 @@ def run_all(
         else [a.key for a in defs.resolve_all_asset_specs() if a.key not in partitioned]
     )
     return job.execute_in_process(
-        instance=instance, run_config=quiet, asset_selection=selection, raise_on_error=False
+        instance=instance,
+        run_config=quiet,
+        asset_selection=selection,
+        raise_on_error=False,
+        tags={CLI_TAG: "1"},
     )
+
+
+@contextmanager
+def one_cli_run(instance: dg.DagsterInstance) -> Iterator[list[str]]:
+    """Hold the instance's CLI lock for a run, and first mark failed the runs a killed CLI left
+    STARTED (yields their ids). A second `make run` while one is running is refused: two would
+    write the same data root at once. Runs the daemon launched are not touched; Dagster's run
+    monitoring watches those."""
+    lock_path = Path(instance.root_directory) / ".touchpoint-churn-cli.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            lock.seek(0)
+            raise CannotStart(
+                f"another run of the pipeline holds {lock_path} (pid {lock.read().strip()}); "
+                "wait for it to end"
+            ) from err
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        left = instance.get_runs(
+            filters=dg.RunsFilter(
+                statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+                tags={CLI_TAG: "1"},
+            )
+        )
+        for run in left:
+            instance.report_run_failed(
+                run, "its process was killed before the run ended; marked failed by the next run"
+            )
+        yield [run.run_id for run in left]
 
 
 def _cause(error: SerializableErrorInfo) -> str:
@@ -179,7 +224,9 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
             f"  quarantine:    {data_root / 'quarantine'}",
             f"  MLflow run:    {model.run_id} (model version {model.version}, "
             + (
-                "promoted to champion"
+                "reused: the snapshots and settings it was trained on are unchanged"
+                if model.dagster_run_id != result.run_id
+                else "promoted to champion"
                 if model.promoted
                 else (
                     f"not promoted: {'; '.join(model.gate_reasons)}; "
@@ -331,7 +378,11 @@ def _run(args: argparse.Namespace) -> int:
     tracking_uri = defs.resources["mlflow_tracking"].tracking_uri
     if args.command == "demo":
         write_demo_world(data_root, args.customers, args.seed)
-    result = run_all(defs, dg.DagsterInstance.get(), concise=not args.verbose)
+    instance = dg.DagsterInstance.get()
+    with one_cli_run(instance) as abandoned:
+        for run_id in abandoned:
+            print(f"run {run_id} was left STARTED by a killed `make run`: marked failed")
+        result = run_all(defs, instance, concise=not args.verbose)
     if not result.success:
         print(failure_report(result), file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ from features.ingest.contract import EVENT_TABLES
 from pipelines.partitions import file_asset_key, ingest_job_name
 
 FILE_ASSETS = dg.AssetSelection.assets(*(file_asset_key(t) for t in EVENT_TABLES))
-TRAINING = dg.AssetSelection.assets("training_snapshots", "churn_model")
+TRAINING = dg.AssetSelection.assets("training_snapshots", "churn_model", "champion")
 
 ingest_file_jobs = [
     dg.define_asset_job(
@@ -29,11 +29,7 @@ ingest_file_jobs = [
 
 scoring_job = dg.define_asset_job(
     "daily_scoring",
-    selection=dg.AssetSelection.assets(
-        "scored_customers", "touchpoint_drivers", "churn_report"
-    ).upstream()
-    - TRAINING
-    - FILE_ASSETS,
+    selection=dg.AssetSelection.assets("published_outputs").upstream() - TRAINING - FILE_ASSETS,
     description=(
         "Fresh scored list, driver table and report as of the latest data, with the champion model."
     ),
@@ -41,7 +37,10 @@ scoring_job = dg.define_asset_job(
 
 retraining_job = dg.define_asset_job(
     "weekly_retraining",
-    selection=dg.AssetSelection.assets("churn_model").upstream() - FILE_ASSETS,
+    selection=(
+        dg.AssetSelection.assets("churn_model").upstream() | dg.AssetSelection.assets("champion")
+    )
+    - FILE_ASSETS,
     description=(
         "A new challenger trained on the latest snapshots; "
         "the model checks decide whether it becomes champion."

@@ -14,6 +14,7 @@ from pydantic import Field
 from features.catalogue import Catalogue, load_catalogue
 from features.ingest.validate import parse_timestamp
 from models.explain.playbook import Playbook, load_playbook
+from models.explain.published_outputs import staged
 from models.explain.touchpoint_drivers import FlagRule
 from models.tracking import Tracking
 
@@ -33,6 +34,10 @@ class DataRoot(dg.ConfigurableResource):
     @property
     def landing(self) -> Path:
         return Path(self.path) / "landing"
+
+    def staged_outputs(self, run_id: str) -> Path:
+        """Where a run writes its outputs; `published_outputs` makes them outputs/."""
+        return staged(Path(self.path), run_id)
 
     def file_quarantine(self, table: str, key: str) -> Path:
         """Where one event file's (one partition's) quarantined rows are kept."""

@@ -50,6 +50,9 @@ MODEL = ChurnModel(
     form="linear+xgboost",
     trees=7,
     calibration="platt",
+    dagster_run_id="run-1",
+    previous_champion=None,
+    training_key="0" * 64,
 )
 
 

@@ -6,8 +6,11 @@ labelled cutoff; it is tracked in MLflow and registered as `challenger`, then pr
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from importlib import metadata
 from typing import Any
 
 import polars as pl
@@ -19,8 +22,9 @@ from models.tracking import (
     champion_version,
     load_version,
     log_child_runs,
+    log_document,
     log_model_run,
-    promote,
+    model_document,
 )
 from models.training.backtest import Log, final_calibration, run_backtest
 from models.training.plots import holdout_plots
@@ -55,6 +59,9 @@ class ChurnModel:
     form: str  # xgboost, or linear+xgboost (`models.training.train.FORMS`)
     trees: int
     calibration: str
+    dagster_run_id: str  # the run that trained it: only that run's `champion` step promotes it
+    previous_champion: str | None  # the champion before this run
+    training_key: str  # the snapshots' content and the settings (`training_key`)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +103,49 @@ def best_baseline(baselines: Mapping[str, Mapping[str, float]]) -> tuple[str, fl
     return max(ranked.items(), key=lambda item: item[1]) if ranked else None
 
 
+CHURN_MODEL_DOCUMENT = "churn_model.json"
+
+
+def training_key(
+    snapshots: pl.DataFrame,
+    features: list[str],
+    config: TrainConfig,
+    seed: int,
+    search_trials: int,
+    params: Mapping[str, Any],
+) -> str:
+    """One hash of what decides a training run: every snapshot value of the features and labels,
+    the hyperparameters, the seed, the run's parameters, and the versions of this package and of
+    the libraries that train. Equal keys train the same model, so it is trained once."""
+    frame = snapshots.sort("cutoff", "customer_id").select("cutoff", "customer_id", *features)
+    rows = frame.with_columns(snapshots.sort("cutoff", "customer_id")["churned"]).hash_rows(seed=0)
+    settings = {
+        "features": features,
+        "config": config.params(),
+        "seed": seed,
+        "search_trials": search_trials,
+        "params": {k: str(v) for k, v in params.items()},
+        "versions": {p: metadata.version(p) for p in ("touchpoint-churn", "polars", "xgboost")},
+    }
+    digest = hashlib.sha256(rows.to_numpy().tobytes())
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def unchanged_champion(tracking: Tracking, key: str) -> ChurnModel | None:
+    """The champion's own record when it was trained under this key, else None."""
+    version = champion_version(tracking)
+    if version is None:
+        return None
+    document = model_document(tracking, version, CHURN_MODEL_DOCUMENT)
+    if document is None or document.get("training_key") != key:
+        return None
+    try:
+        return ChurnModel.from_json(document)
+    except ValueError:  # recorded by an older release: train again
+        return None
+
+
 def train_and_register(
     snapshots: pl.DataFrame,
     features: list[str],
@@ -117,6 +167,13 @@ def train_and_register(
 
     `params` and `tags` go to the MLflow run beside the model's own (the horizon; the Dagster run
     and asset). Returns the result and the newest backtest cutoff's plots (PNG bytes by name)."""
+    key = training_key(snapshots, features, config, seed, search_trials, params)
+    if reused := unchanged_champion(tracking, key):
+        log.info(
+            f"the snapshots and settings are those champion v{reused.version} was trained on: "
+            "it is reused, no new version is registered"
+        )
+        return reused, {}
     trials: list[SearchTrial] = []
     if search_trials > 0:
         cutoffs = sorted(snapshots["cutoff"].unique().to_list())
@@ -200,6 +257,7 @@ def train_and_register(
 
     previous = champion_version(tracking)
     champion_metrics = champion_backtest(tracking, previous)
+    run_tag = tags.get("dagster.run_id", "")
     if previous is not None and champion_metrics is None:
         log.warning(
             f"champion v{previous} cannot be compared (this release cannot load it, or it "
@@ -207,8 +265,6 @@ def train_and_register(
         )
     challenger = {"roc_auc": summary["roc_auc"], "ece": summary["ece"]}
     decision = decide(challenger, champion_metrics, gate, best_baseline(baselines))
-    if decision.promote:
-        promote(tracking, version)
     current = challenger if decision.promote else champion_metrics
     outcome = (
         "promoted to champion"
@@ -237,5 +293,9 @@ def train_and_register(
         form=backtest.form,
         trees=backtest.trees,
         calibration=backtest.calibration,
+        dagster_run_id=run_tag,
+        previous_champion=previous,
+        training_key=key,
     )
+    log_document(tracking, run_id, CHURN_MODEL_DOCUMENT, result.to_json())
     return result, figures

@@ -1,6 +1,7 @@
 """SHAP attributions, the touchpoint driver table, the scored list and the report."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -9,10 +10,11 @@ import polars as pl
 from features.feature_plan import FeaturePlan
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import render_report
+from models.explain.published_outputs import publish
 from models.explain.scored_customers import for_csv, monthly_spend, reasons, scored_list
 from models.explain.shap_attributions import score_and_explain
 from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
-from models.tracking import load_champion
+from models.tracking import load_champion, load_version
 from models.training.churn_model import ChurnModel
 from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
@@ -20,15 +22,22 @@ from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 OWNERS = ["team:retention"]
 
 
-@dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS, deps=["churn_model"])
+@dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS)
 def shap_attributions(
     context: dg.AssetExecutionContext,
     mlflow_tracking: MlflowTracking,
     scoring_features: pl.DataFrame,
+    churn_model: ChurnModel,
 ) -> dg.Output[pl.DataFrame]:
     """Churn probability and exact TreeSHAP values (log-odds) per customer and feature, from the
-    champion (after `churn_model`, which may have just promoted a new one)."""
-    champion, version = load_champion(mlflow_tracking.tracking())
+    model this run makes champion when `churn_model` trained one the gate passed (promoted once
+    the run's outputs are published), else from the champion."""
+    tracking = mlflow_tracking.tracking()
+    if churn_model.dagster_run_id == context.run.run_id and churn_model.promoted:
+        version = churn_model.version
+        champion = load_version(tracking, version)
+    else:
+        champion, version = load_champion(tracking)
     features = champion.feature_names
     missing = sorted(set(features) - set(scoring_features.columns))
     if missing:
@@ -73,7 +82,7 @@ def touchpoint_drivers(
     attribution = attribution_of(shap_attributions, feature_plan.registry(catalogue))
     top = top_touchpoints(attribution, reason_touchpoints(catalogue))
     drivers = driver_table(attribution, top, catalogue, settings.flag_rule())
-    out = data_root.folder("outputs")
+    out = data_root.staged_outputs(context.run.run_id)
     drivers.write_parquet(out / "touchpoint_drivers.parquet")
     drivers.write_csv(out / "touchpoint_drivers.csv")
     flagged = drivers.filter(pl.col("flagged"))["touchpoint"].to_list()
@@ -112,7 +121,7 @@ def scored_customers(
     probability = shap_attributions["churn_probability"].to_numpy()
     spend = monthly_spend(scored_rows)
     scored = scored_list(attribution.customer_ids, probability, customers, why, spend)
-    out = data_root.folder("outputs")
+    out = data_root.staged_outputs(context.run.run_id)
     scored.write_parquet(out / "scored_customers.parquet")
     for_csv(scored).write_csv(out / "scored_customers.csv")
     scored.write_excel(
@@ -133,6 +142,7 @@ def scored_customers(
 
 @dg.asset(group_name="explain", kinds={"html"}, owners=OWNERS)
 def churn_report(
+    context: dg.AssetExecutionContext,
     settings: ChurnSettings,
     data_root: DataRoot,
     feature_plan: FeaturePlan,
@@ -153,6 +163,27 @@ def churn_report(
         feature_plan.as_of,
         feature_plan.horizon_days,
     )
-    path = data_root.folder("outputs") / "report.html"
+    path = data_root.staged_outputs(context.run.run_id) / "report.html"
     path.write_text(html)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
+
+
+@dg.asset(
+    group_name="explain",
+    kinds={"python"},
+    owners=OWNERS,
+    deps=["touchpoint_drivers", "scored_customers", "churn_report", "feature_dictionary"],
+)
+def published_outputs(
+    context: dg.AssetExecutionContext, data_root: DataRoot
+) -> dg.MaterializeResult:
+    """outputs/ switched to this run's set of outputs in one rename (`published_outputs`): a
+    reader never sees a mix of two runs, and a killed run leaves the previous set whole."""
+    manifest = publish(Path(data_root.path), context.run.run_id)
+    context.log.info(f"published {len(manifest['files'])} outputs in {data_root.path}/outputs")
+    return dg.MaterializeResult(
+        metadata={
+            "files": dg.MetadataValue.json(manifest["files"]),
+            "path": dg.MetadataValue.path(str(Path(data_root.path) / "outputs")),
+        }
+    )

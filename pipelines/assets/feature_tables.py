@@ -195,11 +195,14 @@ def scoring_features(
 
 @dg.asset(group_name="features", kinds={"markdown"}, owners=OWNERS, code_version="1")
 def feature_dictionary(
-    settings: ChurnSettings, data_root: DataRoot, feature_plan: FeaturePlan
+    context: dg.AssetExecutionContext,
+    settings: ChurnSettings,
+    data_root: DataRoot,
+    feature_plan: FeaturePlan,
 ) -> dg.MaterializeResult:
     """Every feature this catalogue and data produce, with its touchpoint, phase and description."""
     registry = feature_plan.registry(settings.catalogue())
-    path = data_root.folder("outputs") / "feature_dictionary.md"
+    path = data_root.staged_outputs(context.run.run_id) / "feature_dictionary.md"
     text = data_dictionary(registry)
     path.write_text(text)
     return dg.MaterializeResult(

@@ -9,7 +9,7 @@ import polars as pl
 from pydantic import Field
 
 from features.feature_plan import FeaturePlan
-from models.tracking import champion_version, run_url
+from models.tracking import champion_version, promote, run_url
 from models.training.churn_model import ChurnModel, train_and_register
 from models.training.promotion import GateConfig
 from models.training.train import TrainConfig
@@ -103,16 +103,15 @@ def churn_model(
 @dg.asset_check(
     asset=churn_model,
     blocking=True,
-    description=(
-        "Scoring may only use a champion that passed the promotion gate on the latest holdout."
-    ),
+    description=("Scoring may only use a model that passed the promotion gate on the backtest."),
 )
 def champion_passes_gate(
     mlflow_tracking: MlflowTracking, churn_model: ChurnModel
 ) -> dg.AssetCheckResult:
     alias = champion_version(mlflow_tracking.tracking())
     failures = list(churn_model.champion_failures)
-    if alias != churn_model.champion_version:
+    # the alias moves only when the run publishes its outputs (`champion`)
+    if alias not in (churn_model.champion_version, churn_model.previous_champion):
         failures.append(
             f"the `champion` alias points at v{alias}, but the gate left "
             f"v{churn_model.champion_version} as champion"
@@ -126,4 +125,31 @@ def champion_passes_gate(
             "challenger_promoted": churn_model.promoted,
             "challenger_rejected_because": "; ".join(churn_model.gate_reasons) or "-",
         },
+    )
+
+
+@dg.asset(
+    group_name="model",
+    kinds={"mlflow"},
+    owners=OWNERS,
+    deps=["published_outputs"],
+    description=(
+        "The `champion` alias moved to this run's model when the gate passed it: the run's last "
+        "step, after its checks and its published outputs, so a killed run promotes nothing."
+    ),
+)
+def champion(
+    context: dg.AssetExecutionContext, mlflow_tracking: MlflowTracking, churn_model: ChurnModel
+) -> dg.MaterializeResult:
+    tracking = mlflow_tracking.tracking()
+    trained_here = churn_model.dagster_run_id == context.run.run_id
+    if trained_here and churn_model.promoted:
+        promote(tracking, churn_model.version)
+        context.log.info(f"model v{churn_model.version} is champion")
+    version = champion_version(tracking)
+    return dg.MaterializeResult(
+        metadata={
+            "champion_version": str(version),
+            "promoted_in_this_run": trained_here and churn_model.promoted,
+        }
     )
