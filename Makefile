@@ -25,7 +25,7 @@ export TOUCHPOINT_CHURN_TRAIN_CUTOFFS := $(TRAIN_CUTOFFS)
 endif
 INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
-.PHONY: setup instance chromium demo run real lint format test heavy bench dev mlflow lock clean
+.PHONY: setup instance chromium demo run real forget lint format test heavy bench dev mlflow lock clean
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -72,6 +72,11 @@ format: $(VENV)/.installed  ## reformat and apply the safe lint fixes
 PYTEST_ARGS ?=
 test: setup chromium lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+CUSTOMER ?=
+forget: setup  ## make forget CUSTOMER=<id>: erase one customer everywhere, then run again
+	@test -n "$(CUSTOMER)" || { echo "usage: make forget CUSTOMER=<the customer's id>"; exit 2; }
+	$(CLI) forget --customer "$(CUSTOMER)"
 
 heavy: setup  ## the tests too long for CI: make run killed at several points, then recovering
 	$(BIN)/python -m pytest -m heavy

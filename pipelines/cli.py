@@ -1,6 +1,7 @@
-"""`python -m pipelines.cli demo|run`: what `make demo` and `make run` call.
+"""`python -m pipelines.cli demo|run|real|forget`: what `make demo`, `make run`, `make real` and
+`make forget` call.
 
-Both run every asset through Dagster on the instance in DAGSTER_HOME, so the runs show up in
+Each runs every asset through Dagster on the instance in DAGSTER_HOME, so the runs show up in
 `make dev` afterwards, and end by saying where to look. Event files already ingested on that
 instance (same content) are not processed again.
 
@@ -28,6 +29,8 @@ import polars as pl
 from dagster_shared.error import SerializableErrorInfo
 
 from features.ingest.adapters import cdnow, olist
+from features.ingest.erasure import AUDIT_LOG, erase_customer
+from features.ingest.pseudonyms import KEY_VARIABLE
 from models.training.evaluate import classification_metrics, expected_roc_auc
 from pipelines.config import DeploymentError, deployment
 from pipelines.partitions import apply, ingest_job_name, landing_changes
@@ -265,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, default=None, help="the world's seed (default: the demo's)"
     )
     sub.add_parser("run", help="run everything on what is in the data root's landing folder")
+    forget = sub.add_parser(
+        "forget",
+        help="erase one customer from the data root (landing, quarantine, stored assets, "
+        "outputs), log the erasure without the id, then run everything again",
+    )
+    forget.add_argument("--customer", required=True, help="the customer's real id")
     real = sub.add_parser(
         "real",
         help="map a public dataset (features/ingest/adapters) into the data root, then run "
@@ -368,6 +377,16 @@ def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -
     )
 
 
+def forget_customer(data_root: Path, customer_id: str) -> None:
+    erased = erase_customer(data_root, customer_id, os.environ.get(KEY_VARIABLE) or None)
+    removed = sum(erased["rows_removed"].values())
+    print(
+        f"erased {removed:,} rows from {len(erased['rows_removed'])} files and deleted "
+        f"{len(erased['files_deleted'])} unreadable files holding the id; the stored assets and "
+        f"outputs are deleted and rebuilt now; logged, without the id, in {data_root / AUDIT_LOG}"
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "real":  # before the definitions, which read the settings file it writes
         write_real_dataset(Path(deployment().data_root), args.dataset, args.datasets, args.until)
@@ -382,6 +401,8 @@ def _run(args: argparse.Namespace) -> int:
     with one_cli_run(instance) as abandoned:
         for run_id in abandoned:
             print(f"run {run_id} was left STARTED by a killed `make run`: marked failed")
+        if args.command == "forget":
+            forget_customer(data_root, args.customer)
         result = run_all(defs, instance, concise=not args.verbose)
     if not result.success:
         print(failure_report(result), file=sys.stderr)

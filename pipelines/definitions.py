@@ -20,12 +20,14 @@ the local/production switch: `pipelines/config.py`. Jobs: `pipelines/jobs.py`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
 from pydantic import ValidationError
 
+from features.ingest.pseudonyms import KEY_VARIABLE
 from pipelines import checks
 from pipelines.assets import explain, feature_tables, ingest, model
 from pipelines.config import (
@@ -58,7 +60,11 @@ def build_definitions(
         schedules=build_schedules(where),
         sensors=[build_landing_sensor(where)],
         resources={
-            "data_root": DataRoot(path=str(data_root)),
+            "data_root": DataRoot(
+                path=str(data_root),
+                # an EnvVar is read when a run starts and never written to Dagster's storage
+                pseudonym_key=dg.EnvVar(KEY_VARIABLE) if os.environ.get(KEY_VARIABLE) else None,
+            ),
             "io_manager": FrameStore(base_dir=str(data_root / "assets")),
             "mlflow_tracking": MlflowTracking(tracking_uri=tracking_uri),
             "settings": settings

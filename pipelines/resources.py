@@ -26,6 +26,14 @@ class DataRoot(dg.ConfigurableResource):
         description="Folder holding landing/, outputs/, quarantine/ and the asset store."
     )
 
+    pseudonym_key: str | None = Field(
+        default=None,
+        description=(
+            "Key of the customer-id pseudonyms (features.ingest.pseudonyms); from the "
+            "environment variable TOUCHPOINT_CHURN_PSEUDONYM_KEY, never stored."
+        ),
+    )
+
     def folder(self, name: str) -> Path:
         folder = Path(self.path) / name
         folder.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from features.ingest.contract import TableContract
 from features.ingest.dialect import UnreadableFile, data_lines, read_csv
+from features.ingest.pseudonyms import pseudonymize
 from features.ingest.validate import (
     REASON,
     SOURCE_FILE,
@@ -175,13 +176,19 @@ def arrived_by(path: Path, now: datetime | None = None) -> datetime:
     return min(modified, now or datetime.now(UTC)) + ARRIVAL_GRACE
 
 
-def ingest_file(path: Path, contract: TableContract, source: str | None = None) -> Ingested:
+def ingest_file(
+    path: Path,
+    contract: TableContract,
+    source: str | None = None,
+    pseudonym_key: str | None = None,
+) -> Ingested:
     """One file validated on its own: row checks and ids repeated within the file; a file that
     cannot be read as a table is quarantined whole, with its rows counted from the file.
 
     The accepted rows keep `_source_file` and `_source_row`, so `combine` can tell which file came
     first when the same id arrives in several files. `source` names the file in those columns and in
-    the quarantine (default: the file name)."""
+    the quarantine (default: the file name). With `pseudonym_key`, customer ids leave as their
+    pseudonyms (`features.ingest.pseudonyms`), in the accepted rows and the quarantine alike."""
     name = source or path.name
     try:
         raw, warnings = read_file(path, contract)
@@ -192,10 +199,11 @@ def ingest_file(path: Path, contract: TableContract, source: str | None = None) 
         whole = QuarantinedFile(name, err.rows, err.reason)
         return Ingested(accepted, _no_quarantine(contract), (str(path),), (whole,))
     good, bad = check_file(raw, contract, name, arrived_by(path))
-    accepted, repeated = check_across_rows(good, contract, None)
+    # before the checks that quote an id in their reason (a customer id repeated)
+    accepted, repeated = check_across_rows(pseudonymize(good, pseudonym_key), contract, None)
     return Ingested(
         accepted,
-        pl.concat([bad, repeated]),
+        pl.concat([pseudonymize(bad, pseudonym_key), repeated]),
         (str(path),),
         warnings=tuple(f"{name}: {w}" for w in warnings),
     )
@@ -228,7 +236,10 @@ def _no_quarantine(contract: TableContract) -> pl.DataFrame:
 
 
 def ingest_table(
-    landing: Path, contract: TableContract, known_customers: pl.Series | None = None
+    landing: Path,
+    contract: TableContract,
+    known_customers: pl.Series | None = None,
+    pseudonym_key: str | None = None,
 ) -> Ingested:
     """All files of one table, validated; an absent optional table is an empty one."""
     files = landing_files(landing, contract.name)
@@ -239,7 +250,8 @@ def ingest_table(
             f"no {contract.name} files in {landing / contract.name}: put Parquet, CSV or "
             f"JSON Lines files there (see data/README.md for the columns){skipped_note}"
         )
-    result = combine([ingest_file(path, contract) for path in files], contract, known_customers)
+    parts = [ingest_file(path, contract, pseudonym_key=pseudonym_key) for path in files]
+    result = combine(parts, contract, known_customers)
     if contract.required_table and result.files_quarantined:
         # without every customer, their events would be quarantined as unknown customers
         unreadable = "; ".join(f"{f.file}: {f.reason}" for f in result.files_quarantined)

@@ -8,6 +8,9 @@ import numpy as np
 import polars as pl
 
 from features.feature_plan import FeaturePlan
+from features.ingest.contract import CUSTOMERS
+from features.ingest.pseudonyms import real_ids, with_real_ids
+from features.ingest.read import ingest_table
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import render_report
 from models.explain.published_outputs import publish
@@ -122,9 +125,14 @@ def scored_customers(
     spend = monthly_spend(scored_rows)
     scored = scored_list(attribution.customer_ids, probability, customers, why, spend)
     out = data_root.staged_outputs(context.run.run_id)
-    scored.write_parquet(out / "scored_customers.parquet")
-    for_csv(scored).write_csv(out / "scored_customers.csv")
-    scored.write_excel(
+    # the retention list alone holds real ids; the stored asset keeps the pseudonyms
+    listed = scored
+    if data_root.pseudonym_key is not None:
+        landed = ingest_table(data_root.landing, CUSTOMERS).accepted["customer_id"]
+        listed = with_real_ids(scored, real_ids(landed, data_root.pseudonym_key))
+    listed.write_parquet(out / "scored_customers.parquet")
+    for_csv(listed).write_csv(out / "scored_customers.csv")
+    listed.write_excel(
         out / "scored_customers.xlsx", worksheet="at risk", autofit=True, freeze_panes=(1, 1)
     )
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())

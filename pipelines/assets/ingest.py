@@ -76,7 +76,7 @@ def _warn_skipped(context: dg.AssetExecutionContext, data_root: DataRoot, table:
 )
 def customers(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Output[pl.DataFrame]:
     started = time.perf_counter()
-    result = ingest_table(data_root.landing, CUSTOMERS, None)
+    result = ingest_table(data_root.landing, CUSTOMERS, None, data_root.pseudonym_key)
     quarantine = data_root.folder("quarantine") / "customers.parquet"
     result.quarantined.write_parquet(quarantine)  # rewritten each run, so re-running never piles up
     seconds = time.perf_counter() - started
@@ -107,7 +107,12 @@ def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
     ) -> dg.Output[pl.DataFrame]:
         started = time.perf_counter()
         path = resolve(data_root.landing, table, context.partition_key)
-        result = ingest_file(path, contract, path.relative_to(data_root.landing / table).as_posix())
+        result = ingest_file(
+            path,
+            contract,
+            path.relative_to(data_root.landing / table).as_posix(),
+            data_root.pseudonym_key,
+        )
         quarantine = data_root.file_quarantine(table, context.partition_key)
         quarantine.parent.mkdir(parents=True, exist_ok=True)
         result.quarantined.write_parquet(quarantine)

@@ -1,0 +1,98 @@
+"""Privacy by design: with a pseudonym key, a real customer id is only in the landing folder and the
+retention list; `forget` erases a customer from every file of the data root, Dagster's storage
+and the MLflow store, and logs the erasure without the id."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from demo.landing import write_world
+from demo.simulator import WorldConfig, simulate
+from features.ingest.pseudonyms import KEY_VARIABLE, pseudonym
+
+REPO = Path(__file__).resolve().parents[1]
+WORLD = WorldConfig(customers=1_000, seed=8)
+KEY = "test-key-not-a-secret"
+
+
+def _cli(root: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "TOUCHPOINT_CHURN_DATA": str(root / "data"),
+        "DAGSTER_HOME": str(root / "dagster"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        KEY_VARIABLE: KEY,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def _holds(path: Path, needle: str) -> bool:
+    """Whether a file holds the needle, looking inside what compresses it: Parquet's columns, a
+    zip's members (xlsx)."""
+    data = path.read_bytes()
+    if data.startswith(b"PAR1"):
+        frame = pl.read_parquet(path)
+        text = frame.select(pl.all().cast(pl.String)).write_csv()
+        return needle in text
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return any(needle.encode() in archive.read(name) for name in archive.namelist())
+    return needle.encode() in data
+
+
+def _holding(root: Path, needle: str) -> list[str]:
+    """Every file under root that holds the needle."""
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink() and _holds(p, needle)
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_pseudonyms_everywhere_but_the_list_and_a_forgotten_customer_is_gone(tmp_path):
+    write_world(simulate(WORLD), tmp_path / "data", WORLD)
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "mlflow").mkdir()
+    _cli(tmp_path, "run")
+    listed = pl.read_csv(tmp_path / "data" / "outputs" / "scored_customers.csv")
+    customer = listed["customer_id"][0]
+    assert customer.startswith("C")  # the retention list holds the real id
+
+    # only the landing folder and the retention list (its output set) hold the real id, and the
+    # demo's truth/, which the simulator writes beside the landing folder
+    holding = _holding(tmp_path, customer)
+    assert holding, "the id should be in landing/"
+    assert {h.split("/")[1] for h in holding} <= {"landing", "output_sets", "truth"}, holding
+    assert not [h for h in holding if "output_sets" in h and "scored_customers" not in h]
+    assert _holding(tmp_path / "data" / "assets", pseudonym(customer, KEY))
+
+    said = _cli(tmp_path, "forget", "--customer", customer)
+    assert "erased" in said
+    for needle in (customer, pseudonym(customer, KEY)):
+        assert _holding(tmp_path, needle) == [], needle
+    (record,) = (tmp_path / "data" / "erasures.jsonl").read_text().splitlines()
+    assert sum(json.loads(record)["rows_removed"].values()) > 0
+    # the rebuilt list has everyone else
+    assert pl.read_csv(tmp_path / "data" / "outputs" / "scored_customers.csv").height == (
+        listed.height - 1
+    )
