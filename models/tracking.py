@@ -172,14 +172,17 @@ def log_child_runs(
         client.set_terminated(child.info.run_id)
 
 
-def champion_version(tracking: Tracking) -> str | None:
-    """The version aliased `champion`, or None before any model has passed the gate."""
+def aliased_version(tracking: Tracking, alias: str) -> str | None:
+    """The version an alias points at, or None when it points nowhere yet."""
     try:
-        return str(
-            tracking.client().get_model_version_by_alias(tracking.model_name, CHAMPION).version
-        )
+        return str(tracking.client().get_model_version_by_alias(tracking.model_name, alias).version)
     except MlflowException:
         return None
+
+
+def champion_version(tracking: Tracking) -> str | None:
+    """The version aliased `champion`, or None before any model has passed the gate."""
+    return aliased_version(tracking, CHAMPION)
 
 
 class IncompatibleModel(ValueError):

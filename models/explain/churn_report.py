@@ -273,7 +273,14 @@ def render_report(
     driver_rows = drivers.sort("churn_contribution", descending=True).to_dicts()
     phase_rows = phases.filter(pl.col("churn_contribution") > 0).to_dicts()
     feature_rows = features.to_dicts()
-    not_promoted = "" if model.promoted else ", which the promotion gate did not promote"
+    # the same words whether this run trained the model or reused it (unchanged snapshots and
+    # settings), so a rerun on the same data writes the same report
+    trained = (
+        f"trained in MLflow run {escape(model.run_id)}"
+        if model.promoted
+        else f"the newest model, version {escape(model.version)} (MLflow run "
+        f"{escape(model.run_id)}), was not promoted by the gate"
+    )
     card_divs = "".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)
     driver_chart = _bar_chart(
         driver_rows,
@@ -317,8 +324,7 @@ def render_report(
 <style>{_STYLE}</style></head><body>
 <h1>Which touchpoints drive churn</h1>
 <p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version \
-{escape(str(model.champion_version))}; this run trained version {escape(model.version)} \
-(MLflow run {escape(model.run_id)}){not_promoted}.</p>
+{escape(str(model.champion_version))}; {trained}.</p>
 <div class="cards">{card_divs}</div>
 {_counts_explained(tiers, above_baseline)}
 <h2>Moments that matter: {escape(", ".join(flagged["label"].to_list()) or "none flagged")}</h2>

@@ -17,8 +17,11 @@ import polars as pl
 
 from models.calibration import model_input
 from models.tracking import (
+    CHALLENGER,
+    CHAMPION,
     IncompatibleModel,
     Tracking,
+    aliased_version,
     champion_version,
     load_version,
     log_child_runs,
@@ -132,18 +135,24 @@ def training_key(
     return digest.hexdigest()
 
 
-def unchanged_champion(tracking: Tracking, key: str) -> ChurnModel | None:
-    """The champion's own record when it was trained under this key, else None."""
-    version = champion_version(tracking)
-    if version is None:
-        return None
-    document = model_document(tracking, version, CHURN_MODEL_DOCUMENT)
-    if document is None or document.get("training_key") != key:
-        return None
-    try:
-        return ChurnModel.from_json(document)
-    except ValueError:  # recorded by an older release: train again
-        return None
+def unchanged_model(tracking: Tracking, key: str) -> ChurnModel | None:
+    """The record of the model last trained under this key, when it is the champion or the
+    challenger the gate turned down: training again would only repeat it. A challenger the gate
+    passed but a killed run never promoted is trained again, so the new run promotes it."""
+    for alias in (CHAMPION, CHALLENGER):
+        version = aliased_version(tracking, alias)
+        if version is None:
+            continue
+        document = model_document(tracking, version, CHURN_MODEL_DOCUMENT)
+        if document is None or document.get("training_key") != key:
+            continue
+        if alias == CHALLENGER and document.get("promoted"):
+            return None
+        try:
+            return ChurnModel.from_json(document)
+        except ValueError:  # recorded by an older release: train again
+            return None
+    return None
 
 
 def train_and_register(
@@ -168,10 +177,10 @@ def train_and_register(
     `params` and `tags` go to the MLflow run beside the model's own (the horizon; the Dagster run
     and asset). Returns the result and the newest backtest cutoff's plots (PNG bytes by name)."""
     key = training_key(snapshots, features, config, seed, search_trials, params)
-    if reused := unchanged_champion(tracking, key):
+    if reused := unchanged_model(tracking, key):
         log.info(
-            f"the snapshots and settings are those champion v{reused.version} was trained on: "
-            "it is reused, no new version is registered"
+            f"the snapshots and settings are those model v{reused.version} was trained on: "
+            "its record is reused and no new version is registered"
         )
         return reused, {}
     trials: list[SearchTrial] = []
