@@ -401,3 +401,20 @@ def test_the_checked_in_feature_dictionary_is_current():
     assert DOCS_PATH.read_text() == data_dictionary(demo_registry()), (
         "run `python -m demo.dictionary` and commit docs/feature_dictionary.md"
     )
+
+
+def test_durations_are_never_negative_even_from_rows_ingest_would_quarantine(world):
+    simulated, catalogue = world
+    # answered and resolved two days before they were opened: ingest quarantines such tickets,
+    # and the features would not turn them into "faster than instant" if one slipped through
+    backwards = simulated.support.filter(pl.col("opened_at") < CUTOFF).with_columns(
+        (pl.col("opened_at") - timedelta(hours=48)).alias("first_response_at"),
+        (pl.col("opened_at") - timedelta(hours=48)).alias("resolved_at"),
+    )
+    sources, registry = _sources(replace(simulated, support=backwards), catalogue)
+    members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
+    features = build_features(sources, members, CUTOFF, registry, 90)
+    durations = [c for c in features.columns if "_hours" in c or "_days_since" in c]
+    assert any("response_hours" in c for c in durations)
+    lowest = features.select(pl.min_horizontal(pl.col(durations).min())).item()
+    assert lowest is not None and lowest >= 0
