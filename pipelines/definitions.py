@@ -3,15 +3,19 @@
 landing/customers/*                     -> customers
 landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file content, launched
                                            by landing_files_sensor) -> clickstream, support, surveys
-  (validated; quarantine/ beside; checks: input_schema, quarantine_share, both blocking)
+  (validated; quarantine/ beside, unreadable files set aside in quarantine/files/; checks:
+   input_schema, quarantine_share, both blocking; events_before_signup warns)
   -> touchpoint_days (check: event_freshness)
   -> feature_plan (as_of, the cutoffs, the features the data supports) -> feature_dictionary
        -> training_snapshots (checks: label_rate, feature_null_rates)
-            -> churn_model (MLflow: a challenger each run; champion only through the promotion
-                            gate, enforced by the blocking check champion_passes_gate)
+            -> churn_model (MLflow: a challenger each run, unless the snapshots and settings
+                            are unchanged; the promotion gate decides, checked by the blocking
+                            check champion_passes_gate)
        -> scoring_features (checks: feature_null_rates, feature_drift vs training)
-            -> shap_attributions (the champion, after churn_model)
+            -> shap_attributions (the model the gate passed, else the champion)
                  -> touchpoint_drivers, scored_customers -> churn_report
+                      -> published_outputs (outputs/ switched to this run's set in one rename)
+                           -> champion (the alias moved, last, so a killed run promotes nothing)
 
 Automation: `daily_scoring_schedule` (scored list with the champion), `weekly_retraining_schedule`
 (a new challenger), `landing_files_sensor` (new files); all off by default locally. Resources and
