@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 
 from demo.landing import write_world
 from demo.simulator import WorldConfig, simulate
+from models.explain.published_outputs import published_run
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = WorldConfig(customers=1_000, seed=5)
@@ -96,8 +97,8 @@ def _first_run(root: Path) -> None:
     write_world(simulate(WORLD), root / "data", WORLD)
     (root / "dagster").mkdir()
     _run(root, seed=1)
-    manifest = _manifest(root)
-    assert set(manifest["files"].values()) == {manifest["run_id"]}
+    assert _manifest(root)["carried_over"] == {}
+    assert published_run(root / "data") is not None
     assert _versions(root) == 1 and _champion(root) == "1"
 
 
@@ -105,28 +106,24 @@ def _first_run(root: Path) -> None:
 @pytest.mark.slow
 def test_a_rerun_on_the_same_folder_gives_the_same_outputs_and_no_new_version(tmp_path):
     _first_run(tmp_path)
-    first = _published(tmp_path)
+    first, first_run = _published(tmp_path), published_run(tmp_path / "data")
     again = _run(tmp_path, seed=1)
     assert "reused" in again
     assert _versions(tmp_path) == 1
-    second = _published(tmp_path)
-    # xlsx files hold their creation time; the manifest names its run
-    changing = {"scored_customers.xlsx", "manifest.json"}
-    assert {n: b for n, b in second.items() if n not in changing} == {
-        n: b for n, b in first.items() if n not in changing
-    }
-    assert set(second) == set(first)
+    # every byte, the spreadsheet and the manifest included; only the set's folder is new
+    assert _published(tmp_path) == first
+    assert published_run(tmp_path / "data") != first_run
 
 
 @pytest.mark.heavy
 def test_killed_runs_leave_the_last_whole_set_and_promote_nothing(tmp_path):
     _first_run(tmp_path)
-    published = _manifest(tmp_path)
+    published, files = published_run(tmp_path / "data"), _published(tmp_path)
     # another seed retrains; each run is killed before it can publish
     for seed, line in enumerate(KILL_AT, start=2):
         _kill_when(tmp_path, seed, line)
-        assert _manifest(tmp_path) == published, f"killed at {line!r}"
-        assert all(len(b) > 0 for b in _published(tmp_path).values())
+        assert published_run(tmp_path / "data") == published, f"killed at {line!r}"
+        assert _published(tmp_path) == files
         assert _champion(tmp_path) == "1", f"killed at {line!r}"
 
     recovered = _run(tmp_path, seed=9)
@@ -136,6 +133,5 @@ def test_killed_runs_leave_the_last_whole_set_and_promote_nothing(tmp_path):
         assert not instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
         assert len(failed) == len(KILL_AT)
-    manifest = _manifest(tmp_path)
-    assert manifest["run_id"] != published["run_id"]
-    assert set(manifest["files"].values()) == {manifest["run_id"]}
+    assert published_run(tmp_path / "data") != published
+    assert _manifest(tmp_path)["carried_over"] == {}

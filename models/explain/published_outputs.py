@@ -6,11 +6,13 @@ sees the previous run's whole set or this run's whole set, never a mix, and a ru
 it ends leaves the previous set in place (its own folder is left behind and pruned later).
 
 A run that rebuilt only some outputs (one asset materialized from the UI) publishes a set whose
-other files are linked from the set it replaces; `manifest.json` says which run wrote each file.
+other files are linked from the set it replaces; `manifest.json` gives each file's SHA-256 and
+names the run that wrote each file carried over.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -45,19 +47,26 @@ def _retire_plain_folder(current: Path, root: Path) -> None:
 
 
 def publish(root: Path, run_id: str, keep: int = KEEP_SETS) -> dict:
-    """Make `root/outputs` this run's set, in one rename; returns its manifest."""
+    """Make `root/outputs` this run's set, in one rename; returns its manifest: each file's
+    SHA-256, and the files carried over from the set it replaces with the run that wrote them.
+    The run itself is the folder the link names, not a line of the manifest, so two runs that
+    write the same outputs write the same manifest."""
     folder = staged(root, run_id)
     current = root / OUTPUTS
     _retire_plain_folder(current, root)
     previous = current.resolve() if current.is_symlink() else None
-    written_by = {p.name: run_id for p in folder.iterdir() if p.name != MANIFEST}
+    carried: dict[str, str] = {}
     if previous is not None and previous.is_dir() and previous != folder.resolve():
-        earlier = _manifest(previous).get("files", {})
+        earlier = _manifest(previous).get("carried_over", {})
         for path in previous.iterdir():
-            if path.name not in written_by and path.name != MANIFEST and path.is_file():
+            if path.name != MANIFEST and path.is_file() and not (folder / path.name).exists():
                 os.link(path, folder / path.name)
-                written_by[path.name] = earlier.get(path.name, previous.name)
-    manifest = {"run_id": run_id, "files": dict(sorted(written_by.items()))}
+                carried[path.name] = earlier.get(path.name, previous.name)
+    files = sorted(p for p in folder.iterdir() if p.name != MANIFEST)
+    manifest = {
+        "files": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
+        "carried_over": dict(sorted(carried.items())),
+    }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     link = root / f".{OUTPUTS}-{run_id}"
     link.unlink(missing_ok=True)
@@ -65,6 +74,12 @@ def publish(root: Path, run_id: str, keep: int = KEEP_SETS) -> dict:
     os.replace(link, current)
     _prune(root / SETS, folder, keep)
     return manifest
+
+
+def published_run(root: Path) -> str | None:
+    """The run whose set `outputs` shows, or None before the first."""
+    current = root / OUTPUTS
+    return current.resolve().name if current.is_symlink() else None
 
 
 def _prune(sets: Path, current: Path, keep: int) -> None:

@@ -5,8 +5,12 @@ from the playbook.
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import numpy as np
 import polars as pl
+import xlsxwriter
 
 from features.families import DAYS_SINCE_FIRST_PURCHASE, TOTAL_ORDER_VALUE
 from features.feature import FeatureDef
@@ -103,6 +107,15 @@ def scored_list(
 def for_csv(scored: pl.DataFrame) -> pl.DataFrame:
     """The scored list rounded for reading (CSV_DECIMALS): 0.785, not 0.7847582420701676."""
     return scored.with_columns(pl.col(c).round(d) for c, d in CSV_DECIMALS.items())
+
+
+def write_workbook(scored: pl.DataFrame, path: Path, as_of: datetime) -> None:
+    """The list as a spreadsheet, dated `as_of` rather than the clock: the same list gives the same
+    bytes, so a rerun on unchanged data leaves the outputs (and their manifest) unchanged."""
+    workbook = xlsxwriter.Workbook(path)
+    workbook.set_properties({"created": as_of.replace(tzinfo=None)})
+    scored.write_excel(workbook, worksheet="at risk", autofit=True, freeze_panes=(1, 1))
+    workbook.close()
 
 
 def _value(x: float) -> float | None:

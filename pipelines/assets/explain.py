@@ -14,7 +14,13 @@ from features.ingest.read import ingest_table
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import render_report
 from models.explain.published_outputs import publish
-from models.explain.scored_customers import for_csv, monthly_spend, reasons, scored_list
+from models.explain.scored_customers import (
+    for_csv,
+    monthly_spend,
+    reasons,
+    scored_list,
+    write_workbook,
+)
 from models.explain.shap_attributions import score_and_explain
 from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
 from models.tracking import load_champion, load_version
@@ -132,9 +138,7 @@ def scored_customers(
         listed = with_real_ids(scored, real_ids(landed, data_root.pseudonym_key))
     listed.write_parquet(out / "scored_customers.parquet")
     for_csv(listed).write_csv(out / "scored_customers.csv")
-    listed.write_excel(
-        out / "scored_customers.xlsx", worksheet="at risk", autofit=True, freeze_panes=(1, 1)
-    )
+    write_workbook(listed, out / "scored_customers.xlsx", feature_plan.as_of)
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
     context.log.info(f"scored {scored.height:,} customers: {tiers}")
     return dg.Output(
