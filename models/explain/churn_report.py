@@ -92,6 +92,33 @@ def _table(frame: pl.DataFrame, formats: dict[str, str] | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _what_if(what_if: pl.DataFrame, drivers: pl.DataFrame) -> str:
+    """One row per flagged touchpoint: the churn rate and monthly value at risk now and with its
+    friction removed (`models.explain.what_if`)."""
+    if what_if.is_empty():
+        return ""
+    rows = what_if.join(drivers.select("touchpoint", "label"), on="touchpoint").select(
+        pl.col("label").alias("touchpoint"),
+        "features_changed",
+        pl.format("{}%", (pl.col("churn_rate_now") * 100).round(1)).alias("churn rate now"),
+        pl.format("{}%", (pl.col("churn_rate_without_friction") * 100).round(1)).alias(
+            "without its friction"
+        ),
+        pl.col("value_at_risk_now").round(0).alias("monthly value at risk now"),
+        pl.col("value_at_risk_without_friction").round(0).alias("without its friction "),
+        (pl.col("value_at_risk_now") - pl.col("value_at_risk_without_friction"))
+        .round(0)
+        .alias("what removing this friction is worth, a month"),
+    )
+    return f"""<h2>What removing this friction is worth</h2>
+<p>A model estimate, not a causal effect: each flagged touchpoint's friction features (errors, \
+exits, waits, low scores) set to the level of the best-served tenth of customers, where a \
+customer is not already there, and every customer scored again by the same model. The model \
+learned who leaves, not what happens when a touchpoint improves; read it as where to look \
+first.</p>
+{_table(rows, dict.fromkeys(rows.columns[4:], ",.0f"))}"""
+
+
 def _moments(drivers: pl.DataFrame, scored: pl.DataFrame, examples: int = 2) -> str:
     """Each flagged touchpoint with how many customers it affects and what they went through."""
     items = []
@@ -237,11 +264,12 @@ def render_report(
     model: ChurnModel,
     as_of: datetime,
     horizon_days: int,
+    what_if: pl.DataFrame,
     top_n: int = 25,
 ) -> str:
-    """The page: headline figures, moments that matter, drivers by touchpoint and phase, the
-    features behind them, model quality against simple baselines, and the top of the scored
-    list."""
+    """The page: headline figures, moments that matter, what removing their friction is worth,
+    drivers by touchpoint and phase, the features behind them, model quality against simple
+    baselines, and the top of the scored list."""
     metrics = {k.removeprefix("backtest_"): v for k, v in model.metrics.items()}
     baselines = model.baselines
     expected = expected_roc_auc(scored["churn_probability"].to_numpy())
@@ -329,6 +357,7 @@ def render_report(
 {_counts_explained(tiers, above_baseline)}
 <h2>Moments that matter: {escape(", ".join(flagged["label"].to_list()) or "none flagged")}</h2>
 {_moments(drivers, scored)}
+{_what_if(what_if, drivers)}
 <h2>Drivers by touchpoint</h2>
 <p>Among customers the model rates riskier than baseline, how much of their excess churn risk \
 (mean SHAP, log-odds) each touchpoint supplies, with its share of the total. Red bars are \

@@ -11,6 +11,7 @@ from features.feature_plan import FeaturePlan
 from features.ingest.contract import CUSTOMERS
 from features.ingest.pseudonyms import real_ids, with_real_ids
 from features.ingest.read import ingest_table
+from models.calibration import CalibratedModel
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import render_report
 from models.explain.published_outputs import publish
@@ -23,12 +24,24 @@ from models.explain.scored_customers import (
 )
 from models.explain.shap_attributions import score_and_explain
 from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
+from models.explain.what_if import what_if_table
 from models.tracking import load_champion, load_version
 from models.training.churn_model import ChurnModel
 from pipelines.metadata import preview
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
 OWNERS = ["team:retention"]
+
+
+def scoring_model(
+    context: dg.AssetExecutionContext, mlflow_tracking: MlflowTracking, churn_model: ChurnModel
+) -> tuple[CalibratedModel, str]:
+    """The model this run scores with, and its version: the one `churn_model` trained in this run
+    when the gate passed it (promoted once the run's outputs are published), else the champion."""
+    tracking = mlflow_tracking.tracking()
+    if churn_model.dagster_run_id == context.run.run_id and churn_model.promoted:
+        return load_version(tracking, churn_model.version), churn_model.version
+    return load_champion(tracking)
 
 
 @dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS)
@@ -39,14 +52,8 @@ def shap_attributions(
     churn_model: ChurnModel,
 ) -> dg.Output[pl.DataFrame]:
     """Churn probability and exact TreeSHAP values (log-odds) per customer and feature, from the
-    model this run makes champion when `churn_model` trained one the gate passed (promoted once
-    the run's outputs are published), else from the champion."""
-    tracking = mlflow_tracking.tracking()
-    if churn_model.dagster_run_id == context.run.run_id and churn_model.promoted:
-        version = churn_model.version
-        champion = load_version(tracking, version)
-    else:
-        champion, version = load_champion(tracking)
+    model this run scores with (`scoring_model`)."""
+    champion, version = scoring_model(context, mlflow_tracking, churn_model)
     features = champion.feature_names
     missing = sorted(set(features) - set(scoring_features.columns))
     if missing:
@@ -152,6 +159,42 @@ def scored_customers(
     )
 
 
+@dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS)
+def friction_what_if(
+    context: dg.AssetExecutionContext,
+    settings: ChurnSettings,
+    mlflow_tracking: MlflowTracking,
+    feature_plan: FeaturePlan,
+    churn_model: ChurnModel,
+    scoring_features: pl.DataFrame,
+    shap_attributions: pl.DataFrame,
+    touchpoint_drivers: pl.DataFrame,
+    scored_customers: pl.DataFrame,
+) -> dg.Output[pl.DataFrame]:
+    """Per flagged touchpoint, the churn rate and value at risk if its friction were removed: a
+    model estimate, not a causal effect (`models.explain.what_if`)."""
+    model, _ = scoring_model(context, mlflow_tracking, churn_model)
+    flagged = touchpoint_drivers.filter(pl.col("flagged"))["touchpoint"].to_list()
+    features = scoring_features.join(
+        shap_attributions.select("customer_id"), on="customer_id", how="semi"
+    ).sort("customer_id")
+    estimate = what_if_table(
+        model,
+        features,
+        shap_attributions.sort("customer_id"),
+        feature_plan.registry(settings.catalogue()),
+        flagged,
+        scored_customers.select("customer_id", "monthly_value"),
+    )
+    for row in estimate.iter_rows(named=True):
+        context.log.info(
+            f"without friction at {row['touchpoint']}: churn {row['churn_rate_now']:.1%} -> "
+            f"{row['churn_rate_without_friction']:.1%}, monthly value at risk "
+            f"{row['value_at_risk_now']:,.0f} -> {row['value_at_risk_without_friction']:,.0f}"
+        )
+    return dg.Output(estimate, metadata={"what_if": preview(estimate)})
+
+
 @dg.asset(group_name="explain", kinds={"html"}, owners=OWNERS)
 def churn_report(
     context: dg.AssetExecutionContext,
@@ -162,6 +205,7 @@ def churn_report(
     scored_customers: pl.DataFrame,
     churn_model: ChurnModel,
     shap_attributions: pl.DataFrame,
+    friction_what_if: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """report.html: moments that matter, drivers by touchpoint and phase, top features, model
     against baselines, and the top of the scored list, in one offline page."""
@@ -174,6 +218,7 @@ def churn_report(
         churn_model,
         feature_plan.as_of,
         feature_plan.horizon_days,
+        friction_what_if,
     )
     path = data_root.staged_outputs(context.run.run_id) / "report.html"
     path.write_text(html)

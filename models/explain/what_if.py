@@ -1,0 +1,107 @@
+"""What removing a touchpoint's friction is worth, by the model's estimate: its friction features
+set to the values of the customers it serves best, every customer re-scored by the same model.
+
+A model estimate, not a causal effect: the model learned which customers leave, not what happens
+when a touchpoint improves, and customers with little friction may differ in other ways.
+
+A feature's "no-friction" value is the 10th or the 90th percentile of its values among the scored
+customers: the end at which its SHAP values are lower (the side where the feature lowers risk), so
+"fewer payment errors" and "a higher satisfaction score" both read as less friction without a list
+of feature directions to keep. Only the families that describe friction change: a touchpoint's
+volume and recency describe how much a customer uses it, not how well it served them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from features.feature import FeatureDef
+from models.calibration import CalibratedModel, model_input
+
+FRICTION_FAMILIES = ("friction", "support_quality", "survey_voice")
+BEST_SERVED = 0.1
+
+
+def no_friction_values(
+    features: pl.DataFrame, shap_values: pl.DataFrame, names: Sequence[str]
+) -> dict[str, tuple[float, bool]]:
+    """Each feature's value at its low-risk end (see the module docstring), and whether risk
+    rises with the feature; a feature with one known value, or one SHAP value, is left out."""
+    values = {}
+    for name in names:
+        pairs = pl.DataFrame({"x": features[name], "s": shap_values[name]}).drop_nulls().drop_nans()
+        if pairs["x"].n_unique() < 2 or pairs["s"].n_unique() < 2:
+            continue  # one value, or one the model never splits on: nothing to change
+        rises = np.corrcoef(pairs["x"].to_numpy(), pairs["s"].to_numpy())[0, 1] > 0
+        value = pairs["x"].quantile(BEST_SERVED if rises else 1 - BEST_SERVED)
+        if value is not None:
+            values[name] = (float(value), bool(rises))
+    return values
+
+
+def _without_friction(name: str, value: float, rises: bool) -> pl.Expr:
+    """A customer already served better than the target keeps their value; one without the
+    feature (no ticket, no answer) has no friction there to remove."""
+    column, target = pl.col(name), pl.lit(value)
+    better = pl.min_horizontal(column, target) if rises else pl.max_horizontal(column, target)
+    return pl.when(column.is_null() | column.is_nan()).then(column).otherwise(better).alias(name)
+
+
+def what_if_table(
+    model: CalibratedModel,
+    features: pl.DataFrame,
+    shap_values: pl.DataFrame,
+    registry: Sequence[FeatureDef],
+    touchpoints: Sequence[str],
+    monthly_value: pl.DataFrame,
+) -> pl.DataFrame:
+    """Per touchpoint: the features changed, and the mean churn probability and monthly value at
+    risk now and with its friction removed, over the same customers.
+
+    `features` and `shap_values` are row-aligned (the scoring table and its SHAP values, both by
+    customer_id); `monthly_value` maps customer_id to the monthly value used for value at risk."""
+    names = list(model.feature_names)
+    value = (
+        features.select("customer_id")
+        .join(monthly_value, on="customer_id", how="left")["monthly_value"]
+        .fill_null(0.0)
+        .to_numpy()
+    )
+    now = model.predict_proba(model_input(features, names))[:, 1]
+    rows = []
+    for touchpoint in touchpoints:
+        friction = [
+            d.name
+            for d in registry
+            if d.touchpoint == touchpoint and d.family in FRICTION_FAMILIES and d.name in names
+        ]
+        targets = no_friction_values(features, shap_values, friction)
+        if not targets:
+            continue
+        without = model.predict_proba(
+            model_input(
+                features.with_columns(_without_friction(n, *t) for n, t in targets.items()), names
+            )
+        )[:, 1]
+        rows.append(
+            {
+                "touchpoint": touchpoint,
+                "features_changed": len(targets),
+                "churn_rate_now": float(now.mean()),
+                "churn_rate_without_friction": float(without.mean()),
+                "value_at_risk_now": float((now * value).sum()),
+                "value_at_risk_without_friction": float((without * value).sum()),
+            }
+        )
+    schema = {
+        "touchpoint": pl.String,
+        "features_changed": pl.Int64,
+        "churn_rate_now": pl.Float64,
+        "churn_rate_without_friction": pl.Float64,
+        "value_at_risk_now": pl.Float64,
+        "value_at_risk_without_friction": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema)

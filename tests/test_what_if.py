@@ -1,0 +1,40 @@
+"""The what-if: a flagged touchpoint's friction removed, the customers re-scored by the model."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from models.explain.what_if import no_friction_values
+
+
+def test_the_no_friction_end_follows_the_side_where_a_feature_lowers_risk():
+    features = pl.DataFrame(
+        {
+            "errors": [0.0, 0.0, 1.0, 3.0, 8.0, None],
+            "score": [1.0, 2.0, 3.0, 4.0, 5.0, 5.0],
+            "constant": [2.0] * 6,
+        }
+    )
+    # more errors raise risk, a higher score lowers it
+    shap = pl.DataFrame(
+        {
+            "errors": [-0.1, -0.1, 0.1, 0.3, 0.8, 0.0],
+            "score": [0.4, 0.2, 0.0, -0.2, -0.4, -0.4],
+            "constant": [0.0] * 6,
+        }
+    )
+    targets = no_friction_values(features, shap, ["errors", "score", "constant"])
+    assert targets == {"errors": (0.0, True), "score": (5.0, False)}
+
+
+def test_removing_a_flagged_touchpoints_friction_lowers_churn_and_the_report_says_so(
+    pipeline_run,
+):
+    estimate = pipeline_run.output("friction_what_if")
+    flagged = pipeline_run.output("touchpoint_drivers").filter(pl.col("flagged"))
+    assert set(estimate["touchpoint"]) == set(flagged["touchpoint"])
+    assert (estimate["churn_rate_without_friction"] < estimate["churn_rate_now"]).all()
+    assert (estimate["value_at_risk_without_friction"] < estimate["value_at_risk_now"]).all()
+    html = (pipeline_run.data_root / "outputs" / "report.html").read_text()
+    assert "What removing this friction is worth" in html
+    assert "not a causal effect" in html
