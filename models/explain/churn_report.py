@@ -100,7 +100,7 @@ def _what_if(what_if: pl.DataFrame, drivers: pl.DataFrame) -> str:
     rows = what_if.join(drivers.select("touchpoint", "label"), on="touchpoint").select(
         pl.col("label").alias("touchpoint"),
         "features_changed",
-        pl.format("{}%", (pl.col("churn_rate_now") * 100).round(1)).alias("churn rate now"),
+        pl.format("{}%", (pl.col("churn_rate_now") * 100).round(1)).alias("predicted churn now"),
         pl.format("{}%", (pl.col("churn_rate_without_friction") * 100).round(1)).alias(
             "without its friction"
         ),
