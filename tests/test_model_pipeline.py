@@ -86,7 +86,15 @@ def test_model_beats_every_baseline_and_they_are_all_logged(pipeline_run):
     )
     assert {c.info.run_name for c in children} == {f"baseline_{b}" for b in out.baselines}
     assert {a.path for a in client.list_artifacts(out.run_id, "plots")} == {
-        f"plots/{p}.png" for p in ("roc", "precision_recall", "calibration", "lift")
+        f"plots/{p}.png"
+        for p in (
+            "roc",
+            "precision_recall",
+            "calibration",
+            "lift",
+            "shap_summary",
+            "touchpoint_attribution",
+        )
     }
     assert (
         run.data.params["seed"] == "42"

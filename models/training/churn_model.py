@@ -13,9 +13,12 @@ from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import polars as pl
 
-from models.calibration import model_input
+from models.calibration import CalibratedModel, model_input
+from models.explain.shap_attributions import explain
 from models.tracking import (
     CHALLENGER,
     CHAMPION,
@@ -30,7 +33,7 @@ from models.tracking import (
     model_document,
 )
 from models.training.backtest import Log, final_calibration, run_backtest
-from models.training.plots import holdout_plots
+from models.training.plots import attribution_plots, holdout_plots
 from models.training.promotion import GateConfig, acceptable, decide
 from models.training.train import (
     SearchTrial,
@@ -107,6 +110,18 @@ def best_baseline(baselines: Mapping[str, Mapping[str, float]]) -> tuple[str, fl
 
 
 CHURN_MODEL_DOCUMENT = "churn_model.json"
+ATTRIBUTION_SAMPLE_ROWS = 5_000
+
+
+def _newest_attributions(
+    model: CalibratedModel, snapshots: pl.DataFrame, features: list[str], seed: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """SHAP values of the refit model on (a sample of) the newest cutoff's customers, for the
+    plots logged with the run."""
+    newest = snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max())
+    sample = newest.sample(min(ATTRIBUTION_SAMPLE_ROWS, newest.height), seed=seed)
+    X = model_input(sample, features)
+    return explain(model, X)[0], X
 
 
 def training_key(
@@ -167,6 +182,7 @@ def train_and_register(
     search_trials: int,
     horizon_days: int,
     tracking: Tracking,
+    touchpoints: Mapping[str, str],
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     log: Log,
@@ -175,7 +191,9 @@ def train_and_register(
     decide on promotion.
 
     `params` and `tags` go to the MLflow run beside the model's own (the horizon; the Dagster run
-    and asset). Returns the result and the newest backtest cutoff's plots (PNG bytes by name)."""
+    and asset); `touchpoints` maps each feature to its touchpoint, for the attribution plot.
+    Returns the result and its plots (PNG bytes by name): the newest backtest cutoff's, and the
+    refit model's SHAP attributions."""
     key = training_key(snapshots, features, config, seed, search_trials, params)
     if reused := unchanged_model(tracking, key):
         log.info(
@@ -213,7 +231,10 @@ def train_and_register(
     log.info(f"refit on all {labelled} labelled cutoffs ({snapshots.height:,} rows)")
     metrics = {f"backtest_{k}": v for k, v in summary.items()}
     fingerprint = data_fingerprint(snapshots, features)
-    figures = holdout_plots(backtest.newest_labels, backtest.newest)
+    figures = {
+        **holdout_plots(backtest.newest_labels, backtest.newest),
+        **attribution_plots(*_newest_attributions(model, snapshots, features, seed), touchpoints),
+    }
     baseline_metrics = {
         f"baseline_{b}_backtest_{k}": v for b, m in baselines.items() for k, v in m.items()
     }

@@ -1,15 +1,19 @@
-"""Holdout plots (ROC, precision-recall, calibration, lift) of the model against its baselines, as
-PNG bytes."""
+"""Plots logged with every training run, as PNG bytes: the holdout's ROC, precision-recall,
+calibration and lift of the model against its baselines, and its SHAP attributions (a beeswarm of
+the top features, and by touchpoint)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and in tests
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import shap
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from models.training.evaluate import calibration_bins
@@ -77,4 +81,30 @@ def holdout_plots(
     ax.set_xlim(0.01, 1)
     ax.legend(fontsize=7)
     plots["lift.png"] = _png(fig)
+    return plots
+
+
+def attribution_plots(
+    values: np.ndarray, X: pd.DataFrame, touchpoint_of: Mapping[str, str], top: int = 20
+) -> dict[str, bytes]:
+    """{file name: PNG}: shap's beeswarm of the `top` features, and mean |SHAP| summed by
+    touchpoint (what the driver table rolls up), for the rows given."""
+    plots = {}
+    shap.summary_plot(values, X, max_display=top, show=False, plot_size=(7, 6))
+    fig = plt.gcf()
+    fig.suptitle("SHAP values (log-odds) of the top features")
+    plots["shap_summary.png"] = _png(fig)
+
+    weight = np.abs(values).mean(axis=0)
+    by_touchpoint: dict[str, float] = {}
+    for name, w in zip(X.columns, weight, strict=True):
+        key = touchpoint_of.get(str(name), "other")
+        by_touchpoint[key] = by_touchpoint.get(key, 0.0) + float(w)
+    ranked = sorted(by_touchpoint.items(), key=lambda item: item[1])[-top:]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(ranked) + 1))
+    ax.barh([t for t, _ in ranked], [w for _, w in ranked], color="#4c72b0")
+    ax.set(
+        title="Mean |SHAP| by touchpoint", xlabel="mean |SHAP| (log-odds), summed over its features"
+    )
+    plots["touchpoint_attribution.png"] = _png(fig)
     return plots

@@ -49,7 +49,8 @@ def churn_model(
     baselines; the model is refit on every labelled cutoff, registered as `challenger`, and
     promoted by the gate."""
     tracking = mlflow_tracking.tracking()
-    features = [d.name for d in feature_plan.registry(settings.catalogue())]
+    registry = feature_plan.registry(settings.catalogue())
+    features = [d.name for d in registry]
     if missing := sorted(set(features) - set(training_snapshots.columns)):
         raise ValueError(
             f"training_snapshots lacks {len(missing)} features of the current feature plan "
@@ -66,6 +67,7 @@ def churn_model(
         search_trials=config.search_trials,
         horizon_days=feature_plan.horizon_days,
         tracking=tracking,
+        touchpoints={d.name: d.touchpoint for d in registry},
         params={"horizon_days": feature_plan.horizon_days},
         tags={
             "dagster.run_id": context.run.run_id,
