@@ -23,7 +23,7 @@ from features.ingest.read import (
     landing_files,
     reason_counts,
 )
-from features.ingest.validate import SOURCE_FILE, SOURCE_ROW, quarantine_schema
+from features.ingest.validate import no_accepted, no_quarantine
 
 
 @dataclass(frozen=True)
@@ -100,10 +100,7 @@ def ingest_bucketed(
             "(events are bucketed by customer, customers are not)"
         )
     files = landing_files(landing, contract.name)
-    none_quarantined = pl.DataFrame(schema=quarantine_schema(contract))
-    none_accepted = pl.DataFrame(
-        schema={**contract.schema, SOURCE_FILE: pl.String(), SOURCE_ROW: pl.Int64()}
-    )
+    none_quarantined, none_accepted = no_quarantine(contract), no_accepted(contract)
     quarantined, set_aside = [none_quarantined], []
     shutil.rmtree(out, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)

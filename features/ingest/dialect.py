@@ -103,7 +103,7 @@ def read_csv(path: Path, columns: Collection[str]) -> CsvRead:
     delimiter = _delimiter(header.rstrip("\r"), columns)
     try:
         frame = pl.read_csv(
-            path if warning is None else text.encode("utf-8"),
+            data if warning is None else text.encode("utf-8"),
             separator=delimiter,
             infer_schema=False,
         )

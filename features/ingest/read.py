@@ -16,11 +16,10 @@ from features.ingest.dialect import UnreadableFile, data_lines, read_csv
 from features.ingest.pseudonyms import pseudonymize
 from features.ingest.validate import (
     REASON,
-    SOURCE_FILE,
-    SOURCE_ROW,
     check_across_rows,
     check_file,
-    quarantine_schema,
+    no_accepted,
+    no_quarantine,
 )
 
 ARRIVAL_GRACE = timedelta(days=1)
@@ -193,11 +192,8 @@ def ingest_file(
     try:
         raw, warnings = read_file(path, contract)
     except UnreadableFile as err:
-        accepted = pl.DataFrame(
-            schema={**contract.schema, SOURCE_FILE: pl.String, SOURCE_ROW: pl.Int64}
-        )
         whole = QuarantinedFile(name, err.rows, err.reason)
-        return Ingested(accepted, _no_quarantine(contract), (str(path),), (whole,))
+        return Ingested(no_accepted(contract), no_quarantine(contract), (str(path),), (whole,))
     good, bad = check_file(raw, contract, name, arrived_by(path))
     # before the checks that quote an id in their reason (a customer id repeated)
     accepted, repeated = check_across_rows(pseudonymize(good, pseudonym_key), contract, None)
@@ -216,7 +212,7 @@ def combine(
     quarantines the later ones, and events of unknown customers are quarantined. Parts come in
     the order that decides "first" (file name order). Rows in = accepted + quarantined still
     holds."""
-    quarantine_parts = [_no_quarantine(contract), *(p.quarantined for p in parts)]
+    quarantine_parts = [no_quarantine(contract), *(p.quarantined for p in parts)]
     if not parts:
         return Ingested(contract.empty(), quarantine_parts[0], ())
     accepted, rejected = check_across_rows(
@@ -229,10 +225,6 @@ def combine(
         tuple(f for p in parts for f in p.files_quarantined),
         tuple(w for p in parts for w in p.warnings),
     )
-
-
-def _no_quarantine(contract: TableContract) -> pl.DataFrame:
-    return pl.DataFrame(schema=quarantine_schema(contract))
 
 
 def ingest_table(

@@ -38,6 +38,17 @@ def quarantine_schema(contract: TableContract) -> pl.Schema:
     )
 
 
+def no_accepted(contract: TableContract) -> pl.DataFrame:
+    """No accepted rows, in the shape `check_file` gives them (with the source columns)."""
+    return pl.DataFrame(
+        schema={**contract.schema, SOURCE_FILE: pl.String(), SOURCE_ROW: pl.Int64()}
+    )
+
+
+def no_quarantine(contract: TableContract) -> pl.DataFrame:
+    return pl.DataFrame(schema=quarantine_schema(contract))
+
+
 def contract_columns(raw: pl.DataFrame, contract: TableContract) -> pl.DataFrame:
     """The contract's columns in their arrived types (missing ones as nulls, blank text as null);
     PII columns are not selected, so they go no further than this."""

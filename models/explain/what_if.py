@@ -61,8 +61,9 @@ def what_if_table(
     """Per touchpoint: the features changed, and the mean churn probability and monthly value at
     risk now and with its friction removed, over the same customers.
 
-    `features` and `shap_values` are row-aligned (the scoring table and its SHAP values, both by
-    customer_id); `monthly_value` maps customer_id to the monthly value used for value at risk."""
+    `features` and `shap_values` are row-aligned (the scoring table and `shap_attributions`, with
+    its `churn_probability`, both by customer_id); `monthly_value` maps customer_id to the monthly
+    value used for value at risk."""
     names = list(model.feature_names)
     value = (
         features.select("customer_id")
@@ -70,7 +71,7 @@ def what_if_table(
         .fill_null(0.0)
         .to_numpy()
     )
-    now = model.predict_proba(model_input(features, names))[:, 1]
+    now = shap_values["churn_probability"].to_numpy()  # the list's own scores, not scored again
     rows = []
     for touchpoint in touchpoints:
         friction = [

@@ -69,6 +69,11 @@ class ChurnModel:
     previous_champion: str | None  # the champion before this run
     training_key: str  # the snapshots' content and the settings (`training_key`)
 
+    def promoted_in(self, run_id: str) -> bool:
+        """Whether Dagster run `run_id` trained this model and the gate passed it: that run scores
+        with it and makes it champion at its end."""
+        return self.promoted and self.dagster_run_id == run_id
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -39,7 +39,7 @@ def scoring_model(
     """The model this run scores with, and its version: the one `churn_model` trained in this run
     when the gate passed it (promoted once the run's outputs are published), else the champion."""
     tracking = mlflow_tracking.tracking()
-    if churn_model.dagster_run_id == context.run.run_id and churn_model.promoted:
+    if churn_model.promoted_in(context.run.run_id):
         return load_version(tracking, churn_model.version), churn_model.version
     return load_champion(tracking)
 

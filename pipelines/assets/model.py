@@ -144,14 +144,14 @@ def champion(
     context: dg.AssetExecutionContext, mlflow_tracking: MlflowTracking, churn_model: ChurnModel
 ) -> dg.MaterializeResult:
     tracking = mlflow_tracking.tracking()
-    trained_here = churn_model.dagster_run_id == context.run.run_id
-    if trained_here and churn_model.promoted:
+    promotes = churn_model.promoted_in(context.run.run_id)
+    if promotes:
         promote(tracking, churn_model.version)
         context.log.info(f"model v{churn_model.version} is champion")
     version = champion_version(tracking)
     return dg.MaterializeResult(
         metadata={
             "champion_version": str(version),
-            "promoted_in_this_run": trained_here and churn_model.promoted,
+            "promoted_in_this_run": promotes,
         }
     )
