@@ -25,7 +25,7 @@ export TOUCHPOINT_CHURN_TRAIN_CUTOFFS := $(TRAIN_CUTOFFS)
 endif
 INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
-.PHONY: setup instance chromium demo run real forget lint format test heavy bench dev mlflow lock clean
+.PHONY: setup instance chromium demo run real forget lint format test heavy bench dev notebook mlflow lock clean
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -99,6 +99,12 @@ real: setup  ## make real DATASET=cdnow|olist [UNTIL=1998-01-01]: a real dataset
 
 dev: setup  ## the Dagster UI on http://127.0.0.1:3000, with the daemon that runs schedules and the landing sensor
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+# JupyterLab is the `notebook` extra, installed here only: the notebook test needs just nbclient and
+# ipykernel, which the lock has, so `make test` stays lean
+notebook: setup  ## JupyterLab on http://127.0.0.1:8888 over notebooks/, in the project's environment
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r pyproject.toml --extra notebook
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port 8888 --no-browser --notebook-dir $(CURDIR)/notebooks
 
 mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port 5000

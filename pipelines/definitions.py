@@ -90,10 +90,9 @@ def churn_settings(values: Mapping[str, object], where: str) -> ChurnSettings:
         raise DeploymentError(f"the run settings from {where} are not usable: {wrong}") from err
 
 
-def _from_environment() -> dg.Definitions:
-    """Where data lives, where MLflow tracks, the run settings and whether automation starts on:
-    `pipelines/config.py` reads the environment."""
-    where = deployment()
+def for_deployment(where: Deployment) -> dg.Definitions:
+    """The definitions of a deployment: where data lives, where MLflow tracks, whether automation
+    starts on, and the run settings from the data root's settings file and the environment."""
     values = run_settings(where.data_root, ChurnSettings.model_fields)
     settings = churn_settings(values, f"{where.data_root}/{SETTINGS_FILE} and the environment")
     return build_definitions(
@@ -101,4 +100,5 @@ def _from_environment() -> dg.Definitions:
     )
 
 
-defs = _from_environment()
+# `pipelines/config.py` reads the environment
+defs = for_deployment(deployment())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from html import escape
 from typing import cast
@@ -142,26 +143,26 @@ def _moments(drivers: pl.DataFrame, scored: pl.DataFrame, examples: int = 2) -> 
     )
 
 
-def _quality(metrics: dict[str, float], baselines: dict[str, dict[str, float]]) -> pl.DataFrame:
+_QUALITY = ("roc_auc", "pr_auc", "brier", "ece")
+
+
+def quality_table(
+    metrics: Mapping[str, float],
+    baselines: Mapping[str, Mapping[str, float]],
+    model: str = "churn model (this run)",
+) -> pl.DataFrame:
+    """The model's backtest beside each baseline's, on the same folds."""
     rows = [
         {
-            "model": "churn model (this run)",
-            **{k: metrics.get(k) for k in ("roc_auc", "pr_auc", "brier")},
+            "model": model,
+            **{k: metrics.get(k) for k in _QUALITY},
         }
     ]
     rows += [
-        {"model": name.replace("_", " "), **{k: m.get(k) for k in ("roc_auc", "pr_auc", "brier")}}
+        {"model": name.replace("_", " "), **{k: m.get(k) for k in _QUALITY}}
         for name, m in baselines.items()
     ]
-    return pl.DataFrame(
-        rows,
-        schema={
-            "model": pl.String,
-            "roc_auc": pl.Float64,
-            "pr_auc": pl.Float64,
-            "brier": pl.Float64,
-        },
-    )
+    return pl.DataFrame(rows, schema={"model": pl.String, **dict.fromkeys(_QUALITY, pl.Float64)})
 
 
 _BACKTEST_FORMATS = {"churn rate": ".1%", "predicted": ".1%"}
@@ -378,7 +379,7 @@ probabilities; isotonic regression on each fold's validation cutoff turns them i
 probabilities. A baseline with no signal in this data collapses to the base rate there (close to \
 one probability for everyone): ROC AUC 0.5, and the base rate's PR AUC and Brier.\
 {no_signal_note}</p>
-{_table(_quality(metrics, baselines), {"brier": ".4f"})}
+{_table(quality_table(metrics, baselines), {"brier": ".4f"})}
 <h2>Driver table</h2>
 <p>Customers affected: customers riskier than baseline with the touchpoint among their top \
 {TOP_REASONS} reasons; customers top driver: those for whom it is the first.</p>

@@ -5,6 +5,7 @@ from the playbook.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -116,6 +117,35 @@ def write_workbook(scored: pl.DataFrame, path: Path, as_of: datetime) -> None:
     workbook.set_properties({"created": as_of.replace(tzinfo=None)})
     scored.write_excel(workbook, worksheet="at risk", autofit=True, freeze_panes=(1, 1))
     workbook.close()
+
+
+def select_customers(
+    scored: pl.DataFrame,
+    tiers: Sequence[str] = ACTION_TIERS,
+    touchpoint: str | None = None,
+    owner: str | None = None,
+) -> pl.DataFrame:
+    """The part of the list a retention lead asks for: customers in `tiers`, with `touchpoint`
+    among their reasons, whose suggested action falls to `owner` (None: any), in the list's
+    order (value at risk first)."""
+    chosen = pl.col("risk_tier").is_in(list(tiers))
+    if touchpoint is not None:
+        reasons = [c for c in scored.columns if c.startswith("touchpoint_")]
+        chosen &= pl.any_horizontal(pl.col(c) == touchpoint for c in reasons).fill_null(False)
+    if owner is not None:
+        chosen &= pl.col("action_owner") == owner
+    return scored.filter(chosen)
+
+
+def export_list(scored: pl.DataFrame, folder: Path, name: str, as_of: datetime) -> list[Path]:
+    """`scored` as `<name>.parquet` (full precision), `.csv` (rounded, `for_csv`) and `.xlsx` in
+    `folder`: how the pipeline publishes the whole list, and how a team exports a part of it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / f"{name}.{ext}" for ext in ("parquet", "csv", "xlsx")]
+    scored.write_parquet(files[0])
+    for_csv(scored).write_csv(files[1])
+    write_workbook(scored, files[2], as_of)
+    return files
 
 
 def _value(x: float) -> float | None:

@@ -5,11 +5,13 @@ the top features, and by touchpoint)."""
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Mapping
 
 import matplotlib
 
-matplotlib.use("Agg")  # no display on servers and in tests
+if "ipykernel" not in sys.modules:  # a notebook that imports this keeps its inline plots
+    matplotlib.use("Agg")  # no display on servers, in Dagster's workers and in tests
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

@@ -16,11 +16,10 @@ from models.explain.attribution import attribution_of, reason_touchpoints, top_t
 from models.explain.churn_report import render_report
 from models.explain.published_outputs import publish
 from models.explain.scored_customers import (
-    for_csv,
+    export_list,
     monthly_spend,
     reasons,
     scored_list,
-    write_workbook,
 )
 from models.explain.shap_attributions import score_and_explain
 from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
@@ -143,9 +142,7 @@ def scored_customers(
     if data_root.pseudonym_key is not None:
         landed = ingest_table(data_root.landing, CUSTOMERS).accepted["customer_id"]
         listed = with_real_ids(scored, real_ids(landed, data_root.pseudonym_key))
-    listed.write_parquet(out / "scored_customers.parquet")
-    for_csv(listed).write_csv(out / "scored_customers.csv")
-    write_workbook(listed, out / "scored_customers.xlsx", feature_plan.as_of)
+    export_list(listed, out, "scored_customers", feature_plan.as_of)
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
     context.log.info(f"scored {scored.height:,} customers: {tiers}")
     return dg.Output(
