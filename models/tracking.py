@@ -252,3 +252,24 @@ def run_url(tracking: Tracking, run_id: str) -> str:
         server = tracking.tracking_uri.rstrip("/")
         return f"{server}/#/experiments/{tracking.experiment_id()}/runs/{run_id}"
     return f"run {run_id} in {tracking.tracking_uri} (open with `make mlflow`)"
+
+
+def run_plots(tracking: Tracking, run_id: str) -> dict[str, bytes]:
+    """The PNG plots a training run logged (`plots/`: ROC, calibration, lift, SHAP...), by file
+    name; empty when it logged none or the store cannot be read."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path="plots",
+                dst_path=tmp,
+                tracking_uri=tracking.tracking_uri,
+            )
+        except (MlflowException, OSError):
+            return {}
+        return {p.name: p.read_bytes() for p in sorted(Path(folder).glob("*.png"))}
+
+
+def version_run_id(tracking: Tracking, version: str) -> str | None:
+    """The run that trained a registered version."""
+    return tracking.client().get_model_version(tracking.model_name, version).run_id

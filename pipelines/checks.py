@@ -48,7 +48,7 @@ from features.quality import (
 from features.touchpoint_days import latest_touch
 from models.drift import psi_table, shared_numeric_features
 from pipelines.config import QualityBounds
-from pipelines.metadata import preview
+from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, DataRoot
 
 LABEL = "churned"
@@ -115,7 +115,7 @@ def _quarantine_check(contract: TableContract) -> dg.AssetChecksDefinition:
             f"{quality.max_quarantine_share:.0%} of rows, "
             f"{quality.max_set_aside_file_share:.0%} of files)",
             metadata={
-                "share": dg.MetadataValue.float(share),
+                "share": figure(share),
                 "rows_quarantined": rows,
                 "rows_accepted": frame.height,
                 "files_set_aside": len(set_aside),
@@ -153,7 +153,7 @@ def _before_signup_check(contract: TableContract) -> dg.AssetChecksDefinition:
             ),
             metadata={
                 "rows_before_signup": early.height,
-                "share": dg.MetadataValue.float(share),
+                "share": figure(share),
                 "examples": dg.MetadataValue.json(early[contract.id_column].head(5).to_list()),
             },
         )
@@ -199,7 +199,7 @@ def event_freshness(
         ),
         metadata={
             "latest_event": str(latest),
-            "age_hours": dg.MetadataValue.float(age if age is not None else float("nan")),
+            "age_hours": figure(age if age is not None else float("nan")),
         },
     )
 
@@ -234,8 +234,8 @@ def label_rate(quality: QualityBounds, training_snapshots: pl.DataFrame) -> dg.A
         or f"churn rate {low:.1%}-{high:.1%} across {rates.height} cutoffs",
         metadata={
             "by_cutoff": preview(rates, rows=24),
-            "min_rate": dg.MetadataValue.float(low),
-            "max_rate": dg.MetadataValue.float(high),
+            "min_rate": figure(low),
+            "max_rate": figure(high),
         },
     )
 
@@ -341,7 +341,7 @@ def feature_drift(
         ),
         metadata={
             "drifted_features": dg.MetadataValue.json(drifted),
-            "max_psi": dg.MetadataValue.float(worst),
+            "max_psi": figure(worst),
             "features_compared": table.height,
             "worst_features": preview(table.with_columns(pl.col(pl.Float64).round(3)), rows=15),
         },

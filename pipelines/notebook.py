@@ -12,18 +12,16 @@ what it shows is what the pipeline does.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
-from mlflow.artifacts import download_artifacts
 from mlflow.entities import Run
 
 from models.calibration import CalibratedModel
 from models.explain.published_outputs import OUTPUTS
-from models.tracking import load_champion
+from models.tracking import load_champion, run_plots
 from pipelines.config import Deployment, deployment
 from pipelines.resources import ChurnSettings
 
@@ -101,13 +99,7 @@ def champion(defs: dg.Definitions | None = None) -> tuple[CalibratedModel, str, 
     return model, version, tracking.client().get_run(run_id)
 
 
-def logged_plots(run: Run, defs: dg.Definitions | None = None) -> dict[str, Path]:
-    """{file name: local copy} of the plots a training run logged to MLflow (ROC, calibration,
-    lift, SHAP summary, ...), downloaded to a temporary folder."""
-    folder = download_artifacts(
-        run_id=run.info.run_id,
-        artifact_path="plots",
-        dst_path=tempfile.mkdtemp(prefix="touchpoint-churn-plots-"),
-        tracking_uri=_resources(defs)["mlflow_tracking"].tracking_uri,
-    )
-    return {p.name: p for p in sorted(Path(folder).glob("*.png"))}
+def logged_plots(run: Run, defs: dg.Definitions | None = None) -> dict[str, bytes]:
+    """{file name: PNG} of the plots a training run logged to MLflow (ROC, calibration, lift,
+    SHAP summary...): show one with `IPython.display.Image(data=...)`."""
+    return run_plots(_resources(defs)["mlflow_tracking"].tracking(), run.info.run_id)

@@ -17,6 +17,7 @@ from models.explain.playbook import Playbook, load_playbook
 from models.explain.published_outputs import staged
 from models.explain.touchpoint_drivers import FlagRule
 from models.tracking import Tracking
+from pipelines.metadata import column_schema
 
 
 class DataRoot(dg.ConfigurableResource):
@@ -162,6 +163,8 @@ class FrameStore(dg.ConfigurableIOManager):
             path = self._path(context.asset_key, ".parquet", partition)
             path.parent.mkdir(parents=True, exist_ok=True)
             obj.write_parquet(path)
+            # every table asset's columns in the UI, whatever the asset's own metadata says
+            context.add_output_metadata({"dagster/column_schema": column_schema(obj)})
             return
         if isinstance(obj, JsonStored):
             document = obj.to_json()

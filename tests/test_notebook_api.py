@@ -29,7 +29,7 @@ def test_the_published_list_and_the_logged_plots_load(pipeline_run):
     _, _, run = champion(pipeline_run.defs)
     plots = logged_plots(run, pipeline_run.defs)
     assert {"calibration.png", "lift.png", "shap_summary.png"} <= set(plots)
-    assert all(p.read_bytes().startswith(b"\x89PNG") for p in plots.values())
+    assert all(png.startswith(b"\x89PNG") for png in plots.values())
 
 
 def test_the_default_data_root_and_store_are_the_repositorys_wherever_the_kernel_runs(

@@ -7,8 +7,11 @@ import shutil
 import subprocess
 
 import numpy as np
+import polars as pl
 import pytest
 from PIL import Image
+
+from models.explain.churn_report import declared_vs_found
 
 FLAGGED_RED = (217, 45, 32)  # the colour of a flagged touchpoint's bar in the driver chart
 CHROMIUM_FLAGS = [
@@ -57,3 +60,31 @@ def test_report_renders_in_headless_chromium_with_the_driver_chart(pipeline_run,
     # three flagged bars of roughly 100-300 x 16 pixels each: thousands of red pixels, none without
     # the chart
     assert red > 2000, f"only {red} pixels of the flagged-bar colour in {screenshot}"
+
+
+def test_declared_moments_are_set_against_what_the_data_found():
+    drivers = pl.DataFrame(
+        {
+            "touchpoint": ["checkout", "pricing", "newsletter", "search"],
+            "label": ["checkout", "pricing page", "newsletter", "site search"],
+            "flagged": [True, False, True, False],
+            "share_of_total": [0.5, 0.01, 0.3, 0.02],
+        }
+    )
+    table = declared_vs_found(drivers, ["checkout", "pricing"])
+    assert dict(zip(table["touchpoint"], table["verdict"], strict=True)) == {
+        "checkout": "confirmed by the data",
+        "newsletter": "found, not declared: worth adding to the catalogue",
+        "pricing page": "declared, not found in this data",
+    }
+
+
+def test_the_report_has_the_model_figures_a_reader_asks_for(pipeline_run):
+    html = (pipeline_run.data_root / "outputs" / "report.html").read_text()
+    for heading in ("ECE", "lift, riskiest 10%", "churners caught, riskiest 10%"):
+        assert f"<th>{heading}</th>" in html
+    assert html.count('src="data:image/png;base64,') == 2  # calibration and lift
+    assert "Moments that matter: declared against found" in html
+    model = pipeline_run.output("churn_model")
+    assert 1.0 < model.metrics["backtest_lift_top10"] <= 10.0
+    assert 0.1 < model.metrics["backtest_capture_top10"] <= 1.0

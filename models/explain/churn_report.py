@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from base64 import b64encode
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
 from typing import cast
@@ -19,6 +20,7 @@ _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;\
 max-width:1100px;color:#1d2330;padding:0 1rem}
 h1{margin-bottom:.2rem} .sub{color:#5b6472;margin-top:0}
+.plots{display:flex;gap:1rem;flex-wrap:wrap} .plots img{max-width:48%;height:auto}
 table{border-collapse:collapse;width:100%;font-size:.88rem;margin:.5rem 0 1.5rem}
 th,td{border-bottom:1px solid #e3e6eb;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f5f6f8} .num{text-align:right;font-variant-numeric:tabular-nums}
@@ -120,6 +122,60 @@ first.</p>
 {_table(rows, dict.fromkeys(rows.columns[4:], ",.0f"))}"""
 
 
+def declared_vs_found(drivers: pl.DataFrame, declared: Sequence[str]) -> pl.DataFrame:
+    """The catalogue's moments that matter (what the business believed) beside the touchpoints the
+    data flags (what the model found), with each one's share of the excess churn risk."""
+    rows = drivers.filter(pl.col("flagged") | pl.col("touchpoint").is_in(list(declared)))
+    return rows.sort("share_of_total", descending=True).select(
+        pl.col("label").alias("touchpoint"),
+        pl.col("touchpoint").is_in(list(declared)).alias("declared a moment that matters"),
+        pl.col("flagged").alias("found driving churn"),
+        "share_of_total",
+        pl.when(pl.col("flagged") & pl.col("touchpoint").is_in(list(declared)))
+        .then(pl.lit("confirmed by the data"))
+        .when(pl.col("flagged"))
+        .then(pl.lit("found, not declared: worth adding to the catalogue"))
+        .otherwise(pl.lit("declared, not found in this data"))
+        .alias("verdict"),
+    )
+
+
+def _declared(drivers: pl.DataFrame, declared: Sequence[str]) -> str:
+    table = declared_vs_found(drivers, declared)
+    if table.is_empty():
+        return ""
+    return f"""<h2>Moments that matter: declared against found</h2>
+<p>The catalogue marks the touchpoints the business believes end journeys \
+(<code>moment_that_matters</code>); the model flags the ones that drive churn in this data. \
+"Declared, not found" may mean the touchpoint serves customers well, or that too few touch it \
+for the data to tell.</p>
+{_table(table, {"share_of_total": ".1%"})}"""
+
+
+def _images(plots: Mapping[str, bytes]) -> str:
+    """PNGs inline, so the page stays one offline file."""
+    return "".join(
+        f'<img alt="{escape(name)}" src="data:image/png;base64,{b64encode(png).decode()}">'
+        for name, png in plots.items()
+    )
+
+
+_QUALITY_FORMATS = {
+    "Brier": ".4f",
+    "lift, riskiest 10%": ".2f",
+    "churners caught, riskiest 10%": ".0%",
+}
+
+
+def _plots_section(plots: Mapping[str, bytes]) -> str:
+    if not plots:
+        return ""
+    return f"""<p>The scoring model on the newest backtest cutoff: predicted against observed \
+churn in equal-count bins (on the diagonal: the probabilities mean what they say), and how many \
+times the base rate the riskiest customers churn.</p>
+<div class="plots">{_images(plots)}</div>"""
+
+
 def _moments(drivers: pl.DataFrame, scored: pl.DataFrame, examples: int = 2) -> str:
     """Each flagged touchpoint with how many customers it affects and what they went through."""
     items = []
@@ -143,7 +199,16 @@ def _moments(drivers: pl.DataFrame, scored: pl.DataFrame, examples: int = 2) -> 
     )
 
 
-_QUALITY = ("roc_auc", "pr_auc", "brier", "ece")
+_QUALITY = ("roc_auc", "pr_auc", "brier", "ece", "lift_top10", "capture_top10")
+# how the report heads the quality table's columns
+_QUALITY_HEADERS = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "brier": "Brier",
+    "ece": "ECE",
+    "lift_top10": "lift, riskiest 10%",
+    "capture_top10": "churners caught, riskiest 10%",
+}
 
 
 def quality_table(
@@ -227,6 +292,30 @@ def _no_signal(baselines: dict[str, dict[str, float]]) -> list[str]:
     ]
 
 
+_DIGITS = {
+    "monthly value at risk": 0,
+    "expected ROC AUC of this list": 3,
+    "backtest ROC AUC": 3,
+}
+
+
+def headline(
+    drivers: pl.DataFrame, scored: pl.DataFrame, model: ChurnModel
+) -> dict[str, int | float]:
+    """The report's headline figures, as its cards show them and Dagster records them."""
+    tiers = dict(scored.group_by("risk_tier").len().iter_rows())
+    # a count column: its max is an int, or None when there are no drivers
+    most_at_risk = cast(int | None, drivers["customers_at_risk"].max())
+    return {
+        "customers scored": scored.height,
+        **{label: int(tiers.get(t, 0)) for t, label in _tier_labels().items()},
+        "riskier than baseline": int(most_at_risk or 0),
+        "monthly value at risk": float(scored["value_at_risk"].sum()),
+        "expected ROC AUC of this list": expected_roc_auc(scored["churn_probability"].to_numpy()),
+        "backtest ROC AUC": model.metrics["backtest_roc_auc"],
+    }
+
+
 def _tier_labels() -> dict[str, str]:
     """Each tier with its probability range, from RISK_TIERS: "medium risk: churn probability 20%
     to 50%"."""
@@ -266,11 +355,14 @@ def render_report(
     as_of: datetime,
     horizon_days: int,
     what_if: pl.DataFrame,
+    declared: Sequence[str] = (),
+    plots: Mapping[str, bytes] | None = None,
     top_n: int = 25,
 ) -> str:
-    """The page: headline figures, moments that matter, what removing their friction is worth,
-    drivers by touchpoint and phase, the features behind them, model quality against simple
-    baselines, and the top of the scored list."""
+    """The page: headline figures, moments that matter (and against what the catalogue declared),
+    what removing their friction is worth, drivers by touchpoint and phase, the features behind
+    them, model quality against simple baselines with the scoring model's calibration and lift
+    plots (`plots`, from its MLflow run), and the top of the scored list."""
     metrics = {k.removeprefix("backtest_"): v for k, v in model.metrics.items()}
     baselines = model.baselines
     expected = expected_roc_auc(scored["churn_probability"].to_numpy())
@@ -281,12 +373,8 @@ def render_report(
     above_baseline = int(most_at_risk or 0)
     no_signal = _no_signal(baselines)
     cards = [
-        ("customers scored", f"{scored.height:,}"),
-        *[(label, f"{tiers.get(t, 0):,}") for t, label in _tier_labels().items()],
-        ("riskier than baseline", f"{above_baseline:,}"),
-        ("monthly value at risk", f"{scored['value_at_risk'].sum():,.0f}"),
-        ("expected ROC AUC of this list", f"{expected:.3f}"),
-        ("backtest ROC AUC", f"{metrics['roc_auc']:.3f}"),
+        (label, f"{value:,}" if isinstance(value, int) else f"{value:,.{_DIGITS[label]}f}")
+        for label, value in headline(drivers, scored, model).items()
     ]
     top = scored.head(top_n).select(
         "customer_id",
@@ -358,6 +446,7 @@ def render_report(
 {_counts_explained(tiers, above_baseline)}
 <h2>Moments that matter: {escape(", ".join(flagged["label"].to_list()) or "none flagged")}</h2>
 {_moments(drivers, scored)}
+{_declared(drivers, declared)}
 {_what_if(what_if, drivers)}
 <h2>Drivers by touchpoint</h2>
 <p>Among customers the model rates riskier than baseline, how much of their excess churn risk \
@@ -379,7 +468,8 @@ probabilities; isotonic regression on each fold's validation cutoff turns them i
 probabilities. A baseline with no signal in this data collapses to the base rate there (close to \
 one probability for everyone): ROC AUC 0.5, and the base rate's PR AUC and Brier.\
 {no_signal_note}</p>
-{_table(quality_table(metrics, baselines), {"brier": ".4f"})}
+{_table(quality_table(metrics, baselines).rename(_QUALITY_HEADERS), _QUALITY_FORMATS)}
+{_plots_section(plots or {})}
 <h2>Driver table</h2>
 <p>Customers affected: customers riskier than baseline with the touchpoint among their top \
 {TOP_REASONS} reasons; customers top driver: those for whom it is the first.</p>

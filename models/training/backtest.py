@@ -29,6 +29,8 @@ from models.training.train import FORMS, TimeSplit, TrainConfig, fit_booster, ti
 MAX_FOLDS = 3
 # a form must rank this much better on average to be chosen over plain XGBoost
 FORM_MARGIN = 0.001
+# the ranking figures averaged over the folds beside ROC AUC: how the top of the list does
+RANKING = ("pr_auc", "lift_top10", "capture_top10")
 
 
 class Log(Protocol):
@@ -80,6 +82,8 @@ class FoldScore:
     trees: int
     roc_auc: float
     pr_auc: float
+    lift_top10: float  # the riskiest tenth's churn rate over the base rate
+    capture_top10: float  # the share of all churners the riskiest tenth holds
     expected_roc_auc: float  # what its (uncalibrated) probabilities imply
     ece: dict[str, float]  # per calibration method
     brier: dict[str, float]  # per calibration method
@@ -113,6 +117,8 @@ class Backtest:
                 "predicted_rate": s.predicted_rate[self.calibration],
                 "roc_auc": s.roc_auc,
                 "pr_auc": s.pr_auc,
+                "lift_top10": s.lift_top10,
+                "capture_top10": s.capture_top10,
                 "brier": s.brier[self.calibration],
                 "expected_roc_auc": s.expected_roc_auc,
                 "ece": s.ece[self.calibration],
@@ -135,7 +141,7 @@ class Backtest:
             "roc_auc_min": float(auc.min()),
             "roc_auc_max": float(auc.max()),
             "roc_auc_std": float(auc.std()),
-            "pr_auc": float(np.mean([r["pr_auc"] for r in rows])),
+            **{k: float(np.mean([r[k] for r in rows])) for k in RANKING},
             "brier": float(np.mean([r["brier"] for r in rows])),
             "ece": float(ece.mean()),
             "ece_max": float(ece.max()),
@@ -153,7 +159,7 @@ class Backtest:
         return {
             b: {
                 k: float(np.mean([per[b][k] for per in self.baselines.values() if b in per]))
-                for k in ("roc_auc", "ece", "brier", "pr_auc")
+                for k in ("roc_auc", "ece", "brier", *RANKING)
             }
             for b in sorted(names)
         }
@@ -179,6 +185,8 @@ def _score(
         trees=int(model.classifier.best_iteration) + 1,
         roc_auc=metrics["none"]["roc_auc"],
         pr_auc=metrics["none"]["pr_auc"],
+        lift_top10=metrics["none"]["lift_top10"],
+        capture_top10=metrics["none"]["capture_top10"],
         expected_roc_auc=expected_roc_auc(probability["none"]),
         ece={m: v["ece"] for m, v in metrics.items()},
         brier={m: v["brier"] for m, v in metrics.items()},

@@ -13,7 +13,7 @@ from features.ingest.pseudonyms import real_ids, with_real_ids
 from features.ingest.read import ingest_table
 from models.calibration import CalibratedModel
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
-from models.explain.churn_report import render_report
+from models.explain.churn_report import headline, render_report
 from models.explain.published_outputs import publish
 from models.explain.scored_customers import (
     export_list,
@@ -24,12 +24,23 @@ from models.explain.scored_customers import (
 from models.explain.shap_attributions import score_and_explain
 from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
 from models.explain.what_if import what_if_table
-from models.tracking import load_champion, load_version
+from models.tracking import (
+    Tracking,
+    champion_version,
+    load_champion,
+    load_version,
+    run_plots,
+    version_run_id,
+)
 from models.training.churn_model import ChurnModel
-from pipelines.metadata import preview
+from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
 OWNERS = ["team:retention"]
+
+
+# the scoring model's plots the report shows, from its MLflow run
+REPORT_PLOTS = ("calibration.png", "lift.png")
 
 
 def scoring_model(
@@ -41,6 +52,15 @@ def scoring_model(
     if churn_model.promoted_in(context.run.run_id):
         return load_version(tracking, churn_model.version), churn_model.version
     return load_champion(tracking)
+
+
+def _scoring_version(
+    context: dg.AssetExecutionContext, churn_model: ChurnModel, tracking: Tracking
+) -> str | None:
+    """The version `scoring_model` scores with, without loading it."""
+    if churn_model.promoted_in(context.run.run_id):
+        return churn_model.version
+    return champion_version(tracking)
 
 
 @dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS)
@@ -197,6 +217,7 @@ def churn_report(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
     data_root: DataRoot,
+    mlflow_tracking: MlflowTracking,
     feature_plan: FeaturePlan,
     touchpoint_drivers: pl.DataFrame,
     scored_customers: pl.DataFrame,
@@ -206,7 +227,12 @@ def churn_report(
 ) -> dg.MaterializeResult:
     """report.html: moments that matter, drivers by touchpoint and phase, top features, model
     against baselines, and the top of the scored list, in one offline page."""
-    attribution = attribution_of(shap_attributions, feature_plan.registry(settings.catalogue()))
+    catalogue = settings.catalogue()
+    attribution = attribution_of(shap_attributions, feature_plan.registry(catalogue))
+    tracking = mlflow_tracking.tracking()
+    scored_by = _scoring_version(context, churn_model, tracking)
+    run_id = version_run_id(tracking, scored_by) if scored_by else None
+    logged = run_plots(tracking, run_id) if run_id else {}
     html = render_report(
         touchpoint_drivers,
         phase_table(touchpoint_drivers),
@@ -216,10 +242,19 @@ def churn_report(
         feature_plan.as_of,
         feature_plan.horizon_days,
         friction_what_if,
+        declared=[t.name for t in catalogue.touchpoints if t.moment_that_matters],
+        plots={name: logged[name] for name in REPORT_PLOTS if name in logged},
     )
     path = data_root.staged_outputs(context.run.run_id) / "report.html"
     path.write_text(html)
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
+    figures = headline(touchpoint_drivers, scored_customers, churn_model)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "flagged": ", ".join(touchpoint_drivers.filter(pl.col("flagged"))["touchpoint"]),
+            **{k: figure(v) if isinstance(v, float) else v for k, v in figures.items()},
+        }
+    )
 
 
 @dg.asset(

@@ -20,7 +20,7 @@ from features.touchpoint_days import (
     unmatched_event_types,
 )
 from pipelines.config import QualityBounds
-from pipelines.metadata import preview
+from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, DataRoot
 
 OWNERS = ["team:data-science"]
@@ -156,7 +156,7 @@ def training_snapshots(
             "cutoffs": ", ".join(f"{c:%Y-%m-%d}" for c in cutoffs),
             "left_out": dg.MetadataValue.json(left_out),
             "by_cutoff": preview(label_rates(snapshots)),
-            "churn_rate": dg.MetadataValue.float(float(churn_rate or 0.0)),
+            "churn_rate": figure(float(churn_rate or 0.0)),
             "preview": preview(
                 snapshots.select("customer_id", "cutoff", "churned", *first_features)
             ),

@@ -13,7 +13,7 @@ from models.tracking import champion_version, promote, run_url
 from models.training.churn_model import ChurnModel, train_and_register
 from models.training.promotion import GateConfig
 from models.training.train import TrainConfig
-from pipelines.metadata import preview
+from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, MlflowTracking
 
 OWNERS = ["team:data-science"]
@@ -84,11 +84,8 @@ def churn_model(
             "promoted": model.promoted,
             "champion_version": str(model.champion_version),
             "gate": "; ".join(model.gate_reasons) or "passed",
-            **{k: dg.MetadataValue.float(v) for k, v in model.metrics.items()},
-            **{
-                f"baseline_{b}_roc_auc": dg.MetadataValue.float(m["roc_auc"])
-                for b, m in model.baselines.items()
-            },
+            **{k: figure(v) for k, v in model.metrics.items()},
+            **{f"baseline_{b}_roc_auc": figure(m["roc_auc"]) for b, m in model.baselines.items()},
             "form": model.form,
             "trees": model.trees,
             "calibration": model.calibration,
