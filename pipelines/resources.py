@@ -111,6 +111,13 @@ class ChurnSettings(dg.ConfigurableResource):
         ),
     )
     seed: int = Field(default=42, description="Seed for model training.")
+    currency: str = Field(
+        default="EUR",
+        description=(
+            "Currency of the customers' monthly value and purchases (an ISO 4217 code, e.g. EUR, "
+            "USD): how the retention list shows money."
+        ),
+    )
 
     def catalogue(self) -> Catalogue:
         return load_catalogue(self.catalogue_path)

@@ -33,6 +33,8 @@ SCORED_COLUMNS = [
     "reason_3",
     "suggested_action",
     "action_owner",
+    "as_of",
+    "model_version",
 ]
 
 
@@ -43,9 +45,9 @@ def test_scored_list_covers_every_active_customer_most_value_at_risk_first(pipel
     csv = (pipeline_run.data_root / "outputs" / "scored_customers.csv").read_text()
     assert pl.read_csv(csv.encode()).height == scored.height
     assert not re.search(r"\d\.\d{4}", csv)  # rounded for reading: 0.785, not 0.7847582420701676
-    # a header row, then one per customer
+    # on the "All customers" sheet (the second), a header row, then one per customer
     with zipfile.ZipFile(pipeline_run.data_root / "outputs" / "scored_customers.xlsx") as xlsx:
-        assert xlsx.read("xl/worksheets/sheet1.xml").decode().count("<row ") == scored.height + 1
+        assert xlsx.read("xl/worksheets/sheet2.xml").decode().count("<row ") == scored.height + 1
     # exactly the customers active at as_of
     assert set(scored["customer_id"]) == set(truth["customer_id"])
     assert scored["churn_probability"].is_between(0, 1).all()

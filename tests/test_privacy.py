@@ -78,12 +78,15 @@ def test_pseudonyms_everywhere_but_the_list_and_a_forgotten_customer_is_gone(tmp
     customer = listed["customer_id"][0]
     assert customer.startswith("C")  # the retention list holds the real id
 
-    # only the landing folder and the retention list (its output set) hold the real id, and the
-    # demo's truth/, which the simulator writes beside the landing folder
+    # only the landing folder and the retention list (its output set, and the set's dated copy in
+    # the history) hold the real id, and the demo's truth/, which the simulator writes beside the
+    # landing folder
     holding = _holding(tmp_path, customer)
     assert holding, "the id should be in landing/"
-    assert {h.split("/")[1] for h in holding} <= {"landing", "output_sets", "truth"}, holding
-    assert not [h for h in holding if "output_sets" in h and "scored_customers" not in h]
+    published = {"output_sets", "output_history"}
+    assert {h.split("/")[1] for h in holding} <= {"landing", "truth", *published}, holding
+    assert not [h for h in holding if h.split("/")[1] in published and "scored_customers" not in h]
+    assert [h for h in holding if h.startswith("data/output_history/")]
     assert _holding(tmp_path / "data" / "assets", pseudonym(customer, KEY))
 
     said = _cli(tmp_path, "forget", "--customer", customer)

@@ -73,8 +73,9 @@ def _kill_when(root: Path, seed: int, line: str) -> None:
 
 
 def _published(root: Path) -> dict[str, bytes]:
+    """The published set's files (not its `history` link, which every set shares)."""
     outputs = root / "data" / "outputs"
-    return {p.name: p.read_bytes() for p in sorted(outputs.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(outputs.iterdir()) if p.is_file()}
 
 
 def _manifest(root: Path) -> dict:

@@ -5,6 +5,10 @@
   a table (a set-aside corrupt file) is deleted: it cannot be cleaned.
 - What the pipeline derives from them (the asset store, the output sets and `outputs`) is
   deleted, and the next run rebuilds it from the cleaned landing folder.
+- The dated copies of earlier outputs (`output_history/`), which no run rebuilds, are cleaned like
+  the landing folder: their tables are rewritten without the rows, a file holding the id that is
+  no table (a spreadsheet, the report) is deleted, and so is the manifest of a day that changed,
+  which no longer describes its files.
 - `erasures.jsonl` records when, and how many rows left which file, never the id: an audit log
   that kept it would defeat the erasure.
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +33,9 @@ from features.ingest.read import READERS
 
 AUDIT_LOG = "erasures.jsonl"
 DERIVED = ("assets", "output_sets", "outputs")
-_ROW_FOLDERS = ("landing", "quarantine", "truth")
+HISTORY = "output_history"  # models.explain.published_outputs.HISTORY_ROOT
+_ROW_FOLDERS = ("landing", "quarantine", "truth", HISTORY)
+_MANIFEST = "manifest.json"
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -68,6 +75,15 @@ def _without(path: Path, ids: set[str]) -> int | None:
     return removed
 
 
+def _holds(path: Path, needles: list[bytes]) -> bool:
+    """Whether the file's bytes hold a needle, looking inside a zip's members (an xlsx)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return any(n in archive.read(m) for m in archive.namelist() for n in needles)
+    data = path.read_bytes()
+    return any(n in data for n in needles)
+
+
 def erase_customer(root: Path, customer_id: str, pseudonym_key: str | None) -> dict:
     """Remove one customer (by real id; its pseudonym too, with the key) from the data root.
     Returns the audit record it appended to `erasures.jsonl`."""
@@ -83,9 +99,14 @@ def erase_customer(root: Path, customer_id: str, pseudonym_key: str | None) -> d
             removed = _without(path, ids) if path.suffix.lower() in READERS else None
             if removed:
                 rows[relative] = removed
-            elif removed is None and any(n in path.read_bytes() for n in needles):
+            elif removed is None and _holds(path, needles):
                 path.unlink()
                 deleted.append(relative)
+    changed = {Path(p).parent for p in [*rows, *deleted] if p.startswith(f"{HISTORY}/")}
+    for day in sorted(changed):
+        if (manifest := root / day / _MANIFEST).is_file():
+            manifest.unlink()
+            deleted.append((day / _MANIFEST).as_posix())
     for name in DERIVED:
         derived = root / name
         if derived.is_symlink() or derived.is_file():

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -30,6 +31,8 @@ ACTION_COLUMNS = ("suggested_action", "action_owner")
 # Decimals kept in the CSV: a probability to a tenth of a percentage point, money to the cent. The
 # parquet and xlsx keep full precision (Excel shows its own rounding).
 CSV_DECIMALS = {"churn_probability": 3, "monthly_value": 2, "value_at_risk": 2}
+# `as_of` in a CSV: to the second, as the setting is written (not 2024-03-31T23:59:59.000000)
+CSV_DATETIME = "%Y-%m-%dT%H:%M:%S"
 
 
 def risk_tier(probability: pl.Expr) -> pl.Expr:
@@ -110,12 +113,174 @@ def for_csv(scored: pl.DataFrame) -> pl.DataFrame:
     return scored.with_columns(pl.col(c).round(d) for c, d in CSV_DECIMALS.items())
 
 
-def write_workbook(scored: pl.DataFrame, path: Path, as_of: datetime) -> None:
-    """The list as a spreadsheet, dated `as_of` rather than the clock: the same list gives the same
-    bytes, so a rerun on unchanged data leaves the outputs (and their manifest) unchanged."""
-    workbook = xlsxwriter.Workbook(path)
+# The spreadsheet's sheets: who to call (ACTION_TIERS, in the list's order), everyone, and how to
+# read them.
+CALL_FIRST_SHEET = "Call first"
+ALL_SHEET = "All customers"
+NOTES_SHEET = "Notes"
+HEADERS = {
+    "customer_id": "Customer",
+    "churn_probability": "Churn probability",
+    "risk_tier": "Risk tier",
+    "plan": "Plan",
+    "monthly_value": "Monthly value ({currency}/month)",
+    "value_at_risk": "Value at risk ({currency}/month)",
+    "suggested_action": "Suggested action",
+    "action_owner": "Action owner",
+    "as_of": "Scored as of",
+    "model_version": "Model version",
+}
+MONEY_COLUMNS = ("monthly_value", "value_at_risk")
+# Column widths in characters; reasons and actions wrap within theirs.
+WIDTHS = {"reason": 60, "suggested_action": 45, "touchpoint": 18, "customer_id": 14, "as_of": 17}
+WRAPPED = ("reason_", "suggested_action")
+NOTES_WIDTH = 90
+LINE_HEIGHT = 15  # points: Excel's default row height, one line of its default font
+
+
+def _width(column: str) -> int:
+    return WIDTHS.get(column.rstrip("0123456789").rstrip("_"), 12)
+
+
+def header(column: str, currency: str) -> str:
+    """What a person reads at the top of a column: "Reason 1", "Value at risk (EUR/month)"."""
+    if column in HEADERS:
+        return HEADERS[column].format(currency=currency)
+    name, _, k = column.rpartition("_")
+    if name in ("touchpoint", "reason") and k.isdigit():
+        return f"{name.capitalize()} {k}"
+    return column.replace("_", " ").capitalize()
+
+
+def money_format(currency: str) -> str:
+    """Thousands separated, to the cent, the currency after the amount: 1,234.50 "EUR"."""
+    return '#,##0.00 "{}"'.format(currency.replace('"', ""))
+
+
+def notes(scored: pl.DataFrame, as_of: datetime, currency: str) -> list[tuple[str, str]]:
+    """How to read the list, in plain words: the Notes sheet."""
+    versions = (
+        scored["model_version"].drop_nulls().unique().sort().to_list()
+        if "model_version" in scored.columns
+        else []
+    )
+    tiers = (
+        "; ".join(f"{name}: {threshold:.0%} or more" for name, threshold in RISK_TIERS)
+        + f"; low: below {RISK_TIERS[-1][1]:.0%}"
+    )
+    return [
+        ("Scored as of", f"{as_of:%Y-%m-%d %H:%M}"),
+        ("Model version", ", ".join(versions) or "not recorded"),
+        ("Currency", currency),
+        ("Customers", f"{scored.height:,}"),
+        (
+            "Churn probability",
+            "How likely the customer is to leave in the horizon after the as-of date. It is "
+            "calibrated: of the customers at 80%, about 8 in 10 leave.",
+        ),
+        (
+            "Risk tier",
+            f'By churn probability: {tiers}. The "{CALL_FIRST_SHEET}" sheet holds the '
+            f'{" and ".join(ACTION_TIERS)} tiers; "{ALL_SHEET}" holds everyone.',
+        ),
+        (
+            "Value at risk",
+            f"Churn probability times the customer's monthly value, in {currency} per month: "
+            "what the business expects to lose each month if nothing is done. Where the "
+            "customers table has no monthly value, the customer's spend per month is used; "
+            "blank where neither is known. The list is sorted by it, so the first calls save "
+            "the most.",
+        ),
+        (
+            "Reason 1-3",
+            "The touchpoints raising this customer's risk most, each with a sentence from the "
+            "customer's own figures. A touchpoint is a reason only when it raises the odds of "
+            "leaving by at least a fifth, so many low-risk customers have none.",
+        ),
+        (
+            "Suggested action",
+            "From the retention playbook, for the top reason, with the team that owns it; "
+            f"only for the {' and '.join(ACTION_TIERS)} tiers.",
+        ),
+    ]
+
+
+def _write_sheet(
+    workbook: xlsxwriter.Workbook,
+    name: str,
+    frame: pl.DataFrame,
+    currency: str,
+    formats: dict[str, Any],
+) -> None:
+    sheet = workbook.add_worksheet(name)
+    for c, column in enumerate(frame.columns):
+        sheet.write(0, c, header(column, currency), formats["header"])
+        if column == "churn_probability":
+            cell, width = formats["percent"], 12
+        elif column in MONEY_COLUMNS:
+            cell, width = formats["money"], 16
+        elif column == "as_of":
+            cell, width = formats["date"], WIDTHS["as_of"]
+        elif column.startswith(WRAPPED):
+            cell, width = formats["wrap"], _width(column)
+        else:
+            cell, width = None, _width(column)
+        sheet.set_column(c, c, max(width, len(header(column, currency)) * 0.9), cell)
+        values = frame[column].to_list()
+        for r, value in enumerate(values, start=1):
+            if value is not None:
+                sheet.write(r, c, value, cell)
+    sheet.set_row(0, 30)  # two lines: "Value at risk" over "(EUR/month)"
+    # Neither Excel nor LibreOffice reliably grows a row for wrapped text it loads: each row gets
+    # the lines its longest wrapped cell needs, at a width's worth of characters per line.
+    wrapped = [c for c in frame.columns if c.startswith(WRAPPED)]
+    if wrapped and frame.height:
+        lines = frame.select(
+            pl.max_horizontal(
+                (pl.col(c).str.len_chars().fill_null(0) / _width(c)).ceil() for c in wrapped
+            ).clip(lower_bound=1)
+        ).to_series()
+        for r, n in enumerate(lines.to_list(), start=1):
+            if n > 1:
+                sheet.set_row(r, LINE_HEIGHT * n)
+    sheet.freeze_panes(1, 1)
+    sheet.autofilter(0, 0, max(frame.height, 1), max(frame.width - 1, 0))
+    # printed: landscape, one page wide, the headers on every page
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0)
+
+
+def write_workbook(
+    scored: pl.DataFrame, path: Path, as_of: datetime, currency: str = "EUR"
+) -> None:
+    """The list as a spreadsheet for the people who call: the ACTION_TIERS first, everyone, and
+    notes on how to read it; human headers, percentages and money in `currency`. Dated `as_of`
+    rather than the clock: the same list gives the same bytes, so a rerun on unchanged data leaves
+    the outputs (and their manifest) unchanged."""
+    workbook = xlsxwriter.Workbook(path, {"nan_inf_to_errors": True, "remove_timezone": True})
     workbook.set_properties({"created": as_of.replace(tzinfo=None)})
-    scored.write_excel(workbook, worksheet="at risk", autofit=True, freeze_panes=(1, 1))
+    formats = {
+        "header": workbook.add_format(
+            {"bold": True, "text_wrap": True, "valign": "top", "bottom": 1, "bg_color": "#DDEBF7"}
+        ),
+        "percent": workbook.add_format({"num_format": "0%"}),
+        "money": workbook.add_format({"num_format": money_format(currency)}),
+        "date": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+        "wrap": workbook.add_format({"text_wrap": True, "valign": "top"}),
+        "label": workbook.add_format({"bold": True, "valign": "top"}),
+    }
+    calls = scored.filter(pl.col("risk_tier").is_in(ACTION_TIERS))
+    _write_sheet(workbook, CALL_FIRST_SHEET, calls, currency, formats)
+    _write_sheet(workbook, ALL_SHEET, scored, currency, formats)
+    sheet = workbook.add_worksheet(NOTES_SHEET)
+    sheet.set_column(0, 0, 20)
+    sheet.set_column(1, 1, NOTES_WIDTH)
+    sheet.fit_to_pages(1, 0)
+    for r, (key, text) in enumerate(notes(scored, as_of, currency)):
+        sheet.set_row(r, LINE_HEIGHT * (-(-len(text) // NOTES_WIDTH)))
+        sheet.write(r, 0, key, formats["label"])
+        sheet.write(r, 1, text, formats["wrap"])
     workbook.close()
 
 
@@ -137,14 +302,16 @@ def select_customers(
     return scored.filter(chosen)
 
 
-def export_list(scored: pl.DataFrame, folder: Path, name: str, as_of: datetime) -> list[Path]:
+def export_list(
+    scored: pl.DataFrame, folder: Path, name: str, as_of: datetime, currency: str = "EUR"
+) -> list[Path]:
     """`scored` as `<name>.parquet` (full precision), `.csv` (rounded, `for_csv`) and `.xlsx` in
     `folder`: how the pipeline publishes the whole list, and how a team exports a part of it."""
     folder.mkdir(parents=True, exist_ok=True)
     files = [folder / f"{name}.{ext}" for ext in ("parquet", "csv", "xlsx")]
     scored.write_parquet(files[0])
-    for_csv(scored).write_csv(files[1])
-    write_workbook(scored, files[2], as_of)
+    for_csv(scored).write_csv(files[1], datetime_format=CSV_DATETIME)
+    write_workbook(scored, files[2], as_of, currency)
     return files
 
 

@@ -14,8 +14,9 @@ from features.ingest.read import ingest_table
 from models.calibration import CalibratedModel
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import headline, render_report
-from models.explain.published_outputs import publish
+from models.explain.published_outputs import publish, stamp
 from models.explain.scored_customers import (
+    CSV_DATETIME,
     export_list,
     monthly_spend,
     reasons,
@@ -25,8 +26,6 @@ from models.explain.shap_attributions import score_and_explain
 from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
 from models.explain.what_if import what_if_table
 from models.tracking import (
-    Tracking,
-    champion_version,
     load_champion,
     load_version,
     run_plots,
@@ -54,13 +53,19 @@ def scoring_model(
     return load_champion(tracking)
 
 
-def _scoring_version(
-    context: dg.AssetExecutionContext, churn_model: ChurnModel, tracking: Tracking
-) -> str | None:
-    """The version `scoring_model` scores with, without loading it."""
-    if churn_model.promoted_in(context.run.run_id):
-        return churn_model.version
-    return champion_version(tracking)
+def scored_by(context: dg.AssetExecutionContext) -> str:
+    """The registered model version behind the stored `shap_attributions` (its materialization's
+    `champion_version`): what scored the probabilities an output is built from, even when that
+    output is rebuilt alone, after the champion has moved on."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("shap_attributions"))
+    materialization = event.asset_materialization if event is not None else None
+    version = materialization.metadata.get("champion_version") if materialization else None
+    if version is None:
+        raise ValueError(
+            "shap_attributions has no recorded champion_version: materialize shap_attributions "
+            "again (the daily_scoring job) before the outputs built from it"
+        )
+    return str(version.value)
 
 
 @dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS)
@@ -118,8 +123,9 @@ def touchpoint_drivers(
     top = top_touchpoints(attribution, reason_touchpoints(catalogue))
     drivers = driver_table(attribution, top, catalogue, settings.flag_rule())
     out = data_root.staged_outputs(context.run.run_id)
-    drivers.write_parquet(out / "touchpoint_drivers.parquet")
-    drivers.write_csv(out / "touchpoint_drivers.csv")
+    published = stamp(drivers, feature_plan.as_of, scored_by(context))
+    published.write_parquet(out / "touchpoint_drivers.parquet")
+    published.write_csv(out / "touchpoint_drivers.csv", datetime_format=CSV_DATETIME)
     flagged = drivers.filter(pl.col("flagged"))["touchpoint"].to_list()
     context.log.info(f"flagged touchpoints: {flagged}")
     return dg.Output(
@@ -162,7 +168,9 @@ def scored_customers(
     if data_root.pseudonym_key is not None:
         landed = ingest_table(data_root.landing, CUSTOMERS).accepted["customer_id"]
         listed = with_real_ids(scored, real_ids(landed, data_root.pseudonym_key))
-    export_list(listed, out, "scored_customers", feature_plan.as_of)
+    as_of = feature_plan.as_of
+    stamped = stamp(listed, as_of, scored_by(context))
+    export_list(stamped, out, "scored_customers", as_of, settings.currency)
     tiers = dict(scored.group_by("risk_tier").len().iter_rows())
     context.log.info(f"scored {scored.height:,} customers: {tiers}")
     return dg.Output(
@@ -230,8 +238,7 @@ def churn_report(
     catalogue = settings.catalogue()
     attribution = attribution_of(shap_attributions, feature_plan.registry(catalogue))
     tracking = mlflow_tracking.tracking()
-    scored_by = _scoring_version(context, churn_model, tracking)
-    run_id = version_run_id(tracking, scored_by) if scored_by else None
+    run_id = version_run_id(tracking, scored_by(context))
     logged = run_plots(tracking, run_id) if run_id else {}
     html = render_report(
         touchpoint_drivers,
@@ -264,11 +271,12 @@ def churn_report(
     deps=["touchpoint_drivers", "scored_customers", "churn_report", "feature_dictionary"],
 )
 def published_outputs(
-    context: dg.AssetExecutionContext, data_root: DataRoot
+    context: dg.AssetExecutionContext, data_root: DataRoot, feature_plan: FeaturePlan
 ) -> dg.MaterializeResult:
     """outputs/ switched to this run's set of outputs in one rename (`published_outputs`): a
-    reader never sees a mix of two runs, and a killed run leaves the previous set whole."""
-    manifest = publish(Path(data_root.path), context.run.run_id)
+    reader never sees a mix of two runs, and a killed run leaves the previous set whole. The set
+    is kept as its as_of day's copy in outputs/history/ first."""
+    manifest = publish(Path(data_root.path), context.run.run_id, feature_plan.as_of)
     context.log.info(f"published {len(manifest['files'])} outputs in {data_root.path}/outputs")
     return dg.MaterializeResult(
         metadata={
