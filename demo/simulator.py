@@ -379,9 +379,10 @@ def simulate(config: WorldConfig | None = None) -> World:
         leaving, frictions = _step(rng, latent, state, joining=signup_week == week - 1)
         churn_seconds[leaving] = (week + rng.random(leaving.sum())) * WEEK.total_seconds()
         idx = np.flatnonzero(state.alive)
-        if week == config.weeks - 1 or (config.start + (week + 1) * WEEK).month != (
-            config.start + (week + 2) * WEEK
-        ).month:
+        if (
+            week == config.weeks - 1
+            or (config.start + (week + 1) * WEEK).month != (config.start + (week + 2) * WEEK).month
+        ):
             log.info(
                 "simulated to %s (week %d of %d): %s customers active, %.1fs",
                 f"{config.start + (week + 1) * WEEK:%Y-%m-%d}",

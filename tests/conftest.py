@@ -18,8 +18,8 @@ from pipelines.definitions import build_definitions
 
 # Big enough that the holdout (about 4,000 customers, 10% churn) gives a stable AUC, small enough
 # to run in well under a minute.
-# The end is pinned (the demo's is today), so the world and the monthly cutoffs over it stay the same
-# from day to day.
+# The end is pinned (the demo's is today), so the world and the monthly cutoffs over it stay the
+# same from day to day.
 WORLD = WorldConfig(customers=5_000, seed=11, end=datetime(2026, 11, 2, tzinfo=UTC))
 
 

@@ -14,9 +14,7 @@ from demo.landing import MANIFEST, DemoFolderError, foreign_landing_files, write
 from demo.simulator import WorldConfig, chunks, simulate
 
 END = datetime(2026, 3, 23, tzinfo=UTC)
-SMALL = WorldConfig(
-    customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0, end=END
-)
+SMALL = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0, end=END)
 
 
 def test_a_world_that_fits_in_one_chunk_is_the_config_itself():
@@ -71,9 +69,7 @@ def test_chunks_write_side_by_side_with_ids_unique_across_chunks(tmp_path):
 
 def test_skipping_the_oracle_leaves_the_world_unchanged():
     with_truth = simulate(
-        WorldConfig(
-            customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=4, end=END
-        )
+        WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=4, end=END)
     )
     without = simulate(SMALL)
     for table in ("customers", "clickstream", "support", "surveys"):
@@ -137,7 +133,9 @@ def test_the_same_seed_gives_the_same_world_shifted_to_its_end():
     # the oracle is at each world's own month starts, midnight UTC, as the pipeline's cutoffs are
     for world, at in ((first, config), (second, later)):
         cutoffs = world.truth_at_cutoffs["cutoff"].unique().sort().to_list()
-        assert cutoffs and all(c.day == 1 and c.hour == 0 and at.start < c < at.end for c in cutoffs)
+        assert cutoffs and all(
+            c.day == 1 and c.hour == 0 and at.start < c < at.end for c in cutoffs
+        )
 
 
 def test_a_world_ends_at_a_midnight_utc_by_default_today():
