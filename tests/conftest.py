@@ -13,7 +13,7 @@ import pytest
 
 from demo.landing import write_world
 from demo.simulator import WorldConfig, simulate
-from pipelines.cli import run_all
+from pipelines.cli import PipelineResult, run_all
 from pipelines.definitions import build_definitions
 
 # Big enough that the holdout (about 4,000 customers, 10% churn) gives a stable AUC, small enough
@@ -29,7 +29,7 @@ class PipelineRun:
     data_root: Path
     tracking_uri: str
     defs: dg.Definitions
-    result: dg.ExecuteInProcessResult
+    result: PipelineResult
     instance: dg.DagsterInstance
 
     def output(self, asset: str):

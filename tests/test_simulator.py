@@ -129,7 +129,7 @@ def test_the_same_seed_gives_the_same_world_shifted_to_its_end():
     for table in ("customers", "clickstream", "support", "surveys"):
         assert shifted(getattr(first, table)).equals(getattr(second, table)), table
     assert first.truth.equals(second.truth)  # the same customers active at the end, same labels
-    assert second.clickstream["ts"].max() < later.end
+    assert second.clickstream["ts"].max() < later.end  # pyright: ignore[reportOperatorIssue]
     # the oracle is at each world's own month starts, midnight UTC, as the pipeline's cutoffs are
     for world, at in ((first, config), (second, later)):
         cutoffs = world.truth_at_cutoffs["cutoff"].unique().sort().to_list()
