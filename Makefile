@@ -25,7 +25,13 @@ export TOUCHPOINT_CHURN_TRAIN_CUTOFFS := $(TRAIN_CUTOFFS)
 endif
 INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
-.PHONY: setup instance chromium demo run real forget lint format test heavy bench dev notebook mlflow lock clean
+.PHONY: help setup instance chromium demo run real forget lint format test heavy bench dev notebook mlflow lock clean
+
+# the targets with a `## description` on their line, in the order they appear here
+help:  ## list the targets and what each does
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  sed -E 's/^([a-zA-Z_-]+):.*## (.*)$$/\1\t\2/' | \
+	  awk -F '\t' '{ printf "  make %-10s %s\n", $$1, $$2 }'
 
 # uv installs the locked stack in ~20 s where pip takes ~110 s; it is itself one pip install away.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -40,7 +46,7 @@ instance:
 	@mkdir -p $(DAGSTER_HOME)
 	@cp $(INSTANCE_YAML) $(DAGSTER_HOME)/dagster.yaml
 
-setup: $(VENV)/.installed instance
+setup: $(VENV)/.installed instance  ## install the locked stack into .venv and the Dagster instance file
 
 # The report test renders report.html in headless Chromium (Debian's package); install it when missing.
 chromium:
@@ -52,14 +58,16 @@ chromium:
 VERBOSE ?=
 CLI := $(BIN)/python -m pipelines.cli$(if $(VERBOSE), --verbose)
 
-demo: setup  ## generate the demo world and run the whole pipeline through Dagster
-	$(CLI) demo
+# CUSTOMERS= (also the benchmark's) sizes the demo world: `make demo CUSTOMERS=5000`
+CUSTOMERS ?=
+demo: setup  ## generate the demo world (CUSTOMERS= to size it) and run the whole pipeline through Dagster
+	$(CLI) demo$(if $(CUSTOMERS), --customers $(CUSTOMERS))
 
 run: setup  ## run the whole pipeline on what is in $(TOUCHPOINT_CHURN_DATA)/landing
 	$(CLI) run
 
 # what CI enforces: the format, the lint rules and the types (all configured in pyproject.toml)
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed  ## ruff format --check, ruff check and pyright, as CI runs them
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/pyright
@@ -70,7 +78,7 @@ format: $(VENV)/.installed  ## reformat and apply the safe lint fixes
 
 # PYTEST_ARGS='-m "not e2e"' runs the quick tests only
 PYTEST_ARGS ?=
-test: setup chromium lint
+test: setup chromium lint  ## the lint, then every test (PYTEST_ARGS='-m "not e2e"': the quick ones)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 CUSTOMER ?=
@@ -82,7 +90,6 @@ heavy: setup  ## the tests too long for CI: make run killed at several points, t
 	$(BIN)/python -m pytest -m heavy
 
 EVENTS ?=
-CUSTOMERS ?=
 bench: setup  ## stage timings on a simulated world of EVENTS events (default 10M) or CUSTOMERS customers; both: the activity per customer follows
 	$(BIN)/python -m benchmarks.bench $(if $(EVENTS),--events $(EVENTS)) $(if $(CUSTOMERS),--customers $(CUSTOMERS))
 
@@ -114,5 +121,5 @@ mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000
 lock: $(VENV)/.installed  ## re-resolve requirements.lock after changing dependencies in pyproject.toml
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev -o requirements.lock
 
-clean:
+clean:  ## delete .venv and the local Dagster and MLflow state
 	rm -rf $(VENV) .dagster .mlflow .pytest_cache

@@ -6,7 +6,9 @@ from deleting files it did not write.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,6 +16,8 @@ import polars as pl
 
 from demo.simulator import DECOYS, PLANTED_DRIVERS, World, WorldConfig
 from features.ingest.landing import file_digest
+
+log = logging.getLogger(__name__)
 
 
 def _iso(df: pl.DataFrame) -> pl.DataFrame:
@@ -130,17 +134,34 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
             ],
             how="vertical_relaxed",
         )
+    started = time.perf_counter()
+
+    def wrote(table: str, rows: int, files: int = 1) -> None:
+        log.info(
+            "wrote landing/%s: %s rows in %d %s, %.1fs",
+            table,
+            f"{rows:,}",
+            files,
+            "file" if files == 1 else "files",
+            time.perf_counter() - started,
+        )
+
     customers.write_csv(landing / "customers" / f"customers{suffix}.csv")
-    for (month,), part in (
+    wrote("customers", customers.height)
+    months = (
         clickstream.with_columns(m=pl.col("ts").dt.strftime("%Y-%m"))
         .partition_by("m", as_dict=True)
         .items()
-    ):
+    )
+    for (month,), part in months:
         part.drop("m").write_parquet(
             landing / "clickstream" / f"clickstream_{month}{suffix}.parquet"
         )
+    wrote("clickstream", clickstream.height, len(months))
     support.write_ndjson(landing / "support" / f"tickets{suffix}.jsonl")
+    wrote("support", support.height)
     surveys.write_csv(landing / "surveys" / f"responses{suffix}.csv")
+    wrote("surveys", surveys.height)
     truth_dir.mkdir(parents=True, exist_ok=True)
     if config.chunk is None:
         written = {

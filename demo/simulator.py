@@ -10,7 +10,9 @@ compare what the pipeline found with what is true.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -29,6 +31,7 @@ DECOYS = (
     "feedback_survey",
 )
 WEEK = timedelta(days=7)
+log = logging.getLogger(__name__)
 _WINDOW_WEEKS = 4  # the hazard looks at the last four weeks of friction
 _HAZARD_BASE = -7.5
 _HAZARD_WEIGHTS = {
@@ -47,11 +50,31 @@ _TROUBLE_EXIT = 0.02  # weekly chance an episode ends: about a year each
 _TROUBLE_START = 0.006
 
 
+def utc_midnight(moment: datetime | None = None) -> datetime:
+    """The midnight UTC that starts `moment`'s day (default: today's)."""
+    moment = datetime.now(UTC) if moment is None else moment.astimezone(UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 @dataclass(frozen=True)
 class WorldConfig:
+    """A world of `weeks` weeks ending at `end`.
+
+    Everything is simulated in seconds from the world's start and only turned into dates at the
+    end (`_ts`), so the same seed gives the same world at any `end`: the same customers, the same
+    events at the same offsets from the end, the same labels, shifted in time. The simulator has
+    no weekday or seasonal effect tied to the calendar: its weeks (and the four-weekly renewals)
+    count from the world's start, so they follow the offsets and start on `end`'s weekday. The
+    one thing tied to the calendar is the oracle's cutoffs (`truth_at_cutoffs`), which are month
+    starts because the pipeline's cutoffs are: those move with the calendar, not with the shift.
+    """
+
     customers: int = 20_000
     weeks: int = 52
-    start: datetime = datetime(2025, 11, 3, tzinfo=UTC)
+    # midnight UTC; the demo's default is today's, so its latest event is hours old whenever it
+    # runs (the freshness check). Tests pin it, so that their worlds, and the pipeline's monthly
+    # cutoffs over them, stay the same from day to day.
+    end: datetime = field(default_factory=utc_midnight)
     sessions_per_week: float = 1.0
     horizon_days: int = 90
     seed: int = 7
@@ -68,9 +91,16 @@ class WorldConfig:
     # number of the first customer, so customer ids stay unique across chunks
     first_customer: int = 0
 
+    def __post_init__(self) -> None:
+        if self.end.tzinfo is None or self.end != utc_midnight(self.end):
+            raise ValueError(
+                f"the world's end must be a midnight UTC (the pipeline's cutoffs are), "
+                f"got {self.end.isoformat()}"
+            )
+
     @property
-    def end(self) -> datetime:
-        return self.start + self.weeks * WEEK
+    def start(self) -> datetime:
+        return self.end - self.weeks * WEEK
 
 
 def chunks(config: WorldConfig, size: int) -> list[WorldConfig]:
@@ -311,7 +341,11 @@ def _oracle_at(
         return churns.sum(axis=0) / alive_at_cutoff.sum(axis=0)
 
 
-def simulate(config: WorldConfig = WorldConfig()) -> World:
+def simulate(config: WorldConfig | None = None) -> World:
+    """The world, logging its progress (`demo.simulator` at INFO: each simulated month, the truth,
+    the events) since a default world takes about a minute."""
+    config = WorldConfig() if config is None else config
+    started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     n = config.customers
     latent = _latent(rng, n, config)
@@ -345,6 +379,18 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
         leaving, frictions = _step(rng, latent, state, joining=signup_week == week - 1)
         churn_seconds[leaving] = (week + rng.random(leaving.sum())) * WEEK.total_seconds()
         idx = np.flatnonzero(state.alive)
+        if (
+            week == config.weeks - 1
+            or (config.start + (week + 1) * WEEK).month != (config.start + (week + 2) * WEEK).month
+        ):
+            log.info(
+                "simulated to %s (week %d of %d): %s customers active, %.1fs",
+                f"{config.start + (week + 1) * WEEK:%Y-%m-%d}",
+                week + 1,
+                config.weeks,
+                f"{idx.size:,}",
+                time.perf_counter() - started,
+            )
         weekly.append(
             pl.DataFrame(
                 {
@@ -394,8 +440,15 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
         pl.concat(at_cutoffs) if at_cutoffs else pl.DataFrame(schema=_TRUTH_AT_CUTOFFS)
     )
 
+    log.info(
+        "ground truth: %s customers active at the end, %s churn in the next %d days, %.1fs",
+        f"{truth.height:,}",
+        f"{int(truth['churns_in_horizon'].sum()):,}",
+        config.horizon_days,
+        time.perf_counter() - started,
+    )
     events = _Expander(rng, config, cw, latent, ids)
-    return World(
+    world = World(
         customers=_customers(rng, config, ids, signup_at, churn_seconds),
         clickstream=events.clickstream(),
         support=events.tickets.drop(_TICKET_STATE),
@@ -403,6 +456,14 @@ def simulate(config: WorldConfig = WorldConfig()) -> World:
         truth=truth,
         truth_at_cutoffs=truth_at_cutoffs,
     )
+    log.info(
+        "events: %s clicks, %s tickets, %s survey answers, %.1fs",
+        f"{world.clickstream.height:,}",
+        f"{world.support.height:,}",
+        f"{world.surveys.height:,}",
+        time.perf_counter() - started,
+    )
+    return world
 
 
 def _alive_at(

@@ -476,12 +476,17 @@ def journey_features(catalogue: Catalogue) -> list[FeatureDef]:
     ]
 
 
+# read by name where a stage needs the customer's age: the drift check compares established
+# customers
+TENURE_DAYS = f"{PROFILE}_tenure_days"
+
+
 def profile_features(plans: list[str], monthly_value: bool = True) -> list[FeatureDef]:
     """Tenure, value and plan: context that shifts risk, not a touchpoint to fix. The monthly
     value only where the data has one (the contract makes it optional)."""
     defs = [
         FeatureDef(
-            "profile_tenure_days",
+            TENURE_DAYS,
             PROFILE,
             PROFILE,
             "profile",
@@ -491,6 +496,7 @@ def profile_features(plans: list[str], monthly_value: bool = True) -> list[Featu
             lambda c: _days(pl.lit(c, dtype=UTC_US) - pl.col("signup_at")),
             fill=None,
             reason_missing="signup date unknown",
+            ages=True,
         ),
         FeatureDef(
             "profile_monthly_value",
@@ -571,6 +577,7 @@ def customer_value_features(horizon_days: int) -> list[FeatureDef]:
             f"bought on {_number_of('day', 'days')} so far",
             lambda c: pl.col(purchases.PURCHASE_DAYS).cast(pl.Float64),
             raises_risk_when="low",
+            ages=True,
         ),
         *[
             feature(
@@ -590,6 +597,7 @@ def customer_value_features(horizon_days: int) -> list[FeatureDef]:
             "spent {value:,.0f} so far",
             lambda c: pl.col(purchases.VALUE),
             raises_risk_when="low",
+            ages=True,
         ),
         feature(
             "mean_order_value",
@@ -610,6 +618,7 @@ def customer_value_features(horizon_days: int) -> list[FeatureDef]:
             fill=None,
             raises_risk_when="low",
             reason_missing=never,
+            ages=True,
         ),
         feature(
             "days_since_last_purchase",
@@ -673,6 +682,7 @@ def customer_value_features(horizon_days: int) -> list[FeatureDef]:
             fill=None,
             raises_risk_when="low",
             reason_missing="too little purchase history for the BG/NBD model",
+            ages=True,
         ),
         feature(
             "bgnbd_expected_purchases",

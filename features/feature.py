@@ -83,6 +83,10 @@ class FeatureDef:
     reason_missing: str | None = None  # the sentence for a missing value; needed where fill is None
     # other features of the same customer the reason names, as {name} in the template
     reason_context: tuple[str, ...] = ()
+    # grows with the time since a moment the customer passed once (signup, the first purchase) or
+    # sums the whole history: it moves between a training cutoff and as_of by construction, so the
+    # drift check leaves it out (models.drift.drift_features)
+    ages: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from features.families import TENURE_DAYS
+from features.feature import FeatureDef
+
 EPSILON = 1e-4  # an empty bin's share, so that ln() stays finite
 
 
@@ -80,3 +83,35 @@ def shared_numeric_features(
         for c, t in reference.schema.items()
         if c in actual.columns and t.is_numeric() and c not in exclude
     ]
+
+
+def drift_features(
+    registry: Sequence[FeatureDef], reference: pl.DataFrame, actual: pl.DataFrame
+) -> list[str]:
+    """The features whose drift says something: numeric in both frames, in the registry's order,
+    and not one that ages (`FeatureDef.ages`).
+
+    Tenure, days since the first purchase, the whole history's counts and value, and the BG/NBD
+    figures built on the customer's age all grow between the newest training cutoff and as_of
+    (90 days and more apart) for every customer who stays: their PSI is the gap between the two
+    dates, not a change in the customers, and a check that always warns is a check nobody reads.
+    They are left out rather than shifted by the gap, since only tenure grows by exactly the gap
+    (a purchase count grows by what each customer bought). Features over fixed windows, rates,
+    gaps and recencies stay: those hold still for a customer whose behaviour holds still.
+    """
+    numeric = set(shared_numeric_features(reference, actual))
+    return [d.name for d in registry if d.name in numeric and not d.ages]
+
+
+def established(frame: pl.DataFrame, min_days: int) -> pl.DataFrame:
+    """The customers known for at least `min_days` at their cutoff (all of them where the frame has
+    no tenure).
+
+    The drift check compares these on both sides, like with like: a customer younger than a
+    feature's window has only part of the window to fill, so a change in how many customers are
+    new (the demo world, for one, stops signing customers up 12 weeks before its end) would move
+    every windowed count without anyone's behaviour changing. How many customers are new is the
+    business's growth, not the model's ageing."""
+    if TENURE_DAYS not in frame.columns:
+        return frame
+    return frame.filter(pl.col(TENURE_DAYS) >= min_days)

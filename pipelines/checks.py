@@ -33,7 +33,7 @@ from typing import cast
 import dagster as dg
 import polars as pl
 
-from features.feature_plan import MIN_CUTOFFS
+from features.feature_plan import MIN_CUTOFFS, FeaturePlan
 from features.ingest.contract import CONTRACTS, EVENT_TABLES, TableContract
 from features.ingest.file_quarantine import read_table_log
 from features.ingest.quality import EVENT_TIME, before_signup, quarantine_share, schema_problems
@@ -46,7 +46,8 @@ from features.quality import (
     null_shares,
 )
 from features.touchpoint_days import latest_touch
-from models.drift import psi_table, shared_numeric_features
+from features.windows import WINDOWS_DAYS
+from models.drift import drift_features, established, psi_table, shared_numeric_features
 from pipelines.config import QualityBounds
 from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, DataRoot
@@ -311,23 +312,33 @@ def scoring_null_rates(
     asset="scoring_features",
     name="feature_drift",
     blocking=False,
-    additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
+    additional_ins={
+        "training_snapshots": dg.AssetIn("training_snapshots"),
+        "feature_plan": dg.AssetIn("feature_plan"),
+    },
     description=(
         "Population stability index of each feature, the newest training cutoff vs the "
-        "scoring population; fails above QualityBounds.psi_threshold."
+        "scoring population, both over the customers known for at least the longest touch "
+        f"window ({max(WINDOWS_DAYS)} days), leaving out the features that age by construction "
+        "(tenure, the whole history's counts: models.drift.drift_features); fails above "
+        "QualityBounds.psi_threshold."
     ),
 )
 def feature_drift(
-    quality: QualityBounds, scoring_features: pl.DataFrame, training_snapshots: pl.DataFrame
+    quality: QualityBounds,
+    settings: ChurnSettings,
+    scoring_features: pl.DataFrame,
+    training_snapshots: pl.DataFrame,
+    feature_plan: FeaturePlan,
 ) -> dg.AssetCheckResult:
     # the newest training cutoff: the population scoring should resemble most
     reference = training_snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max())
-    table = psi_table(
-        reference,
-        scoring_features,
-        shared_numeric_features(reference, scoring_features, exclude=[LABEL]),
-        quality.psi_bins,
-    )
+    actual = scoring_features
+    old_enough = established(reference, max(WINDOWS_DAYS)), established(actual, max(WINDOWS_DAYS))
+    if all(not side.is_empty() for side in old_enough):  # else a young business: compare everyone
+        reference, actual = old_enough
+    compared = drift_features(feature_plan.registry(settings.catalogue()), reference, actual)
+    table = psi_table(reference, actual, compared, quality.psi_bins)
     drifted = table.filter(pl.col("psi") > quality.psi_threshold)["feature"].to_list()
     worst = float(cast(float | None, table["psi"].max()) or 0.0)  # psi is a Float64 column
     return dg.AssetCheckResult(

@@ -8,6 +8,13 @@ instance (same content) are not processed again.
 When something fails, the log names the failed step in one line and the end says what failed and
 why (a failed check's own description, an error's message); `--verbose` (`make run VERBOSE=1`)
 logs Dagster's full errors with their stack traces instead.
+
+The runs are the named jobs the schedules launch, so the UI's run list keeps their history under
+those names: one `ingest_<table>_files` run per new landing file, then `weekly_retraining` (the
+tables, snapshots and a model), then `daily_scoring` (the scored list, drivers and report).
+
+Dagster, the definitions and the numeric stack are imported inside the commands, so `--help` and
+a mistyped flag answer at once.
 """
 
 from __future__ import annotations
@@ -18,22 +25,16 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
-import dagster as dg
-import polars as pl
-from dagster_shared.error import SerializableErrorInfo
-
-from features.ingest.adapters import cdnow, olist
-from features.ingest.erasure import AUDIT_LOG, erase_customer
-from features.ingest.pseudonyms import KEY_VARIABLE
-from models.training.evaluate import classification_metrics, expected_roc_auc
-from pipelines.config import DeploymentError, deployment
-from pipelines.partitions import apply, ingest_job_name, landing_changes
+if TYPE_CHECKING:
+    import dagster as dg
+    from dagster_shared.error import SerializableErrorInfo
 
 CLI_TAG = "touchpoint_churn/cli"  # the runs this CLI launched in its own process
 VERBOSE_HINT = (
@@ -51,69 +52,140 @@ def first_paragraph(record: logging.LogRecord) -> bool:
     return True
 
 
-@dg.logger(
-    config_schema=dg.colored_console_logger.config_schema,
-    description="Dagster's console logger, failures in one line each.",
-)
-def concise_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
-    log = dg.colored_console_logger.logger_fn(init_context)
-    log.addFilter(first_paragraph)
-    return log
+def concise_console_logger() -> dg.LoggerDefinition:
+    """Dagster's console logger, failures in one line each (built on first use: defining it
+    imports Dagster)."""
+    import dagster as dg
+
+    @dg.logger(
+        config_schema=dg.colored_console_logger.config_schema,
+        description="Dagster's console logger, failures in one line each.",
+    )
+    def concise(init_context: dg.InitLoggerContext) -> logging.Logger:
+        log = dg.colored_console_logger.logger_fn(init_context)
+        log.addFilter(first_paragraph)
+        return log
+
+    # @dg.logger made it a LoggerDefinition; pyright sees the bare function, as the config_schema
+    # passed (typed Any) matches both of dg.logger's overloads
+    return cast(dg.LoggerDefinition, concise)
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """The runs of one `run_all`, read as one: what a single run's result offered (success, each
+    asset's output, the checks, the failed steps), over the runs in the order they ran."""
+
+    runs: tuple[dg.ExecuteInProcessResult, ...]
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.runs)
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [r.run_id for r in self.runs]
+
+    @property
+    def run_id(self) -> str:
+        """The last run's id."""
+        return self.runs[-1].run_id
+
+    @property
+    def job_names(self) -> list[str]:
+        return [r.job_def.name for r in self.runs]
+
+    def output_for_node(self, node: str) -> Any:
+        """The node's output from the latest run that holds it."""
+        for run in reversed(self.runs):
+            if run.job_def.has_node_named(node):
+                return run.output_for_node(node)
+        raise KeyError(f"no run of {self.job_names} materialized {node}")
+
+    def get_asset_check_evaluations(self) -> list[dg.AssetCheckEvaluation]:
+        return [e for r in self.runs for e in r.get_asset_check_evaluations()]
+
+    def get_step_failure_events(self) -> list[dg.DagsterEvent]:
+        return [e for r in self.runs for e in r.get_step_failure_events()]
+
+    def asset_materializations_for_node(self, node: str) -> list[dg.AssetMaterialization]:
+        return [
+            m
+            for r in self.runs
+            if r.job_def.has_node_named(node)
+            for m in r.asset_materializations_for_node(node)
+        ]
+
+
+RETRAINING_JOB, SCORING_JOB = "weekly_retraining", "daily_scoring"  # pipelines/jobs.py
 
 
 def run_all(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
-    assets: list[str] | None = None,
+    assets: Sequence[str] | None = None,
     concise: bool = False,
-) -> dg.ExecuteInProcessResult:
+) -> PipelineResult:
     """Materialize every asset (or the named ones) in this process, logging at INFO (`concise`:
-    failures in one line each).
+    failures in one line each), as the jobs the sensor and the schedules launch.
 
     Event files are ingested first, as the landing sensor would: new files become partitions and
-    each partition not yet processed (or whose stored result is gone) runs once; files seen before
-    are not read again. Then one run materializes the unpartitioned assets (and their checks),
-    which it returns; a failed ingestion run stops there and is returned instead (what follows
-    would only fail on the file it could not store). Failures are in the result, not raised.
+    each partition not yet processed (or whose stored result is gone) runs once, each in its own
+    `ingest_<table>_files` run; files seen before are not read again. A failed ingestion run stops
+    there and is returned alone (what follows would only fail on the file it could not store).
+    Then `weekly_retraining` materializes its part of the unpartitioned assets (and their checks),
+    and `daily_scoring` the rest, reading what the first stored; a failed run (a blocking check
+    included) stops there, so nothing downstream of a failure is built, as in one run. Assets in
+    neither job would go to a last run of Dagster's implicit job, so none is ever skipped.
+    Failures are in the result, not raised.
     """
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    import dagster as dg
 
-    # @dg.logger made it a LoggerDefinition; pyright sees the bare function, as the config_schema
-    # passed (typed Any) matches both of dg.logger's overloads
-    console = cast(dg.LoggerDefinition, concise_console_logger)
+    from pipelines.partitions import apply, ingest_job_name, landing_changes
+
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    console = concise_console_logger() if concise else None
 
     def logged(job: dg.JobDefinition) -> dg.JobDefinition:
-        return job.with_logger_defs({"console": console}) if concise else job
+        return job.with_logger_defs({"console": console}) if console is not None else job
+
+    def execute(job: dg.JobDefinition, **kw: Any) -> dg.ExecuteInProcessResult:
+        return logged(job).execute_in_process(
+            instance=instance, run_config=quiet, raise_on_error=False, tags={CLI_TAG: "1"}, **kw
+        )
 
     assert defs.resources is not None  # build_definitions always binds the resources
     tables, _ = landing_changes(instance, defs.resources["data_root"], defs.resources["io_manager"])
     apply(instance, tables)
     for table in tables:
-        job = logged(defs.resolve_job_def(ingest_job_name(table.table)))
+        job = defs.resolve_job_def(ingest_job_name(table.table))
         for key in table.unprocessed:
-            ingested = job.execute_in_process(
-                instance=instance,
-                run_config=quiet,
-                partition_key=key,
-                raise_on_error=False,
-                tags={CLI_TAG: "1"},
-            )
+            ingested = execute(job, partition_key=key)
             if not ingested.success:
-                return ingested
-    job = logged(defs.resolve_implicit_global_asset_job_def())
+                return PipelineResult((ingested,))
     partitioned = {a.key for a in defs.resolve_all_asset_specs() if a.partitions_def is not None}
-    selection = (
+    wanted = (
         [dg.AssetKey(a) for a in assets]
         if assets
         else [a.key for a in defs.resolve_all_asset_specs() if a.key not in partitioned]
     )
-    return job.execute_in_process(
-        instance=instance,
-        run_config=quiet,
-        asset_selection=selection,
-        raise_on_error=False,
-        tags={CLI_TAG: "1"},
-    )
+    runs: list[dg.ExecuteInProcessResult] = []
+    left = list(wanted)
+    for name in (RETRAINING_JOB, SCORING_JOB, None):
+        job = (
+            defs.resolve_implicit_global_asset_job_def()
+            if name is None
+            else defs.resolve_job_def(name)
+        )
+        holds = set(job.asset_layer.selected_asset_keys)
+        mine = [k for k in left if k in holds]
+        if not mine:
+            continue
+        runs.append(execute(job, asset_selection=mine))
+        if not runs[-1].success:
+            break
+        left = [k for k in left if k not in holds]
+    return PipelineResult(tuple(runs))
 
 
 @contextmanager
@@ -122,6 +194,8 @@ def one_cli_run(instance: dg.DagsterInstance) -> Iterator[list[str]]:
     STARTED (yields their ids). A second `make run` while one is running is refused: two would
     write the same data root at once. Runs the daemon launched are not touched; Dagster's run
     monitoring watches those."""
+    import dagster as dg
+
     lock_path = Path(instance.root_directory) / ".touchpoint-churn-cli.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a+") as lock:
@@ -160,6 +234,8 @@ def _cause(error: SerializableErrorInfo) -> str:
 def check_lines(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[str]:
     """One line per check that did not pass, with its description: that is where a check says
     why."""
+    import dagster as dg
+
     return [
         f"  {'blocking check' if e.blocking else 'check'} "
         f"{e.asset_key.to_user_string()}:{e.check_name} "
@@ -170,7 +246,7 @@ def check_lines(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[str]:
     ]
 
 
-def failure_report(result: dg.ExecuteInProcessResult) -> str:
+def failure_report(result: PipelineResult) -> str:
     """What stopped a run and why, in a few lines: failed checks by their descriptions, failed steps
     by their error's message (a failed blocking check's own step failure only repeats its name)."""
     steps = [
@@ -190,7 +266,9 @@ def failure_report(result: dg.ExecuteInProcessResult) -> str:
     )
 
 
-def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: str) -> str:
+def summary(data_root: Path, result: PipelineResult, tracking_uri: str) -> str:
+    from models.training.evaluate import expected_roc_auc
+
     model = result.output_for_node("churn_model")
     drivers = result.output_for_node("touchpoint_drivers")
     scored = result.output_for_node("scored_customers")
@@ -228,7 +306,7 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
             f"  MLflow run:    {model.run_id} (model version {model.version}, "
             + (
                 "reused: the snapshots and settings it was trained on are unchanged"
-                if model.dagster_run_id != result.run_id
+                if model.dagster_run_id not in result.run_ids
                 else "promoted to champion"
                 if model.promoted
                 else (
@@ -242,7 +320,10 @@ def summary(data_root: Path, result: dg.ExecuteInProcessResult, tracking_uri: st
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+ADAPTERS = ("cdnow", "olist")  # features/ingest/adapters, imported when one is used
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.cli",
         description=__doc__,
@@ -253,21 +334,41 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="log Dagster's full errors with stack traces, and raise setup errors with theirs",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to run (COMMAND --help)"
+    )
     demo = sub.add_parser(
         "demo",
         help="generate the demo world into the data root's landing folder, then run everything",
+        description="Generate the demo world into the data root's landing folder (refusing to "
+        "replace files it did not write), its ground truth into truth/, then run everything.",
     )
     demo.add_argument(
         "--customers",
         type=int,
         default=None,
+        metavar="N",
         help="customers in the simulated world (default: the demo's 20,000)",
     )
     demo.add_argument(
-        "--seed", type=int, default=None, help="the world's seed (default: the demo's)"
+        "--seed",
+        type=int,
+        default=None,
+        help="the world's seed: the same seed gives the same world, shifted to its end date "
+        "(default: the demo's)",
     )
-    sub.add_parser("run", help="run everything on what is in the data root's landing folder")
+    demo.add_argument(
+        "--end",
+        default=None,
+        metavar="DATE",
+        help="the simulated year ends at this date's midnight UTC (ISO date; default: today)",
+    )
+    sub.add_parser(
+        "run",
+        help="run everything on what is in the data root's landing folder",
+        description="Run everything on the files in the data root's landing/<table>/ folders "
+        "(see README, 'Using your own data').",
+    )
     forget = sub.add_parser(
         "forget",
         help="erase one customer from the data root (landing, quarantine, stored assets, "
@@ -279,14 +380,21 @@ def main(argv: list[str] | None = None) -> int:
         help="map a public dataset (features/ingest/adapters) into the data root, then run "
         "everything and score the list against what really happened after --until",
     )
-    real.add_argument("--dataset", choices=sorted(ADAPTERS), required=True)
+    real.add_argument(
+        "--dataset", choices=ADAPTERS, required=True, help="which public dataset to map"
+    )
     real.add_argument(
         "--datasets", type=Path, required=True, help="the folder holding the datasets"
     )
     real.add_argument(
         "--until", default=None, help="the history ends here (ISO date); default: the dataset's"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from pipelines.config import DeploymentError
 
     try:
         return _run(args)
@@ -297,13 +405,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-ADAPTERS = {"cdnow": cdnow, "olist": olist}
-
-
 def write_real_dataset(data_root: Path, dataset: str, datasets: Path, until: str | None) -> None:
     """A public dataset mapped into the data root: the history before `until`, its settings, and
     what happened after in truth/ (which the pipeline never reads)."""
-    adapter = ADAPTERS[dataset]
+    from features.ingest.adapters import cdnow, olist
+
+    adapter = {"cdnow": cdnow, "olist": olist}[dataset]
     ends = adapter.UNTIL if until is None else datetime.fromisoformat(until).replace(tzinfo=UTC)
     started = time.perf_counter()
     try:
@@ -321,13 +428,17 @@ def write_real_dataset(data_root: Path, dataset: str, datasets: Path, until: str
     )
 
 
-def forward_check(data_root: Path, result: dg.ExecuteInProcessResult) -> str | None:
+def forward_check(data_root: Path, result: PipelineResult) -> str | None:
     """Where the data root holds what really happened after as_of (a demo world's or a public
     dataset's truth/customers.parquet), how the scored list did against it: what the backtest
     and the list's probabilities promised, set beside what happened."""
     path = data_root / "truth" / "customers.parquet"
     if not path.is_file():
         return None
+    import polars as pl
+
+    from models.training.evaluate import classification_metrics, expected_roc_auc
+
     truth = pl.read_parquet(path)
     if "churns_in_horizon" not in truth.columns:
         return None
@@ -348,9 +459,48 @@ class CannotStart(ValueError):
     """The run cannot start as asked; the message says what to change."""
 
 
-def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -> None:
+LANDING_TABLES = ("customers", "clickstream", "support", "surveys")  # features.ingest.contract
+
+
+def landing_problem(data_root: Path) -> str | None:
+    """Why a run would have nothing to work on, before Dagster starts: without a customers file
+    every step would be skipped in turn, each saying so in a line of its own. None when there is
+    one (what the files hold is the contract's and the checks' business)."""
+    landing = data_root / "landing"
+
+    def files(table: str) -> list[Path]:
+        folder = landing / table
+        if not folder.is_dir():
+            return []
+        return [
+            p
+            for p in folder.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        ]
+
+    if files("customers"):
+        return None
+    empty = [t for t in LANDING_TABLES if not files(t)]
+    return (
+        f"nothing to run on: {landing / 'customers'} holds no file"
+        + (
+            f" (nor do {', '.join(t + '/' for t in empty if t != 'customers')})"
+            if len(empty) > 1
+            else ""
+        )
+        + f". Put your exports (Parquet, CSV or JSON Lines) in {landing}/customers/, "
+        "clickstream/, support/ and surveys/, as data/README.md describes (README: 'Using your "
+        "own data'), or set TOUCHPOINT_CHURN_DATA to the folder that holds landing/; "
+        "`make demo` fills it with a simulated world instead."
+    )
+
+
+def write_demo_world(
+    data_root: Path, customers: int | None, seed: int | None, end: str | None = None
+) -> None:
     """The demo world into the data root's landing folder, its truth beside it. The demo package
-    lives in a checkout of the repository, beside the product, and is imported for this alone."""
+    lives in a checkout of the repository, beside the product, and is imported for this alone.
+    Its progress (each simulated month, each table written) is logged to stdout."""
     try:
         from demo.landing import DemoFolderError, check_landing_is_the_demos, write_world
         from demo.simulator import WorldConfig, simulate
@@ -362,15 +512,35 @@ def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -
             "this installation holds the product only"
         ) from err
     try:
+        ends = None if end is None else datetime.fromisoformat(end).replace(tzinfo=UTC)
+    except ValueError as err:
+        raise CannotStart(f"--end {end!r}: give an ISO date, such as 2026-11-02") from err
+    progress = logging.StreamHandler(sys.stdout)
+    progress.setFormatter(logging.Formatter("demo: %(message)s"))
+    demo_log = logging.getLogger("demo")
+    demo_log.addHandler(progress)
+    demo_log.setLevel(logging.INFO)
+    try:
         check_landing_is_the_demos(data_root)  # before simulating, which takes a while
         started = time.perf_counter()
         defaults = WorldConfig()
         config = WorldConfig(
-            customers=customers or defaults.customers, seed=defaults.seed if seed is None else seed
+            customers=customers or defaults.customers,
+            seed=defaults.seed if seed is None else seed,
+            end=defaults.end if ends is None else ends,
+        )
+        print(
+            f"demo: simulating {config.customers:,} customers from {config.start:%Y-%m-%d} to "
+            f"{config.end:%Y-%m-%d} (seed {config.seed})",
+            flush=True,
         )
         counts = write_world(simulate(config), data_root, config)
     except DemoFolderError as err:
         raise CannotStart(str(err)) from err
+    except ValueError as err:  # an --end that is not a midnight UTC
+        raise CannotStart(f"--end: {err}") from err
+    finally:
+        demo_log.removeHandler(progress)
     print(
         f"demo world written to {data_root / 'landing'} in {time.perf_counter() - started:.1f}s: "
         f"{counts}; ground truth in {data_root / 'truth'}"
@@ -378,6 +548,9 @@ def write_demo_world(data_root: Path, customers: int | None, seed: int | None) -
 
 
 def forget_customer(data_root: Path, customer_id: str) -> None:
+    from features.ingest.erasure import AUDIT_LOG, erase_customer
+    from features.ingest.pseudonyms import KEY_VARIABLE
+
     erased = erase_customer(data_root, customer_id, os.environ.get(KEY_VARIABLE) or None)
     removed = sum(erased["rows_removed"].values())
     print(
@@ -388,15 +561,21 @@ def forget_customer(data_root: Path, customer_id: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from pipelines.config import deployment
+
     if args.command == "real":  # before the definitions, which read the settings file it writes
         write_real_dataset(Path(deployment().data_root), args.dataset, args.datasets, args.until)
+    if args.command == "run" and (problem := landing_problem(Path(deployment().data_root))):
+        raise CannotStart(problem)
     from pipelines.definitions import defs  # reads the environment; imported after argument errors
 
     assert defs.resources is not None  # build_definitions always binds the resources
     data_root = Path(defs.resources["data_root"].path)
     tracking_uri = defs.resources["mlflow_tracking"].tracking_uri
     if args.command == "demo":
-        write_demo_world(data_root, args.customers, args.seed)
+        write_demo_world(data_root, args.customers, args.seed, args.end)
     instance = dg.DagsterInstance.get()
     with one_cli_run(instance) as abandoned:
         for run_id in abandoned:

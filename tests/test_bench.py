@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -119,7 +120,14 @@ def test_world_size_picks_the_activity_that_gives_the_events_asked_for():
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_a_chunked_world_is_generated_in_children_and_validated_into_buckets(tmp_path):
-    config = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0)
+    config = WorldConfig(
+        customers=300,
+        weeks=20,
+        seed=5,
+        dirty_rows=False,
+        truth_replicates=0,
+        end=datetime(2026, 3, 23, tzinfo=UTC),
+    )
     landing = world(tmp_path, config, chunk_size=100, workers=2)
     landed = json.loads((landing / "world.json").read_text())
     assert landed["customers"] == 300 and len(landed["chunks"]) == 3

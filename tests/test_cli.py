@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import subprocess
+import sys
+from typing import cast
 
 import dagster as dg
 import pytest
 
-from pipelines.cli import check_lines, failure_report, first_paragraph, run_all
+from pipelines.cli import (
+    build_parser,
+    check_lines,
+    failure_report,
+    first_paragraph,
+    landing_problem,
+    main,
+    run_all,
+)
 from pipelines.definitions import build_definitions
 
 
@@ -89,3 +101,49 @@ def test_an_unreadable_event_file_is_set_aside_and_the_run_goes_on(tmp_path):
     assert "cannot be read as parquet" in json.loads(reason.read_text())["reason"]
     log = json.loads((reason.parents[2] / "clickstream.json").read_text())
     assert log["files"] == 6 and log["quarantined"][0]["file"] == "day6.parquet"
+
+
+def test_every_command_and_flag_has_help():
+    parser = build_parser()
+    (found,) = [a.choices for a in parser._actions if isinstance(a.choices, dict)]
+    commands = cast(dict[str, argparse.ArgumentParser], found)
+    assert set(commands) == {"demo", "run", "forget", "real"}
+    for name, sub in [("", parser), *commands.items()]:
+        for action in sub._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+    demo = commands["demo"].format_help()
+    assert "--customers N" in demo and "--seed" in demo and "--end DATE" in demo
+
+
+def test_the_cli_imports_no_dagster_until_a_command_runs():
+    """`--help` answers at once: Dagster and the definitions load inside the commands."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, pipelines.cli; print('dagster' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"
+
+
+def test_an_empty_data_folder_is_one_clear_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TOUCHPOINT_CHURN_DATA", str(tmp_path / "data"))
+    (tmp_path / "data" / "landing" / "customers").mkdir(parents=True)
+    (tmp_path / "data" / "landing" / "customers" / ".DS_Store").write_text("")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert (
+        f"nothing to run on: {tmp_path / 'data' / 'landing' / 'customers'} holds no file"
+        in (err[0])
+    )
+    assert "clickstream/, support/, surveys/" in err[0] and "data/README.md" in err[0]
+    (tmp_path / "data" / "landing" / "customers" / "c.csv").write_text("customer_id\n")
+    assert landing_problem(tmp_path / "data") is None
+
+
+def test_the_pipeline_runs_as_the_named_jobs(pipeline_run):
+    assert pipeline_run.result.job_names == ["weekly_retraining", "daily_scoring"]
+    names = {r.job_name for r in pipeline_run.instance.get_runs()}
+    assert {"weekly_retraining", "daily_scoring", "ingest_clickstream_files"} <= names
+    assert not {n for n in names if n.startswith("__")}

@@ -35,7 +35,9 @@ from features.touchpoint_days import (
 from features.windows import CUTOFF as CUTOFF_COLUMN
 from features.windows import window_table
 
-CONFIG = WorldConfig(customers=150, weeks=26, seed=3, dirty_rows=False)
+CONFIG = WorldConfig(
+    customers=150, weeks=26, seed=3, dirty_rows=False, end=datetime(2026, 5, 4, tzinfo=UTC)
+)
 CUTOFF = CONFIG.start + timedelta(weeks=20)
 EVENT_TYPES = [
     "page_view",

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -19,7 +20,7 @@ from demo.simulator import WorldConfig, simulate
 from features.ingest.pseudonyms import KEY_VARIABLE, pseudonym
 
 REPO = Path(__file__).resolve().parents[1]
-WORLD = WorldConfig(customers=1_000, seed=8)
+WORLD = WorldConfig(customers=1_000, seed=8, end=datetime(2026, 11, 2, tzinfo=UTC))
 KEY = "test-key-not-a-secret"
 
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +21,7 @@ from demo.simulator import WorldConfig, simulate
 from models.explain.published_outputs import published_run
 
 REPO = Path(__file__).resolve().parents[1]
-WORLD = WorldConfig(customers=1_000, seed=5)
+WORLD = WorldConfig(customers=1_000, seed=5, end=datetime(2026, 11, 2, tzinfo=UTC))
 MODEL = "touchpoint-churn"
 # where a run is killed: while training, once its model is registered and judged, while writing
 # its outputs

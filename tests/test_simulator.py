@@ -4,6 +4,8 @@ landing folder."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -11,7 +13,8 @@ import pytest
 from demo.landing import MANIFEST, DemoFolderError, foreign_landing_files, write_world
 from demo.simulator import WorldConfig, chunks, simulate
 
-SMALL = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0)
+END = datetime(2026, 3, 23, tzinfo=UTC)
+SMALL = WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=0, end=END)
 
 
 def test_a_world_that_fits_in_one_chunk_is_the_config_itself():
@@ -66,7 +69,7 @@ def test_chunks_write_side_by_side_with_ids_unique_across_chunks(tmp_path):
 
 def test_skipping_the_oracle_leaves_the_world_unchanged():
     with_truth = simulate(
-        WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=4)
+        WorldConfig(customers=300, weeks=20, seed=5, dirty_rows=False, truth_replicates=4, end=END)
     )
     without = simulate(SMALL)
     for table in ("customers", "clickstream", "support", "surveys"):
@@ -111,3 +114,33 @@ def test_a_whole_world_replaces_only_what_the_demo_wrote(tmp_path):
     assert foreign_landing_files(tmp_path) == []
     write_world(world, tmp_path, SMALL)
     assert ".DS_Store" not in json.loads((tmp_path / "truth" / MANIFEST).read_text())
+
+
+def test_the_same_seed_gives_the_same_world_shifted_to_its_end():
+    """The demo's world ends today: on another day it is the same world, moved in time."""
+    config = replace(SMALL, truth_replicates=4, oracle_cutoffs=2)
+    later = replace(config, end=END + timedelta(days=241))
+    first, second = simulate(config), simulate(later)
+    assert later.start == config.start + timedelta(days=241)
+
+    def shifted(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(pl.col(pl.Datetime("us", "UTC")) + timedelta(days=241))
+
+    for table in ("customers", "clickstream", "support", "surveys"):
+        assert shifted(getattr(first, table)).equals(getattr(second, table)), table
+    assert first.truth.equals(second.truth)  # the same customers active at the end, same labels
+    assert second.clickstream["ts"].max() < later.end  # pyright: ignore[reportOperatorIssue]
+    # the oracle is at each world's own month starts, midnight UTC, as the pipeline's cutoffs are
+    for world, at in ((first, config), (second, later)):
+        cutoffs = world.truth_at_cutoffs["cutoff"].unique().sort().to_list()
+        assert cutoffs and all(
+            c.day == 1 and c.hour == 0 and at.start < c < at.end for c in cutoffs
+        )
+
+
+def test_a_world_ends_at_a_midnight_utc_by_default_today():
+    today = WorldConfig().end
+    assert (today.hour, today.minute, today.second, today.microsecond) == (0, 0, 0, 0)
+    assert timedelta(0) <= datetime.now(UTC) - today < timedelta(days=1)
+    with pytest.raises(ValueError, match="midnight UTC"):
+        WorldConfig(end=datetime(2026, 3, 23, 6, tzinfo=UTC))
