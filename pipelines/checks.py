@@ -28,7 +28,7 @@ loads checks from this module and from `pipelines/assets/model.py` alike.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import dagster as dg
 import polars as pl
@@ -184,25 +184,36 @@ table_checks = [
 def event_freshness(
     quality: QualityBounds, settings: ChurnSettings, touchpoint_days: pl.DataFrame
 ) -> dg.AssetCheckResult:
+    passed, description, metadata = freshness(quality, settings, touchpoint_days)
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata=metadata,
+    )
+
+
+def freshness(
+    quality: QualityBounds, settings: ChurnSettings, touchpoint_days: pl.DataFrame
+) -> tuple[bool, str, dict[str, Any]]:
+    """The freshness rule's verdict, its sentence and its metadata: what the check records and the
+    report's data-health banner says."""
     latest = latest_touch(touchpoint_days)
     pinned = settings.as_of_timestamp()
     age = event_age_hours(latest, datetime.now(UTC) if pinned is None else pinned)
     passed = age is not None and age <= quality.max_event_age_hours
     since = "ago" if pinned is None else f"before as_of {pinned:%Y-%m-%d %H:%M}"
-    return dg.AssetCheckResult(
-        passed=passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"latest event {latest:%Y-%m-%d %H:%M} UTC, {max(age, 0):.0f} h {since} "
-            f"(bound {quality.max_event_age_hours:.0f} h)"
-            if age is not None
-            else "no events"
-        ),
-        metadata={
-            "latest_event": str(latest),
-            "age_hours": figure(age if age is not None else float("nan")),
-        },
+    description = (
+        f"latest event {latest:%Y-%m-%d %H:%M} UTC, {max(age, 0):.0f} h {since} "
+        f"(bound {quality.max_event_age_hours:.0f} h)"
+        if age is not None
+        else "no events"
     )
+    metadata = {
+        "latest_event": str(latest),
+        "age_hours": figure(age if age is not None else float("nan")),
+    }
+    return passed, description, metadata
 
 
 @dg.asset_check(
@@ -331,6 +342,26 @@ def feature_drift(
     training_snapshots: pl.DataFrame,
     feature_plan: FeaturePlan,
 ) -> dg.AssetCheckResult:
+    passed, description, metadata = drift(
+        quality, settings, scoring_features, training_snapshots, feature_plan
+    )
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata=metadata,
+    )
+
+
+def drift(
+    quality: QualityBounds,
+    settings: ChurnSettings,
+    scoring_features: pl.DataFrame,
+    training_snapshots: pl.DataFrame,
+    feature_plan: FeaturePlan,
+) -> tuple[bool, str, dict[str, Any]]:
+    """The drift rule's verdict, its sentence and its metadata: what the check records and the
+    report's data-health banner says."""
     # the newest training cutoff: the population scoring should resemble most
     reference = training_snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max())
     actual = scoring_features
@@ -341,19 +372,16 @@ def feature_drift(
     table = psi_table(reference, actual, compared, quality.psi_bins)
     drifted = table.filter(pl.col("psi") > quality.psi_threshold)["feature"].to_list()
     worst = float(cast(float | None, table["psi"].max()) or 0.0)  # psi is a Float64 column
-    return dg.AssetCheckResult(
-        passed=not drifted,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"{len(drifted)} of {table.height} features drifted "
-            f"(PSI > {quality.psi_threshold}): {', '.join(drifted[:10])}"
-            if drifted
-            else f"no feature drifted (max PSI {worst:.3f} over {table.height} features)"
-        ),
-        metadata={
-            "drifted_features": dg.MetadataValue.json(drifted),
-            "max_psi": figure(worst),
-            "features_compared": table.height,
-            "worst_features": preview(table.with_columns(pl.col(pl.Float64).round(3)), rows=15),
-        },
+    description = (
+        f"{len(drifted)} of {table.height} features drifted "
+        f"(PSI > {quality.psi_threshold}): {', '.join(drifted[:10])}"
+        if drifted
+        else f"no feature drifted (max PSI {worst:.3f} over {table.height} features)"
     )
+    metadata = {
+        "drifted_features": dg.MetadataValue.json(drifted),
+        "max_psi": figure(worst),
+        "features_compared": table.height,
+        "worst_features": preview(table.with_columns(pl.col(pl.Float64).round(3)), rows=15),
+    }
+    return not drifted, description, metadata

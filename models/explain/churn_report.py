@@ -20,6 +20,7 @@ _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;\
 max-width:1100px;color:#1d2330;padding:0 1rem}
 h1{margin-bottom:.2rem} .sub{color:#5b6472;margin-top:0}
+.banner{background:#fff4e5;border-left:4px solid #d97706;padding:.6rem 1rem;margin:1rem 0}
 .plots{display:flex;gap:1rem;flex-wrap:wrap} .plots img{max-width:48%;height:auto}
 table{border-collapse:collapse;width:100%;font-size:.88rem;margin:.5rem 0 1.5rem}
 th,td{border-bottom:1px solid #e3e6eb;padding:.35rem .5rem;text-align:left;vertical-align:top}
@@ -150,6 +151,14 @@ def _declared(drivers: pl.DataFrame, declared: Sequence[str]) -> str:
 "Declared, not found" may mean the touchpoint serves customers well, or that too few touch it \
 for the data to tell.</p>
 {_table(table, {"share_of_total": ".1%"})}"""
+
+
+def _banner(warnings: Sequence[str]) -> str:
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+    return f"""<div class="banner"><b>Data health: read this list with care.</b><ul>{items}</ul>\
+</div>"""
 
 
 def _images(plots: Mapping[str, bytes]) -> str:
@@ -357,12 +366,14 @@ def render_report(
     what_if: pl.DataFrame,
     declared: Sequence[str] = (),
     plots: Mapping[str, bytes] | None = None,
+    warnings: Sequence[str] = (),
     top_n: int = 25,
 ) -> str:
     """The page: headline figures, moments that matter (and against what the catalogue declared),
     what removing their friction is worth, drivers by touchpoint and phase, the features behind
     them, model quality against simple baselines with the scoring model's calibration and lift
-    plots (`plots`, from its MLflow run), and the top of the scored list."""
+    plots (`plots`, from its MLflow run), and the top of the scored list; a data-health banner
+    first when the freshness or drift checks warn (`warnings`, their sentences)."""
     metrics = {k.removeprefix("backtest_"): v for k, v in model.metrics.items()}
     baselines = model.baselines
     expected = expected_roc_auc(scored["churn_probability"].to_numpy())
@@ -442,6 +453,7 @@ def render_report(
 <h1>Which touchpoints drive churn</h1>
 <p class="sub">Scored as of {as_of:%Y-%m-%d %H:%M} UTC with champion model version \
 {escape(str(model.champion_version))}; {trained}.</p>
+{_banner(warnings)}
 <div class="cards">{card_divs}</div>
 {_counts_explained(tiers, above_baseline)}
 <h2>Moments that matter: {escape(", ".join(flagged["label"].to_list()) or "none flagged")}</h2>

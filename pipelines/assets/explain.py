@@ -32,6 +32,8 @@ from models.tracking import (
     version_run_id,
 )
 from models.training.churn_model import ChurnModel
+from pipelines.checks import drift, freshness
+from pipelines.config import QualityBounds
 from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
@@ -220,6 +222,32 @@ def friction_what_if(
     return dg.Output(estimate, metadata={"what_if": preview(estimate)})
 
 
+def data_health(
+    quality: QualityBounds,
+    settings: ChurnSettings,
+    touchpoint_days: pl.DataFrame,
+    training_snapshots: pl.DataFrame,
+    scoring_features: pl.DataFrame,
+    feature_plan: FeaturePlan,
+) -> list[str]:
+    """What the freshness and drift checks warn about, in the checks' own words, for the report's
+    banner (the report cannot wait for the checks' results: they are other steps of the run)."""
+    warnings = []
+    fresh, said, _ = freshness(quality, settings, touchpoint_days)
+    if not fresh:
+        warnings.append(
+            f"Stale data: {said}. The list describes customers as they were then; land the "
+            "newest files, or pin as_of when replaying history."
+        )
+    steady, said, _ = drift(quality, settings, scoring_features, training_snapshots, feature_plan)
+    if not steady:
+        warnings.append(
+            f"Drift since training: {said}. The customers scored differ from those the model "
+            "learned from; check the inputs, and retrain (the weekly_retraining job)."
+        )
+    return warnings
+
+
 @dg.asset(group_name="explain", kinds={"html"}, owners=OWNERS)
 def churn_report(
     context: dg.AssetExecutionContext,
@@ -232,6 +260,10 @@ def churn_report(
     churn_model: ChurnModel,
     shap_attributions: pl.DataFrame,
     friction_what_if: pl.DataFrame,
+    quality: QualityBounds,
+    touchpoint_days: pl.DataFrame,
+    training_snapshots: pl.DataFrame,
+    scoring_features: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """report.html: moments that matter, drivers by touchpoint and phase, top features, model
     against baselines, and the top of the scored list, in one offline page."""
@@ -251,6 +283,9 @@ def churn_report(
         friction_what_if,
         declared=[t.name for t in catalogue.touchpoints if t.moment_that_matters],
         plots={name: logged[name] for name in REPORT_PLOTS if name in logged},
+        warnings=data_health(
+            quality, settings, touchpoint_days, training_snapshots, scoring_features, feature_plan
+        ),
     )
     path = data_root.staged_outputs(context.run.run_id) / "report.html"
     path.write_text(html)
