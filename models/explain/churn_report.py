@@ -96,7 +96,7 @@ def _table(frame: pl.DataFrame, formats: dict[str, str] | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _what_if(what_if: pl.DataFrame, drivers: pl.DataFrame) -> str:
+def _what_if(what_if: pl.DataFrame, drivers: pl.DataFrame, currency: str) -> str:
     """One row per flagged touchpoint: the churn rate and monthly value at risk now and with its
     friction removed (`models.explain.what_if`)."""
     if what_if.is_empty():
@@ -108,11 +108,13 @@ def _what_if(what_if: pl.DataFrame, drivers: pl.DataFrame) -> str:
         pl.format("{}%", (pl.col("churn_rate_without_friction") * 100).round(1)).alias(
             "without its friction"
         ),
-        pl.col("value_at_risk_now").round(0).alias("monthly value at risk now"),
-        pl.col("value_at_risk_without_friction").round(0).alias("without its friction "),
+        pl.col("value_at_risk_now").round(0).alias(f"monthly value at risk now ({currency})"),
+        pl.col("value_at_risk_without_friction")
+        .round(0)
+        .alias(f"without its friction ({currency})"),
         (pl.col("value_at_risk_now") - pl.col("value_at_risk_without_friction"))
         .round(0)
-        .alias("what removing this friction is worth, a month"),
+        .alias(f"what removing this friction is worth ({currency} a month)"),
     )
     return f"""<h2>What removing this friction is worth</h2>
 <p>A model estimate, not a causal effect: each flagged touchpoint's friction features (errors, \
@@ -301,6 +303,7 @@ def _no_signal(baselines: dict[str, dict[str, float]]) -> list[str]:
     ]
 
 
+_MONEY = ("monthly value at risk",)
 _DIGITS = {
     "monthly value at risk": 0,
     "expected ROC AUC of this list": 3,
@@ -367,6 +370,7 @@ def render_report(
     declared: Sequence[str] = (),
     plots: Mapping[str, bytes] | None = None,
     warnings: Sequence[str] = (),
+    currency: str = "EUR",
     top_n: int = 25,
 ) -> str:
     """The page: headline figures, moments that matter (and against what the catalogue declared),
@@ -384,14 +388,20 @@ def render_report(
     above_baseline = int(most_at_risk or 0)
     no_signal = _no_signal(baselines)
     cards = [
-        (label, f"{value:,}" if isinstance(value, int) else f"{value:,.{_DIGITS[label]}f}")
+        (
+            label,
+            f"{value:,}"
+            if isinstance(value, int)
+            else f"{value:,.{_DIGITS[label]}f}" + (f" {currency}" if label in _MONEY else ""),
+        )
         for label, value in headline(drivers, scored, model).items()
     ]
+    money_column = f"value at risk ({currency}/month)"
     top = scored.head(top_n).select(
         "customer_id",
         "churn_probability",
         "risk_tier",
-        "value_at_risk",
+        pl.col("value_at_risk").alias(money_column),
         "touchpoint_1",
         "reason_1",
         "reason_2",
@@ -459,7 +469,7 @@ def render_report(
 <h2>Moments that matter: {escape(", ".join(flagged["label"].to_list()) or "none flagged")}</h2>
 {_moments(drivers, scored)}
 {_declared(drivers, declared)}
-{_what_if(what_if, drivers)}
+{_what_if(what_if, drivers, currency)}
 <h2>Drivers by touchpoint</h2>
 <p>Among customers the model rates riskier than baseline, how much of their excess churn risk \
 (mean SHAP, log-odds) each touchpoint supplies, with its share of the total. Red bars are \
@@ -487,5 +497,5 @@ one probability for everyone): ROC AUC 0.5, and the base rate's PR AUC and Brier
 {TOP_REASONS} reasons; customers top driver: those for whom it is the first.</p>
 {_table(driver_columns, {"share_of_total": ".1%"})}
 <h2>Top {top_n} customers by monthly value at risk</h2>
-{_table(top, {"value_at_risk": ",.2f"})}
+{_table(top, {money_column: ",.2f"})}
 </body></html>"""

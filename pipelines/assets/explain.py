@@ -286,6 +286,7 @@ def churn_report(
         warnings=data_health(
             quality, settings, touchpoint_days, training_snapshots, scoring_features, feature_plan
         ),
+        currency=settings.currency,
     )
     path = data_root.staged_outputs(context.run.run_id) / "report.html"
     path.write_text(html)
