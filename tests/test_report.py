@@ -45,7 +45,7 @@ def test_report_renders_in_headless_chromium_with_the_driver_chart(pipeline_run,
             chromium,
             *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1200,1400",
+            "--window-size=1200,3000",  # the driver chart follows the banner and three sections
             f"--screenshot={screenshot}",
             report.as_uri(),
         ],
@@ -54,7 +54,7 @@ def test_report_renders_in_headless_chromium_with_the_driver_chart(pipeline_run,
         timeout=120,
     )
     image = Image.open(screenshot).convert("RGB")
-    assert image.size == (1200, 1400)
+    assert image.size == (1200, 3000)
     close_to_red = np.abs(np.asarray(image, dtype=np.int32) - np.array(FLAGGED_RED)) <= 12
     red = int(close_to_red.all(axis=2).sum())
     # three flagged bars of roughly 100-300 x 16 pixels each: thousands of red pixels, none without

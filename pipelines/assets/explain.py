@@ -265,8 +265,8 @@ def churn_report(
     training_snapshots: pl.DataFrame,
     scoring_features: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """report.html: moments that matter, drivers by touchpoint and phase, top features, model
-    against baselines, and the top of the scored list, in one offline page."""
+    """report.html, one offline page (`models.explain.churn_report`); its headline figures as
+    metadata."""
     catalogue = settings.catalogue()
     attribution = attribution_of(shap_attributions, feature_plan.registry(catalogue))
     tracking = mlflow_tracking.tracking()
