@@ -392,6 +392,11 @@ def _run(args: argparse.Namespace) -> int:
         write_real_dataset(Path(deployment().data_root), args.dataset, args.datasets, args.until)
     from pipelines.definitions import defs  # reads the environment; imported after argument errors
 
+    if args.verbose:  # MLflow's routine messages too (models.tracking keeps them out by default)
+        from models.tracking import quiet_mlflow_logs
+
+        quiet_mlflow_logs(False)
+
     assert defs.resources is not None  # build_definitions always binds the resources
     data_root = Path(defs.resources["data_root"].path)
     tracking_uri = defs.resources["mlflow_tracking"].tracking_uri
