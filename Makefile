@@ -114,6 +114,8 @@ notebook: setup  ## JupyterLab on http://127.0.0.1:8888 over notebooks/, in the 
 	$(BIN)/jupyter lab --ip 127.0.0.1 --port 8888 --no-browser --notebook-dir $(CURDIR)/notebooks
 
 mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000
+	@$(BIN)/python -c "from models.tracking import LOCAL_UI, Tracking, ui_path; \
+	  print(f'training runs: {LOCAL_UI}/{ui_path(Tracking(\"$(MLFLOW_TRACKING_URI)\"))}')"
 	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port 5000
 
 # The lock is one flat file that setup syncs for everyone, so it holds the dev extra only, not production's

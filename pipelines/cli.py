@@ -571,6 +571,11 @@ def _run(args: argparse.Namespace) -> int:
         raise CannotStart(problem)
     from pipelines.definitions import defs  # reads the environment; imported after argument errors
 
+    if args.verbose:  # MLflow's routine messages too (models.tracking keeps them out by default)
+        from models.tracking import quiet_mlflow_logs
+
+        quiet_mlflow_logs(False)
+
     assert defs.resources is not None  # build_definitions always binds the resources
     data_root = Path(defs.resources["data_root"].path)
     tracking_uri = defs.resources["mlflow_tracking"].tracking_uri

@@ -84,7 +84,7 @@ def test_model_beats_every_baseline_and_they_are_all_logged(pipeline_run):
     children = client.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{out.run_id}'"
     )
-    assert {c.info.run_name for c in children} == {f"baseline_{b}" for b in out.baselines}
+    assert {c.info.run_name for c in children} == {f"baseline {b}" for b in out.baselines}
     assert {a.path for a in client.list_artifacts(out.run_id, "plots")} == {
         f"plots/{p}.png"
         for p in (
@@ -105,6 +105,40 @@ def test_model_beats_every_baseline_and_they_are_all_logged(pipeline_run):
     assert [m.value for m in sorted(per_cutoff, key=lambda m: m.step)] == [
         r["roc_auc"] for r in out.backtest
     ]
+
+
+def test_the_experiment_run_and_version_say_what_they_are(pipeline_run):
+    """What the MLflow UI shows: a machine-learning experiment (not the GenAI overview), a run
+    named after what it trained, a version that says what it was trained on and how the gate
+    judged it."""
+    out = pipeline_run.output("churn_model")
+    plan = pipeline_run.output("feature_plan")
+    client = MlflowClient(pipeline_run.tracking_uri)
+    run = client.get_run(out.run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert run.info.run_name == f"train {plan.as_of:%Y-%m-%d} v{out.version}"
+    assert run.data.tags["kind"] == "training"
+    version = client.get_model_version("touchpoint-churn", out.version)
+    assert version.tags == {
+        "backtest_roc_auc": f"{out.metrics['backtest_roc_auc']:.4f}",
+        "backtest_ece": f"{out.metrics['backtest_ece']:.4f}",
+        "gate": "passed",
+    }
+    description = version.description or ""
+    for part in (
+        f"as of {plan.as_of:%Y-%m-%d}",
+        f"{out.fingerprint['rows']:,} rows",
+        f"{len(out.features)} features",
+        f"{out.form}, {out.trees} trees, {out.calibration} calibration",
+        f"ROC AUC {out.metrics['backtest_roc_auc']:.4f}",
+        f"ECE {out.metrics['backtest_ece']:.4f}",
+        "**Gate: passed.**",
+    ):
+        assert part in description
+    assert run.data.tags["mlflow.note.content"] == description
+    # full precision stays in the run's metrics
+    assert run.data.metrics["backtest_roc_auc"] == out.metrics["backtest_roc_auc"]
 
 
 def _rerun_with_shuffled_labels(pipeline_run, root, tracking_uri) -> dg.ExecuteInProcessResult:
@@ -151,6 +185,11 @@ def test_a_degraded_challenger_is_not_promoted_and_scoring_keeps_the_champion(
         str(client.get_model_version_by_alias("touchpoint-churn", "challenger").version)
         == out.version
     )
+    rejected = client.get_model_version("touchpoint-churn", out.version)
+    assert rejected.tags["gate"] == "rejected"
+    assert rejected.tags["gate_reasons"] == "; ".join(out.gate_reasons) != ""
+    assert "**Gate: rejected:** " + "; ".join(out.gate_reasons) in (rejected.description or "")
+    assert f"`champion` stays v{champion}" in (rejected.description or "")
     check = result.get_asset_check_evaluations()[0]
     assert check.passed  # the old champion is still fit to score
     shap = result.asset_materializations_for_node("shap_attributions")[0]

@@ -13,6 +13,7 @@ against what happened at every fold.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -227,19 +228,20 @@ def run_backtest(
     probabilities: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     margins: dict[tuple[str, str], np.ndarray] = {}
     labels: dict[str, np.ndarray] = {}
-    for fold in folds:
+    started = time.perf_counter()
+    for number, fold in enumerate(folds, 1):
         split = time_split(snapshots, fold.training, fold.judged)
         judged = f"{fold.judged:%Y-%m-%d}"
         labels[judged] = split.holdout["churned"].to_numpy()
+        fitted = []
         for form in forms:
             model = fit_booster(split, features, config, seed, form)
             score, margin, probability = _score(model, split, features, fold, form)
             backtest.scores.append(score)
             probabilities[(judged, form)], margins[(judged, form)] = probability, margin
-            log.info(
-                f"  {judged} {form}: ROC AUC {score.roc_auc:.3f} "
-                f"(implied {score.expected_roc_auc:.3f}), "
-                f"ECE {score.ece['none']:.3f}, churn {score.churn_rate:.1%}, {score.trees} trees"
+            fitted.append(
+                f"{form} ROC AUC {score.roc_auc:.3f} (implied {score.expected_roc_auc:.3f}), "
+                f"ECE {score.ece['none']:.3f}, {score.trees} trees"
             )
         if days is not None and customers is not None:
             scores = baseline_probabilities(split, features, days, customers, horizon_days, seed)
@@ -249,6 +251,11 @@ def run_backtest(
             }
             if fold is folds[-1]:
                 backtest.newest = dict(scores)
+        log.info(
+            f"  fold {number}/{len(folds)}, judged {judged} ({labels[judged].size:,} customers, "
+            f"churn {labels[judged].mean():.1%}): {'; '.join(fitted)} "
+            f"[{time.perf_counter() - started:.1f}s]"
+        )
     mean_auc = {f: np.mean([s.roc_auc for s in backtest.scores if s.form == f]) for f in forms}
     best = max(forms, key=lambda f: mean_auc[f])
     plain = forms[0]
@@ -270,7 +277,8 @@ def run_backtest(
         f"chose {backtest.form} "
         f"({', '.join(f'{f} {a:.3f}' for f, a in mean_auc.items())} mean ROC AUC), "
         f"{backtest.trees} trees, calibration {backtest.calibration} "
-        f"({', '.join(f'{m} {e:.3f}' for m, e in worst_ece.items())} worst ECE)"
+        f"({', '.join(f'{m} {e:.3f}' for m, e in worst_ece.items())} worst ECE); "
+        f"backtest in {time.perf_counter() - started:.1f}s"
     )
     return backtest
 

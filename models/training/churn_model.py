@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from importlib import metadata
 from typing import Any
 
@@ -34,7 +36,7 @@ from models.tracking import (
 )
 from models.training.backtest import Log, final_calibration, run_backtest
 from models.training.plots import attribution_plots, holdout_plots
-from models.training.promotion import GateConfig, acceptable, decide
+from models.training.promotion import GateConfig, GateDecision, acceptable, decide
 from models.training.train import (
     SearchTrial,
     TrainConfig,
@@ -175,6 +177,73 @@ def unchanged_model(tracking: Tracking, key: str) -> ChurnModel | None:
     return None
 
 
+def version_tags(summary: Mapping[str, float], decision: GateDecision) -> dict[str, str]:
+    """A registered version's tags, for the registry's lists: the backtest rounded for display
+    (full precision stays in the run's metrics) and the gate's verdict, with its reasons when it
+    rejected the version."""
+    tags = {
+        "backtest_roc_auc": f"{summary['roc_auc']:.4f}",
+        "backtest_ece": f"{summary['ece']:.4f}",
+        "gate": "passed" if decision.promote else "rejected",
+    }
+    if not decision.promote:
+        tags["gate_reasons"] = "; ".join(decision.reasons)
+    return tags
+
+
+def version_description(
+    *,
+    as_of: datetime,
+    fingerprint: Mapping[str, str | int],
+    features: int,
+    form: str,
+    trees: int,
+    calibration: str,
+    summary: Mapping[str, float],
+    judged: list[str],
+    baseline: tuple[str, float] | None,
+    decision: GateDecision,
+    previous: str | None,
+) -> str:
+    """What a registered version (and its run) says in the MLflow UI, in markdown: what it was
+    trained on, what it is, how its backtest went, and the gate's verdict with its reasons."""
+    cutoffs = str(fingerprint["cutoffs"]).split(",")
+    overlap = int(summary.get("label_overlap_days", 0))
+    backtest = (
+        f"Backtest over {len(judged)} cutoffs ({', '.join(judged)}): ROC AUC "
+        f"{summary['roc_auc']:.4f} ({summary['roc_auc_min']:.3f} to {summary['roc_auc_max']:.3f}), "
+        f"ECE {summary['ece']:.4f}"
+        + (f"; best baseline {baseline[0]} {baseline[1]:.4f}" if baseline else "")
+        + (
+            f"; training labels overlap the judged horizons by up to {overlap} days"
+            if overlap
+            else ""
+        )
+        + "."
+    )
+    if decision.promote:
+        verdict = (
+            "**Gate: passed.** It becomes `champion` when its run has published its outputs"
+            + (f" (replacing v{previous})." if previous else ".")
+        )
+    else:
+        verdict = (
+            "**Gate: rejected:** "
+            + "; ".join(decision.reasons)
+            + (f". `champion` stays v{previous}." if previous else ". There is no champion yet.")
+        )
+    return "\n\n".join(
+        [
+            f"Trained as of {as_of:%Y-%m-%d} on {len(cutoffs)} labelled cutoffs ({cutoffs[0]} to "
+            f"{cutoffs[-1]}): {int(fingerprint['rows']):,} rows, {features} features.",
+            f"Model: {form}, {trees} trees, {calibration} calibration, refit on every labelled "
+            "cutoff.",
+            backtest,
+            verdict,
+        ]
+    )
+
+
 def train_and_register(
     snapshots: pl.DataFrame,
     features: list[str],
@@ -186,17 +255,19 @@ def train_and_register(
     seed: int,
     search_trials: int,
     horizon_days: int,
+    as_of: datetime,
     tracking: Tracking,
     touchpoints: Mapping[str, str],
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     log: Log,
 ) -> tuple[ChurnModel, dict[str, bytes]]:
-    """Backtest, refit on every labelled cutoff, log and register a challenger, and let the gate
-    decide on promotion.
+    """Backtest, refit on every labelled cutoff, let the gate decide on promotion, and log and
+    register the challenger with its verdict.
 
     `params` and `tags` go to the MLflow run beside the model's own (the horizon; the Dagster run
-    and asset); `touchpoints` maps each feature to its touchpoint, for the attribution plot.
+    and asset); `as_of` (the feature plan's) names the run; `touchpoints` maps each feature to its
+    touchpoint, for the attribution plot.
     Returns the result and its plots (PNG bytes by name): the newest backtest cutoff's, and the
     refit model's SHAP attributions."""
     key = training_key(snapshots, features, config, seed, search_trials, params)
@@ -206,12 +277,18 @@ def train_and_register(
             "its record is reused and no new version is registered"
         )
         return reused, {}
+    started = time.perf_counter()
+
+    def took(since: float) -> str:
+        return f"{time.perf_counter() - since:.1f}s"
+
     trials: list[SearchTrial] = []
     if search_trials > 0:
         cutoffs = sorted(snapshots["cutoff"].unique().to_list())
         log.info(f"searching {search_trials} hyperparameter draws on the latest cutoff")
         split = time_split(snapshots, cutoffs, None)
         config, trials = search_hyperparameters(split, features, config, search_trials, seed)
+        log.info(f"search done in {took(started)}")
     backtest = run_backtest(
         snapshots,
         features,
@@ -223,6 +300,7 @@ def train_and_register(
         log=log,
     )
     summary, baselines = backtest.summary(), backtest.baseline_summary()
+    step = time.perf_counter()
     model = fit_on_all(
         snapshots,
         features,
@@ -233,17 +311,35 @@ def train_and_register(
         final_calibration(backtest),
     )
     labelled = snapshots["cutoff"].n_unique()
-    log.info(f"refit on all {labelled} labelled cutoffs ({snapshots.height:,} rows)")
+    log.info(
+        f"refit on all {labelled} labelled cutoffs ({snapshots.height:,} rows) in {took(step)}"
+    )
     metrics = {f"backtest_{k}": v for k, v in summary.items()}
     fingerprint = data_fingerprint(snapshots, features)
+    step = time.perf_counter()
     figures = {
         **holdout_plots(backtest.newest_labels, backtest.newest),
         **attribution_plots(*_newest_attributions(model, snapshots, features, seed), touchpoints),
     }
+    log.info(f"plots (backtest curves, SHAP by feature and touchpoint) in {took(step)}")
     baseline_metrics = {
         f"baseline_{b}_backtest_{k}": v for b, m in baselines.items() for k, v in m.items()
     }
     per_cutoff = backtest.per_cutoff()
+
+    previous = champion_version(tracking)
+    champion_metrics = champion_backtest(tracking, previous)
+    run_tag = tags.get("dagster.run_id", "")
+    if previous is not None and champion_metrics is None:
+        log.warning(
+            f"champion v{previous} cannot be compared (this release cannot load it, or it "
+            "recorded no backtest): the challenger is judged on the gate's bounds alone"
+        )
+    challenger = {"roc_auc": summary["roc_auc"], "ece": summary["ece"]}
+    baseline = best_baseline(baselines)
+    decision = decide(challenger, champion_metrics, gate, baseline)
+    current = challenger if decision.promote else champion_metrics
+
     logged = {
         **config.params(),
         "seed": seed,
@@ -255,13 +351,14 @@ def train_and_register(
         **params,
         "features": len(features),
     }
+    step = time.perf_counter()
     run_id, version = log_model_run(
         tracking,
         model,
         model_input(snapshots.head(5), features),
         params=logged,
         metrics={**metrics, **baseline_metrics},
-        tags=dict(tags),
+        tags={**tags, "kind": "training"},
         figures=figures,
         documents={
             "data_fingerprint.json": fingerprint,
@@ -275,32 +372,36 @@ def train_and_register(
             f"backtest_cutoff_{k}": [r[k] for r in per_cutoff]
             for k in ("roc_auc", "expected_roc_auc", "ece", "churn_rate", "predicted_rate")
         },
+        run_name=f"train {as_of:%Y-%m-%d}",
+        description=version_description(
+            as_of=as_of,
+            fingerprint=fingerprint,
+            features=len(features),
+            form=backtest.form,
+            trees=backtest.trees,
+            calibration=backtest.calibration,
+            summary=summary,
+            judged=[r["cutoff"] for r in per_cutoff],
+            baseline=baseline,
+            decision=decision,
+            previous=previous,
+        ),
+        version_tags=version_tags(summary, decision),
     )
     baseline_runs = {
-        f"baseline_{b}": ({"baseline": b}, {f"backtest_{k}": v for k, v in m.items()})
+        f"baseline {b}": ({"baseline": b}, {f"backtest_{k}": v for k, v in m.items()})
         for b, m in baselines.items()
     }
     log_child_runs(tracking, run_id, baseline_runs, "baseline")
     trial_runs = {
-        f"search_trial_{i}": (
+        f"search trial {i + 1}": (
             {**t.config.params(), "seed": seed, "best_iteration": t.best_iteration},
             {"validation_logloss": t.validation_logloss},
         )
         for i, t in enumerate(trials)
     }
     log_child_runs(tracking, run_id, trial_runs, "search_trial")
-
-    previous = champion_version(tracking)
-    champion_metrics = champion_backtest(tracking, previous)
-    run_tag = tags.get("dagster.run_id", "")
-    if previous is not None and champion_metrics is None:
-        log.warning(
-            f"champion v{previous} cannot be compared (this release cannot load it, or it "
-            "recorded no backtest): the challenger is judged on the gate's bounds alone"
-        )
-    challenger = {"roc_auc": summary["roc_auc"], "ece": summary["ece"]}
-    decision = decide(challenger, champion_metrics, gate, best_baseline(baselines))
-    current = challenger if decision.promote else champion_metrics
+    log.info(f"logged to MLflow and registered as v{version} in {took(step)}")
     outcome = (
         "promoted to champion"
         if decision.promote
@@ -309,7 +410,7 @@ def train_and_register(
     log.info(
         f"model v{version}: backtest ROC AUC {summary['roc_auc']:.3f} "
         f"({summary['roc_auc_min']:.3f}-{summary['roc_auc_max']:.3f}), ECE {summary['ece']:.3f}; "
-        f"{outcome}"
+        f"{outcome}; trained in {took(started)}"
     )
     result = ChurnModel(
         run_id=run_id,

@@ -66,6 +66,7 @@ def churn_model(
         seed=settings.seed,
         search_trials=config.search_trials,
         horizon_days=feature_plan.horizon_days,
+        as_of=feature_plan.as_of,
         tracking=tracking,
         touchpoints={d.name: d.touchpoint for d in registry},
         params={"horizon_days": feature_plan.horizon_days},
