@@ -133,15 +133,20 @@ def run_all(
     each partition not yet processed (or whose stored result is gone) runs once, each in its own
     `ingest_<table>_files` run; files seen before are not read again. A failed ingestion run stops
     there and is returned alone (what follows would only fail on the file it could not store).
-    Then `weekly_retraining` materializes its part of the unpartitioned assets (and their checks),
-    and `daily_scoring` the rest, reading what the first stored; a failed run (a blocking check
+    Then `weekly_retraining` materializes its part of the unpartitioned assets (and their checks)
+    but `champion`, and `daily_scoring` the rest, tagged with the training run (TRAINED_IN), so it
+    scores with a model the gate passed and promotes it last, once the outputs are published, as
+    one run did; a failed run (a blocking check
     included) stops there, so nothing downstream of a failure is built, as in one run. Assets in
     neither job would go to a last run of Dagster's implicit job, so none is ever skipped.
     Failures are in the result, not raised.
     """
     import dagster as dg
 
+    from pipelines.jobs import TRAINED_IN
     from pipelines.partitions import apply, ingest_job_name, landing_changes
+
+    champion = dg.AssetKey("champion")
 
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     console = concise_console_logger() if concise else None
@@ -149,9 +154,15 @@ def run_all(
     def logged(job: dg.JobDefinition) -> dg.JobDefinition:
         return job.with_logger_defs({"console": console}) if console is not None else job
 
-    def execute(job: dg.JobDefinition, **kw: Any) -> dg.ExecuteInProcessResult:
+    def execute(
+        job: dg.JobDefinition, tags: dict[str, str] | None = None, **kw: Any
+    ) -> dg.ExecuteInProcessResult:
         return logged(job).execute_in_process(
-            instance=instance, run_config=quiet, raise_on_error=False, tags={CLI_TAG: "1"}, **kw
+            instance=instance,
+            run_config=quiet,
+            raise_on_error=False,
+            tags={CLI_TAG: "1", **(tags or {})},
+            **kw,
         )
 
     assert defs.resources is not None  # build_definitions always binds the resources
@@ -171,6 +182,7 @@ def run_all(
     )
     runs: list[dg.ExecuteInProcessResult] = []
     left = list(wanted)
+    tags: dict[str, str] = {}
     for name in (RETRAINING_JOB, SCORING_JOB, None):
         job = (
             defs.resolve_implicit_global_asset_job_def()
@@ -178,12 +190,16 @@ def run_all(
             else defs.resolve_job_def(name)
         )
         holds = set(job.asset_layer.selected_asset_keys)
+        if name == RETRAINING_JOB:  # promotion waits for the scoring run's published outputs
+            holds.discard(champion)
         mine = [k for k in left if k in holds]
         if not mine:
             continue
-        runs.append(execute(job, asset_selection=mine))
+        runs.append(execute(job, tags=tags, asset_selection=mine))
         if not runs[-1].success:
             break
+        if name == RETRAINING_JOB:
+            tags = {TRAINED_IN: runs[-1].run_id}  # the scoring run uses and promotes its model
         left = [k for k in left if k not in holds]
     return PipelineResult(tuple(runs))
 

@@ -22,6 +22,7 @@ from pipelines.cli import (
     run_all,
 )
 from pipelines.definitions import build_definitions
+from pipelines.jobs import TRAINED_IN
 
 
 @pytest.mark.e2e
@@ -147,3 +148,13 @@ def test_the_pipeline_runs_as_the_named_jobs(pipeline_run):
     names = {r.job_name for r in pipeline_run.instance.get_runs()}
     assert {"weekly_retraining", "daily_scoring", "ingest_clickstream_files"} <= names
     assert not {n for n in names if n.startswith("__")}
+    # the scoring run scores with the model the training run trained, and promotes it last
+    training, scoring = (
+        pipeline_run.instance.get_run_by_id(i) for i in pipeline_run.result.run_ids
+    )
+    assert training is not None and scoring is not None
+    assert scoring.tags[TRAINED_IN] == training.run_id
+    assert "champion" not in {k.to_user_string() for k in training.asset_selection or ()}
+    assert "champion" in {k.to_user_string() for k in scoring.asset_selection or ()}
+    model = pipeline_run.output("churn_model")
+    assert model.promoted and model.champion_version == model.version

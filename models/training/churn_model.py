@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from importlib import metadata
@@ -71,10 +71,10 @@ class ChurnModel:
     previous_champion: str | None  # the champion before this run
     training_key: str  # the snapshots' content and the settings (`training_key`)
 
-    def promoted_in(self, run_id: str) -> bool:
-        """Whether Dagster run `run_id` trained this model and the gate passed it: that run scores
-        with it and makes it champion at its end."""
-        return self.promoted and self.dagster_run_id == run_id
+    def promoted_in(self, run_ids: Collection[str]) -> bool:
+        """Whether one of the Dagster runs `run_ids` trained this model and the gate passed it:
+        the run that scores with it makes it champion at its end."""
+        return self.promoted and self.dagster_run_id in run_ids
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -34,6 +34,7 @@ from models.tracking import (
 from models.training.churn_model import ChurnModel
 from pipelines.checks import drift, freshness
 from pipelines.config import QualityBounds
+from pipelines.jobs import training_runs
 from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
@@ -50,7 +51,7 @@ def scoring_model(
     """The model this run scores with, and its version: the one `churn_model` trained in this run
     when the gate passed it (promoted once the run's outputs are published), else the champion."""
     tracking = mlflow_tracking.tracking()
-    if churn_model.promoted_in(context.run.run_id):
+    if churn_model.promoted_in(training_runs(context.run)):
         return load_version(tracking, churn_model.version), churn_model.version
     return load_champion(tracking)
 

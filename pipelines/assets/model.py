@@ -13,6 +13,7 @@ from models.tracking import champion_version, promote, run_url
 from models.training.churn_model import ChurnModel, train_and_register
 from models.training.promotion import GateConfig
 from models.training.train import TrainConfig
+from pipelines.jobs import training_runs
 from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, MlflowTracking
 
@@ -142,7 +143,7 @@ def champion(
     context: dg.AssetExecutionContext, mlflow_tracking: MlflowTracking, churn_model: ChurnModel
 ) -> dg.MaterializeResult:
     tracking = mlflow_tracking.tracking()
-    promotes = churn_model.promoted_in(context.run.run_id)
+    promotes = churn_model.promoted_in(training_runs(context.run))
     if promotes:
         promote(tracking, churn_model.version)
         context.log.info(f"model v{churn_model.version} is champion")
