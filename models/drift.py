@@ -115,3 +115,22 @@ def established(frame: pl.DataFrame, min_days: int) -> pl.DataFrame:
     if TENURE_DAYS not in frame.columns:
         return frame
     return frame.filter(pl.col(TENURE_DAYS) >= min_days)
+
+
+def drift_table(
+    registry: Sequence[FeatureDef],
+    training_snapshots: pl.DataFrame,
+    scoring_features: pl.DataFrame,
+    bins: int,
+    window_days: int,
+) -> pl.DataFrame:
+    """PSI per feature of the scoring population against the newest training cutoff's, the one
+    scoring should resemble most: like with like (`established`, over customers known for
+    `window_days`, unless one side has none, a young business), over the features whose drift
+    says something (`drift_features`)."""
+    reference = training_snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max())
+    actual = scoring_features
+    old_enough = established(reference, window_days), established(actual, window_days)
+    if all(not side.is_empty() for side in old_enough):
+        reference, actual = old_enough
+    return psi_table(reference, actual, drift_features(registry, reference, actual), bins)

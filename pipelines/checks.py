@@ -47,7 +47,7 @@ from features.quality import (
 )
 from features.touchpoint_days import latest_touch
 from features.windows import WINDOWS_DAYS
-from models.drift import drift_features, established, psi_table, shared_numeric_features
+from models.drift import drift_table, shared_numeric_features
 from pipelines.config import QualityBounds
 from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, DataRoot
@@ -362,14 +362,13 @@ def drift(
 ) -> tuple[bool, str, dict[str, Any]]:
     """The drift rule's verdict, its sentence and its metadata: what the check records and the
     report's data-health banner says."""
-    # the newest training cutoff: the population scoring should resemble most
-    reference = training_snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max())
-    actual = scoring_features
-    old_enough = established(reference, max(WINDOWS_DAYS)), established(actual, max(WINDOWS_DAYS))
-    if all(not side.is_empty() for side in old_enough):  # else a young business: compare everyone
-        reference, actual = old_enough
-    compared = drift_features(feature_plan.registry(settings.catalogue()), reference, actual)
-    table = psi_table(reference, actual, compared, quality.psi_bins)
+    table = drift_table(
+        feature_plan.registry(settings.catalogue()),
+        training_snapshots,
+        scoring_features,
+        quality.psi_bins,
+        max(WINDOWS_DAYS),
+    )
     drifted = table.filter(pl.col("psi") > quality.psi_threshold)["feature"].to_list()
     worst = float(cast(float | None, table["psi"].max()) or 0.0)  # psi is a Float64 column
     description = (

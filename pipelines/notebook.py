@@ -21,7 +21,7 @@ from mlflow.entities import Run
 
 from models.calibration import CalibratedModel
 from models.explain.published_outputs import OUTPUTS
-from models.tracking import load_champion, run_plots
+from models.tracking import load_champion, run_plots, version_run_id
 from pipelines.config import Deployment, deployment
 from pipelines.resources import ChurnSettings
 
@@ -94,7 +94,7 @@ def champion(defs: dg.Definitions | None = None) -> tuple[CalibratedModel, str, 
     """The champion model, its version, and its MLflow run (params, metrics, tags)."""
     tracking = _resources(defs)["mlflow_tracking"].tracking()
     model, version = load_champion(tracking)
-    run_id = tracking.client().get_model_version(tracking.model_name, version).run_id
+    run_id = version_run_id(tracking, version)
     assert run_id is not None  # every version this project registers comes from a run
     return model, version, tracking.client().get_run(run_id)
 

@@ -7,11 +7,13 @@ import json
 import logging
 import subprocess
 import sys
+from dataclasses import replace
 from typing import cast
 
 import dagster as dg
 import pytest
 
+from models.tracking import champion_version
 from pipelines.cli import (
     build_parser,
     check_lines,
@@ -22,7 +24,7 @@ from pipelines.cli import (
     run_all,
 )
 from pipelines.definitions import build_definitions
-from pipelines.jobs import TRAINED_IN
+from pipelines.jobs import TRAINED_IN, training_runs
 
 
 @pytest.mark.e2e
@@ -157,4 +159,22 @@ def test_the_pipeline_runs_as_the_named_jobs(pipeline_run):
     assert "champion" not in {k.to_user_string() for k in training.asset_selection or ()}
     assert "champion" in {k.to_user_string() for k in scoring.asset_selection or ()}
     model = pipeline_run.output("churn_model")
-    assert model.promoted and model.champion_version == model.version
+    tracking = (pipeline_run.defs.resources or {})["mlflow_tracking"].tracking()
+    assert champion_version(tracking) == model.version  # promoted, by the scoring run's last step
+    promoted = pipeline_run.instance.get_latest_materialization_event(dg.AssetKey("champion"))
+    assert promoted is not None and promoted.run_id == scoring.run_id
+    scored = pipeline_run.instance.get_latest_materialization_event(
+        dg.AssetKey("shap_attributions")
+    )
+    assert scored is not None and scored.asset_materialization is not None
+    assert scored.asset_materialization.metadata["champion_version"].value == model.version
+
+
+def test_only_the_run_that_trained_a_model_or_scores_for_it_promotes_it(pipeline_run):
+    model = replace(pipeline_run.output("churn_model"), promoted=True, dagster_run_id="train")
+    run = dg.DagsterRun(job_name="daily_scoring", run_id="score")
+    assert training_runs(run) == {"score"}
+    tagged = dg.DagsterRun(job_name="daily_scoring", run_id="score", tags={TRAINED_IN: "train"})
+    assert training_runs(tagged) == {"score", "train"}
+    assert model.promoted_in(training_runs(tagged))
+    assert not model.promoted_in(training_runs(run))

@@ -87,7 +87,10 @@ def test_the_report_has_the_model_figures_a_reader_asks_for(pipeline_run):
     assert "Moments that matter: declared against found" in html
     # the session's world ends on a pinned day, a month and more before today: stale
     assert " EUR</b>monthly value at risk" in html  # the currency setting's default
-    assert "Data health: read this list with care." in html and "Stale data: latest event" in html
+    assert (
+        "Data health: read this list with care." in html
+        and "Stale data: the latest event is" in html
+    )
     model = pipeline_run.output("churn_model")
     assert 1.0 < model.metrics["backtest_lift_top10"] <= 10.0
     assert 0.1 < model.metrics["backtest_capture_top10"] <= 1.0

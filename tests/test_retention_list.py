@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 
 from models.explain.published_outputs import (
+    HISTORY_ROOT,
     MANIFEST,
     OUTPUTS,
-    dated_copies,
     publish,
     staged,
     stamp,
@@ -30,6 +30,14 @@ from models.explain.scored_customers import (
 
 AS_OF = datetime(2024, 3, 31, 23, 59, 59)
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+
+
+def dated_copies(root: Path) -> dict[str, Path]:
+    """The days the history keeps, YYYY-MM-DD -> the folder holding that day's outputs."""
+    history = root / HISTORY_ROOT
+    if not history.is_dir():
+        return {}
+    return {p.name: p.resolve() for p in sorted(history.iterdir()) if not p.name.startswith(".")}
 
 
 def _scored() -> pl.DataFrame:

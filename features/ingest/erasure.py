@@ -19,6 +19,7 @@ only), so they need no change; the erasure test searches them anyway.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zipfile
 from datetime import UTC, datetime
@@ -33,8 +34,10 @@ from features.ingest.read import READERS
 
 AUDIT_LOG = "erasures.jsonl"
 DERIVED = ("assets", "output_sets", "outputs")
-HISTORY = "output_history"  # models.explain.published_outputs.HISTORY_ROOT
-_ROW_FOLDERS = ("landing", "quarantine", "truth", HISTORY)
+HISTORY_ROOT = (
+    "output_history"  # models.explain.published_outputs.HISTORY_ROOT (features/ comes first)
+)
+_ROW_FOLDERS = ("landing", "quarantine", "truth", HISTORY_ROOT)
 _MANIFEST = "manifest.json"
 
 
@@ -76,12 +79,14 @@ def _without(path: Path, ids: set[str]) -> int | None:
 
 
 def _holds(path: Path, needles: list[bytes]) -> bool:
-    """Whether the file's bytes hold a needle, looking inside a zip's members (an xlsx)."""
+    """Whether the file's bytes hold a needle as a whole token (forgetting C1 leaves C10 alone),
+    looking inside a zip's members (an xlsx)."""
+    tokens = [re.compile(rb"(?<![\w-])" + re.escape(n) + rb"(?![\w-])") for n in needles]
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            return any(n in archive.read(m) for m in archive.namelist() for n in needles)
+            return any(t.search(archive.read(m)) for m in archive.namelist() for t in tokens)
     data = path.read_bytes()
-    return any(n in data for n in needles)
+    return any(t.search(data) for t in tokens)
 
 
 def erase_customer(root: Path, customer_id: str, pseudonym_key: str | None) -> dict:
@@ -102,7 +107,7 @@ def erase_customer(root: Path, customer_id: str, pseudonym_key: str | None) -> d
             elif removed is None and _holds(path, needles):
                 path.unlink()
                 deleted.append(relative)
-    changed = {Path(p).parent for p in [*rows, *deleted] if p.startswith(f"{HISTORY}/")}
+    changed = {Path(p).parent for p in [*rows, *deleted] if p.startswith(f"{HISTORY_ROOT}/")}
     for day in sorted(changed):
         if (manifest := root / day / _MANIFEST).is_file():
             manifest.unlink()

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -90,12 +91,13 @@ def publish(root: Path, run_id: str, as_of: date | None = None, keep: int = KEEP
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     _link_history(root, folder)
-    if as_of is not None:
-        keep_dated(root, folder, as_of)
     link = root / f".{OUTPUTS}-{run_id}"
     link.unlink(missing_ok=True)
     link.symlink_to(folder.relative_to(root))
     os.replace(link, current)
+    # after the switch: the history never holds a set that was not published
+    if as_of is not None:
+        keep_dated(root, folder, as_of)
     _prune(root / SETS, folder, keep)
     return manifest
 
@@ -115,14 +117,14 @@ def _link_history(root: Path, folder: Path) -> None:
 
 def keep_dated(root: Path, folder: Path, as_of: date) -> Path:
     """The set in `folder` kept as `as_of`'s day in the history (hard links: no bytes copied, and
-    pruning the set leaves them); an earlier copy of the same day is replaced in one rename, then
-    deleted. Returns the day's path (`output_history/<YYYY-MM-DD>`)."""
+    pruning the set leaves them), in a folder of its own: an earlier copy of the same day is
+    replaced in one rename, then deleted, so the day is never half there. Returns the day's path
+    (`output_history/<YYYY-MM-DD>`)."""
     day = f"{as_of:%Y-%m-%d}"
     history = root / HISTORY_ROOT
-    copy = history / DAYS / f"{day}-{folder.name}"
-    if copy.exists():
-        shutil.rmtree(copy)
-    copy.mkdir(parents=True)
+    (history / DAYS).mkdir(parents=True, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(prefix=f"{day}-{folder.name}-", dir=history / DAYS))
+    copy.chmod(0o755)  # readable as the sets are, not mkdtemp's owner-only
     for path in sorted(folder.iterdir()):
         if _is_output(path):
             os.link(path, copy / path.name)
@@ -134,14 +136,6 @@ def keep_dated(root: Path, folder: Path, as_of: date) -> Path:
         if earlier != copy:
             shutil.rmtree(earlier, ignore_errors=True)
     return history / day
-
-
-def dated_copies(root: Path) -> dict[str, Path]:
-    """The days the history keeps, YYYY-MM-DD -> the folder holding that day's outputs."""
-    history = root / HISTORY_ROOT
-    if not history.is_dir():
-        return {}
-    return {p.name: p.resolve() for p in sorted(history.iterdir()) if not p.name.startswith(".")}
 
 
 def published_run(root: Path) -> str | None:

@@ -11,6 +11,7 @@ from features.feature_plan import FeaturePlan
 from features.ingest.contract import CUSTOMERS
 from features.ingest.pseudonyms import real_ids, with_real_ids
 from features.ingest.read import ingest_table
+from features.touchpoint_days import latest_touch
 from models.calibration import CalibratedModel
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import headline, render_report
@@ -234,11 +235,17 @@ def data_health(
     """What the freshness and drift checks warn about, in the checks' own words, for the report's
     banner (the report cannot wait for the checks' results: they are other steps of the run)."""
     warnings = []
-    fresh, said, _ = freshness(quality, settings, touchpoint_days)
+    fresh, _, _ = freshness(quality, settings, touchpoint_days)
     if not fresh:
+        latest = latest_touch(touchpoint_days)
+        # no age in hours: the same data gives the same report, whatever the clock says
+        seen = (
+            f"the latest event is {latest:%Y-%m-%d %H:%M} UTC" if latest else "there are no events"
+        )
         warnings.append(
-            f"Stale data: {said}. The list describes customers as they were then; land the "
-            "newest files, or pin as_of when replaying history."
+            f"Stale data: {seen}, more than {quality.max_event_age_hours:.0f} h before this run. "
+            "The list describes customers as they were then; land the newest files, or pin "
+            "as_of when replaying history."
         )
     steady, said, _ = drift(quality, settings, scoring_features, training_snapshots, feature_plan)
     if not steady:

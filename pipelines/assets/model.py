@@ -135,8 +135,10 @@ def champion_passes_gate(
     owners=OWNERS,
     deps=["published_outputs"],
     description=(
-        "The `champion` alias moved to this run's model when the gate passed it: the run's last "
-        "step, after its checks and its published outputs, so a killed run promotes nothing."
+        "The `champion` alias moved to the model the gate passed in this run, or in the run its "
+        "TRAINED_IN tag names. In daily_scoring, as `make run` ends, it is the last step, after "
+        "the published outputs, so a killed run promotes nothing; weekly_retraining alone "
+        "promotes right after training."
     ),
 )
 def champion(
