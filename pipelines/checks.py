@@ -28,7 +28,7 @@ loads checks from this module and from `pipelines/assets/model.py` alike.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import dagster as dg
 import polars as pl
@@ -172,6 +172,24 @@ table_checks = [
 ]
 
 
+class Verdict(NamedTuple):
+    """A rule's outcome, its sentence and its metadata: what a check records, and what the
+    report's data-health banner reads."""
+
+    passed: bool
+    description: str
+    metadata: dict[str, Any]
+
+
+def _warning(verdict: Verdict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=verdict.description,
+        metadata=verdict.metadata,
+    )
+
+
 @dg.asset_check(
     asset="touchpoint_days",
     name="event_freshness",
@@ -184,18 +202,12 @@ table_checks = [
 def event_freshness(
     quality: QualityBounds, settings: ChurnSettings, touchpoint_days: pl.DataFrame
 ) -> dg.AssetCheckResult:
-    passed, description, metadata = freshness(quality, settings, touchpoint_days)
-    return dg.AssetCheckResult(
-        passed=passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=description,
-        metadata=metadata,
-    )
+    return _warning(freshness(quality, settings, touchpoint_days))
 
 
 def freshness(
     quality: QualityBounds, settings: ChurnSettings, touchpoint_days: pl.DataFrame
-) -> tuple[bool, str, dict[str, Any]]:
+) -> Verdict:
     """The freshness rule's verdict, its sentence and its metadata: what the check records and the
     report's data-health banner says."""
     latest = latest_touch(touchpoint_days)
@@ -213,7 +225,7 @@ def freshness(
         "latest_event": str(latest),
         "age_hours": figure(age if age is not None else float("nan")),
     }
-    return passed, description, metadata
+    return Verdict(passed, description, metadata)
 
 
 @dg.asset_check(
@@ -342,15 +354,7 @@ def feature_drift(
     training_snapshots: pl.DataFrame,
     feature_plan: FeaturePlan,
 ) -> dg.AssetCheckResult:
-    passed, description, metadata = drift(
-        quality, settings, scoring_features, training_snapshots, feature_plan
-    )
-    return dg.AssetCheckResult(
-        passed=passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=description,
-        metadata=metadata,
-    )
+    return _warning(drift(quality, settings, scoring_features, training_snapshots, feature_plan))
 
 
 def drift(
@@ -359,7 +363,7 @@ def drift(
     scoring_features: pl.DataFrame,
     training_snapshots: pl.DataFrame,
     feature_plan: FeaturePlan,
-) -> tuple[bool, str, dict[str, Any]]:
+) -> Verdict:
     """The drift rule's verdict, its sentence and its metadata: what the check records and the
     report's data-health banner says."""
     table = drift_table(
@@ -383,4 +387,4 @@ def drift(
         "features_compared": table.height,
         "worst_features": preview(table.with_columns(pl.col(pl.Float64).round(3)), rows=15),
     }
-    return not drifted, description, metadata
+    return Verdict(not drifted, description, metadata)

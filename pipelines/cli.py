@@ -136,9 +136,9 @@ def run_all(
     Then `weekly_retraining` materializes its part of the unpartitioned assets (and their checks)
     but `champion`, and `daily_scoring` the rest, tagged with the training run (TRAINED_IN), so it
     scores with a model the gate passed and promotes it last, once the outputs are published, as
-    one run did; a failed run (a blocking check
-    included) stops there, so nothing downstream of a failure is built, as in one run. Assets in
-    neither job would go to a last run of Dagster's implicit job, so none is ever skipped.
+    one run did. A failed run (a blocking check included) stops there, so nothing downstream of a
+    failure is built, as in one run. Assets in neither job would go to a last run of Dagster's
+    implicit job, so none is ever skipped.
     Failures are in the result, not raised.
     """
     import dagster as dg

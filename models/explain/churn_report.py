@@ -171,13 +171,6 @@ def _images(plots: Mapping[str, bytes]) -> str:
     )
 
 
-_QUALITY_FORMATS = {
-    "Brier": ".4f",
-    "lift, riskiest 10%": ".2f",
-    "churners caught, riskiest 10%": ".0%",
-}
-
-
 def _plots_section(plots: Mapping[str, bytes]) -> str:
     if not plots:
         return ""
@@ -219,6 +212,10 @@ _QUALITY_HEADERS = {
     "ece": "ECE",
     "lift_top10": "lift, riskiest 10%",
     "capture_top10": "churners caught, riskiest 10%",
+}
+_QUALITY_FORMATS = {
+    _QUALITY_HEADERS[k]: f
+    for k, f in {"brier": ".4f", "lift_top10": ".2f", "capture_top10": ".0%"}.items()
 }
 
 
@@ -367,6 +364,7 @@ def render_report(
     as_of: datetime,
     horizon_days: int,
     what_if: pl.DataFrame,
+    figures: Mapping[str, int | float],
     declared: Sequence[str] = (),
     plots: Mapping[str, bytes] | None = None,
     warnings: Sequence[str] = (),
@@ -377,15 +375,14 @@ def render_report(
     what removing their friction is worth, drivers by touchpoint and phase, the features behind
     them, model quality against simple baselines with the scoring model's calibration and lift
     plots (`plots`, from its MLflow run), and the top of the scored list; a data-health banner
-    first when the freshness or drift checks warn (`warnings`, their sentences)."""
+    first when the freshness or drift checks warn (`warnings`, their sentences). `figures` are
+    its `headline`."""
     metrics = {k.removeprefix("backtest_"): v for k, v in model.metrics.items()}
     baselines = model.baselines
-    expected = expected_roc_auc(scored["churn_probability"].to_numpy())
+    expected = float(figures["expected ROC AUC of this list"])
     flagged = drivers.filter(pl.col("flagged"))
-    tiers = dict(scored.group_by("risk_tier").len().iter_rows())
-    # a count column: its max is an int, or None when there are no drivers
-    most_at_risk = cast(int | None, drivers["customers_at_risk"].max())
-    above_baseline = int(most_at_risk or 0)
+    tiers = {t: int(figures[label]) for t, label in _tier_labels().items()}
+    above_baseline = int(figures["riskier than baseline"])
     no_signal = _no_signal(baselines)
     cards = [
         (
@@ -394,7 +391,7 @@ def render_report(
             if isinstance(value, int)
             else f"{value:,.{_DIGITS[label]}f}" + (f" {currency}" if label in _MONEY else ""),
         )
-        for label, value in headline(drivers, scored, model).items()
+        for label, value in figures.items()
     ]
     money_column = f"value at risk ({currency}/month)"
     top = scored.head(top_n).select(

@@ -71,8 +71,8 @@ def publish(root: Path, run_id: str, as_of: date | None = None, keep: int = KEEP
     """Make `root/outputs` this run's set, in one rename; returns its manifest: each file's
     SHA-256, and the files carried over from the set it replaces with the run that wrote them.
     The run itself is the folder the link names, not a line of the manifest, so two runs that
-    write the same outputs write the same manifest. With `as_of`, the set is first kept as that
-    day's copy in the history (`keep_dated`), so the published set's history holds it."""
+    write the same outputs write the same manifest. With `as_of`, the published set is then kept as
+    that day's copy in the history (`keep_dated`)."""
     folder = staged(root, run_id)
     current = root / OUTPUTS
     _retire_plain_folder(current, root)

@@ -232,11 +232,10 @@ def data_health(
     scoring_features: pl.DataFrame,
     feature_plan: FeaturePlan,
 ) -> list[str]:
-    """What the freshness and drift checks warn about, in the checks' own words, for the report's
-    banner (the report cannot wait for the checks' results: they are other steps of the run)."""
+    """What the freshness and drift checks warn about, for the report's banner, by the checks' own
+    rules (the report cannot wait for the checks' results: they are other steps of the run)."""
     warnings = []
-    fresh, _, _ = freshness(quality, settings, touchpoint_days)
-    if not fresh:
+    if not freshness(quality, settings, touchpoint_days).passed:
         latest = latest_touch(touchpoint_days)
         # no age in hours: the same data gives the same report, whatever the clock says
         seen = (
@@ -247,11 +246,12 @@ def data_health(
             "The list describes customers as they were then; land the newest files, or pin "
             "as_of when replaying history."
         )
-    steady, said, _ = drift(quality, settings, scoring_features, training_snapshots, feature_plan)
-    if not steady:
+    drifted = drift(quality, settings, scoring_features, training_snapshots, feature_plan)
+    if not drifted.passed:
         warnings.append(
-            f"Drift since training: {said}. The customers scored differ from those the model "
-            "learned from; check the inputs, and retrain (the weekly_retraining job)."
+            f"Drift since training: {drifted.description}. The customers scored differ from "
+            "those the model learned from; check the inputs, and retrain (the weekly_retraining "
+            "job)."
         )
     return warnings
 
@@ -280,6 +280,7 @@ def churn_report(
     tracking = mlflow_tracking.tracking()
     run_id = version_run_id(tracking, scored_by(context))
     logged = run_plots(tracking, run_id) if run_id else {}
+    figures = headline(touchpoint_drivers, scored_customers, churn_model)
     html = render_report(
         touchpoint_drivers,
         phase_table(touchpoint_drivers),
@@ -289,6 +290,7 @@ def churn_report(
         feature_plan.as_of,
         feature_plan.horizon_days,
         friction_what_if,
+        figures,
         declared=[t.name for t in catalogue.touchpoints if t.moment_that_matters],
         plots={name: logged[name] for name in REPORT_PLOTS if name in logged},
         warnings=data_health(
@@ -298,7 +300,6 @@ def churn_report(
     )
     path = data_root.staged_outputs(context.run.run_id) / "report.html"
     path.write_text(html)
-    figures = headline(touchpoint_drivers, scored_customers, churn_model)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
@@ -319,7 +320,7 @@ def published_outputs(
 ) -> dg.MaterializeResult:
     """outputs/ switched to this run's set of outputs in one rename (`published_outputs`): a
     reader never sees a mix of two runs, and a killed run leaves the previous set whole. The set
-    is kept as its as_of day's copy in outputs/history/ first."""
+    is then kept as its as_of day's copy in outputs/history/."""
     manifest = publish(Path(data_root.path), context.run.run_id, feature_plan.as_of)
     context.log.info(f"published {len(manifest['files'])} outputs in {data_root.path}/outputs")
     return dg.MaterializeResult(
