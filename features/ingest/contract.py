@@ -21,7 +21,9 @@ SURVEY_SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "repurchase": (0
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # "id" | "string" | "timestamp" | "float" | "int" | "bool"
+    # "id" | "string" | "text" (free text a person wrote, scrubbed of contact details at ingest)
+    # | "timestamp" | "float" | "int" | "bool"
+    kind: str
     required: bool = False
     allowed: tuple[str, ...] | None = None
 
@@ -30,6 +32,7 @@ class Column:
         return {
             "id": pl.String(),
             "string": pl.String(),
+            "text": pl.String(),
             "timestamp": UTC_DATETIME,
             "float": pl.Float64(),
             "int": pl.Int64(),
@@ -65,6 +68,8 @@ CUSTOMERS = TableContract(
         Column("plan", "string"),
         Column("country", "string"),
         Column("monthly_value", "float"),
+        Column("acquisition_channel", "string"),
+        Column("referred_by", "id"),
     ),
     required_table=True,
 )
@@ -95,6 +100,7 @@ SUPPORT = TableContract(
         Column("resolved_at", "timestamp"),
         Column("reopened", "int"),
         Column("escalated", "bool"),
+        Column("text", "text"),
     ),
 )
 SURVEYS = TableContract(
@@ -107,8 +113,10 @@ SURVEYS = TableContract(
         Column("survey_type", "string", required=True, allowed=tuple(SURVEY_SCALES)),
         Column("score", "float", required=True),
         Column("touchpoint", "string"),
-        Column("comment", "string"),
+        Column("comment", "text"),
     ),
 )
 CONTRACTS = {c.name: c for c in (CUSTOMERS, CLICKSTREAM, SUPPORT, SURVEYS)}
 EVENT_TABLES = ("clickstream", "support", "surveys")
+# columns holding a customer id: pseudonymised together, so a referral still points at its referrer
+CUSTOMER_REFERENCES = ("customer_id", "referred_by")

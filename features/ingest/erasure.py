@@ -73,7 +73,14 @@ def _without(path: Path, ids: set[str]) -> int | None:
         return 0
     keep = ~frame["customer_id"].cast(pl.String).is_in(list(ids)).fill_null(False)
     removed = frame.height - int(keep.sum())
-    if removed:
+    # the customers they referred stay, no longer pointing at them
+    referrer = pl.col("referred_by").cast(pl.String).is_in(list(ids)).fill_null(False)
+    referred = "referred_by" in frame.columns and frame.select(referrer.any()).item()
+    if removed or referred:
+        if referred:
+            frame = frame.with_columns(
+                pl.when(referrer).then(None).otherwise(pl.col("referred_by")).alias("referred_by")
+            )
         _write(frame.filter(keep), path)
     return removed
 

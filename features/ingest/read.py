@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from features.ingest.contract import TableContract
+from features.ingest.contract import CUSTOMER_REFERENCES, TableContract
 from features.ingest.dialect import UnreadableFile, data_lines, read_csv
 from features.ingest.pseudonyms import pseudonymize
 from features.ingest.validate import (
@@ -196,13 +196,19 @@ def ingest_file(
         return Ingested(no_accepted(contract), no_quarantine(contract), (str(path),), (whole,))
     good, bad = check_file(raw, contract, name, arrived_by(path))
     # before the checks that quote an id in their reason (a customer id repeated)
-    accepted, repeated = check_across_rows(pseudonymize(good, pseudonym_key), contract, None)
+    accepted, repeated = check_across_rows(_pseudonymized(good, pseudonym_key), contract, None)
     return Ingested(
         accepted,
-        pl.concat([pseudonymize(bad, pseudonym_key), repeated]),
+        pl.concat([_pseudonymized(bad, pseudonym_key), repeated]),
         (str(path),),
         warnings=tuple(f"{name}: {w}" for w in warnings),
     )
+
+
+def _pseudonymized(frame: pl.DataFrame, key: str | None) -> pl.DataFrame:
+    for column in CUSTOMER_REFERENCES:
+        frame = pseudonymize(frame, key, column)
+    return frame
 
 
 def combine(

@@ -18,6 +18,7 @@ from features.ingest.contract import (
     Column,
     TableContract,
 )
+from features.ingest.scrub import scrub
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
@@ -51,13 +52,16 @@ def no_quarantine(contract: TableContract) -> pl.DataFrame:
 
 def contract_columns(raw: pl.DataFrame, contract: TableContract) -> pl.DataFrame:
     """The contract's columns in their arrived types (missing ones as nulls, blank text as null);
-    PII columns are not selected, so they go no further than this."""
+    PII columns are not selected, and free text is scrubbed of contact details
+    (`features.ingest.scrub`), so they go no further than this, not even into the quarantine."""
     columns = []
     for column in contract.columns:
         if column.name not in raw.columns:
             columns.append(pl.lit(None, dtype=pl.String).alias(column.name))
-        elif raw.schema[column.name] == pl.String:
-            text = pl.col(column.name).str.strip_chars()
+        elif raw.schema[column.name] == pl.String or column.kind == "text":
+            text = pl.col(column.name).cast(pl.String).str.strip_chars()
+            if column.kind == "text":
+                text = scrub(text)
             columns.append(pl.when(text == "").then(None).otherwise(text).alias(column.name))
         else:
             columns.append(pl.col(column.name))
