@@ -9,6 +9,7 @@ customer-days, the customers table). Names read as sentences: `<touchpoint>_<wha
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -22,7 +23,7 @@ from features.catalogue import (
     Touchpoint,
     touchpoints_for_event,
 )
-from features.feature import CUSTOMER_VALUE, JOURNEY, PROFILE, FeatureDef
+from features.feature import CUSTOMER_VALUE, JOURNEY, PROFILE, SOURCE_TIME, FeatureDef
 from features.ingest.contract import SURVEY_SCALES
 from features.touchpoint_days import (
     ABANDONED_CHECKOUTS,
@@ -33,6 +34,8 @@ from features.touchpoint_days import (
     touches_column,
     touchpoint_codes,
 )
+from features.voice.bands import BAND_LABELS, DISAPPOINTMENT, TICKET
+from features.voice.themes import Theme
 from features.windows import ACTIVE_DAYS, EXIT_DAYS, WINDOWS_DAYS, last_day_column, window_column
 
 SLOW_FIRST_RESPONSE_HOURS = 24.0
@@ -417,6 +420,42 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
                 fill=None,
                 raises_risk_when="low",
                 reason_missing=f"no {name} answers about {t.label} in the last 90 days",
+            )
+        )
+    return defs
+
+
+SAYS = "_says_"  # in the name of every theme feature: <touchpoint>_says_<theme key>_90d
+
+
+def is_theme_feature(name: str) -> bool:
+    return SAYS in name
+
+
+def voice_features(t: Touchpoint, themes: Sequence[Theme]) -> list[FeatureDef]:
+    """How often the customer's own words at this touchpoint fell in each of its disappointment
+    and ticket themes (`features.voice.themes`) in the last 90 days; the catch-all theme, which
+    gathers what no theme explains, is no feature."""
+    defs = []
+    for theme in themes:
+        if theme.catch_all or theme.band not in (DISAPPOINTMENT, TICKET):
+            continue
+        source, wrote = ("support", "ticket") if theme.band == TICKET else ("surveys", "survey")
+        said = (pl.col("touchpoint") == t.name) & (pl.col("theme") == theme.key)
+        defs.append(
+            FeatureDef(
+                f"{t.name}{SAYS}{theme.key}_90d",
+                t.name,
+                t.phase,
+                "voice_themes",
+                source,
+                f"{wrote.capitalize()} texts about {t.label} in the last 90 days in the theme "
+                f"'{theme.label}' ({BAND_LABELS[theme.band]}).",
+                f'wrote about "{theme.label}" at {t.label} '
+                f"{{value:once|{{value:.0f}} times}} in the last 90 days ({wrote})",
+                lambda c, said=said, source=source: _count(
+                    said & _since(SOURCE_TIME[source], c, 90)
+                ),
             )
         )
     return defs

@@ -28,6 +28,7 @@ FAMILIES = (
     "friction",
     "support_quality",
     "survey_voice",
+    "voice_themes",
     "journey",
     "profile",
     "customer_value",

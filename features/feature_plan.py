@@ -13,7 +13,7 @@ registry.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from features import families
 from features.catalogue import Catalogue
 from features.feature import FeatureDef
 from features.touchpoint_days import DAY, PURCHASES, latest_touch, touches_column
+from features.voice.themes import Theme, documents, fit_themes
 
 Frame = pl.DataFrame | pl.LazyFrame
 
@@ -47,6 +48,9 @@ class FeatureSet:
     subscription_plans: tuple[str, ...]
     purchases: bool = True
     monthly_value: bool = True
+    # what customers wrote, as themes (features.voice.themes): the disappointment and ticket themes
+    # become features, every theme is read by the voice_themes asset
+    voice: tuple[Theme, ...] = ()
 
     def registry(self, catalogue: Catalogue, horizon_days: int) -> list[FeatureDef]:
         return build_registry(
@@ -58,6 +62,7 @@ class FeatureSet:
             purchases=self.purchases,
             monthly_value=self.monthly_value,
             horizon_days=horizon_days,
+            voice=self.voice,
         )
 
 
@@ -107,6 +112,7 @@ class FeaturePlan:
             "subscription_plans": list(self.features.subscription_plans),
             "purchases": self.features.purchases,
             "monthly_value": self.features.monthly_value,
+            "voice": [t.to_json() for t in self.features.voice],
         }
 
     @classmethod
@@ -123,6 +129,7 @@ class FeaturePlan:
                 subscription_plans=tuple(data["subscription_plans"]),
                 purchases=bool(data["purchases"]),
                 monthly_value=bool(data["monthly_value"]),
+                voice=tuple(Theme.from_json(t) for t in data.get("voice", [])),
             ),
             catalogue=data["catalogue"],
             labelled=tuple(when(c) for c in data["labelled_cutoffs"]),
@@ -142,7 +149,9 @@ def plan_features(
 ) -> FeaturePlan:
     """The plan for these tables: `as_of` (default: the latest moment they know about), the
     newest `max_cutoffs` monthly cutoffs whose `horizon_days` label window is complete, and the
-    features they support."""
+    features they support, with the themes of what customers wrote before the newest labelled
+    cutoff (before `as_of` without one): the model is judged at that cutoff, so its themes hold
+    nothing written after it, and every run within a month draws the same themes."""
     as_of = latest_timestamp(customers, days) if as_of is None else as_of
     first_day = days[DAY].min()
     labelled: tuple[datetime, ...] = ()
@@ -153,11 +162,13 @@ def plan_features(
         labelled = choose_cutoffs(first_day, as_of, horizon_days, max_cutoffs)
     except NotEnoughHistory as err:
         problem = str(err)
+    texts = documents(surveys, support, catalogue)
+    voice = fit_themes(texts, before=labelled[-1] if labelled else as_of)
     return FeaturePlan(
         as_of=as_of,
         horizon_days=horizon_days,
         scoring_cutoff=scoring_cutoff(as_of),
-        features=feature_set(customers, days, support, surveys, catalogue),
+        features=replace(feature_set(customers, days, support, surveys, catalogue), voice=voice),
         catalogue=catalogue.fingerprint,
         labelled=labelled,
         training_problem=problem,
@@ -205,6 +216,7 @@ def build_registry(
     horizon_days: int,
     purchases: bool = True,
     monthly_value: bool = True,
+    voice: Sequence[Theme] = (),
 ) -> list[FeatureDef]:
     """Touch features for the catalogue's touchpoints the data has any touch at (`touched`; None:
     all, a catalogue's full dictionary), support and survey features for the touchpoints it has
@@ -222,6 +234,7 @@ def build_registry(
         for touchpoint, survey_type in pairs:
             if touchpoint == t.name:
                 defs += families.survey_features(t, survey_type)
+        defs += families.voice_features(t, [v for v in voice if v.touchpoint == t.name])
     defs += families.journey_features(catalogue)
     defs += families.profile_features(sorted(subscription_plans), monthly_value)
     if purchases:

@@ -22,6 +22,8 @@ from features.feature_plan import FeaturePlan
 from features.labels import churn_labels, population
 from features.purchases import purchase_table
 from features.touchpoint_days import require_midnight, tag_support, tag_surveys
+from features.voice.bands import TICKET, answer_band
+from features.voice.themes import Theme, assign_themes
 from features.windows import CUTOFF, window_table
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -55,14 +57,25 @@ def feature_sources(
     support: pl.DataFrame,
     surveys: pl.DataFrame,
     catalogue: Catalogue,
+    voice: tuple[Theme, ...] = (),
 ) -> dict[str, pl.DataFrame]:
     """Source tables keyed as the registry names them: tickets tagged with their touchpoint and
     whether they switched channel, answers tagged and in time order (survey features take the last
-    answers of each group). Both flags and order only look at earlier rows, so they hold at any
-    cutoff."""
+    answers of each group), both with the theme of what the customer wrote (`voice`). Flags,
+    order and themes only look at the row itself and earlier rows, so they hold at any cutoff."""
     tickets = support_with_switches(tag_support(support, catalogue).lazy()).collect()
     answers = tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)
+    tickets = tickets.with_columns(_themes(tickets, pl.lit(TICKET), "text", voice))
+    answers = answers.with_columns(_themes(answers, answer_band(), "comment", voice))
     return {"customers": customers, "days": days, "support": tickets, "surveys": answers}
+
+
+def _themes(frame: pl.DataFrame, band: pl.Expr, text: str, voice: tuple[Theme, ...]) -> pl.Series:
+    """The theme of each row's text (null where there is none: a table without the column)."""
+    written = pl.col(text) if text in frame.columns else pl.lit(None, dtype=pl.String)
+    return assign_themes(
+        frame.select("touchpoint", band.alias("band"), written.alias("text")), voice
+    )
 
 
 def cutoff_tables(

@@ -14,6 +14,7 @@ landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file
        -> scoring_features (checks: feature_null_rates, feature_drift vs training)
             -> shap_attributions (the model the gate passed, else the champion)
                  -> touchpoint_drivers, scored_customers -> churn_report
+       -> voice_themes (what customers wrote, as themes per touchpoint and band) -> churn_report
                       -> published_outputs (outputs/ switched to this run's set in one rename)
                            -> champion (the alias moved, last, so a killed run promotes nothing)
 
@@ -33,7 +34,7 @@ from pydantic import ValidationError
 
 from features.ingest.pseudonyms import KEY_VARIABLE
 from pipelines import checks
-from pipelines.assets import explain, feature_tables, ingest, model
+from pipelines.assets import explain, feature_tables, ingest, model, voice
 from pipelines.config import (
     SETTINGS_FILE,
     Deployment,
@@ -58,7 +59,7 @@ def build_definitions(
     data_root = Path(data_root).resolve()
     where = Deployment(deployment_name, str(data_root), tracking_uri)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, feature_tables, model, explain]),
+        assets=dg.load_assets_from_modules([ingest, feature_tables, model, voice, explain]),
         asset_checks=dg.load_asset_checks_from_modules([checks, model]),
         jobs=[*ingest_file_jobs, scoring_job, retraining_job],
         schedules=build_schedules(where),

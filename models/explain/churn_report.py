@@ -35,7 +35,7 @@ th{background:#f5f6f8} .num{text-align:right;font-variant-numeric:tabular-nums}
 NO_SIGNAL_AUC_MARGIN = 0.02
 
 
-def _bar_chart(
+def bar_chart(
     rows: list[dict],
     title: str,
     label: str,
@@ -73,7 +73,7 @@ def _bar_chart(
     return "".join(parts)
 
 
-def _table(frame: pl.DataFrame, formats: dict[str, str] | None = None) -> str:
+def html_table(frame: pl.DataFrame, formats: dict[str, str] | None = None) -> str:
     formats = formats or {}
     head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in frame.columns)
     body = []
@@ -122,7 +122,7 @@ exits, waits, low scores) set to the level of the best-served tenth of customers
 customer is not already there, and every customer scored again by the same model. The model \
 learned who leaves, not what happens when a touchpoint improves; read it as where to look \
 first.</p>
-{_table(rows, dict.fromkeys(rows.columns[4:], ",.0f"))}"""
+{html_table(rows, dict.fromkeys(rows.columns[4:], ",.0f"))}"""
 
 
 def declared_vs_found(drivers: pl.DataFrame, declared: Sequence[str]) -> pl.DataFrame:
@@ -152,7 +152,7 @@ def _declared(drivers: pl.DataFrame, declared: Sequence[str]) -> str:
 (<code>moment_that_matters</code>); the model flags the ones that drive churn in this data. \
 "Declared, not found" may mean the touchpoint serves customers well, or that too few touch it \
 for the data to tell.</p>
-{_table(table, {"share_of_total": ".1%"})}"""
+{html_table(table, {"share_of_total": ".1%"})}"""
 
 
 def _banner(warnings: Sequence[str]) -> str:
@@ -370,13 +370,15 @@ def render_report(
     warnings: Sequence[str] = (),
     currency: str = "EUR",
     top_n: int = 25,
+    voice: str = "",
 ) -> str:
     """The page: headline figures, moments that matter (and against what the catalogue declared),
     what removing their friction is worth, drivers by touchpoint and phase, the features behind
     them, model quality against simple baselines with the scoring model's calibration and lift
     plots (`plots`, from its MLflow run), and the top of the scored list; a data-health banner
     first when the freshness or drift checks warn (`warnings`, their sentences). `figures` are
-    its `headline`."""
+    its `headline`; `voice` is the rendered "What customers say" and referral sections
+    (`models.explain.voice_report`), after the moments that matter."""
     metrics = {k.removeprefix("backtest_"): v for k, v in model.metrics.items()}
     baselines = model.baselines
     expected = float(figures["expected ROC AUC of this list"])
@@ -417,7 +419,7 @@ def render_report(
         f"{escape(model.run_id)}), was not promoted by the gate"
     )
     card_divs = "".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)
-    driver_chart = _bar_chart(
+    driver_chart = bar_chart(
         driver_rows,
         "churn contribution by touchpoint",
         "label",
@@ -425,14 +427,14 @@ def render_report(
         "share_of_total",
         flag="flagged",
     )
-    phase_chart = _bar_chart(
+    phase_chart = bar_chart(
         phase_rows,
         "churn contribution by phase",
         "phase_label",
         "churn_contribution",
         "share_of_total",
     )
-    feature_chart = _bar_chart(
+    feature_chart = bar_chart(
         feature_rows,
         "top features by mean absolute SHAP",
         "feature",
@@ -467,6 +469,7 @@ def render_report(
 {_moments(drivers, scored)}
 {_declared(drivers, declared)}
 {_what_if(what_if, drivers, currency)}
+{voice}
 <h2>Drivers by touchpoint</h2>
 <p>Among customers the model rates riskier than baseline, how much of their excess churn risk \
 (mean SHAP, log-odds) each touchpoint supplies, with its share of the total. Red bars are \
@@ -480,19 +483,19 @@ threshold.</p>
 {feature_chart}
 <h2>How well it predicts: the backtest</h2>
 {_backtest(model, as_of, horizon_days, expected)}
-{_table(_backtest_table(model), _BACKTEST_FORMATS)}
+{html_table(_backtest_table(model), _BACKTEST_FORMATS)}
 <h2>Model quality against simple baselines</h2>
 <p>Means over the backtest cutoffs. The recency rule, frequency and BG/NBD give scores, not \
 probabilities; isotonic regression on each fold's validation cutoff turns them into \
 probabilities. A baseline with no signal in this data collapses to the base rate there (close to \
 one probability for everyone): ROC AUC 0.5, and the base rate's PR AUC and Brier.\
 {no_signal_note}</p>
-{_table(quality_table(metrics, baselines).rename(_QUALITY_HEADERS), _QUALITY_FORMATS)}
+{html_table(quality_table(metrics, baselines).rename(_QUALITY_HEADERS), _QUALITY_FORMATS)}
 {_plots_section(plots or {})}
 <h2>Driver table</h2>
 <p>Customers affected: customers riskier than baseline with the touchpoint among their top \
 {TOP_REASONS} reasons; customers top driver: those for whom it is the first.</p>
-{_table(driver_columns, {"share_of_total": ".1%"})}
+{html_table(driver_columns, {"share_of_total": ".1%"})}
 <h2>Top {top_n} customers by monthly value at risk</h2>
-{_table(top, {money_column: ",.2f"})}
+{html_table(top, {money_column: ",.2f"})}
 </body></html>"""

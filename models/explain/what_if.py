@@ -21,7 +21,7 @@ import polars as pl
 from features.feature import FeatureDef
 from models.calibration import CalibratedModel, model_input
 
-FRICTION_FAMILIES = ("friction", "support_quality", "survey_voice")
+FRICTION_FAMILIES = ("friction", "support_quality", "survey_voice", "voice_themes")
 BEST_SERVED = 0.1
 
 

@@ -7,11 +7,19 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from features.families import is_theme_feature
 from features.feature_plan import FeaturePlan
 from features.ingest.contract import CUSTOMERS
 from features.ingest.pseudonyms import real_ids, with_real_ids
 from features.ingest.read import ingest_table
 from features.touchpoint_days import latest_touch
+from features.voice.referrals import (
+    recommender_ratings,
+    referral_rate,
+    referral_trend,
+    referrals_by_month,
+    referred_churn,
+)
 from models.calibration import CalibratedModel
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import headline, render_report
@@ -25,6 +33,7 @@ from models.explain.scored_customers import (
 )
 from models.explain.shap_attributions import score_and_explain
 from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
+from models.explain.voice_report import referral_section, voice_section
 from models.explain.what_if import what_if_table
 from models.tracking import (
     load_champion,
@@ -84,6 +93,18 @@ def shap_attributions(
     champion, version = scoring_model(context, mlflow_tracking, churn_model)
     features = champion.feature_names
     missing = sorted(set(features) - set(scoring_features.columns))
+    # a theme the champion learned that this month's comments no longer form: nobody wrote in it
+    unheard = [name for name in missing if is_theme_feature(name)]
+    if unheard:
+        context.log.warning(
+            f"the champion (v{version}) knows {len(unheard)} comment themes this run's feature "
+            f"plan does not ({', '.join(unheard[:3])}); they count as no comments until "
+            "weekly_retraining trains on the current themes"
+        )
+        scoring_features = scoring_features.with_columns(
+            [pl.lit(0.0).alias(name) for name in unheard]
+        )
+        missing = sorted(set(missing) - set(unheard))
     if missing:
         raise ValueError(
             f"the champion (v{version}) needs features the scoring table lacks: {missing[:5]}; "
@@ -272,6 +293,9 @@ def churn_report(
     touchpoint_days: pl.DataFrame,
     training_snapshots: pl.DataFrame,
     scoring_features: pl.DataFrame,
+    voice_themes: pl.DataFrame,
+    customers: pl.DataFrame,
+    surveys: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """report.html, one offline page (`models.explain.churn_report`); its headline figures as
     metadata."""
@@ -297,6 +321,14 @@ def churn_report(
             quality, settings, touchpoint_days, training_snapshots, scoring_features, feature_plan
         ),
         currency=settings.currency,
+        voice=voice_section(voice_themes, touchpoint_drivers)
+        + referral_section(
+            referral_rate(customers),
+            referral_trend(referrals_by_month(customers)),
+            referrals_by_month(customers),
+            referred_churn(customers, training_snapshots),
+            recommender_ratings(customers, surveys, catalogue),
+        ),
     )
     path = data_root.staged_outputs(context.run.run_id) / "report.html"
     path.write_text(html)
@@ -313,7 +345,13 @@ def churn_report(
     group_name="explain",
     kinds={"python"},
     owners=OWNERS,
-    deps=["touchpoint_drivers", "scored_customers", "churn_report", "feature_dictionary"],
+    deps=[
+        "touchpoint_drivers",
+        "scored_customers",
+        "voice_themes",
+        "churn_report",
+        "feature_dictionary",
+    ],
 )
 def published_outputs(
     context: dg.AssetExecutionContext, data_root: DataRoot, feature_plan: FeaturePlan

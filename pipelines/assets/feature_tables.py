@@ -135,7 +135,9 @@ def training_snapshots(
     """Features and labels at every monthly cutoff whose horizon is complete by `as_of`."""
     catalogue = settings.catalogue()
     registry, cutoffs = feature_plan.registry(catalogue), feature_plan.labelled_cutoffs()
-    sources = feature_sources(customers, touchpoint_days, support, surveys, catalogue)
+    sources = feature_sources(
+        customers, touchpoint_days, support, surveys, catalogue, feature_plan.features.voice
+    )
     context.log.info(f"building {len(registry)} features at {len(cutoffs)} labelled cutoffs")
     started = time.perf_counter()
     built = build_training_snapshots(sources, cutoffs, feature_plan.horizon_days, registry)
@@ -177,7 +179,9 @@ def scoring_features(
     """Features as of the end of `as_of`'s day for every customer not churned by then."""
     catalogue = settings.catalogue()
     registry = feature_plan.registry(catalogue)
-    sources = feature_sources(customers, touchpoint_days, support, surveys, catalogue)
+    sources = feature_sources(
+        customers, touchpoint_days, support, surveys, catalogue, feature_plan.features.voice
+    )
     features = build_scoring_features(sources, feature_plan, registry)
     context.log.info(
         f"{features.height:,} customers to score as of {feature_plan.as_of:%Y-%m-%d %H:%M}"
