@@ -1,0 +1,180 @@
+"""The theme method against the simple way, on a simulated world whose themes are known and on the
+Olist reviews (real Portuguese): `python -m benchmarks.voice_methods [--datasets ../shared/datasets]`.
+
+- themes: features.voice.themes (TF-IDF, learned function words, LSA, k-means, class-based TF-IDF
+  labels).
+- counting: what one would do by hand: in each touchpoint and band, the most frequent word pairs
+  after the same function words are left out, each text counted under the most frequent pair it
+  holds.
+
+On the simulated world it scores, per (touchpoint, band), whether the biggest theme is the planted
+one (its label holds one of the planted theme's terms), how pure the themes are (the share of a
+theme's texts written from its main planted theme, weighted by size) and how much of the planted
+texts the themes that name them hold. On Olist it prints the delivery touchpoint's disappointment
+themes with their terms and counts, to be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+from sklearn.feature_extraction.text import CountVectorizer
+
+from demo.simulator import DECOY_COMPLAINTS, DELIGHTS, PLANTED_COMPLAINTS, WorldConfig, simulate
+from features.catalogue import load_catalogue
+from features.voice.bands import answer_band
+from features.voice.themes import (
+    DOCUMENT_SCHEMA,
+    MIN_COMMENTS,
+    TOKENS,
+    _prepare,
+    assign_themes,
+    documents,
+    fit_themes,
+    function_words,
+)
+
+METHODS = ("themes", "counting")
+
+
+def counting(docs: pl.DataFrame) -> tuple[pl.Series, dict[tuple[str, str, str], str]]:
+    """Each text's most frequent word pair in its group; the label of a 'theme' is the pair."""
+    stop = function_words(docs)
+    keys: list[str | None] = [None] * docs.height
+    labels: dict[tuple[str, str, str], str] = {}
+    indexed = docs.with_row_index("row")
+    for (touchpoint, band), group in indexed.group_by("touchpoint", "band"):
+        if group.height < MIN_COMMENTS:
+            continue
+        counter = CountVectorizer(
+            preprocessor=_prepare,
+            token_pattern=TOKENS,
+            ngram_range=(2, 2),
+            stop_words=stop or None,
+            binary=True,
+        )
+        try:
+            held = counter.fit_transform(group["text"].to_list()).tocsr()
+        except ValueError:
+            continue
+        pairs = counter.get_feature_names_out()
+        frequency = Counter(dict(zip(pairs, held.sum(axis=0).A1, strict=True)))
+        rank = {p: i for i, (p, _) in enumerate(frequency.most_common())}
+        for row, i in zip(group["row"].to_list(), range(held.shape[0]), strict=True):
+            present = [pairs[j] for j in held[i].indices]
+            if present:
+                best = min(present, key=rank.__getitem__)
+                keys[row] = best
+                labels[(str(touchpoint), str(band), best)] = best
+    return pl.Series("theme", keys, dtype=pl.String), labels
+
+
+def _labels_of(method: str, docs: pl.DataFrame) -> tuple[pl.DataFrame, dict, float]:
+    started = time.perf_counter()
+    if method == "themes":
+        themes = fit_themes(docs)
+        assigned = assign_themes(docs, themes)
+        labels = {(t.touchpoint, t.band, t.key): t.label for t in themes if not t.catch_all}
+    else:
+        assigned, labels = counting(docs)
+    return docs.with_columns(assigned), labels, time.perf_counter() - started
+
+
+def simulated(customers: int) -> None:
+    world = simulate(
+        WorldConfig(customers=customers, truth_replicates=0, end=datetime(2026, 12, 1, tzinfo=UTC))
+    )
+    docs = documents(world.surveys, world.support, load_catalogue())
+    truth = world.voice.select(pl.col("id"), planted=pl.col("theme"))
+    docs = docs.join(truth, on="id", how="left")
+    catalogue = {**PLANTED_COMPLAINTS, **DECOY_COMPLAINTS}
+    theme_terms = {
+        **{t.name: t.terms for t in catalogue.values()},
+        **{t.name: t.terms for t in DELIGHTS.values()},
+    }
+    print(f"simulated world: {customers:,} customers, {docs.height:,} texts")
+    for method in METHODS:
+        labelled, labels, seconds = _labels_of(method, docs.drop("planted").cast(DOCUMENT_SCHEMA))
+        labelled = labelled.with_columns(docs["planted"])
+        hits, groups, purity_num, purity_den, covered, planted_texts = 0, 0, 0.0, 0, 0, 0
+        for (touchpoint, band), group in labelled.group_by("touchpoint", "band"):
+            mine = {k: v for k, v in labels.items() if k[:2] == (touchpoint, band)}
+            planted = group["planted"].drop_nulls()
+            if not mine or planted.is_empty():
+                continue
+            main = planted.mode().sort()[0]
+            terms = theme_terms.get(main, ())
+            sizes = group.filter(pl.col("theme").is_in([k[2] for k in mine])).group_by("theme").len()
+            biggest = sizes.sort("len", descending=True)["theme"][0]
+            groups += 1
+            hits += any(t in mine[(touchpoint, band, biggest)] for t in terms)
+            for key, _label in mine.items():
+                texts = group.filter(pl.col("theme") == key[2])["planted"].drop_nulls()
+                if not texts.is_empty():
+                    purity_num += texts.value_counts()["count"].max()
+                    purity_den += texts.len()
+            naming = [k[2] for k, label in mine.items() if any(t in label for t in terms)]
+            of_main = group.filter(pl.col("planted") == main)
+            planted_texts += of_main.height
+            covered += of_main.filter(pl.col("theme").is_in(naming)).height
+        print(
+            f"  {method:9s} biggest theme is the planted one in {hits}/{groups} groups; "
+            f"purity {purity_num / max(purity_den, 1):.2f}; planted texts in themes naming them "
+            f"{covered / max(planted_texts, 1):.2f}; {seconds:.1f}s"
+        )
+
+
+def olist(datasets: Path) -> None:
+    path = datasets / "olist_subset" / "olist_order_reviews_dataset.csv.gz"
+    reviews = pl.read_csv(path, infer_schema=False)
+    text = pl.concat_str(
+        ["review_comment_title", "review_comment_message"], separator=": ", ignore_nulls=True
+    ).str.strip_chars()
+    docs = (
+        reviews.select(
+            pl.lit("surveys").alias("source"),
+            pl.col("review_id").alias("id"),
+            pl.lit("").alias("customer_id"),
+            pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("ts"),
+            pl.lit("delivery").alias("touchpoint"),
+            pl.lit("csat").alias("survey_type"),
+            pl.col("review_score").cast(pl.Float64).alias("score"),
+            text.alias("text"),
+        )
+        .filter(pl.col("text").is_not_null() & (pl.col("text") != ""))
+        .with_columns(band=answer_band())
+        .select(DOCUMENT_SCHEMA.names())
+        .cast(DOCUMENT_SCHEMA)
+    )
+    print(f"Olist reviews: {docs.height:,} texts")
+    for method in METHODS:
+        labelled, labels, seconds = _labels_of(method, docs)
+        sizes = dict(
+            labelled.filter(pl.col("band") == "disappointment").group_by("theme").len().iter_rows()
+        )
+        shown = sorted(
+            ((sizes.get(k[2], 0), label) for k, label in labels.items() if k[1] == "disappointment"),
+            reverse=True,
+        )[:10]
+        print(f"  {method} ({seconds:.1f}s), delivery, disappointed:")
+        for count, label in shown:
+            print(f"    {count:5,}  {label}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
+    args = parser.parse_args()
+    simulated(args.customers)
+    if (args.datasets / "olist_subset").is_dir():
+        olist(args.datasets)
+
+
+if __name__ == "__main__":
+    main()
