@@ -1,5 +1,5 @@
 """The theme method against the simple way, on a simulated world whose themes are known and on the
-Olist reviews (real Portuguese): `python -m benchmarks.voice_methods [--datasets ../shared/datasets]`.
+Olist reviews (real Portuguese): `make voice-methods`.
 
 - themes: features.voice.themes (TF-IDF, learned function words, LSA, k-means, class-based TF-IDF
   labels).
@@ -109,7 +109,8 @@ def simulated(customers: int) -> None:
                 continue
             main = planted.mode().sort()[0]
             terms = theme_terms.get(main, ())
-            sizes = group.filter(pl.col("theme").is_in([k[2] for k in mine])).group_by("theme").len()
+            named = group.filter(pl.col("theme").is_in([k[2] for k in mine]))
+            sizes = named.group_by("theme").len()
             biggest = sizes.sort("len", descending=True)["theme"][0]
             groups += 1
             hits += any(t in mine[(touchpoint, band, biggest)] for t in terms)
@@ -157,10 +158,8 @@ def olist(datasets: Path) -> None:
         sizes = dict(
             labelled.filter(pl.col("band") == "disappointment").group_by("theme").len().iter_rows()
         )
-        shown = sorted(
-            ((sizes.get(k[2], 0), label) for k, label in labels.items() if k[1] == "disappointment"),
-            reverse=True,
-        )[:10]
+        disappointed = [(k, v) for k, v in labels.items() if k[1] == "disappointment"]
+        shown = sorted(((sizes.get(k[2], 0), v) for k, v in disappointed), reverse=True)[:10]
         print(f"  {method} ({seconds:.1f}s), delivery, disappointed:")
         for count, label in shown:
             print(f"    {count:5,}  {label}")
