@@ -1,5 +1,6 @@
-"""The theme method against the simple way, on a simulated world whose themes are known and on the
-Olist reviews (real Portuguese): `make voice-methods`.
+"""The theme method against the simple way on the Olist reviews (real Portuguese):
+`make voice-methods`. (A simulated world with planted themes joins it once the simulator writes
+comments.)
 
 - themes: features.voice.themes (TF-IDF, learned function words, LSA, k-means, class-based TF-IDF
   labels).
@@ -7,11 +8,8 @@ Olist reviews (real Portuguese): `make voice-methods`.
   after the same function words are left out, each text counted under the most frequent pair it
   holds.
 
-On the simulated world it scores, per (touchpoint, band), whether the biggest theme is the planted
-one (its label holds one of the planted theme's terms), how pure the themes are (the share of a
-theme's texts written from its main planted theme, weighted by size) and how much of the planted
-texts the themes that name them hold. On Olist it prints the delivery touchpoint's disappointment
-themes with their terms and counts, to be read.
+It prints the delivery touchpoint's disappointment themes with their terms and counts, to be
+read.
 """
 
 from __future__ import annotations
@@ -19,14 +17,13 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import CountVectorizer
 
-from demo.simulator import DECOY_COMPLAINTS, DELIGHTS, PLANTED_COMPLAINTS, WorldConfig, simulate
-from features.catalogue import load_catalogue
 from features.voice.bands import answer_band
 from features.voice.themes import (
     DOCUMENT_SCHEMA,
@@ -34,7 +31,6 @@ from features.voice.themes import (
     TOKENS,
     _prepare,
     assign_themes,
-    documents,
     fit_themes,
     function_words,
 )
@@ -59,13 +55,13 @@ def counting(docs: pl.DataFrame) -> tuple[pl.Series, dict[tuple[str, str, str], 
             binary=True,
         )
         try:
-            held = counter.fit_transform(group["text"].to_list()).tocsr()
+            held = csr_matrix(counter.fit_transform(group["text"].to_list()))
         except ValueError:
             continue
-        pairs = counter.get_feature_names_out()
-        frequency = Counter(dict(zip(pairs, held.sum(axis=0).A1, strict=True)))
+        pairs = [str(p) for p in counter.get_feature_names_out()]
+        frequency = Counter(dict(zip(pairs, np.asarray(held.sum(axis=0)).ravel(), strict=True)))
         rank = {p: i for i, (p, _) in enumerate(frequency.most_common())}
-        for row, i in zip(group["row"].to_list(), range(held.shape[0]), strict=True):
+        for row, i in zip(group["row"].to_list(), range(group.height), strict=True):
             present = [pairs[j] for j in held[i].indices]
             if present:
                 best = min(present, key=rank.__getitem__)
@@ -83,51 +79,6 @@ def _labels_of(method: str, docs: pl.DataFrame) -> tuple[pl.DataFrame, dict, flo
     else:
         assigned, labels = counting(docs)
     return docs.with_columns(assigned), labels, time.perf_counter() - started
-
-
-def simulated(customers: int) -> None:
-    world = simulate(
-        WorldConfig(customers=customers, truth_replicates=0, end=datetime(2026, 12, 1, tzinfo=UTC))
-    )
-    docs = documents(world.surveys, world.support, load_catalogue())
-    truth = world.voice.select(pl.col("id"), planted=pl.col("theme"))
-    docs = docs.join(truth, on="id", how="left")
-    catalogue = {**PLANTED_COMPLAINTS, **DECOY_COMPLAINTS}
-    theme_terms = {
-        **{t.name: t.terms for t in catalogue.values()},
-        **{t.name: t.terms for t in DELIGHTS.values()},
-    }
-    print(f"simulated world: {customers:,} customers, {docs.height:,} texts")
-    for method in METHODS:
-        labelled, labels, seconds = _labels_of(method, docs.drop("planted").cast(DOCUMENT_SCHEMA))
-        labelled = labelled.with_columns(docs["planted"])
-        hits, groups, purity_num, purity_den, covered, planted_texts = 0, 0, 0.0, 0, 0, 0
-        for (touchpoint, band), group in labelled.group_by("touchpoint", "band"):
-            mine = {k: v for k, v in labels.items() if k[:2] == (touchpoint, band)}
-            planted = group["planted"].drop_nulls()
-            if not mine or planted.is_empty():
-                continue
-            main = planted.mode().sort()[0]
-            terms = theme_terms.get(main, ())
-            named = group.filter(pl.col("theme").is_in([k[2] for k in mine]))
-            sizes = named.group_by("theme").len()
-            biggest = sizes.sort("len", descending=True)["theme"][0]
-            groups += 1
-            hits += any(t in mine[(touchpoint, band, biggest)] for t in terms)
-            for key, _label in mine.items():
-                texts = group.filter(pl.col("theme") == key[2])["planted"].drop_nulls()
-                if not texts.is_empty():
-                    purity_num += texts.value_counts()["count"].max()
-                    purity_den += texts.len()
-            naming = [k[2] for k, label in mine.items() if any(t in label for t in terms)]
-            of_main = group.filter(pl.col("planted") == main)
-            planted_texts += of_main.height
-            covered += of_main.filter(pl.col("theme").is_in(naming)).height
-        print(
-            f"  {method:9s} biggest theme is the planted one in {hits}/{groups} groups; "
-            f"purity {purity_num / max(purity_den, 1):.2f}; planted texts in themes naming them "
-            f"{covered / max(planted_texts, 1):.2f}; {seconds:.1f}s"
-        )
 
 
 def olist(datasets: Path) -> None:
@@ -166,13 +117,10 @@ def olist(datasets: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=20_000)
+    parser = argparse.ArgumentParser(description="the theme method against counting word pairs")
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     args = parser.parse_args()
-    simulated(args.customers)
-    if (args.datasets / "olist_subset").is_dir():
-        olist(args.datasets)
+    olist(args.datasets)
 
 
 if __name__ == "__main__":

@@ -769,7 +769,13 @@ class _Expander:
                     bad, rng.random(ticket_cw.size) < 0.3, rng.random(ticket_cw.size) < 0.03
                 ),
             }
-        ).with_columns(_bad=pl.Series(bad), _rank=pl.Series(rank), _opened_s=pl.Series(opened))
+        ).with_columns(
+            # the contract's optional ticket text, not simulated yet
+            text=pl.lit(None, dtype=pl.String),
+            _bad=pl.Series(bad),
+            _rank=pl.Series(rank),
+            _opened_s=pl.Series(opened),
+        )
         return tickets, ticket_cw
 
     def surveys(self) -> pl.DataFrame:

@@ -43,7 +43,11 @@ def _tables(events: list[tuple[str, datetime, str, str | None]], tickets=(), cus
     ).with_columns(
         [pl.lit(None, CLICKSTREAM.schema[c]).alias(c) for c in ("session_id", "channel", "value")]
     )
-    support = pl.DataFrame(list(tickets), schema=SUPPORT.schema, orient="row")
+    # tickets as rows of every column but the free text, which no feature here reads
+    written = {k: v for k, v in SUPPORT.schema.items() if k != "text"}
+    support = pl.DataFrame(list(tickets), schema=written, orient="row").with_columns(
+        text=pl.lit(None, dtype=pl.String)
+    )
     surveys = SURVEYS.empty()
     catalogue = load_catalogue()
     days = fold_touchpoint_days(clicks, support, surveys, catalogue)
