@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from features.ingest.pseudonyms import KEY_VARIABLE, pseudonym
 REPO = Path(__file__).resolve().parents[1]
 WORLD = WorldConfig(customers=1_000, seed=8, end=datetime(2026, 11, 2, tzinfo=UTC))
 KEY = "test-key-not-a-secret"
+# what a customer wrote into a survey comment
+EMAIL, PHONE = "jane.leak@example.org", "+44 20 7946 0958"
 
 
 def _cli(root: Path, *args: str) -> str:
@@ -71,10 +74,21 @@ def _holding(root: Path, needle: str) -> list[str]:
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_pseudonyms_everywhere_but_the_list_and_a_forgotten_customer_is_gone(tmp_path):
-    write_world(simulate(WORLD), tmp_path / "data", WORLD)
+    world = simulate(WORLD)
+    comment = f"card declined again, call me on {PHONE} or write to {EMAIL}"
+    surveys = world.surveys.with_columns(
+        comment=pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit(comment))
+        .otherwise(pl.col("comment"))
+    )
+    write_world(replace(world, surveys=surveys), tmp_path / "data", WORLD)
     (tmp_path / "dagster").mkdir()
     (tmp_path / "mlflow").mkdir()
     _cli(tmp_path, "run")
+    # contact details written into a comment stay in the landing folder, scrubbed everywhere else
+    for needle in (EMAIL, PHONE):
+        assert {h.split("/")[1] for h in _holding(tmp_path, needle)} == {"landing"}, needle
+    assert _holding(tmp_path / "data" / "assets", "[email]")
     listed = pl.read_csv(tmp_path / "data" / "outputs" / "scored_customers.csv")
     customer = listed["customer_id"][0]
     assert customer.startswith("C")  # the retention list holds the real id
