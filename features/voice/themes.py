@@ -3,8 +3,8 @@
 
 Comments and ticket text are grouped by touchpoint and band (`features.voice.bands`), and each
 group's texts are clustered into themes, each labelled by its most distinctive terms. The method,
-chosen against counting frequent phrases (benchmarks/voice_methods.py, its figures in
-benchmarks/README.md), needs no language resources, so it reads English, German and Portuguese
+chosen against counting frequent phrases (`make voice-methods`, benchmarks/voice_methods.py),
+needs no language resources, so it reads English, German and Portuguese
 alike:
 
 - words and word pairs, accents stripped, weighted by TF-IDF; the corpus's own function words
@@ -277,9 +277,7 @@ def _label_terms(terms: list[str]) -> list[str]:
     shown: list[str] = []
     for term in terms:
         words = term.split()
-        if any(term in s.split() or term == s for s in shown) or any(
-            set(words) <= set(s.split()) for s in shown
-        ):
+        if any(set(words) <= set(s.split()) for s in shown):
             continue
         shown = [s for s in shown if not (len(words) > 1 and s in words)] + [term]
         if len(shown) == LABEL_TERMS:

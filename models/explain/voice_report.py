@@ -8,6 +8,7 @@ from html import escape
 import polars as pl
 
 from features.voice.bands import BAND_LABELS, BANDS
+from features.voice.referrals import referral_trend
 from models.explain.churn_report import bar_chart, html_table
 
 MAX_TOUCHPOINTS = 8
@@ -63,19 +64,17 @@ last 90 days.</p>"""
 
 
 def referral_section(
-    rate: float | None,
-    trend: float | None,
-    by_month: pl.DataFrame,
-    churn: pl.DataFrame,
-    ratings: pl.DataFrame,
+    rate: float | None, by_month: pl.DataFrame, churn: pl.DataFrame, ratings: pl.DataFrame
 ) -> str:
-    """The referral rate with its trend by month of signup, the churn of referred customers
-    against the others, and the touchpoints recommenders rated above everyone else."""
+    """The referral rate with its trend by month of signup (`referrals_by_month`), the churn of
+    referred customers against the others, and the touchpoints recommenders rated above everyone
+    else."""
     if rate is None:
         return """<h2>Referrals</h2>
 <p>The customers table has no <code>acquisition_channel</code>: with it (and \
 <code>referred_by</code>), this section shows the share of new customers who came by \
 recommendation, how they stay, and what the customers who recommend rated highly.</p>"""
+    trend = referral_trend(by_month)
     trend_words = (
         ""
         if trend is None
@@ -89,14 +88,12 @@ recommendation, how they stay, and what the customers who recommend rated highly
             f" Of the customers at the newest labelled cutoff, {by['referred']:.1%} of the "
             f"referred churned within the horizon, against {by['other']:.1%} of the others."
         )
-    months = by_month.tail(18).with_columns(label=pl.col("signup_month")).to_dicts()
     chart = bar_chart(
-        months,
+        by_month.tail(18).to_dicts(),
         "referral rate by month of signup",
-        "label",
+        "signup_month",
         "referral_rate",
         "referral_rate",
-        value_format=".1%",
     )
     ratings_table = ""
     if not ratings.is_empty():

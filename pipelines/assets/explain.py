@@ -16,7 +16,6 @@ from features.touchpoint_days import latest_touch
 from features.voice.referrals import (
     recommender_ratings,
     referral_rate,
-    referral_trend,
     referrals_by_month,
     referred_churn,
 )
@@ -324,7 +323,6 @@ def churn_report(
         voice=voice_section(voice_themes, touchpoint_drivers)
         + referral_section(
             referral_rate(customers),
-            referral_trend(referrals_by_month(customers)),
             referrals_by_month(customers),
             referred_churn(customers, training_snapshots),
             recommender_ratings(customers, surveys, catalogue),
