@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from demo import voice
 from demo.simulator import DECOYS, PLANTED_DRIVERS, World, WorldConfig
 from features.ingest.landing import file_digest
 
@@ -172,11 +173,18 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
         (truth_dir / MANIFEST).write_text(json.dumps(written, indent=2))
     world.truth.write_parquet(truth_dir / f"customers{suffix}.parquet")
     world.truth_at_cutoffs.write_parquet(truth_dir / f"probabilities_at_cutoffs{suffix}.parquet")
+    world.voice.write_parquet(truth_dir / f"voice{suffix}.parquet")
+    (truth_dir / f"referrals{suffix}.json").write_text(
+        json.dumps(voice.referral_truth(world.customers, world.truth), indent=2)
+    )
     (truth_dir / f"world{suffix}.json").write_text(
         json.dumps(
             {
                 "planted_drivers": list(PLANTED_DRIVERS),
                 "decoys": list(DECOYS),
+                "planted_complaints": {t: asdict(c) for t, c in voice.PLANTED_COMPLAINTS.items()},
+                "decoy_complaints": {t: asdict(c) for t, c in voice.DECOY_COMPLAINTS.items()},
+                "delights": {t: asdict(c) for t, c in voice.DELIGHTS.items()},
                 "end": config.end.isoformat(),
                 "config": {k: str(v) for k, v in asdict(config).items()},
             },

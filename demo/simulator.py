@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from demo import voice
+
 PLANTED_DRIVERS = ("checkout", "customer_service", "pricing")
 DECOYS = (
     "website",
@@ -297,6 +299,8 @@ class World:
     truth: pl.DataFrame
     # customer_id, cutoff, true_churn_probability: the oracle at each month start
     truth_at_cutoffs: pl.DataFrame
+    # what each comment and ticket text was written about (demo.voice.VOICE_SCHEMA)
+    voice: pl.DataFrame
 
 
 def _month_starts(config: WorldConfig) -> list[datetime]:
@@ -448,13 +452,22 @@ def simulate(config: WorldConfig | None = None) -> World:
         time.perf_counter() - started,
     )
     events = _Expander(rng, config, cw, latent, ids)
+    customers = _customers(rng, config, ids, signup_at, churn_seconds)
+    clickstream = events.clickstream()
+    # the voice draws from its own stream, after everything else: the world stays as it was
+    voice_rng = voice.voice_rng(config.seed)
+    ticket_text, ticket_voice = voice.ticket_texts(voice_rng, events.tickets)
+    extra = voice.extra_answers(voice_rng, cw, ids, WEEK.total_seconds())
+    surveys, comment_voice = voice.with_comments(voice_rng, events.surveys(extra))
+    troubled = (latent.payment_error_rate > 0.02) | latent.bad_service
     world = World(
-        customers=_customers(rng, config, ids, signup_at, churn_seconds),
-        clickstream=events.clickstream(),
-        support=events.tickets.drop(_TICKET_STATE),
-        surveys=events.surveys(),
+        customers=voice.acquisition(voice_rng, customers, troubled),
+        clickstream=clickstream,
+        support=events.tickets.drop(_TICKET_STATE).with_columns(ticket_text),
+        surveys=surveys,
         truth=truth,
         truth_at_cutoffs=truth_at_cutoffs,
+        voice=pl.concat([comment_voice, ticket_voice]),
     )
     log.info(
         "events: %s clicks, %s tickets, %s survey answers, %.1fs",
@@ -770,15 +783,16 @@ class _Expander:
                 ),
             }
         ).with_columns(
-            # the contract's optional ticket text, not simulated yet
-            text=pl.lit(None, dtype=pl.String),
             _bad=pl.Series(bad),
             _rank=pl.Series(rank),
             _opened_s=pl.Series(opened),
         )
         return tickets, ticket_cw
 
-    def surveys(self) -> pl.DataFrame:
+    def surveys(self, extra: pl.DataFrame) -> pl.DataFrame:
+        """The CES after tickets, a weekly NPS sample, and the `extra` answers (customer_id,
+        seconds from the world's start, survey_type, score, touchpoint, _friction), without
+        comments; `_friction` (not in the contract) says which answers follow a friction."""
         rng, cw, t = self.rng, self.cw, self.tickets
         bad, rank = t["_bad"].to_numpy(), t["_rank"].to_numpy()
         n_bad = cw["bad_tickets"].to_numpy()[self._ticket_cw]
@@ -802,6 +816,7 @@ class _Expander:
                 "survey_type": "ces",
                 "score": ces_score.astype(np.float64),
                 "touchpoint": "customer_service",
+                "_friction": bad[answered],
             }
         )
         nps_cw = self._repeat(rng.binomial(1, 0.04, cw.height))
@@ -815,12 +830,19 @@ class _Expander:
                 "survey_type": "nps",
                 "score": rng.integers(0, 11, nps_cw.size).astype(np.float64),
                 "touchpoint": pl.Series([None] * nps_cw.size, dtype=pl.String),
+                "_friction": False,
             }
         )
-        responses = pl.concat([ces, nps]).filter(pl.col("ts") < self.config.end).sort("ts")
+        added = extra.with_columns(ts=_ts(self.config, extra["seconds"].to_numpy())).select(
+            ces.columns
+        )
+        responses = (
+            pl.concat([ces, nps, added])
+            .filter(pl.col("ts") < self.config.end)
+            .sort("ts", maintain_order=True)
+        )
         return responses.with_columns(
-            response_id=pl.format(_id_prefix(self.config, "R") + "{}", pl.int_range(pl.len())),
-            comment=pl.lit(None, pl.String),
+            response_id=pl.format(_id_prefix(self.config, "R") + "{}", pl.int_range(pl.len()))
         ).select(
-            "response_id", "customer_id", "ts", "survey_type", "score", "touchpoint", "comment"
+            "response_id", "customer_id", "ts", "survey_type", "score", "touchpoint", "_friction"
         )
