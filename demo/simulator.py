@@ -5,7 +5,8 @@ slow or unanswered support tickets and the low effort scores that follow them, e
 pricing page). Decoy touchpoints (newsletter, social, ads, content, search, ...) scale with how
 active a customer is but never enter the hazard. The simulator writes the landing files in the
 input contract, and its ground truth to a separate folder the pipeline never reads, so tests can
-compare what the pipeline found with what is true.
+compare what the pipeline found with what is true. What customers write in comments and tickets,
+and how they came (referrals), is planted by `demo.voice` on its own random stream.
 """
 
 from __future__ import annotations

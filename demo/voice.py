@@ -57,8 +57,8 @@ PLANTED_COMPLAINTS = {
         "no reply",
         ("reply", "waited", "answer", "ticket"),
         _said(
-            ("no reply", "no answer", "waited days", "waited a week", "still waiting"),
-            ("to my ticket", "from support", "to my emails", "for an answer", "for a reply"),
+            ("no reply", "no answer", "nobody answered", "waited days", "still waiting"),
+            ("to my ticket", "from support", "to my emails", "", "again"),
         ),
     ),
     "pricing": Theme(

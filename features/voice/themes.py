@@ -24,6 +24,7 @@ marked `catch_all`: it is shown, as "other comments", but never a feature.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -45,6 +46,9 @@ from features.voice.bands import TICKET, answer_band
 TOKENS = r"(?u)\b[^\W\d_]{2,}\b"
 MIN_COMMENTS = 30  # a group with fewer texts is counted, not clustered
 MAX_THEMES = 8
+# a group's themes are fitted on at most this many of its texts (a seeded sample), then every text
+# is assigned: themes of a few thousand texts are those of all of them, at a fraction of the time
+FIT_TEXTS = 2_000
 THEME_TERMS = 30  # the terms a theme keeps to assign texts with
 LABEL_TERMS = 3
 # a term in at least this share of the texts of every group is one of the corpus's function words
@@ -169,7 +173,8 @@ def fit_themes(docs: pl.DataFrame, before: datetime | None = None) -> tuple[Them
         docs.group_by("touchpoint", "band"), key=lambda kv: (str(kv[0][0]), str(kv[0][1]))
     ):
         if group.height >= MIN_COMMENTS:
-            texts = group["text"].to_list()
+            fitted = group.sample(FIT_TEXTS, seed=SEED) if group.height > FIT_TEXTS else group
+            texts = fitted["text"].to_list()
             taken = keys.setdefault(str(touchpoint), set())
             themes += _group_themes(str(touchpoint), str(band), texts, stop, rarity, taken)
     return tuple(themes)
@@ -372,9 +377,18 @@ def theme_table(docs: pl.DataFrame, themes: tuple[Theme, ...], examples: int = 2
 
 
 def _examples(texts: list[str], theme: Theme, count: int) -> list[str]:
-    label = [t for t in theme.label.split(", ")]
+    """The shortest readable texts holding most of the label's terms, and among those the ones
+    whose words the theme's other texts use too: a word no one else wrote is most often a typo."""
+    label = theme.label.split(", ")
+    sample = texts[:500]
+    words = Counter(w for t in sample for w in set(re.findall(TOKENS, _prepare(t))))
     readable = sorted(
-        {t for t in texts[:500] if 15 <= len(t) <= 240},
-        key=lambda t: (-sum(term in _prepare(t) for term in label), len(t), t),
+        {t for t in sample if 15 <= len(t) <= 240},
+        key=lambda t: (
+            -sum(term in _prepare(t) for term in label),
+            sum(words[w] < 3 for w in re.findall(TOKENS, _prepare(t))),
+            len(t),
+            t,
+        ),
     )
     return readable[:count]

@@ -378,7 +378,7 @@ def render_report(
     plots (`plots`, from its MLflow run), and the top of the scored list; a data-health banner
     first when the freshness or drift checks warn (`warnings`, their sentences). `figures` are
     its `headline`; `voice` is the rendered "What customers say" and referral sections
-    (`models.explain.voice_report`), after the moments that matter."""
+    (`models.explain.voice_report`), after the drivers and their features."""
     metrics = {k.removeprefix("backtest_"): v for k, v in model.metrics.items()}
     baselines = model.baselines
     expected = float(figures["expected ROC AUC of this list"])
@@ -469,7 +469,6 @@ def render_report(
 {_moments(drivers, scored)}
 {_declared(drivers, declared)}
 {_what_if(what_if, drivers, currency)}
-{voice}
 <h2>Drivers by touchpoint</h2>
 <p>Among customers the model rates riskier than baseline, how much of their excess churn risk \
 (mean SHAP, log-odds) each touchpoint supplies, with its share of the total. Red bars are \
@@ -481,6 +480,7 @@ threshold.</p>
 <h2>The features behind them</h2>
 <p>Mean |SHAP| over every scored customer (how much a feature moves risk at all).</p>
 {feature_chart}
+{voice}
 <h2>How well it predicts: the backtest</h2>
 {_backtest(model, as_of, horizon_days, expected)}
 {html_table(_backtest_table(model), _BACKTEST_FORMATS)}

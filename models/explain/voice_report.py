@@ -11,13 +11,15 @@ from features.voice.bands import BAND_LABELS, BANDS
 from features.voice.referrals import referral_trend
 from models.explain.churn_report import bar_chart, html_table
 
-MAX_TOUCHPOINTS = 8
+MAX_TOUCHPOINTS = 5  # flagged ones first; the rest are in outputs/voice_themes.csv
+THEMES_SHOWN = 3  # per band, beside "other comments"
 
 
 def voice_section(themes: pl.DataFrame, drivers: pl.DataFrame) -> str:
-    """Per touchpoint with themes: its disappointment, OK, delight and ticket themes, each with
-    its texts, share of the band and one or two scrubbed examples; flagged touchpoints first, then
-    the most written about."""
+    """Per touchpoint with themes: its biggest disappointment, OK, delight and ticket themes, each
+    with its texts, share of the band and one or two scrubbed examples; flagged touchpoints first,
+    then the most written about. The whole table is in outputs/voice_themes.csv: a page of every
+    theme at every touchpoint is read by nobody."""
     if themes.is_empty():
         return """<h2>What customers say</h2>
 <p>No touchpoint has enough comments or ticket texts for themes (30 in one answer band): the \
@@ -30,13 +32,15 @@ disappoints and delights customers at each touchpoint.</p>"""
         pl.col("touchpoint").is_in(list(flagged)), "comments", descending=[True, True]
     )["touchpoint"].to_list()
     parts = [
-        """<h2>What customers say</h2>
+        f"""<h2>What customers say</h2>
 <p>Survey comments and ticket texts per touchpoint, split by the answer's band (disappointed: \
 NPS or would-buy-again 0-6, CSAT 1-2, CES 1-3; delighted: 9-10, CSAT 5, CES 6-7; OK between) \
 and grouped into themes named by their most distinctive words. Contact details are scrubbed \
 from every text before it is stored. "Other comments" gathers what no theme explains. The \
 disappointment and ticket themes are also features: how often a customer wrote in them in the \
-last 90 days.</p>"""
+last 90 days. Shown: the {THEMES_SHOWN} biggest themes of each band at the \
+{MAX_TOUCHPOINTS} touchpoints first in line; every theme is in \
+<code>outputs/voice_themes.csv</code>.</p>"""
     ]
     for touchpoint in order[:MAX_TOUCHPOINTS]:
         mine = themes.filter(pl.col("touchpoint") == touchpoint)
@@ -54,6 +58,7 @@ last 90 days.</p>"""
                 .list.join(" "),
             )
             .sort("band_order", "catch_all", "comments", descending=[False, False, True])
+            .filter(pl.col("catch_all") | (pl.int_range(pl.len()).over("band") < THEMES_SHOWN))
             .select("band", "theme", pl.col("comments").alias("texts"), "share_of_band", "examples")
         )
         mark = " (flagged)" if touchpoint in flagged else ""
