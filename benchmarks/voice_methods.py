@@ -101,6 +101,7 @@ def simulated(customers: int) -> None:
         labelled, labels, seconds = _labels_of(method, docs)
         labelled = labelled.join(truth, on=["source", "id"], how="left")
         hits, groups, split, topics, pure, themed = 0, 0, 0, 0, 0, 0
+        misses: list[str] = []
         for (touchpoint, band), group in labelled.group_by("touchpoint", "band"):
             keys = [k[2] for k in labels if k[:2] == (touchpoint, band)]
             planted = group["planted"].drop_nulls()
@@ -121,6 +122,8 @@ def simulated(customers: int) -> None:
                 continue
             groups += 1
             hits += sizes["about"][0] == main
+            if sizes["about"][0] != main:
+                misses.append(f"{touchpoint} {band}: {sizes['about'][0]} (main: {main})")
             split += sizes.height
             topics += sizes["about"].n_unique()
             pure += int(sizes["of_it"].sum())
@@ -130,6 +133,8 @@ def simulated(customers: int) -> None:
             f"{split / max(topics, 1):.1f} themes per planted topic; "
             f"purity {pure / max(themed, 1):.2f}; {seconds:.1f}s"
         )
+        for miss in sorted(misses):
+            print(f"    biggest theme is about {miss}")
 
 
 def olist(datasets: Path) -> None:

@@ -48,7 +48,7 @@ MIN_COMMENTS = 30  # a group with fewer texts is counted, not clustered
 MAX_THEMES = 8
 # a group's themes are fitted on at most this many of its texts (a seeded sample), then every text
 # is assigned: themes of a few thousand texts are those of all of them, at a fraction of the time
-FIT_TEXTS = 2_000
+FIT_TEXTS = 5_000
 THEME_TERMS = 30  # the terms a theme keeps to assign texts with
 LABEL_TERMS = 3
 # a term in at least this share of the texts of every group is one of the corpus's function words
@@ -391,4 +391,13 @@ def _examples(texts: list[str], theme: Theme, count: int) -> list[str]:
             t,
         ),
     )
-    return readable[:count]
+    shown: list[str] = []
+    said: set[tuple[str, ...]] = set()  # "Slow!" and "slow." say the same: one of them is shown
+    for text in readable:
+        words = tuple(re.findall(TOKENS, _prepare(text)))
+        if words not in said:
+            shown.append(text)
+            said.add(words)
+        if len(shown) == count:
+            break
+    return shown
