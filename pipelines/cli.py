@@ -475,6 +475,21 @@ class CannotStart(ValueError):
     """The run cannot start as asked; the message says what to change."""
 
 
+def dagster_home_problem(home: str | None, command: str) -> str | None:
+    """Why Dagster could not keep its runs in DAGSTER_HOME, said before the demo spends a minute
+    writing its world: Dagster's own error is a stack trace that names no make target."""
+    if home and Path(home).expanduser().is_absolute() and Path(home).expanduser().is_dir():
+        return None
+    state = (
+        "is not set" if not home else f"({home}) is not an existing folder given by its full path"
+    )
+    return (
+        f"DAGSTER_HOME {state}: Dagster keeps its runs there. Run through make "
+        f"(`make {command}`), which sets it to .dagster/ in the repository, or point it at an "
+        "existing folder (mkdir -p /some/folder && export DAGSTER_HOME=/some/folder) and run again."
+    )
+
+
 LANDING_TABLES = ("customers", "clickstream", "support", "surveys")  # features.ingest.contract
 
 
@@ -584,6 +599,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "real":  # before the definitions, which read the settings file it writes
         write_real_dataset(Path(deployment().data_root), args.dataset, args.datasets, args.until)
     if args.command == "run" and (problem := landing_problem(Path(deployment().data_root))):
+        raise CannotStart(problem)
+    if problem := dagster_home_problem(os.environ.get("DAGSTER_HOME"), args.command):
         raise CannotStart(problem)
     from pipelines.definitions import defs  # reads the environment; imported after argument errors
 

@@ -17,6 +17,7 @@ from models.tracking import champion_version
 from pipelines.cli import (
     build_parser,
     check_lines,
+    dagster_home_problem,
     failure_report,
     first_paragraph,
     landing_problem,
@@ -143,6 +144,20 @@ def test_an_empty_data_folder_is_one_clear_message(tmp_path, monkeypatch, capsys
     assert "clickstream/, support/, surveys/" in err[0] and "data/README.md" in err[0]
     (tmp_path / "data" / "landing" / "customers" / "c.csv").write_text("customer_id\n")
     assert landing_problem(tmp_path / "data") is None
+
+
+def test_a_missing_dagster_home_is_one_clear_message_before_the_demo_writes(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("TOUCHPOINT_CHURN_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))  # not created
+    assert main(["demo", "--customers", "50"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "DAGSTER_HOME" in err[0] and "make demo" in err[0], err
+    assert not (tmp_path / "data" / "landing").exists()  # nothing simulated in vain
+    (tmp_path / "dagster").mkdir()
+    assert dagster_home_problem(str(tmp_path / "dagster"), "demo") is None
+    assert "is not set" in str(dagster_home_problem(None, "run"))
 
 
 def test_the_pipeline_runs_as_the_named_jobs(pipeline_run):
