@@ -462,7 +462,9 @@ def simulate(config: WorldConfig | None = None) -> World:
     surveys, comment_voice = voice.with_comments(voice_rng, events.surveys(extra))
     troubled = (latent.payment_error_rate > 0.02) | latent.bad_service
     world = World(
-        customers=voice.acquisition(voice_rng, customers, troubled),
+        customers=voice.acquisition(
+            voice_rng, customers, troubled, voice.delighted_answers(surveys, ids)
+        ),
         clickstream=clickstream,
         support=events.tickets.drop(_TICKET_STATE).with_columns(ticket_text),
         surveys=surveys,

@@ -429,17 +429,20 @@ _CHANNELS = ("ad", "search", "social", "direct")
 _CHANNEL_WEIGHTS = (0.35, 0.3, 0.15, 0.2)
 _REFERRAL_SPARED = 0.22  # chance of referral for a customer spared the latent troubles
 _REFERRAL_TROUBLED = 0.05  # for one with a failing card or bad service from the start
+_PROMOTER_WEIGHT = 2.0  # each delighted answer makes a customer this much likelier to recommend
 
 
 def acquisition(
-    rng: np.random.Generator, customers: pl.DataFrame, troubled: np.ndarray
+    rng: np.random.Generator, customers: pl.DataFrame, troubled: np.ndarray, delights: np.ndarray
 ) -> pl.DataFrame:
     """The customers with `acquisition_channel` and `referred_by`.
 
     Recommenders are customers spared the latent troubles (`troubled`: a card that often fails, a
     service that often fails them), and so are most of the customers they bring: friends of
     friends get the same service. So referred customers churn less through the world's own hazard.
-    Each referred customer names a recommender who signed up before them (none for the first).
+    Each referred customer names a recommender who signed up before them (none for the first),
+    drawn in proportion to 1 + the recommender's delighted answers (`delights`): promoters are the
+    ones who recommend, so what they rated highly shows in the report.
     """
     n = customers.height
     referred = rng.random(n) < np.where(troubled, _REFERRAL_TROUBLED, _REFERRAL_SPARED)
@@ -450,7 +453,9 @@ def acquisition(
     recommenders = np.flatnonzero(~troubled)
     recommenders = recommenders[np.argsort(signup[recommenders], kind="stable")]
     earlier = np.searchsorted(signup[recommenders], signup, side="left")
-    pick = (rng.random(n) * earlier).astype(np.int64)
+    weight = np.cumsum(1.0 + _PROMOTER_WEIGHT * delights[recommenders])
+    reach = weight[np.maximum(earlier - 1, 0)]
+    pick = np.searchsorted(weight, rng.random(n) * reach, side="right")
     recommender = ids[recommenders[np.minimum(pick, recommenders.size - 1)]]
     return customers.with_columns(
         acquisition_channel=pl.Series(channel, dtype=pl.String),
@@ -458,6 +463,17 @@ def acquisition(
         .then(pl.Series(recommender, dtype=pl.String))
         .otherwise(None),
     )
+
+
+def delighted_answers(surveys: pl.DataFrame, ids: np.ndarray) -> np.ndarray:
+    """How many delighted answers each customer of `ids` gave."""
+    delighted = [
+        (pl.col("survey_type") == kind) & (pl.col("score") >= high)
+        for kind, (_, high) in CUT_POINTS.items()
+    ]
+    counts = surveys.filter(pl.any_horizontal(delighted)).group_by("customer_id").len()
+    found = dict(counts.iter_rows())
+    return np.array([found.get(i, 0) for i in ids], dtype=np.float64)
 
 
 def referral_truth(customers: pl.DataFrame, truth: pl.DataFrame) -> dict:

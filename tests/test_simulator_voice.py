@@ -77,7 +77,7 @@ def test_each_driver_is_disappointed_about_its_planted_complaint(world):
     assert checkout.height > 0 and set(checkout["survey_type"]) == {"csat"}
 
 
-def test_referrers_signed_up_before_the_customers_they_brought(tmp_path, world):
+def test_referrers_signed_up_before_the_customers_they_brought_and_are_promoters(tmp_path, world):
     customers = world.customers
     referred = customers.filter(pl.col("acquisition_channel") == "referral")
     assert 0.1 < referred.height / customers.height < 0.3
@@ -89,6 +89,10 @@ def test_referrers_signed_up_before_the_customers_they_brought(tmp_path, world):
     assert (
         customers.filter(pl.col("acquisition_channel") != "referral")["referred_by"].is_null().all()
     )
+    # promoters recommend: referrers gave more delighted answers than the other customers
+    delights = voice.delighted_answers(world.surveys, customers["customer_id"].to_numpy())
+    referrer = customers["customer_id"].is_in(named["referred_by"].implode()).to_numpy()
+    assert delights[referrer].mean() > 1.5 * delights[~referrer].mean()
 
     write_world(world, tmp_path, CONFIG)
     truth = json.loads((tmp_path / "truth" / "referrals.json").read_text())
