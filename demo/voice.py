@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from features.voice.bands import CUT_POINTS
+from features.voice.bands import DELIGHT, answer_band
 
 # the stream's key beside the world's seed: "voice" in ASCII, far from the chunk numbers
 _STREAM = 0x766F696365
@@ -104,6 +104,9 @@ DECOY_COMPLAINTS = {
         ),
     ),
 }
+# every complaint tied to a touchpoint: what a disappointed answer there writes about, and what a
+# comment mixes in as its second topic
+_COMPLAINTS = {**PLANTED_COMPLAINTS, **DECOY_COMPLAINTS}
 DELIGHTS = {
     "checkout": Theme(
         "quick checkout",
@@ -222,11 +225,6 @@ VOICE_SCHEMA = pl.Schema(
 )
 
 
-def _band(survey_type: str, score: float) -> str:
-    low, high = CUT_POINTS[survey_type]
-    return "disappointment" if score <= low else "delight" if score >= high else "ok"
-
-
 def _theme(rng: np.random.Generator, touchpoint: str, band: str, friction: bool) -> Theme | None:
     if band == "ok":
         return OK_TEXT
@@ -234,8 +232,7 @@ def _theme(rng: np.random.Generator, touchpoint: str, band: str, friction: bool)
     if band == "disappointment" and background is not None:
         if not friction or rng.random() < _BACKGROUND_AFTER_FRICTION:
             return background
-    table = DELIGHTS if band == "delight" else {**PLANTED_COMPLAINTS, **DECOY_COMPLAINTS}
-    return table.get(touchpoint)
+    return (DELIGHTS if band == "delight" else _COMPLAINTS).get(touchpoint)
 
 
 def _typo(rng: np.random.Generator, text: str) -> str:
@@ -267,9 +264,7 @@ def _written(rng: np.random.Generator, theme: Theme, band: str) -> tuple[str, st
         parts.append(_pick(rng, theme.phrases))
     second = None
     if rng.random() < _MIXED_CHANCE:
-        others = [
-            t for t in (*PLANTED_COMPLAINTS.values(), *DECOY_COMPLAINTS.values()) if t != theme
-        ]
+        others = [t for t in _COMPLAINTS.values() if t != theme]
         other = others[rng.integers(len(others))]
         second = other.name
         parts.append(f"and {_pick(rng, other.phrases)}")
@@ -290,11 +285,10 @@ def _comments(rng: np.random.Generator, answers: pl.DataFrame) -> tuple[pl.Serie
     """A comment (or none) for each answer, from its touchpoint and band; the truth of each."""
     comments: list[str | None] = []
     truth: list[tuple] = []
-    for response_id, customer_id, survey_type, score, touchpoint, friction in answers.select(
-        "response_id", "customer_id", "survey_type", "score", "touchpoint", "_friction"
+    for response_id, customer_id, band, touchpoint, friction in answers.select(
+        "response_id", "customer_id", answer_band().alias("band"), "touchpoint", "_friction"
     ).iter_rows():
         place = touchpoint or "feedback_survey"
-        band = _band(survey_type, score)
         theme = _theme(rng, place, band, friction)
         if theme is None or rng.random() >= _COMMENT_CHANCE[band]:
             comments.append(None)
@@ -467,11 +461,7 @@ def acquisition(
 
 def delighted_answers(surveys: pl.DataFrame, ids: np.ndarray) -> np.ndarray:
     """How many delighted answers each customer of `ids` gave."""
-    delighted = [
-        (pl.col("survey_type") == kind) & (pl.col("score") >= high)
-        for kind, (_, high) in CUT_POINTS.items()
-    ]
-    counts = surveys.filter(pl.any_horizontal(delighted)).group_by("customer_id").len()
+    counts = surveys.filter(answer_band() == DELIGHT).group_by("customer_id").len()
     found = dict(counts.iter_rows())
     return np.array([found.get(i, 0) for i in ids], dtype=np.float64)
 

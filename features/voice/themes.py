@@ -381,12 +381,14 @@ def _examples(texts: list[str], theme: Theme, count: int) -> list[str]:
     whose words the theme's other texts use too: a word no one else wrote is most often a typo."""
     label = theme.label.split(", ")
     sample = texts[:500]
-    words = Counter(w for t in sample for w in set(re.findall(TOKENS, _prepare(t))))
+    prepared = {t: _prepare(t) for t in sample}
+    tokens = {t: tuple(re.findall(TOKENS, p)) for t, p in prepared.items()}
+    writers = Counter(w for t in sample for w in set(tokens[t]))
     readable = sorted(
         {t for t in sample if 15 <= len(t) <= 240},
         key=lambda t: (
-            -sum(term in _prepare(t) for term in label),
-            sum(words[w] < 3 for w in re.findall(TOKENS, _prepare(t))),
+            -sum(term in prepared[t] for term in label),
+            sum(writers[w] < 3 for w in tokens[t]),
             len(t),
             t,
         ),
@@ -394,10 +396,9 @@ def _examples(texts: list[str], theme: Theme, count: int) -> list[str]:
     shown: list[str] = []
     said: set[tuple[str, ...]] = set()  # "Slow!" and "slow." say the same: one of them is shown
     for text in readable:
-        words = tuple(re.findall(TOKENS, _prepare(text)))
-        if words not in said:
+        if tokens[text] not in said:
             shown.append(text)
-            said.add(words)
+            said.add(tokens[text])
         if len(shown) == count:
             break
     return shown
