@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from demo import voice
-from demo.simulator import DECOYS, PLANTED_DRIVERS, World, WorldConfig
+from demo.simulator import TOUCHED, World, WorldConfig
 from features.ingest.landing import file_digest
 
 log = logging.getLogger(__name__)
@@ -159,10 +159,13 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
             landing / "clickstream" / f"clickstream_{month}{suffix}.parquet"
         )
     wrote("clickstream", clickstream.height, len(months))
-    support.write_ndjson(landing / "support" / f"tickets{suffix}.jsonl")
-    wrote("support", support.height)
-    surveys.write_csv(landing / "surveys" / f"responses{suffix}.csv")
-    wrote("surveys", surveys.height)
+    exported = config.mechanics.tables  # a drawn world's business may not export them all
+    if "support" in exported:
+        support.write_ndjson(landing / "support" / f"tickets{suffix}.jsonl")
+        wrote("support", support.height)
+    if "surveys" in exported:
+        surveys.write_csv(landing / "surveys" / f"responses{suffix}.csv")
+        wrote("surveys", surveys.height)
     truth_dir.mkdir(parents=True, exist_ok=True)
     if config.chunk is None:
         written = {
@@ -180,13 +183,15 @@ def write_world(world: World, data_root: Path, config: WorldConfig) -> dict[str,
     (truth_dir / f"world{suffix}.json").write_text(
         json.dumps(
             {
-                "planted_drivers": list(PLANTED_DRIVERS),
-                "decoys": list(DECOYS),
+                "planted_drivers": list(config.mechanics.drivers),
+                # every touchpoint the world's events reach that its rules do not drive
+                "decoys": [t for t in TOUCHED if t not in config.mechanics.drivers],
+                "mechanics": asdict(config.mechanics),
                 "planted_complaints": {t: asdict(c) for t, c in voice.PLANTED_COMPLAINTS.items()},
                 "decoy_complaints": {t: asdict(c) for t, c in voice.DECOY_COMPLAINTS.items()},
                 "delights": {t: asdict(c) for t, c in voice.DELIGHTS.items()},
                 "end": config.end.isoformat(),
-                "config": {k: str(v) for k, v in asdict(config).items()},
+                "config": {k: str(v) for k, v in asdict(config).items() if k != "mechanics"},
             },
             indent=2,
         )

@@ -12,6 +12,7 @@ and how they came (referrals), is planted by `demo.voice` on its own random stre
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from demo import voice
+from demo import mechanics, voice
+from demo.mechanics import FRICTIONS, Mechanics
 
-PLANTED_DRIVERS = ("checkout", "customer_service", "pricing")
+PLANTED_DRIVERS = mechanics.demo().drivers  # the demo world's; a drawn world has its own
 DECOYS = (
     "website",
     "content",
@@ -33,24 +35,36 @@ DECOYS = (
     "community",
     "feedback_survey",
 )
+# every catalogue touchpoint the simulator's events reach
+TOUCHED = (
+    *PLANTED_DRIVERS,
+    *DECOYS,
+    "chatbot",
+    "returns",
+    "reviews",
+    "referral",
+    "subscription",
+)
 WEEK = timedelta(days=7)
 log = logging.getLogger(__name__)
-_WINDOW_WEEKS = 4  # the hazard looks at the last four weeks of friction
-_HAZARD_BASE = -7.5
-_HAZARD_WEIGHTS = {
-    "payment_errors": (0.9, 4),
-    "bad_tickets": (1.2, 3),
-    "low_ces": (0.5, 2),
-    "pricing_exits": (0.8, 4),
+# the touchpoints of the demo's three kinds of episode: payment, pricing, service
+_DEMO_TROUBLES = ("checkout", "pricing", "customer_service")
+_TOUCHPOINT_OF = {column: tp for (tp, _), column in FRICTIONS.items()}
+# the events each counted friction beyond the demo's is seen as: (type, minutes into the session,
+# page, value)
+_COUNTED_IN_SESSIONS = {
+    "failed_searches": (("search", (1, 8), None, 0.0),),
+    "cart_removals": (
+        ("add_to_cart", (10, 15), None, None),
+        ("remove_from_cart", (15, 18), None, None),
+    ),
+    "site_exits": (
+        ("product_view", (2, 10), "/products/item", None),
+        ("exit_intent", (10, 12), "/products/item", None),
+    ),
+    "return_requests": (("return_request", (30, 60), None, None),),
 }
-# friction at two of these at once...
-_COMPOUNDING = ("payment_errors", "bad_tickets", "pricing_exits")
-_COMPOUND_WEIGHT = 1.2  # ...adds this to the log-odds beyond their sum
-_TROUBLES = ("payment", "pricing", "service")  # episodes of friction at the planted touchpoints
-_TROUBLE_EXIT = 0.02  # weekly chance an episode ends: about a year each
-# Weekly chance an episode starts, the same for everyone: a per-customer "fragility" would be
-# hidden state that no data reveals before the first episode, an edge only the oracle could have.
-_TROUBLE_START = 0.006
+_COUNTED_WEEKLY = {"email_open": "newsletter_opens", "plan_downgrade": "downgrades"}
 
 
 def utc_midnight(moment: datetime | None = None) -> datetime:
@@ -93,6 +107,8 @@ class WorldConfig:
     chunk: int | None = None
     # number of the first customer, so customer ids stay unique across chunks
     first_customer: int = 0
+    # what drives churn (demo.mechanics): the demo's rules, or rules drawn from a seed
+    mechanics: Mechanics = field(default_factory=mechanics.demo)
 
     def __post_init__(self) -> None:
         if self.end.tzinfo is None or self.end != utc_midnight(self.end):
@@ -161,7 +177,7 @@ class Latent:
 
 def _latent(rng: np.random.Generator, n: int, config: WorldConfig) -> Latent:
     return Latent(
-        activity=config.sessions_per_week * rng.lognormal(0.0, 0.6, n),
+        activity=config.sessions_per_week * config.mechanics.activity * rng.lognormal(0.0, 0.6, n),
         payment_error_rate=np.where(rng.random(n) < 0.1, 0.1, 0.02),
         bad_service=rng.random(n) < 0.1,
         ticket_rate=0.06 * rng.gamma(2.0, 0.5, n),
@@ -176,104 +192,190 @@ class State:
     alive: np.ndarray
     trouble: dict[str, np.ndarray]
     window: list[dict[str, np.ndarray]]
+    joined: np.ndarray  # signup, in weeks from the world's start (negative: before it)
+    week: int = 0  # the week the next step simulates
 
     def tile(self, k: int) -> State:
         return State(
             np.tile(self.alive, k),
             {name: np.tile(v, k) for name, v in self.trouble.items()},
             [{name: np.tile(v, k) for name, v in week.items()} for week in self.window],
+            np.tile(self.joined, k),
+            self.week,
+        )
+
+    def copy(self) -> State:
+        return State(
+            self.alive.copy(), dict(self.trouble), list(self.window), self.joined, self.week
         )
 
 
-def _new_state(rng: np.random.Generator, latent: Latent, n: int) -> State:
-    alive = np.zeros(n, dtype=bool)
-    trouble = {t: np.zeros(n, dtype=bool) for t in _TROUBLES}
-    return State(
-        alive, trouble, [_week_frictions(rng, latent, trouble, alive) for _ in range(_WINDOW_WEEKS)]
-    )
+def _new_state(
+    rng: np.random.Generator, mech: Mechanics, latent: Latent, joined: np.ndarray
+) -> State:
+    alive = np.zeros(joined.size, dtype=bool)
+    trouble = {t: np.zeros(joined.size, dtype=bool) for t in mech.troubles}
+    window = [_week_frictions(rng, mech, latent, trouble, alive) for _ in range(mech.window_weeks)]
+    return State(alive, trouble, window, joined)
+
+
+# friction counts drawn per session: (chance in a session, chance in an episode)
+_SESSION_FRICTIONS = {
+    "failed_searches": (0.06, 0.5),
+    "cart_removals": (0.07, 0.5),
+    "site_exits": (0.03, 0.4),
+    "return_requests": (0.02, 0.3),
+}
+# drawn per week: (rate, rate in an episode)
+_WEEKLY_FRICTIONS = {
+    "downgrades": (0.003, 0.25),
+    "low_csat_chatbot": (0.004, 0.35),
+    "low_csat_returns": (0.004, 0.35),
+}
+_NEWSLETTER_OPENS = 0.8  # a week, times the square root of activity; a twentieth in an episode
 
 
 def _week_frictions(
-    rng: np.random.Generator, latent: Latent, trouble: dict[str, np.ndarray], active: np.ndarray
+    rng: np.random.Generator,
+    mech: Mechanics,
+    latent: Latent,
+    trouble: dict[str, np.ndarray],
+    active: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """One week of the touchpoints that matter, for every customer (zero where inactive).
 
     A customer in a payment episode keeps retrying a failing payment; in a pricing episode keeps
     coming back to compare plans and leaving from the pricing page; in a service episode keeps
-    opening tickets that go unanswered.
+    opening tickets that go unanswered. An episode elsewhere makes that touchpoint's friction
+    likelier (a search that finds nothing, a removal from the cart, a low CSAT) or, at the
+    newsletter, stops the customer opening it.
     """
-    retries = rng.poisson(0.8 * trouble["payment"] * active)
+    calm = np.zeros(active.size, dtype=bool)
+    payment, pricing, service = (trouble.get(t, calm) for t in _DEMO_TROUBLES)
+    retries = rng.poisson(0.8 * payment * active)
     # visits to compare plans, each ending in an exit
-    comparing = rng.poisson(0.7 * trouble["pricing"] * active)
+    comparing = rng.poisson(0.7 * pricing * active)
     browsing = rng.poisson(latent.activity * active)
     sessions = browsing + retries + comparing
     checkouts = rng.binomial(browsing, 0.4) + retries
-    tickets = rng.poisson((latent.ticket_rate + 0.5 * trouble["service"]) * active)
-    bad_tickets = rng.binomial(
-        tickets, np.where(trouble["service"] | latent.bad_service, 0.9, 0.05)
-    )
-    return {
+    tickets = rng.poisson((latent.ticket_rate + 0.5 * service) * active)
+    bad_tickets = rng.binomial(tickets, np.where(service | latent.bad_service, 0.9, 0.05))
+    frictions = {
         "sessions": sessions,
         "checkouts": checkouts,
         "payment_errors": rng.binomial(
-            checkouts, np.where(trouble["payment"], 0.7, latent.payment_error_rate)
+            checkouts, np.where(payment, 0.7, latent.payment_error_rate)
         ),
-        "pricing_exits": rng.binomial(
-            browsing, np.where(trouble["pricing"], 0.5, latent.pricing_exit_rate)
-        )
+        "pricing_exits": rng.binomial(browsing, np.where(pricing, 0.5, latent.pricing_exit_rate))
         + comparing,
         "tickets": tickets,
         "bad_tickets": bad_tickets,
         "low_ces": rng.binomial(bad_tickets, 0.6),
         "high_ces": rng.binomial(tickets - bad_tickets, 0.6),
     }
+    for column in mech.extra_columns:
+        in_episode = trouble.get(_TOUCHPOINT_OF[column], calm)
+        if column in _SESSION_FRICTIONS:
+            usual, episode = _SESSION_FRICTIONS[column]
+            frictions[column] = rng.binomial(browsing, np.where(in_episode, episode, usual))
+        elif column in _WEEKLY_FRICTIONS:
+            usual, episode = _WEEKLY_FRICTIONS[column]
+            frictions[column] = rng.poisson(np.where(in_episode, episode, usual) * active)
+        else:  # the newsletter's opens
+            rate = _NEWSLETTER_OPENS * np.sqrt(latent.activity) * np.where(in_episode, 0.05, 1.0)
+            frictions[column] = rng.poisson(rate * active)
+    if any(h.hurt == "missing" for h in mech.harms):
+        frictions["active"] = active.astype(np.int64)
+    return frictions
 
 
-def _hazard(window: list[dict[str, np.ndarray]], n: int) -> np.ndarray:
+def _hazard(mech: Mechanics, state: State) -> np.ndarray:
     """Weekly churn probability from the last weeks' friction: the planted truth.
 
-    Frictions compound: a customer hit at two planted touchpoints at once is more likely to leave
+    Frictions compound: a customer hit at two driving touchpoints at once is more likely to leave
     than the two effects added up (the last straw), which an additive model cannot represent.
     """
-    logit = np.full(n, _HAZARD_BASE)
-    touched = np.zeros(n, dtype=np.int64)
-    for name, (weight, cap) in _HAZARD_WEIGHTS.items():
-        recent = sum((w[name] for w in window), np.zeros(n, dtype=np.int64))
-        logit += weight * np.minimum(recent, cap)
-        touched += (recent > 0) & (name in _COMPOUNDING)
-    logit += _COMPOUND_WEIGHT * (touched >= 2)
+    window, n = state.window, state.alive.size
+    logit = np.full(n, mech.base)
+    hurt = {tp: np.zeros(n, dtype=bool) for tp in mech.drivers}
+    ages = range(len(window) - 1, -1, -1)
+    for harm in mech.harms:
+        if harm.hurt == "missing":
+            touches = np.sum([w[harm.column] for w in window], axis=0)
+            weeks_active = np.sum([w["active"] for w in window], axis=0)
+            level = ((touches == 0) & (weeks_active == len(window))).astype(np.int64)
+        elif mech.decay == 1.0:
+            level = np.minimum(
+                sum((w[harm.column] for w in window), np.zeros(n, np.int64)), harm.cap
+            )
+        else:
+            recent = sum(
+                mech.decay**age * w[harm.column] for age, w in zip(ages, window, strict=True)
+            )
+            level = np.minimum(recent, harm.cap)
+        logit += harm.weight * level
+        hurt[harm.touchpoint] |= level > 0
+    logit += mech.compound * (sum(h.astype(np.int64) for h in hurt.values()) >= 2)
+    if mech.tenure:
+        tenure_weeks = np.maximum(state.week - state.joined, 0.0)
+        logit += mech.tenure * 0.5 ** (tenure_weeks / mech.tenure_halving_weeks)
+    if mech.season:
+        logit += mech.season * math.sin(2 * math.pi * state.week / 52 + mech.season_phase)
     return 1.0 / (1.0 + np.exp(-logit))
 
 
 def _step(
-    rng: np.random.Generator, latent: Latent, state: State, joining: np.ndarray | None = None
+    rng: np.random.Generator,
+    mech: Mechanics,
+    latent: Latent,
+    state: State,
+    joining: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Advance one week: who leaves (decided on the weeks before), then this week's frictions."""
     n = state.alive.size
     if joining is not None:
         state.alive |= joining
-    leaving = state.alive & (rng.random(n) < _hazard(state.window, n))
+    leaving = state.alive & (rng.random(n) < _hazard(mech, state))
     state.alive &= ~leaving
     for name, in_trouble in state.trouble.items():
         state.trouble[name] = (
-            np.where(in_trouble, rng.random(n) > _TROUBLE_EXIT, rng.random(n) < _TROUBLE_START)
+            np.where(
+                in_trouble, rng.random(n) > mech.trouble_exit, rng.random(n) < mech.trouble_start
+            )
             & state.alive
         )
-    frictions = _week_frictions(rng, latent, state.trouble, state.alive)
+    frictions = _week_frictions(rng, mech, latent, state.trouble, state.alive)
     state.window = [*state.window[1:], frictions]
+    state.week += 1
     return leaving, frictions
 
 
+def _purchases(rng: np.random.Generator, frictions: dict[str, np.ndarray]) -> np.ndarray:
+    """A week's purchases, drawn as the expander draws them: 90% of checkouts that went through,
+    40% of those that failed."""
+    errors = frictions["payment_errors"]
+    return rng.binomial(frictions["checkouts"] - errors, 0.9) + rng.binomial(errors, 0.4)
+
+
 def _simulate_forward(
-    rng: np.random.Generator, latent: Latent, state: State, weeks: int
+    rng: np.random.Generator, mech: Mechanics, latent: Latent, state: State, horizon_days: int
 ) -> np.ndarray:
-    """Whether each customer churns within `weeks`, continuing from a copy of the given state."""
-    state = State(state.alive.copy(), dict(state.trouble), list(state.window))
+    """Whether each customer churns within the horizon, continuing from a copy of the given state.
+
+    Contractual: leaves within it. Purchases only: buys nothing within it (the pipeline's label),
+    a purchase in the horizon's last, partial week counting with the share of the week inside.
+    """
+    state = state.copy()
+    weeks = round(horizon_days / 7) if mech.contractual else math.ceil(horizon_days / 7)
     churned = np.zeros(state.alive.size, dtype=bool)
-    for _ in range(weeks):
-        leaving, _ = _step(rng, latent, state)
+    bought = np.zeros(state.alive.size, dtype=bool)
+    for k in range(weeks):
+        leaving, frictions = _step(rng, mech, latent, state)
         churned |= leaving
-    return churned
+        if not mech.contractual:
+            inside = min(1.0, horizon_days / 7 - k)
+            bought |= rng.binomial(_purchases(rng, frictions), inside) > 0
+    return churned if mech.contractual else ~bought
 
 
 # what the expander keeps on each ticket to draw its survey answers; not part of the contract
@@ -333,12 +435,11 @@ def _oracle_at(
     """
     reps, n = config.truth_replicates, state.alive.size
     sim = state.tile(reps)
-    sim.alive = sim.alive.copy()
     tiled, joins = latent.tile(reps), np.tile(signup_week, reps)
     left_at = np.full(n * reps, np.inf)
     horizon = config.horizon_days * 86400
     for w in range(week, week + round(config.horizon_days / 7) + 2):
-        leaving, _ = _step(rng, tiled, sim, joining=joins == w - 1)
+        leaving, _ = _step(rng, config.mechanics, tiled, sim, joining=joins == w - 1)
         left_at[leaving] = (w + rng.random(leaving.sum())) * WEEK.total_seconds()
     alive_at_cutoff = (left_at > cutoff_seconds).reshape(reps, n)
     churns = ((left_at > cutoff_seconds) & (left_at <= cutoff_seconds + horizon)).reshape(reps, n)
@@ -350,6 +451,7 @@ def simulate(config: WorldConfig | None = None) -> World:
     """The world, logging its progress (`demo.simulator` at INFO: each simulated month, the truth,
     the events) since a default world takes about a minute."""
     config = WorldConfig() if config is None else config
+    mech = config.mechanics
     started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     n = config.customers
@@ -362,11 +464,12 @@ def simulate(config: WorldConfig | None = None) -> World:
         (signup_week + rng.random(n)) * WEEK.total_seconds(),
     )
     churn_seconds = np.full(n, np.nan)
-    state = _new_state(rng, latent, n)
+    state = _new_state(rng, mech, latent, signup_at / WEEK.total_seconds())
     weekly: list[pl.DataFrame] = []
     cutoffs = (
         {int((c - config.start) / WEEK): c for c in _month_starts(config)}
-        if config.truth_replicates
+        # the oracle at past cutoffs follows cancellations; a purchase-only world has the end's only
+        if config.truth_replicates and mech.contractual
         else {}
     )
     # its own stream: recording the oracle leaves the world unchanged
@@ -381,7 +484,7 @@ def simulate(config: WorldConfig | None = None) -> World:
                     _oracle_at(oracle_rng, config, latent, state, week, signup_week, seconds),
                 )
             )
-        leaving, frictions = _step(rng, latent, state, joining=signup_week == week - 1)
+        leaving, frictions = _step(rng, mech, latent, state, joining=signup_week == week - 1)
         churn_seconds[leaving] = (week + rng.random(leaving.sum())) * WEEK.total_seconds()
         idx = np.flatnonzero(state.alive)
         if (
@@ -407,19 +510,19 @@ def simulate(config: WorldConfig | None = None) -> World:
         )
     cw = pl.concat(weekly)
 
-    horizon_weeks = round(config.horizon_days / 7)
-    reps = config.truth_replicates
+    reps, horizon = config.truth_replicates, config.horizon_days
     if reps:
         mc = _simulate_forward(
             np.random.default_rng(config.seed + 1),
+            mech,
             latent.tile(reps),
             state.tile(reps),
-            horizon_weeks,
+            horizon,
         )
         true_probability = mc.reshape(reps, n).mean(axis=0)
     else:
         true_probability = np.full(n, np.nan)
-    actual = _simulate_forward(np.random.default_rng(config.seed + 2), latent, state, horizon_weeks)
+    actual = _simulate_forward(np.random.default_rng(config.seed + 2), mech, latent, state, horizon)
     alive = state.alive
     ids = np.array([f"C{i:06d}" for i in range(config.first_customer, config.first_customer + n)])
     truth = pl.DataFrame(
@@ -429,7 +532,11 @@ def simulate(config: WorldConfig | None = None) -> World:
             "true_churn_probability": true_probability,
             "churns_in_horizon": actual,
         }
-    ).filter(pl.col("active_at_end"))
+    ).filter(
+        # purchase-only: every customer (the pipeline's population is a part of them; those who
+        # left churn for sure, since they buy nothing)
+        pl.col("active_at_end") if mech.contractual else pl.lit(True)
+    )
 
     at_cutoffs = [
         pl.DataFrame(
@@ -482,6 +589,27 @@ def simulate(config: WorldConfig | None = None) -> World:
     return world
 
 
+def pilot_churn_rate(config: WorldConfig, customers: int = 2_000) -> float:
+    """The share of customers active a horizon before the end who leave by the end, in a quick
+    world of `customers` with the same rules (weeks only: no events, no oracle), to size the
+    base hazard of drawn rules."""
+    rng = np.random.default_rng(config.seed)
+    small = replace(config, customers=customers)
+    latent = _latent(rng, customers, small)
+    joined = rng.uniform(-104, config.weeks - 12, customers)
+    state = _new_state(rng, config.mechanics, latent, joined)
+    horizon_weeks = round(config.horizon_days / 7)
+    active_then = np.zeros(customers, dtype=bool)
+    left = np.zeros(customers, dtype=bool)
+    for week in range(config.weeks):
+        if week == config.weeks - horizon_weeks:
+            active_then = state.alive.copy()
+        joining = np.floor(np.maximum(joined, -1.0)) == week - 1
+        leaving, _ = _step(rng, config.mechanics, latent, state, joining=joining)
+        left |= leaving & active_then
+    return float(left[active_then].mean()) if active_then.any() else 0.0
+
+
 def _alive_at(
     config: WorldConfig, signup_at: np.ndarray, churn_seconds: np.ndarray, cutoff: datetime
 ) -> np.ndarray:
@@ -508,7 +636,10 @@ def _customers(rng, config: WorldConfig, ids, signup_at, churn_seconds) -> pl.Da
             "email": [f"customer{i}@example.com" for i in numbers],
             "phone": [f"+1-555-{i:07d}" for i in numbers],
             "signup_at": _ts(config, signup_at),
-            "churned_at": _ts(config, churn_seconds),
+            # a purchase-only business never learns who left
+            "churned_at": _ts(
+                config, churn_seconds if config.mechanics.contractual else np.nan * churn_seconds
+            ),
             "plan": plan,
             "country": rng.choice(["US", "GB", "DE", "FR", "BR"], ids.size),
             "monthly_value": np.round(price * rng.uniform(0.8, 1.2, ids.size), 2),
@@ -581,6 +712,9 @@ class _Expander:
     def clickstream(self) -> pl.DataFrame:
         rng, cw = self.rng, self.cw
         n_sessions = self.session_start.size
+        # a friction this world counts in its hazard comes from its customer-weeks alone, so the
+        # events the pipeline sees are exactly the frictions the hazard saw
+        kept = set(self.config.mechanics.extra_columns)
         parts = []
         views = self._repeat(1 + rng.poisson(1.5, n_sessions))
         parts.append(
@@ -606,21 +740,28 @@ class _Expander:
             self._session_events(self._per_session(0.1), "page_view", (3, 6), page="/pricing")
         )
         searches = self._per_session(0.4)
+        failed = (
+            np.zeros(searches.size, dtype=bool)
+            if "failed_searches" in kept
+            else rng.random(searches.size) < 0.15
+        )
         parts.append(
             self._session_events(
                 searches,
                 "search",
                 (1, 8),
-                value=np.where(
-                    rng.random(searches.size) < 0.15, 0.0, rng.integers(1, 50, searches.size)
-                ),
+                value=np.where(failed, 0.0, rng.integers(1, 50, searches.size)),
             )
         )
         carts = self._per_session(0.35)
         parts.append(self._session_events(carts, "add_to_cart", (10, 15)))
-        parts.append(
-            self._session_events(carts[rng.random(carts.size) < 0.2], "remove_from_cart", (15, 18))
-        )
+        if "cart_removals" not in kept:
+            parts.append(
+                self._session_events(
+                    carts[rng.random(carts.size) < 0.2], "remove_from_cart", (15, 18)
+                )
+            )
+        parts.extend(self._counted_frictions(kept))
         parts.append(self._session_events(self._per_session(0.03), "chatbot_message", (2, 20)))
 
         exits = self._in_sessions(cw["pricing_exits"].to_numpy())
@@ -673,8 +814,11 @@ class _Expander:
                 "value": None,
             }
         )
-        returns = checkout_session[bought][rng.random(bought.sum()) < 0.05]
-        parts.append(self._session_events(returns, "return_request", (60 * 24 * 3, 60 * 24 * 10)))
+        if "return_requests" not in kept:
+            returns = checkout_session[bought][rng.random(bought.sum()) < 0.05]
+            parts.append(
+                self._session_events(returns, "return_request", (60 * 24 * 3, 60 * 24 * 10))
+            )
 
         frames = [self._frame_from_sessions(p) for p in parts]
         activity = cw["activity"].to_numpy()
@@ -689,9 +833,12 @@ class _Expander:
             "unsubscribe": np.full(activity.size, 0.002),
             "plan_downgrade": np.full(activity.size, 0.003),
         }.items():
-            frames.append(self._frame_from_weeks(rng.poisson(rate), event_type))
-        renewals = ((cw["week"] + cw["customer"]) % 4 == 0).to_numpy().astype(np.int64)
-        frames.append(self._frame_from_weeks(renewals, "subscription_renewal"))
+            column = _COUNTED_WEEKLY.get(event_type)
+            counts = cw[column].to_numpy() if column in kept else rng.poisson(rate)
+            frames.append(self._frame_from_weeks(counts, event_type))
+        if self.config.mechanics.contractual:  # a purchase-only business has no renewals
+            renewals = ((cw["week"] + cw["customer"]) % 4 == 0).to_numpy().astype(np.int64)
+            frames.append(self._frame_from_weeks(renewals, "subscription_renewal"))
         events = pl.concat(frames, how="vertical_relaxed").sort("ts")
         events = events.filter(pl.col("ts") < self.config.end)
         return events.with_columns(
@@ -699,6 +846,49 @@ class _Expander:
         ).select(
             "event_id", "customer_id", "ts", "event_type", "session_id", "page", "channel", "value"
         )
+
+    def _counted_frictions(self, kept: set[str]) -> list[dict]:
+        """The session events of the frictions this world counts beyond the demo's: a search
+        that found nothing, an item put in the cart and taken out, a product page left with exit
+        intent, a return requested."""
+        parts = []
+        for column, events in _COUNTED_IN_SESSIONS.items():
+            if column not in kept:
+                continue
+            sessions = self._in_sessions(self.cw[column].to_numpy())
+            for event_type, minutes, page, value in events:
+                values = None if value is None else np.full(sessions.size, value)
+                parts.append(self._session_events(sessions, event_type, minutes, page, values))
+        return parts
+
+    def _counted_csat(self) -> list[pl.DataFrame]:
+        """The CSATs of a touchpoint whose bad scores this world counts: the low ones (1-2) the
+        hazard saw, and satisfied ones (4-5) from a weekly sample."""
+        rng, cw, frames = self.rng, self.cw, []
+        for column in self.config.mechanics.extra_columns:
+            if not column.startswith("low_csat_"):
+                continue
+            low = self._repeat(cw[column].to_numpy())
+            high = self._repeat(rng.binomial(1, 0.03, cw.height))
+            at = np.concatenate([low, high])
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "customer_id": self.ids[cw["customer"].to_numpy()[at]],
+                        "ts": _ts(
+                            self.config,
+                            self._week_seconds(at) + rng.uniform(0, 6.9 * 86400, at.size),
+                        ),
+                        "survey_type": "csat",
+                        "score": np.concatenate(
+                            [rng.integers(1, 3, low.size), rng.integers(4, 6, high.size)]
+                        ).astype(np.float64),
+                        "touchpoint": _TOUCHPOINT_OF[column],
+                        "_friction": np.arange(at.size) < low.size,
+                    }
+                )
+            )
+        return frames
 
     def _frame_from_sessions(self, part: dict) -> pl.DataFrame:
         session = part["session"]
@@ -840,7 +1030,7 @@ class _Expander:
             ces.columns
         )
         responses = (
-            pl.concat([ces, nps, added])
+            pl.concat([ces, nps, added, *self._counted_csat()])
             .filter(pl.col("ts") < self.config.end)
             .sort("ts", maintain_order=True)
         )
