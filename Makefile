@@ -25,7 +25,7 @@ export TOUCHPOINT_CHURN_TRAIN_CUTOFFS := $(TRAIN_CUTOFFS)
 endif
 INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
 
-.PHONY: help setup instance chromium demo run real forget lint format test heavy bench voice-methods dev notebook mlflow lock clean
+.PHONY: help setup instance chromium demo run real forget lint format test heavy bench truth voice-methods dev notebook mlflow lock clean
 
 # the targets with a `## description` on their line, in the order they appear here
 help:  ## list the targets and what each does
@@ -92,6 +92,9 @@ heavy: setup  ## the tests too long for CI: make run killed at several points, t
 EVENTS ?=
 bench: setup  ## stage timings on a simulated world of EVENTS events (default 10M) or CUSTOMERS customers; both: the activity per customer follows
 	$(BIN)/python -m benchmarks.bench $(if $(EVENTS),--events $(EVENTS)) $(if $(CUSTOMERS),--customers $(CUSTOMERS))
+
+truth: setup  ## the pipeline on 12 worlds with rules drawn from their seeds, scored against each one's future and oracle (~20 min)
+	$(BIN)/python -m benchmarks.truth --readme
 
 voice-methods: setup  ## the comment-theme method against counting word pairs, on a simulated world and the Olist reviews
 	$(BIN)/python -m benchmarks.voice_methods

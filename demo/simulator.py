@@ -1,11 +1,13 @@
 """A seeded world of customer journeys whose churn follows a known hazard.
 
-Churn is driven only by recent friction at a few planted touchpoints (payment errors at checkout,
-slow or unanswered support tickets and the low effort scores that follow them, exit intent on the
-pricing page). Decoy touchpoints (newsletter, social, ads, content, search, ...) scale with how
-active a customer is but never enter the hazard. The simulator writes the landing files in the
-input contract, and its ground truth to a separate folder the pipeline never reads, so tests can
-compare what the pipeline found with what is true. What customers write in comments and tickets,
+Churn is driven only by recent friction at a few planted touchpoints: in the demo world payment
+errors at checkout, slow or unanswered support tickets and the low effort scores that follow them,
+exit intent on the pricing page; a world with rules drawn from its seed (`demo.mechanics`) has its
+own drivers, decay, decoy episodes, tenure and seasonal effects. Decoy touchpoints (newsletter,
+social, ads, content, search, ...) scale with how active a customer is but never enter the
+hazard. The simulator writes the landing files in the input contract, and its ground truth to a
+separate folder the pipeline never reads, so tests can compare what the pipeline found with what
+is true. What customers write in comments and tickets,
 and how they came (referrals), is planted by `demo.voice` on its own random stream.
 """
 
