@@ -15,7 +15,7 @@ SEEDS = (2, 3)  # seed 2: contractual, every table; seed 3: purchases only, no s
 @pytest.mark.e2e
 def test_the_suite_scores_each_world_against_its_future_and_oracle():
     assert mechanics.draw(2).contractual and not mechanics.draw(3).contractual
-    rows = run_suite(list(SEEDS), [1_000, 1_000], replicates=4, log=lambda _: None)
+    rows = run_suite(list(SEEDS), [1_500, 1_500], replicates=4, log=lambda _: None)
     for row in rows:
         assert "error" not in row, row.get("error")
         assert 0.0 <= row["forward_auc"] <= 1.0 and 0.0 <= row["oracle_auc"] <= 1.0
