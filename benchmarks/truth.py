@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import multiprocessing as mp
+import shutil
 import tempfile
 import time
 import traceback
@@ -66,6 +67,7 @@ def score_world(seed: int, customers: int, workdir: Path, replicates: int = 40) 
         "customers": customers,
         "rules": rules.describe(),
         "drivers": list(rules.drivers),
+        "harms": [f"{h.touchpoint} {h.hurt}" for h in rules.harms],
         "contractual": rules.contractual,
         "tables": list(rules.tables),
         "simulate_s": round(simulated, 1),
@@ -115,6 +117,13 @@ def score_world(seed: int, customers: int, workdir: Path, replicates: int = 40) 
         "found": sorted(planted & flagged),
         "missed": sorted(planted - flagged),
         "decoys_flagged": sorted(flagged - planted),
+        # every touchpoint's part of the at-risk customers' excess risk (the flag rule's figure)
+        "shares": {
+            t: round(v, 4)
+            for t, v in drivers.select("touchpoint", "share_of_total")
+            .sort("share_of_total", descending=True)
+            .iter_rows()
+        },
         "forward_baselines": {k: round(v, 4) for k, v in forward_baselines.items()},
         "best_forward_baseline": max(forward_baselines.values()),
         "backtest_auc": round(model.metrics["backtest_roc_auc"], 4),
@@ -136,26 +145,35 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score))
 
 
-def _child(seed: int, customers: int, replicates: int, out: Any) -> None:
+def _child(seed: int, customers: int, replicates: int, keep: Path | None, out: Any) -> None:
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix=f"truth-{seed}-") as workdir:
+    with tempfile.TemporaryDirectory(prefix=f"truth-{seed}-") as scratch:
+        workdir = Path(scratch) if keep is None else keep / f"world_{seed}"
+        if keep is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir(parents=True)
         try:
-            out.put(score_world(seed, customers, Path(workdir), replicates))
+            out.put(score_world(seed, customers, workdir, replicates))
         except Exception:  # the world's failure is a result of the suite, not the suite's end
             out.put({"seed": seed, "customers": customers, "error": traceback.format_exc()})
 
 
 def run_suite(
-    seeds: list[int], sizes: list[int], replicates: int = 40, log=print
+    seeds: list[int],
+    sizes: list[int],
+    replicates: int = 40,
+    log=print,
+    keep: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Every world in a spawned child of its own, one after another (the pipeline uses both
-    cores already)."""
+    cores already); `keep`: leave each world's data root, Dagster and MLflow stores there
+    (world_<seed>/), for benchmarks.truth_defaults to train variants on."""
     context = mp.get_context("spawn")
     rows = []
     for seed, customers in zip(seeds, sizes, strict=True):
         started = time.perf_counter()
         queue = context.Queue()
-        child = context.Process(target=_child, args=(seed, customers, replicates, queue))
+        child = context.Process(target=_child, args=(seed, customers, replicates, keep, queue))
         child.start()
         row = queue.get()
         child.join()
@@ -203,20 +221,20 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]], totals: dict[str, Any]) -> str:
     """The per-world table and the summary line, in Markdown."""
     head = (
-        "| world | customers | rules | forward AUC | oracle | gap | ECE | planted found | missed "
-        "| decoys flagged | best baseline fwd / backtest (model) |\n"
+        "| world | customers | drivers (how they hurt); business | forward AUC | oracle | gap "
+        "| ECE | planted found | missed | decoys flagged | best baseline fwd / backtest (model) |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = []
     for r in rows:
         if "error" in r:
             lines.append(
-                f"| {r['seed']} | {r['customers']:,} | {r.get('rules', '')} | failed: "
+                f"| {r['seed']} | {r['customers']:,} | {_rules(r)} | failed: "
                 f"{r['error'].strip().splitlines()[-1][:120]} ||||||| |"
             )
             continue
         lines.append(
-            f"| {r['seed']} | {r['customers']:,} | {r['rules']} | {r['forward_auc']:.3f} | "
+            f"| {r['seed']} | {r['customers']:,} | {_rules(r)} | {r['forward_auc']:.3f} | "
             f"{r['oracle_auc']:.3f} | {r['gap']:+.3f} | {r['ece']:.3f} | "
             f"{', '.join(r['found']) or '-'} | {', '.join(r['missed']) or '-'} | "
             f"{', '.join(r['decoys_flagged']) or '-'} | {r['best_forward_baseline']:.3f} / "
@@ -233,6 +251,16 @@ def table(rows: list[dict[str, Any]], totals: dict[str, Any]) -> str:
         f"{totals.get('beats_backtest_baseline', 0)} of {n} in the backtest."
     )
     return head + "\n".join(lines) + tail
+
+
+def _rules(row: dict[str, Any]) -> str:
+    """The world's drivers and what kind of business it is, short enough for a table cell (the
+    whole draw is `rules` in truth.json)."""
+    if "harms" not in row:
+        return ""
+    business = "contractual" if row["contractual"] else "purchases only"
+    missing = [t for t in ("support", "surveys") if t not in row["tables"]]
+    return ", ".join(row["harms"]) + f"; {business}" + "".join(f", no {t}" for t in missing)
 
 
 def write_readme_table(text: str, readme: Path = README) -> None:
@@ -252,10 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicates", type=int, default=40, help="Monte Carlo runs per oracle")
     parser.add_argument("--out", type=Path, default=RESULTS / "truth.json")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--keep", type=Path, default=None, help="keep each world's folders here")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     seeds = list(range(args.first_seed, args.first_seed + args.worlds))
-    rows = run_suite(seeds, world_sizes(args.worlds, *args.customers), args.replicates)
+    sizes = world_sizes(args.worlds, *args.customers)
+    rows = run_suite(seeds, sizes, args.replicates, keep=args.keep)
     totals = summary(rows) | {"wall_s": round(time.perf_counter() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"summary": totals, "worlds": rows}, indent=2))

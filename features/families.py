@@ -34,7 +34,7 @@ from features.touchpoint_days import (
     touches_column,
     touchpoint_codes,
 )
-from features.voice.bands import BAND_LABELS, DISAPPOINTMENT, TICKET
+from features.voice.bands import BAND_LABELS, CUT_POINTS, DISAPPOINTMENT, TICKET
 from features.voice.themes import Theme
 from features.windows import ACTIVE_DAYS, EXIT_DAYS, WINDOWS_DAYS, last_day_column, window_column
 
@@ -71,6 +71,11 @@ def _days(delta: pl.Expr) -> pl.Expr:
 def _hours(delta: pl.Expr) -> pl.Expr:
     """A duration in hours, never negative (as `_days`)."""
     return (delta.dt.total_microseconds() / 3_600e6).clip(lower_bound=0.0)
+
+
+def _band_of(survey_type: str) -> str:
+    """The scores a survey type's disappointed band holds, in words: "scores 0-6"."""
+    return f"scores {SURVEY_SCALES[survey_type][0]}-{CUT_POINTS[survey_type][0]}"
 
 
 def _number_of(one: str, many: str) -> str:
@@ -321,6 +326,7 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
     if survey_type not in SURVEY_NAMES:
         return []
     name, top = SURVEY_NAMES[survey_type], SURVEY_SCALES[survey_type][1]
+    low = CUT_POINTS[survey_type][0]
     here = (pl.col("touchpoint") == t.name) & (pl.col("survey_type") == survey_type)
     prefix = f"{t.name}_{survey_type}"
     never_rated = f"never rated {t.label} ({name})"
@@ -333,49 +339,68 @@ def survey_features(t: Touchpoint, survey_type: str) -> list[FeatureDef]:
     def last() -> pl.Expr:
         return scores_in_order().last()
 
-    defs = [
-        FeatureDef(
-            f"{prefix}_last",
-            t.name,
-            t.phase,
-            "survey_voice",
-            "surveys",
-            f"Last {name} given about {t.label} before the cutoff.",
-            f"rated {t.label} {{value:.0f}} of {top} ({name})",
-            lambda c: last(),
-            fill=None,
-            raises_risk_when="low",
-            reason_missing=never_rated,
-        ),
-        FeatureDef(
-            f"{prefix}_change",
-            t.name,
-            t.phase,
-            "survey_voice",
-            "surveys",
-            f"Change between the last two {name} answers about {t.label}.",
-            f"{name} about {t.label} {_changed_by('point', 'points')}",
-            lambda c: last() - scores_in_order().slice(-2, 1).first(),
-            fill=None,
-            raises_risk_when="low",
-            reason_missing=f"fewer than two {name} answers about {t.label}",
-        ),
-    ] + [
-        FeatureDef(
-            f"{prefix}_mean_{d}d",
-            t.name,
-            t.phase,
-            "survey_voice",
-            "surveys",
-            f"Mean {name} about {t.label} in the {d} days before the cutoff.",
-            f"average {name} of {{value:.1f}} of {top} about {t.label} in the last {d} days",
-            lambda c, d=d: pl.col("score").filter(here & _since("ts", c, d)).mean(),
-            fill=None,
-            raises_risk_when="low",
-            reason_missing=f"no {name} answers about {t.label} in the last {d} days",
-        )
-        for d in (30, 90)
-    ]
+    defs = (
+        [
+            FeatureDef(
+                f"{prefix}_last",
+                t.name,
+                t.phase,
+                "survey_voice",
+                "surveys",
+                f"Last {name} given about {t.label} before the cutoff.",
+                f"rated {t.label} {{value:.0f}} of {top} ({name})",
+                lambda c: last(),
+                fill=None,
+                raises_risk_when="low",
+                reason_missing=never_rated,
+            ),
+            FeatureDef(
+                f"{prefix}_change",
+                t.name,
+                t.phase,
+                "survey_voice",
+                "surveys",
+                f"Change between the last two {name} answers about {t.label}.",
+                f"{name} about {t.label} {_changed_by('point', 'points')}",
+                lambda c: last() - scores_in_order().slice(-2, 1).first(),
+                fill=None,
+                raises_risk_when="low",
+                reason_missing=f"fewer than two {name} answers about {t.label}",
+            ),
+        ]
+        + [
+            FeatureDef(
+                f"{prefix}_mean_{d}d",
+                t.name,
+                t.phase,
+                "survey_voice",
+                "surveys",
+                f"Mean {name} about {t.label} in the {d} days before the cutoff.",
+                f"average {name} of {{value:.1f}} of {top} about {t.label} in the last {d} days",
+                lambda c, d=d: pl.col("score").filter(here & _since("ts", c, d)).mean(),
+                fill=None,
+                raises_risk_when="low",
+                reason_missing=f"no {name} answers about {t.label} in the last {d} days",
+            )
+            for d in (30, 90)
+        ]
+        + [
+            # a bad experience repeated: the mean hides how many low answers a customer gave
+            FeatureDef(
+                f"{prefix}_disappointed_{d}d",
+                t.name,
+                t.phase,
+                "survey_voice",
+                "surveys",
+                f"{name} answers about {t.label} in the disappointed band "
+                f"({_band_of(survey_type)}) in the {d} days before the cutoff.",
+                f"{_number_of('disappointed answer', 'disappointed answers')} about {t.label} "
+                f"({name}) in the last {d} days",
+                lambda c, d=d: _count(here & _since("ts", c, d) & (pl.col("score") <= low)),
+            )
+            for d in (30, 90)
+        ]
+    )
     if survey_type == "nps":
         defs += [
             FeatureDef(

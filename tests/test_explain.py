@@ -13,7 +13,7 @@ from models.explain.attribution import MIN_REASON_LOG_ODDS, attribute, top_touch
 from models.explain.playbook import load_playbook
 from models.explain.scored_customers import for_csv, reasons, scored_list
 from models.explain.shap_attributions import explain, score_and_explain, shap_values
-from models.explain.touchpoint_drivers import FlagRule, driver_table
+from models.explain.touchpoint_drivers import ACTIVE_DAYS, FlagRule, driver_table, still_engaged
 
 
 def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> FeatureDef:
@@ -110,6 +110,36 @@ def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
     assert not row["newsletter"]["flagged"] and row["newsletter"]["direction"] == "lowers risk"
     assert not row["profile"]["flagged"]
     assert row["checkout"]["churn_contribution"] == np.mean([1.2, 0.9, 1.2])
+
+
+def test_in_a_purchase_only_business_lapsed_buyers_do_not_name_the_drivers():
+    """Lapsed buyers' risk is their silence at the touchpoints they no longer visit; the drivers
+    are what raises risk for the customers still there."""
+    registry = {
+        f.name: f
+        for f in [
+            _feature("newsletter_opens", "newsletter"),
+            _feature("checkout_errors", "checkout"),
+        ]
+    }
+    # a and b have lapsed (silent at the newsletter); c and d are active, with checkout errors
+    shap = np.array([[2.0, 0.0], [2.0, 0.0], [0.1, 1.0], [0.0, 1.2]])
+    attribution = attribute(["a", "b", "c", "d"], list(registry), shap, registry)
+    features = pl.DataFrame(
+        {"customer_id": ["d", "c", "b", "a"], ACTIVE_DAYS: [3.0, 5.0, 0.0, 0.0]}
+    )
+    engaged = still_engaged(attribution.customer_ids, features, cancellations=False)
+    assert engaged is not None and engaged.tolist() == [False, False, True, True]
+    assert still_engaged(attribution.customer_ids, features, cancellations=True) is None
+
+    def flagged(engaged: np.ndarray | None) -> list[str]:
+        top = top_touchpoints(attribution, load_catalogue().names)
+        rule = FlagRule(share_threshold=0.2, bootstrap_samples=50)
+        table = driver_table(attribution, top, load_catalogue(), rule, engaged)
+        return table.filter(pl.col("flagged"))["touchpoint"].to_list()
+
+    assert flagged(None)[0] == "newsletter"
+    assert flagged(engaged) == ["checkout"]
 
 
 def test_reasons_name_touchpoints_and_use_the_customers_own_values():

@@ -11,7 +11,10 @@ import numpy as np
 import polars as pl
 
 from features.catalogue import PHASE_LABELS, Catalogue
+from features.feature import JOURNEY
 from models.explain.attribution import Attribution
+
+ACTIVE_DAYS = f"{JOURNEY}_active_days_30d"  # the feature that tells a lapsed buyer
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,30 @@ def bootstrap_interval(shap: np.ndarray, rule: FlagRule) -> tuple[np.ndarray, np
     return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
 
 
+def still_engaged(
+    customer_ids: list[str], features: pl.DataFrame, cancellations: bool
+) -> np.ndarray | None:
+    """Which scored customers are still there to keep: every one a contractual business has not
+    seen cancel; in a purchase-only business, those with a touch in the last 30 days. A lapsed
+    buyer's risk is its silence, spread over every touchpoint it no longer visits, and would name
+    the touchpoints most customers visit most often (on a drawn purchase-only world the newsletter
+    came first, a third of the total, ahead of the checkout errors that drove customers away).
+    None: everyone (contractual, or no activity feature to tell)."""
+    if cancellations or ACTIVE_DAYS not in features.columns:
+        return None
+    active = features.select("customer_id", engaged=pl.col(ACTIVE_DAYS) > 0)
+    rows = pl.DataFrame({"customer_id": customer_ids}).join(
+        active, on="customer_id", how="left", maintain_order="left"
+    )
+    return rows["engaged"].fill_null(False).to_numpy()
+
+
 def driver_table(
-    attribution: Attribution, top_touchpoints: np.ndarray, catalogue: Catalogue, rule: FlagRule
+    attribution: Attribution,
+    top_touchpoints: np.ndarray,
+    catalogue: Catalogue,
+    rule: FlagRule,
+    engaged: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """Per touchpoint: how much of the at-risk customers' excess churn risk it accounts for.
 
@@ -50,9 +75,12 @@ def driver_table(
     touchpoint with a negative contribution lowers risk there (protective) and is never flagged;
     one is flagged when it raises risk, its interval excludes zero, it takes at least the rule's
     share of the total, and it belongs to the catalogue (the customer profile and journey shape are
-    context, not touchpoints to fix).
+    context, not touchpoints to fix). With `engaged` (`still_engaged`), only those customers count
+    as at risk.
     """
     at_risk = attribution.touchpoint_shap.sum(axis=1) > 0
+    if engaged is not None and (at_risk & engaged).any():
+        at_risk &= engaged
     shap = attribution.touchpoint_shap[at_risk] if at_risk.any() else attribution.touchpoint_shap
     contribution = shap.mean(axis=0)
     low, high = bootstrap_interval(shap, rule)

@@ -12,6 +12,7 @@ from features.feature_plan import FeaturePlan
 from features.ingest.contract import CUSTOMERS
 from features.ingest.pseudonyms import real_ids, with_real_ids
 from features.ingest.read import ingest_table
+from features.labels import uses_cancellations
 from features.touchpoint_days import latest_touch
 from features.voice.referrals import (
     recommender_ratings,
@@ -31,7 +32,12 @@ from models.explain.scored_customers import (
     scored_list,
 )
 from models.explain.shap_attributions import score_and_explain
-from models.explain.touchpoint_drivers import driver_table, feature_summary, phase_table
+from models.explain.touchpoint_drivers import (
+    driver_table,
+    feature_summary,
+    phase_table,
+    still_engaged,
+)
 from models.explain.voice_report import referral_section, voice_section
 from models.explain.what_if import what_if_table
 from models.tracking import (
@@ -140,12 +146,18 @@ def touchpoint_drivers(
     data_root: DataRoot,
     feature_plan: FeaturePlan,
     shap_attributions: pl.DataFrame,
+    scoring_features: pl.DataFrame,
+    customers: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
-    """Which touchpoints drive abandonment across the scored customers, and which are flagged."""
+    """Which touchpoints drive abandonment across the scored customers who are still there, and
+    which are flagged."""
     catalogue = settings.catalogue()
     attribution = attribution_of(shap_attributions, feature_plan.registry(catalogue))
     top = top_touchpoints(attribution, reason_touchpoints(catalogue))
-    drivers = driver_table(attribution, top, catalogue, settings.flag_rule())
+    engaged = still_engaged(
+        attribution.customer_ids, scoring_features, uses_cancellations(customers)
+    )
+    drivers = driver_table(attribution, top, catalogue, settings.flag_rule(), engaged)
     out = data_root.staged_outputs(context.run.run_id)
     published = stamp(drivers, feature_plan.as_of, scored_by(context))
     published.write_parquet(out / "touchpoint_drivers.parquet")
