@@ -21,9 +21,9 @@ import numpy as np
 import polars as pl
 
 from models.calibration import model_input
-from models.training.backtest import final_calibration, run_backtest
+from models.training.backtest import run_backtest, scoring_model
 from models.training.evaluate import classification_metrics
-from models.training.train import TrainConfig, fit_on_all
+from models.training.train import TrainConfig
 
 HORIZON_DAYS = 90
 # the settings compared, each against today's defaults
@@ -54,15 +54,7 @@ def evaluate(world: Path, config: TrainConfig, seed: int = 42) -> dict[str, floa
         horizon_days=HORIZON_DAYS,
         log=quiet,
     )
-    model = fit_on_all(
-        snapshots,
-        features,
-        config,
-        seed,
-        backtest.form,
-        backtest.trees,
-        final_calibration(backtest),
-    )
+    model = scoring_model(snapshots, features, config, seed, backtest)
     rows = scoring.join(pl.read_parquet(truth), on="customer_id", how="inner")
     p = model.predict_proba(model_input(rows, features))[:, 1]
     y = rows["churns_in_horizon"].cast(pl.Int8).to_numpy()

@@ -34,6 +34,9 @@ FRICTIONS: dict[tuple[str, str], str] = {
     ("returns", "score"): "low_csat_returns",
     ("newsletter", "missing"): "newsletter_opens",
 }
+# the touchpoints of the demo's three kinds of episode (payment, pricing, service), in the order
+# their episodes are drawn
+DEMO_TROUBLES = ("checkout", "pricing", "customer_service")
 # the columns every world has (the demo's frictions), whatever drives it
 BASE_COLUMNS = ("payment_errors", "bad_tickets", "low_ces", "pricing_exits")
 _NEEDS = {"customer_service": "support", "wait": "support", "score": "surveys"}
@@ -115,7 +118,7 @@ def demo() -> Mechanics:
             Harm("customer_service", "score", 0.5, 2),
             Harm("pricing", "count", 0.8, 4),
         ),
-        troubles=("checkout", "pricing", "customer_service"),
+        troubles=DEMO_TROUBLES,
     )
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from demo import mechanics, voice
-from demo.mechanics import FRICTIONS, Mechanics
+from demo.mechanics import DEMO_TROUBLES, FRICTIONS, Mechanics
 
 PLANTED_DRIVERS = mechanics.demo().drivers  # the demo world's; a drawn world has its own
 DECOYS = (
@@ -49,8 +49,6 @@ TOUCHED = (
 )
 WEEK = timedelta(days=7)
 log = logging.getLogger(__name__)
-# the touchpoints of the demo's three kinds of episode: payment, pricing, service
-_DEMO_TROUBLES = ("checkout", "pricing", "customer_service")
 _TOUCHPOINT_OF = {column: tp for (tp, _), column in FRICTIONS.items()}
 # the events each counted friction beyond the demo's is seen as: (type, minutes into the session,
 # page, value)
@@ -253,7 +251,7 @@ def _week_frictions(
     newsletter, stops the customer opening it.
     """
     calm = np.zeros(active.size, dtype=bool)
-    payment, pricing, service = (trouble.get(t, calm) for t in _DEMO_TROUBLES)
+    payment, pricing, service = (trouble.get(t, calm) for t in DEMO_TROUBLES)
     retries = rng.poisson(0.8 * payment * active)
     # visits to compare plans, each ending in an exit
     comparing = rng.poisson(0.7 * pricing * active)
@@ -640,7 +638,10 @@ def _customers(rng, config: WorldConfig, ids, signup_at, churn_seconds) -> pl.Da
             "signup_at": _ts(config, signup_at),
             # a purchase-only business never learns who left
             "churned_at": _ts(
-                config, churn_seconds if config.mechanics.contractual else np.nan * churn_seconds
+                config,
+                churn_seconds
+                if config.mechanics.contractual
+                else np.full_like(churn_seconds, np.nan),
             ),
             "plan": plan,
             "country": rng.choice(["US", "GB", "DE", "FR", "BR"], ids.size),

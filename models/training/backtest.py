@@ -25,7 +25,7 @@ import polars as pl
 from models.calibration import METHODS, CalibratedModel, Calibration, fit_calibration, model_input
 from models.training.baselines import baseline_probabilities
 from models.training.evaluate import classification_metrics, expected_roc_auc
-from models.training.train import FORMS, TimeSplit, TrainConfig, fit_booster, time_split
+from models.training.train import FORMS, TimeSplit, TrainConfig, fit_booster, fit_on_all, time_split
 
 MAX_FOLDS = 3
 # a form must rank this much better on average to be chosen over plain XGBoost
@@ -281,6 +281,22 @@ def run_backtest(
         f"backtest in {time.perf_counter() - started:.1f}s"
     )
     return backtest
+
+
+def scoring_model(
+    snapshots: pl.DataFrame, features: list[str], config: TrainConfig, seed: int, backtest: Backtest
+) -> CalibratedModel:
+    """The model that scores: the backtest's form and trees refit on every labelled cutoff, with
+    the chosen calibration fitted on the newest fold."""
+    return fit_on_all(
+        snapshots,
+        features,
+        config,
+        seed,
+        backtest.form,
+        backtest.trees,
+        final_calibration(backtest),
+    )
 
 
 def final_calibration(backtest: Backtest) -> Calibration:

@@ -34,14 +34,13 @@ from models.tracking import (
     log_model_run,
     model_document,
 )
-from models.training.backtest import Log, final_calibration, run_backtest
+from models.training.backtest import Log, run_backtest, scoring_model
 from models.training.plots import attribution_plots, holdout_plots
 from models.training.promotion import GateConfig, GateDecision, acceptable, decide
 from models.training.train import (
     SearchTrial,
     TrainConfig,
     data_fingerprint,
-    fit_on_all,
     search_hyperparameters,
     time_split,
 )
@@ -301,15 +300,7 @@ def train_and_register(
     )
     summary, baselines = backtest.summary(), backtest.baseline_summary()
     step = time.perf_counter()
-    model = fit_on_all(
-        snapshots,
-        features,
-        config,
-        seed,
-        backtest.form,
-        backtest.trees,
-        final_calibration(backtest),
-    )
+    model = scoring_model(snapshots, features, config, seed, backtest)
     labelled = snapshots["cutoff"].n_unique()
     log.info(
         f"refit on all {labelled} labelled cutoffs ({snapshots.height:,} rows) in {took(step)}"
