@@ -76,10 +76,13 @@ format: $(VENV)/.installed  ## reformat and apply the safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# PYTEST_ARGS='-m "not e2e"' runs the quick tests only
+# PYTEST_ARGS='-m "not e2e"' runs the quick tests only. Two pytest-xdist workers: much of a test's
+# time is one-threaded (Dagster's runs, spawned processes, kernels), so two at once take ~2/3 of the
+# time on CI's two cores; the modules on the session's pipeline run share one worker (tests/conftest.py).
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 test: setup chromium lint  ## the lint, then every test (PYTEST_ARGS='-m "not e2e"': the quick ones)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 CUSTOMER ?=
 forget: setup  ## make forget CUSTOMER=<id>: erase one customer everywhere, then run again

@@ -54,6 +54,28 @@ def frame(rows: list[dict], schema: dict | None = None) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under pytest-xdist (`make test` runs two workers), the modules that read the session's
+    pipeline run go to one worker as a whole, so the run (a minute and a half) is made once; every
+    other test is dealt out alone. (xdist 3.8's `xdist_group` mark does not group under pytest 9:
+    it renames `item._nodeid`, which pytest 9 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    here = Path(__file__).parent
+    on_the_run = {
+        f"{here.name}/{path.name}"
+        for path in here.glob("test_*.py")
+        if "pipeline_run" in path.read_text()
+    }
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "pipeline_run" if nodeid.split("::")[0] in on_the_run else nodeid
+
+    return SharedRunScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that reads the session's pipeline run is end to end: it needs the whole pipeline
     run through Dagster first (about a minute), so `-m "not e2e"` leaves it out."""
