@@ -337,6 +337,14 @@ def _step(
         state.alive |= joining
     leaving = state.alive & (rng.random(n) < _hazard(mech, state))
     state.alive &= ~leaving
+    return leaving, _advance(rng, mech, latent, state)
+
+
+def _advance(
+    rng: np.random.Generator, mech: Mechanics, latent: Latent, state: State
+) -> dict[str, np.ndarray]:
+    """This week's episodes and frictions for whoever is alive, and the week moves on."""
+    n = state.alive.size
     for name, in_trouble in state.trouble.items():
         state.trouble[name] = (
             np.where(
@@ -347,14 +355,20 @@ def _step(
     frictions = _week_frictions(rng, mech, latent, state.trouble, state.alive)
     state.window = [*state.window[1:], frictions]
     state.week += 1
-    return leaving, frictions
+    return frictions
+
+
+# a checkout's chance to end in a purchase, and a failed payment's
+_BUYS, _BUYS_AFTER_ERROR = 0.9, 0.4
 
 
 def _purchases(rng: np.random.Generator, frictions: dict[str, np.ndarray]) -> np.ndarray:
     """A week's purchases, drawn as the expander draws them: 90% of checkouts that went through,
     40% of those that failed."""
     errors = frictions["payment_errors"]
-    return rng.binomial(frictions["checkouts"] - errors, 0.9) + rng.binomial(errors, 0.4)
+    return rng.binomial(frictions["checkouts"] - errors, _BUYS) + rng.binomial(
+        errors, _BUYS_AFTER_ERROR
+    )
 
 
 def _simulate_forward(
@@ -376,6 +390,41 @@ def _simulate_forward(
             inside = min(1.0, horizon_days / 7 - k)
             bought |= rng.binomial(_purchases(rng, frictions), inside) > 0
     return churned if mech.contractual else ~bought
+
+
+def _churn_probability(
+    rng: np.random.Generator, mech: Mechanics, latent: Latent, state: State, horizon_days: int
+) -> np.ndarray:
+    """Each row's probability of what `_simulate_forward` draws, given one path of its frictions.
+
+    Whether a customer leaves in a week, or buys, is a coin with a known bias once that week's
+    frictions are drawn; counting the coins' outcomes over a few dozen paths (as the oracle once
+    did) adds their noise to every probability. Low, close probabilities then rank at random, and
+    the oracle's ROC AUC fell with it: 0.779 with 40 paths, 0.790 with 200, 0.798 with 800 on
+    suite world 105. So each path keeps the customer alive and carries the chance instead
+    (the same as drawing it, in expectation): surviving every week's hazard, and for a
+    purchase-only business buying nothing in the weeks before leaving.
+    """
+    state = state.copy()
+    contractual = mech.contractual
+    weeks = round(horizon_days / 7) if contractual else math.ceil(horizon_days / 7)
+    present = state.alive.copy()
+    staying = np.ones(present.size)  # still there (and, purchases only, bought nothing) so far
+    left_without_buying = np.zeros(present.size)
+    for k in range(weeks):
+        hazard = _hazard(mech, state)
+        left_without_buying += staying * hazard
+        staying *= 1.0 - hazard
+        frictions = _advance(rng, mech, latent, state)
+        if not contractual:
+            inside = min(1.0, horizon_days / 7 - k)  # a purchase in a partial week counts pro rata
+            errors = frictions["payment_errors"]
+            staying *= (1.0 - _BUYS * inside) ** (frictions["checkouts"] - errors) * (
+                1.0 - _BUYS_AFTER_ERROR * inside
+            ) ** errors
+    if contractual:
+        return np.where(present, 1.0 - staying, 0.0)
+    return np.where(present, left_without_buying + staying, 1.0)
 
 
 # what the expander keeps on each ticket to draw its survey answers; not part of the contract
@@ -512,14 +561,14 @@ def simulate(config: WorldConfig | None = None) -> World:
 
     reps, horizon = config.truth_replicates, config.horizon_days
     if reps:
-        mc = _simulate_forward(
+        paths = _churn_probability(
             np.random.default_rng(config.seed + 1),
             mech,
             latent.tile(reps),
             state.tile(reps),
             horizon,
         )
-        true_probability = mc.reshape(reps, n).mean(axis=0)
+        true_probability = paths.reshape(reps, n).mean(axis=0)
     else:
         true_probability = np.full(n, np.nan)
     actual = _simulate_forward(np.random.default_rng(config.seed + 2), mech, latent, state, horizon)

@@ -137,3 +137,36 @@ def test_new_customers_leave_more_and_the_season_moves_everyone():
     logit = np.log(hazard / (1 - hazard))
     season = 0.5 * np.sin(2 * np.pi * 10 / 52)
     np.testing.assert_allclose(logit, -7.5 + season + np.array([1.0, 0.5, 0.5**27.5]))
+
+
+def test_the_oracle_carries_each_week_s_chance_and_agrees_with_drawing_it():
+    """The oracle's probability along a path of frictions is what drawing the leaving and the
+    purchases over many paths averages to, for a contract and a purchases-only business alike,
+    with less noise per customer than counting the draws."""
+    from demo.simulator import (
+        _advance,
+        _churn_probability,
+        _latent,
+        _new_state,
+        _simulate_forward,
+    )
+
+    for seed in (5, PURCHASES_ONLY):
+        config = drawn_world(seed, 400, END, weeks=30, truth_replicates=0)
+        rules, n, reps = config.mechanics, config.customers, 300
+        rng = np.random.default_rng(1)
+        latent = _latent(rng, n, config)
+        state = _new_state(rng, rules, latent, np.full(n, -1.0))
+        state.alive[:] = rng.random(n) < 0.9  # a tenth already gone
+        for _ in range(12):
+            _advance(rng, rules, latent, state)
+        drawn = _simulate_forward(rng, rules, latent.tile(reps), state.tile(reps), 90)
+        carried = _churn_probability(rng, rules, latent.tile(reps), state.tile(reps), 90)
+        drawn, carried = drawn.reshape(reps, n), carried.reshape(reps, n)
+        # the same mean churn, to a few standard errors of 120,000 draws
+        assert abs(drawn.mean() - carried.mean()) < 0.006, (seed, drawn.mean(), carried.mean())
+        assert drawn.mean() > 0.03
+        # and customer by customer, with the spread of a chance rather than a coin
+        per_customer = np.abs(drawn.mean(axis=0) - carried.mean(axis=0))
+        assert np.median(per_customer) < 0.03
+        assert np.mean(carried.var(axis=0)) < 0.7 * np.mean(drawn.var(axis=0))
