@@ -569,8 +569,14 @@ def simulate(config: WorldConfig | None = None) -> World:
             horizon,
         )
         true_probability = paths.reshape(reps, n).mean(axis=0)
+        # it reads this module's rates, so it is imported where it is used
+        from demo.observable import observable_churn_probability
+
+        observable = observable_churn_probability(
+            np.random.default_rng(config.seed + 4), mech, latent, state, cw, reps, horizon
+        )
     else:
-        true_probability = np.full(n, np.nan)
+        true_probability = observable = np.full(n, np.nan)
     actual = _simulate_forward(np.random.default_rng(config.seed + 2), mech, latent, state, horizon)
     alive = state.alive
     ids = np.array([f"C{i:06d}" for i in range(config.first_customer, config.first_customer + n)])
@@ -579,6 +585,8 @@ def simulate(config: WorldConfig | None = None) -> World:
             "customer_id": ids,
             "active_at_end": alive,
             "true_churn_probability": true_probability,
+            # the same with the episodes drawn from what the data shows (demo.observable)
+            "observable_churn_probability": observable,
             "churns_in_horizon": actual,
         }
     ).filter(

@@ -170,3 +170,31 @@ def test_the_oracle_carries_each_week_s_chance_and_agrees_with_drawing_it():
         per_customer = np.abs(drawn.mean(axis=0) - carried.mean(axis=0))
         assert np.median(per_customer) < 0.03
         assert np.mean(carried.var(axis=0)) < 0.7 * np.mean(drawn.var(axis=0))
+
+
+def test_the_observable_oracle_reads_each_episode_from_the_frictions_it_caused():
+    """The filter's chance of an episode is calibrated (its mean is the share really in one) and
+    ranks those in one above those who are not, for every kind a world can draw: counted per
+    session (cart, website), per week (chatbot, subscription), a missing touch (newsletter) and
+    the demo's own (checkout, pricing, service)."""
+    from sklearn.metrics import roc_auc_score
+
+    from demo.observable import episode_posteriors
+    from demo.simulator import _advance, _latent, _new_state
+
+    kinds = set()
+    for seed in (105, 106, 104, 102):
+        config = drawn_world(seed, 3000, END, truth_replicates=0)
+        rules = config.mechanics
+        rng = np.random.default_rng(seed)
+        latent = _latent(rng, 3000, config)
+        state = _new_state(rng, rules, latent, np.full(3000, -1.0))
+        state.alive[:] = True
+        weeks = [(_advance(rng, rules, latent, state), state.alive.copy()) for _ in range(40)]
+        for touchpoint, chance in episode_posteriors(rules, latent, weeks).items():
+            truly = state.trouble[touchpoint]
+            kinds.add(touchpoint)
+            assert abs(chance.mean() - truly.mean()) < 0.02, (seed, touchpoint)
+            assert roc_auc_score(truly, chance) > 0.9, (seed, touchpoint)
+    assert {"cart", "website", "chatbot", "subscription", "newsletter"} <= kinds
+    assert {"checkout", "pricing", "customer_service"} <= kinds

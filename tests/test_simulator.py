@@ -74,10 +74,10 @@ def test_skipping_the_oracle_leaves_the_world_unchanged():
     without = simulate(SMALL)
     for table in ("customers", "clickstream", "support", "surveys"):
         assert getattr(without, table).equals(getattr(with_truth, table))
-    assert without.truth["true_churn_probability"].is_nan().all()
-    assert without.truth.drop("true_churn_probability").equals(
-        with_truth.truth.drop("true_churn_probability")
-    )
+    oracles = ["true_churn_probability", "observable_churn_probability"]
+    assert all(without.truth[o].is_nan().all() for o in oracles)
+    assert not any(with_truth.truth.select(pl.col(oracles).is_nan().any()).row(0))
+    assert without.truth.drop(oracles).equals(with_truth.truth.drop(oracles))
     assert (
         without.truth_at_cutoffs.is_empty()
         and without.truth_at_cutoffs.schema == with_truth.truth_at_cutoffs.schema

@@ -20,6 +20,9 @@ def test_the_suite_scores_each_world_against_its_future_and_oracle():
         assert "error" not in row, row.get("error")
         assert 0.0 <= row["forward_auc"] <= 1.0 and 0.0 <= row["oracle_auc"] <= 1.0
         assert row["gap"] == pytest.approx(row["oracle_auc"] - row["forward_auc"], abs=2e-4)
+        assert row["observable_gap"] == pytest.approx(
+            row["observable_auc"] - row["forward_auc"], abs=2e-4
+        )
         assert 0.0 <= row["ece"] <= 1.0 and row["judged"] > 0
         found, missed = set(row["found"]), set(row["missed"])
         assert found | missed == set(row["drivers"]) and not found & missed
@@ -30,6 +33,7 @@ def test_the_suite_scores_each_world_against_its_future_and_oracle():
     totals = summary(rows)
     assert totals["worlds"] == 2 and totals["failed"] == 0
     assert totals["worst_gap"] >= totals["mean_gap"]
+    assert totals["worst_observable_gap"] >= totals["mean_observable_gap"]
     text = table(rows, totals)
     # the header row, then a row per world
     assert sum(line.startswith("| ") for line in text.splitlines()) == 1 + len(rows)

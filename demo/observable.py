@@ -1,0 +1,152 @@
+"""What the data can tell of each customer's episodes: the oracle's second figure.
+
+The oracle (`demo.simulator`) knows who is in an episode at `as_of`. A customer in one who has been
+quiet since it began shows nothing of it, so no model can know what the oracle knows. The
+observable oracle keeps everything else the oracle knows (activity, the customer's own rates, the
+hazard's window) but draws the episodes from their posterior given every week the world recorded:
+each kind of episode is a two-state chain (start and end chances a week), and a forward filter
+over the customer's weeks of frictions gives the chance of being in it at the end. A gap to the
+observable oracle is what a better model could still close; the rest is hidden.
+
+The demo's own three kinds (payment, pricing, service) change more than one count; their
+likelihoods take the other two kinds as calm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from scipy.stats import binom, poisson
+
+from demo.mechanics import Mechanics
+from demo.simulator import (
+    _NEWSLETTER_OPENS,
+    _SESSION_FRICTIONS,
+    _TOUCHPOINT_OF,
+    _WEEKLY_FRICTIONS,
+    Latent,
+    State,
+    _churn_probability,
+)
+
+Week = tuple[dict[str, np.ndarray], np.ndarray]  # a week's frictions, and who was there
+_MOST_EXTRA = 12  # retries or plan comparisons summed over in a week; more has no mass left
+
+
+def observable_churn_probability(
+    rng: np.random.Generator,
+    mech: Mechanics,
+    latent: Latent,
+    state: State,
+    weekly: pl.DataFrame,
+    paths: int,
+    horizon_days: int,
+) -> np.ndarray:
+    """Each customer's churn probability over `paths` paths from `state` (the end of the world)
+    whose episodes are drawn from what `weekly` (the world's customer-weeks of frictions: customer,
+    week and the counts) shows."""
+    n = latent.activity.size
+    weeks = [
+        (
+            {c: _spread(week, c, n) for c in week.columns if c not in ("customer", "week")},
+            _spread(week.with_columns(present=1), "present", n) > 0,
+        )
+        for week in weekly.partition_by("week", maintain_order=True)
+    ]
+    tiled = state.tile(paths)
+    for touchpoint, chance in episode_posteriors(mech, latent, weeks).items():
+        tiled.trouble[touchpoint] = (rng.random((paths, n)) < chance).reshape(-1) & tiled.alive
+    carried = _churn_probability(rng, mech, latent.tile(paths), tiled, horizon_days)
+    return carried.reshape(paths, n).mean(axis=0)
+
+
+def _spread(week: pl.DataFrame, column: str, n: int) -> np.ndarray:
+    """A column of one week's rows as an array over every customer (0 where absent)."""
+    values = np.zeros(n, dtype=np.int64)
+    values[week["customer"].to_numpy()] = week[column].to_numpy()
+    return values
+
+
+def episode_posteriors(
+    mech: Mechanics, latent: Latent, weeks: Sequence[Week]
+) -> dict[str, np.ndarray]:
+    """Per kind of episode (its touchpoint), each customer's chance of being in one after the
+    last recorded week, given the frictions of every week they were there."""
+    posteriors = {}
+    for touchpoint in mech.troubles:
+        chance = np.zeros(latent.activity.size)
+        for frictions, present in weeks:
+            # the week's episodes move first, then its frictions are drawn (demo.simulator._advance)
+            moved = chance * (1 - mech.trouble_exit) + (1 - chance) * mech.trouble_start
+            calm, troubled = _likelihoods(mech, latent, touchpoint, frictions)
+            seen = moved * troubled
+            total = seen + (1 - moved) * calm
+            updated = np.divide(seen, total, out=moved.copy(), where=total > 0)
+            chance = np.where(present, updated, 0.0)
+        posteriors[touchpoint] = chance
+    return posteriors
+
+
+def _likelihoods(
+    mech: Mechanics, latent: Latent, touchpoint: str, week: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The week's frictions' likelihood for a calm customer and for one in an episode."""
+    sessions = week["sessions"]
+    if touchpoint == "pricing":
+        exits = week["pricing_exits"]
+        troubled = np.sum(
+            [
+                poisson.pmf(c, 0.7) * binom.pmf(exits - c, np.maximum(sessions - c, 0), 0.5)
+                for c in range(_MOST_EXTRA)
+            ],
+            axis=0,
+        )
+        return binom.pmf(exits, sessions, latent.pricing_exit_rate), troubled
+    if touchpoint == "customer_service":
+        tickets, bad = week["tickets"], week["bad_tickets"]
+        usually_bad = np.where(latent.bad_service, 0.9, 0.05)
+        return (
+            poisson.pmf(tickets, latent.ticket_rate) * binom.pmf(bad, tickets, usually_bad),
+            poisson.pmf(tickets, latent.ticket_rate + 0.5) * binom.pmf(bad, tickets, 0.9),
+        )
+    if touchpoint == "checkout":
+        checkouts, errors = week["checkouts"], week["payment_errors"]
+        retried = np.sum(
+            [
+                poisson.pmf(r, 0.8) * binom.pmf(checkouts - r, np.maximum(sessions - r, 0), 0.4)
+                for r in range(_MOST_EXTRA)
+            ],
+            axis=0,
+        )
+        return (
+            binom.pmf(checkouts, sessions, 0.4)
+            * binom.pmf(errors, checkouts, latent.payment_error_rate),
+            retried * binom.pmf(errors, checkouts, 0.7),
+        )
+    calm = troubled = np.ones(sessions.size)
+    for column in mech.extra_columns:
+        if _TOUCHPOINT_OF[column] != touchpoint:
+            continue
+        count = week[column]
+        if column in _SESSION_FRICTIONS:
+            usual, episode = _SESSION_FRICTIONS[column]
+            tries = np.maximum(sessions, count)
+            calm, troubled = (
+                calm * binom.pmf(count, tries, usual),
+                troubled * binom.pmf(count, tries, episode),
+            )
+        elif column in _WEEKLY_FRICTIONS:
+            usual, episode = _WEEKLY_FRICTIONS[column]
+            calm, troubled = (
+                calm * poisson.pmf(count, usual),
+                troubled * poisson.pmf(count, episode),
+            )
+        else:  # the newsletter's opens, a twentieth as many in an episode
+            opens = _NEWSLETTER_OPENS * np.sqrt(latent.activity)
+            calm, troubled = (
+                calm * poisson.pmf(count, opens),
+                troubled * poisson.pmf(count, 0.05 * opens),
+            )
+    return calm, troubled
