@@ -240,7 +240,7 @@ def table(rows: list[dict[str, Any]], totals: dict[str, Any]) -> str:
     """The per-world table and the summary line, in Markdown."""
     head = (
         "| world | customers | drivers (how they hurt); business | forward AUC | oracle | gap "
-        "| observable oracle | gap | ECE | planted found | missed | decoys flagged "
+        "| observable oracle | gap to it | ECE | planted found | missed | decoys flagged "
         "| best baseline fwd / backtest (model) |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
