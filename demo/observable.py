@@ -21,45 +21,22 @@ import polars as pl
 from scipy.stats import binom, poisson
 
 from demo.mechanics import Mechanics
-from demo.simulator import (
-    _NEWSLETTER_OPENS,
-    _SESSION_FRICTIONS,
-    _TOUCHPOINT_OF,
-    _WEEKLY_FRICTIONS,
-    Latent,
-    State,
-    _churn_probability,
-)
+from demo.rates import NEWSLETTER_OPENS, SESSION_FRICTIONS, TOUCHPOINT_OF, WEEKLY_FRICTIONS, Latent
 
 Week = tuple[dict[str, np.ndarray], np.ndarray]  # a week's frictions, and who was there
 _MOST_EXTRA = 12  # retries or plan comparisons summed over in a week; more has no mass left
 
 
-def observable_churn_probability(
-    rng: np.random.Generator,
-    mech: Mechanics,
-    latent: Latent,
-    state: State,
-    weekly: pl.DataFrame,
-    paths: int,
-    horizon_days: int,
-) -> np.ndarray:
-    """Each customer's churn probability over `paths` paths from `state` (the end of the world)
-    whose episodes are drawn from what `weekly` (the world's customer-weeks of frictions: customer,
-    week and the counts) shows."""
-    n = latent.activity.size
-    weeks = [
+def recorded_weeks(weekly: pl.DataFrame, n: int) -> list[Week]:
+    """The world's customer-weeks (customer, week and the counts, one frame) as the filter reads
+    them: per week, every count over all `n` customers and who was there."""
+    return [
         (
             {c: _spread(week, c, n) for c in week.columns if c not in ("customer", "week")},
             _spread(week.with_columns(present=1), "present", n) > 0,
         )
         for week in weekly.partition_by("week", maintain_order=True)
     ]
-    tiled = state.tile(paths)
-    for touchpoint, chance in episode_posteriors(mech, latent, weeks).items():
-        tiled.trouble[touchpoint] = (rng.random((paths, n)) < chance).reshape(-1) & tiled.alive
-    carried = _churn_probability(rng, mech, latent.tile(paths), tiled, horizon_days)
-    return carried.reshape(paths, n).mean(axis=0)
 
 
 def _spread(week: pl.DataFrame, column: str, n: int) -> np.ndarray:
@@ -127,24 +104,24 @@ def _likelihoods(
         )
     calm = troubled = np.ones(sessions.size)
     for column in mech.extra_columns:
-        if _TOUCHPOINT_OF[column] != touchpoint:
+        if TOUCHPOINT_OF[column] != touchpoint:
             continue
         count = week[column]
-        if column in _SESSION_FRICTIONS:
-            usual, episode = _SESSION_FRICTIONS[column]
+        if column in SESSION_FRICTIONS:
+            usual, episode = SESSION_FRICTIONS[column]
             tries = np.maximum(sessions, count)
             calm, troubled = (
                 calm * binom.pmf(count, tries, usual),
                 troubled * binom.pmf(count, tries, episode),
             )
-        elif column in _WEEKLY_FRICTIONS:
-            usual, episode = _WEEKLY_FRICTIONS[column]
+        elif column in WEEKLY_FRICTIONS:
+            usual, episode = WEEKLY_FRICTIONS[column]
             calm, troubled = (
                 calm * poisson.pmf(count, usual),
                 troubled * poisson.pmf(count, episode),
             )
         else:  # the newsletter's opens, a twentieth as many in an episode
-            opens = _NEWSLETTER_OPENS * np.sqrt(latent.activity)
+            opens = NEWSLETTER_OPENS * np.sqrt(latent.activity)
             calm, troubled = (
                 calm * poisson.pmf(count, opens),
                 troubled * poisson.pmf(count, 0.05 * opens),

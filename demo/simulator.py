@@ -16,14 +16,22 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 
 from demo import mechanics, voice
-from demo.mechanics import DEMO_TROUBLES, FRICTIONS, Mechanics
+from demo.mechanics import DEMO_TROUBLES, Mechanics
+from demo.observable import episode_posteriors, recorded_weeks
+from demo.rates import (
+    NEWSLETTER_OPENS,
+    SESSION_FRICTIONS,
+    TOUCHPOINT_OF,
+    WEEKLY_FRICTIONS,
+    Latent,
+)
 
 PLANTED_DRIVERS = mechanics.demo().drivers  # the demo world's; a drawn world has its own
 DECOYS = (
@@ -49,7 +57,6 @@ TOUCHED = (
 )
 WEEK = timedelta(days=7)
 log = logging.getLogger(__name__)
-_TOUCHPOINT_OF = {column: tp for (tp, _), column in FRICTIONS.items()}
 # the events each counted friction beyond the demo's is seen as: (type, minutes into the session,
 # page, value)
 _COUNTED_IN_SESSIONS = {
@@ -161,20 +168,6 @@ def _id_prefix(config: WorldConfig, letter: str) -> str:
     return letter if config.chunk is None else f"{letter}{config.chunk}-"
 
 
-@dataclass(frozen=True)
-class Latent:
-    """What the simulator knows about each customer and the pipeline must infer."""
-
-    activity: np.ndarray
-    payment_error_rate: np.ndarray
-    bad_service: np.ndarray
-    ticket_rate: np.ndarray
-    pricing_exit_rate: np.ndarray
-
-    def tile(self, k: int) -> Latent:
-        return Latent(*(np.tile(v, k) for v in asdict(self).values()))
-
-
 def _latent(rng: np.random.Generator, n: int, config: WorldConfig) -> Latent:
     return Latent(
         activity=config.sessions_per_week * config.mechanics.activity * rng.lognormal(0.0, 0.6, n),
@@ -219,22 +212,6 @@ def _new_state(
     return State(alive, trouble, window, joined)
 
 
-# friction counts drawn per session: (chance in a session, chance in an episode)
-_SESSION_FRICTIONS = {
-    "failed_searches": (0.06, 0.5),
-    "cart_removals": (0.07, 0.5),
-    "site_exits": (0.03, 0.4),
-    "return_requests": (0.02, 0.3),
-}
-# drawn per week: (rate, rate in an episode)
-_WEEKLY_FRICTIONS = {
-    "downgrades": (0.003, 0.25),
-    "low_csat_chatbot": (0.004, 0.35),
-    "low_csat_returns": (0.004, 0.35),
-}
-_NEWSLETTER_OPENS = 0.8  # a week, times the square root of activity; a twentieth in an episode
-
-
 def _week_frictions(
     rng: np.random.Generator,
     mech: Mechanics,
@@ -274,15 +251,15 @@ def _week_frictions(
         "high_ces": rng.binomial(tickets - bad_tickets, 0.6),
     }
     for column in mech.extra_columns:
-        in_episode = trouble.get(_TOUCHPOINT_OF[column], calm)
-        if column in _SESSION_FRICTIONS:
-            usual, episode = _SESSION_FRICTIONS[column]
+        in_episode = trouble.get(TOUCHPOINT_OF[column], calm)
+        if column in SESSION_FRICTIONS:
+            usual, episode = SESSION_FRICTIONS[column]
             frictions[column] = rng.binomial(browsing, np.where(in_episode, episode, usual))
-        elif column in _WEEKLY_FRICTIONS:
-            usual, episode = _WEEKLY_FRICTIONS[column]
+        elif column in WEEKLY_FRICTIONS:
+            usual, episode = WEEKLY_FRICTIONS[column]
             frictions[column] = rng.poisson(np.where(in_episode, episode, usual) * active)
         else:  # the newsletter's opens
-            rate = _NEWSLETTER_OPENS * np.sqrt(latent.activity) * np.where(in_episode, 0.05, 1.0)
+            rate = NEWSLETTER_OPENS * np.sqrt(latent.activity) * np.where(in_episode, 0.05, 1.0)
             frictions[column] = rng.poisson(rate * active)
     if any(h.hurt == "missing" for h in mech.harms):
         frictions["active"] = active.astype(np.int64)
@@ -427,6 +404,27 @@ def _churn_probability(
     return np.where(present, left_without_buying + staying, 1.0)
 
 
+def _observable_probability(
+    rng: np.random.Generator,
+    mech: Mechanics,
+    latent: Latent,
+    state: State,
+    weekly: pl.DataFrame,
+    paths: int,
+    horizon_days: int,
+) -> np.ndarray:
+    """Each customer's churn probability over `paths` paths from `state` (the end of the world)
+    whose episodes are drawn from what `weekly` (the world's customer-weeks of frictions: customer,
+    week and the counts) shows (`demo.observable`): the oracle's second figure."""
+    n = latent.activity.size
+    weeks = recorded_weeks(weekly, n)
+    tiled = state.tile(paths)
+    for touchpoint, chance in episode_posteriors(mech, latent, weeks).items():
+        tiled.trouble[touchpoint] = (rng.random((paths, n)) < chance).reshape(-1) & tiled.alive
+    carried = _churn_probability(rng, mech, latent.tile(paths), tiled, horizon_days)
+    return carried.reshape(paths, n).mean(axis=0)
+
+
 # what the expander keeps on each ticket to draw its survey answers; not part of the contract
 _TICKET_STATE = ("_bad", "_rank", "_opened_s")
 _TRUTH_AT_CUTOFFS = pl.Schema(
@@ -569,10 +567,7 @@ def simulate(config: WorldConfig | None = None) -> World:
             horizon,
         )
         true_probability = paths.reshape(reps, n).mean(axis=0)
-        # it reads this module's rates, so it is imported where it is used
-        from demo.observable import observable_churn_probability
-
-        observable = observable_churn_probability(
+        observable = _observable_probability(
             np.random.default_rng(config.seed + 4), mech, latent, state, cw, reps, horizon
         )
     else:
@@ -943,7 +938,7 @@ class _Expander:
                         "score": np.concatenate(
                             [rng.integers(1, 3, low.size), rng.integers(4, 6, high.size)]
                         ).astype(np.float64),
-                        "touchpoint": _TOUCHPOINT_OF[column],
+                        "touchpoint": TOUCHPOINT_OF[column],
                         "_friction": np.arange(at.size) < low.size,
                     }
                 )
