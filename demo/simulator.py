@@ -476,22 +476,36 @@ def _oracle_at(
     """Each customer's true probability of churning in (cutoff, cutoff + horizon], given alive at
     the cutoff.
 
-    Monte Carlo from the world's state at the start of the week holding the cutoff, with the same
-    dynamics (and the same joiners) as the world itself; replicates where the customer left in that
-    week before the cutoff are conditioned away. NaN where no replicate is alive at the cutoff.
+    Paths from the world's state at the start of the week holding the cutoff, with the same
+    dynamics (and the same joiners) as the world itself, carrying each week's chance to leave as
+    `_churn_probability` does; a leaving falls anywhere in its week, so the cutoff's week splits
+    into the part before the cutoff (conditioned away) and the part after (churn). NaN where no
+    path is alive at the cutoff.
     """
     reps, n = config.truth_replicates, state.alive.size
     sim = state.tile(reps)
     tiled, joins = latent.tile(reps), np.tile(signup_week, reps)
-    left_at = np.full(n * reps, np.inf)
     horizon = config.horizon_days * 86400
+    seconds = WEEK.total_seconds()
+    staying = np.ones(n * reps)  # not left before the week
+    churns, alive_at_cutoff = np.zeros(n * reps), np.ones(n * reps)
     for w in range(week, week + round(config.horizon_days / 7) + 2):
-        leaving, _ = _step(rng, config.mechanics, tiled, sim, joining=joins == w - 1)
-        left_at[leaving] = (w + rng.random(leaving.sum())) * WEEK.total_seconds()
-    alive_at_cutoff = (left_at > cutoff_seconds).reshape(reps, n)
-    churns = ((left_at > cutoff_seconds) & (left_at <= cutoff_seconds + horizon)).reshape(reps, n)
+        sim.alive |= joins == w - 1
+        hazard = np.where(sim.alive, _hazard(config.mechanics, sim), 0.0)
+        start = w * seconds
+        before = np.clip((cutoff_seconds - start) / seconds, 0.0, 1.0)
+        inside = np.clip(
+            (min(start + seconds, cutoff_seconds + horizon) - max(start, cutoff_seconds)) / seconds,
+            0.0,
+            1.0,
+        )
+        if w == week:
+            alive_at_cutoff = staying * (1.0 - hazard * before)
+        churns += staying * hazard * inside
+        staying *= 1.0 - hazard
+        _advance(rng, config.mechanics, tiled, sim)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return churns.sum(axis=0) / alive_at_cutoff.sum(axis=0)
+        return churns.reshape(reps, n).sum(axis=0) / alive_at_cutoff.reshape(reps, n).sum(axis=0)
 
 
 def simulate(config: WorldConfig | None = None) -> World:

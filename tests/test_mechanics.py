@@ -198,3 +198,29 @@ def test_the_observable_oracle_reads_each_episode_from_the_frictions_it_caused()
             assert roc_auc_score(truly, chance) > 0.9, (seed, touchpoint)
     assert {"cart", "website", "chatbot", "subscription", "newsletter"} <= kinds
     assert {"checkout", "pricing", "customer_service"} <= kinds
+
+
+def test_the_oracle_at_a_past_cutoff_is_the_churn_that_followed_it():
+    """At each past month start, the oracle's mean over the customers there is the share of them
+    who left within the horizon, to about three standard errors."""
+    from datetime import timedelta
+
+    config = WorldConfig(
+        customers=4000, weeks=40, seed=5, dirty_rows=False, truth_replicates=20, end=END
+    )
+    world = simulate(config)
+    rows = world.truth_at_cutoffs.join(
+        world.customers.select("customer_id", "churned_at"), on="customer_id"
+    ).with_columns(
+        left=pl.col("churned_at")
+        .is_between(
+            pl.col("cutoff"), pl.col("cutoff") + timedelta(days=config.horizon_days), "right"
+        )
+        .fill_null(False)  # still there at the end
+    )
+    by_cutoff = rows.group_by("cutoff").agg(
+        pl.col("true_churn_probability").mean(), pl.col("left").mean(), pl.len()
+    )
+    assert by_cutoff.height == config.oracle_cutoffs
+    for oracle, left, n in by_cutoff.select("true_churn_probability", "left", "len").iter_rows():
+        assert abs(oracle - left) < 3 * (left * (1 - left) / n) ** 0.5 + 0.003, (oracle, left)
