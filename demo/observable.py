@@ -21,7 +21,21 @@ import polars as pl
 from scipy.stats import binom, poisson
 
 from demo.mechanics import Mechanics
-from demo.rates import NEWSLETTER_OPENS, SESSION_FRICTIONS, TOUCHPOINT_OF, WEEKLY_FRICTIONS, Latent
+from demo.rates import (
+    BAD_TICKET,
+    CHECKOUT_SHARE,
+    EXTRA_TICKETS_IN_EPISODE,
+    FAILED_PAYMENT_IN_EPISODE,
+    NEWSLETTER_IN_EPISODE,
+    NEWSLETTER_OPENS,
+    PAYMENT_RETRIES,
+    PLAN_COMPARISONS,
+    PRICING_EXIT_IN_EPISODE,
+    SESSION_FRICTIONS,
+    TOUCHPOINT_OF,
+    WEEKLY_FRICTIONS,
+    Latent,
+)
 
 Week = tuple[dict[str, np.ndarray], np.ndarray]  # a week's frictions, and who was there
 _MOST_EXTRA = 12  # retries or plan comparisons summed over in a week; more has no mass left
@@ -75,7 +89,8 @@ def _likelihoods(
         exits = week["pricing_exits"]
         troubled = np.sum(
             [
-                poisson.pmf(c, 0.7) * binom.pmf(exits - c, np.maximum(sessions - c, 0), 0.5)
+                poisson.pmf(c, PLAN_COMPARISONS)
+                * binom.pmf(exits - c, np.maximum(sessions - c, 0), PRICING_EXIT_IN_EPISODE)
                 for c in range(_MOST_EXTRA)
             ],
             axis=0,
@@ -83,24 +98,27 @@ def _likelihoods(
         return binom.pmf(exits, sessions, latent.pricing_exit_rate), troubled
     if touchpoint == "customer_service":
         tickets, bad = week["tickets"], week["bad_tickets"]
-        usually_bad = np.where(latent.bad_service, 0.9, 0.05)
+        usual, badly = BAD_TICKET
+        in_episode = latent.ticket_rate + EXTRA_TICKETS_IN_EPISODE
         return (
-            poisson.pmf(tickets, latent.ticket_rate) * binom.pmf(bad, tickets, usually_bad),
-            poisson.pmf(tickets, latent.ticket_rate + 0.5) * binom.pmf(bad, tickets, 0.9),
+            poisson.pmf(tickets, latent.ticket_rate)
+            * binom.pmf(bad, tickets, np.where(latent.bad_service, badly, usual)),
+            poisson.pmf(tickets, in_episode) * binom.pmf(bad, tickets, badly),
         )
     if touchpoint == "checkout":
         checkouts, errors = week["checkouts"], week["payment_errors"]
         retried = np.sum(
             [
-                poisson.pmf(r, 0.8) * binom.pmf(checkouts - r, np.maximum(sessions - r, 0), 0.4)
+                poisson.pmf(r, PAYMENT_RETRIES)
+                * binom.pmf(checkouts - r, np.maximum(sessions - r, 0), CHECKOUT_SHARE)
                 for r in range(_MOST_EXTRA)
             ],
             axis=0,
         )
         return (
-            binom.pmf(checkouts, sessions, 0.4)
+            binom.pmf(checkouts, sessions, CHECKOUT_SHARE)
             * binom.pmf(errors, checkouts, latent.payment_error_rate),
-            retried * binom.pmf(errors, checkouts, 0.7),
+            retried * binom.pmf(errors, checkouts, FAILED_PAYMENT_IN_EPISODE),
         )
     calm = troubled = np.ones(sessions.size)
     for column in mech.extra_columns:
@@ -124,6 +142,6 @@ def _likelihoods(
             opens = NEWSLETTER_OPENS * np.sqrt(latent.activity)
             calm, troubled = (
                 calm * poisson.pmf(count, opens),
-                troubled * poisson.pmf(count, 0.05 * opens),
+                troubled * poisson.pmf(count, NEWSLETTER_IN_EPISODE * opens),
             )
     return calm, troubled

@@ -25,7 +25,19 @@ WEEKLY_FRICTIONS = {
     "low_csat_chatbot": (0.004, 0.35),
     "low_csat_returns": (0.004, 0.35),
 }
-NEWSLETTER_OPENS = 0.8  # a week, times the square root of activity; a twentieth in an episode
+NEWSLETTER_OPENS = 0.8  # a week, times the square root of activity
+NEWSLETTER_IN_EPISODE = 0.05  # the share of those opens left in an episode
+# the demo's own three kinds of episode (mechanics.DEMO_TROUBLES)
+PAYMENT_RETRIES = 0.8  # extra checkouts a week in a payment episode, each its own session
+FAILED_PAYMENT_IN_EPISODE = 0.7  # a checkout's chance to fail then
+PLAN_COMPARISONS = (
+    0.7  # visits a week to compare plans in a pricing episode, each ending in an exit
+)
+PRICING_EXIT_IN_EPISODE = 0.5  # a browsing session's chance to leave from the pricing page then
+EXTRA_TICKETS_IN_EPISODE = 0.5  # a week, in a service episode
+BAD_TICKET = (0.05, 0.9)  # a ticket's chance to go badly: usually, and in an episode or for the
+# customers whose service is always bad
+CHECKOUT_SHARE = 0.4  # a browsing session's chance to reach checkout
 
 
 @dataclass(frozen=True)

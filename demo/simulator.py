@@ -26,7 +26,15 @@ from demo import mechanics, voice
 from demo.mechanics import DEMO_TROUBLES, Mechanics
 from demo.observable import episode_posteriors, recorded_weeks
 from demo.rates import (
+    BAD_TICKET,
+    CHECKOUT_SHARE,
+    EXTRA_TICKETS_IN_EPISODE,
+    FAILED_PAYMENT_IN_EPISODE,
+    NEWSLETTER_IN_EPISODE,
     NEWSLETTER_OPENS,
+    PAYMENT_RETRIES,
+    PLAN_COMPARISONS,
+    PRICING_EXIT_IN_EPISODE,
     SESSION_FRICTIONS,
     TOUCHPOINT_OF,
     WEEKLY_FRICTIONS,
@@ -229,21 +237,24 @@ def _week_frictions(
     """
     calm = np.zeros(active.size, dtype=bool)
     payment, pricing, service = (trouble.get(t, calm) for t in DEMO_TROUBLES)
-    retries = rng.poisson(0.8 * payment * active)
+    retries = rng.poisson(PAYMENT_RETRIES * payment * active)
     # visits to compare plans, each ending in an exit
-    comparing = rng.poisson(0.7 * pricing * active)
+    comparing = rng.poisson(PLAN_COMPARISONS * pricing * active)
     browsing = rng.poisson(latent.activity * active)
     sessions = browsing + retries + comparing
-    checkouts = rng.binomial(browsing, 0.4) + retries
-    tickets = rng.poisson((latent.ticket_rate + 0.5 * service) * active)
-    bad_tickets = rng.binomial(tickets, np.where(service | latent.bad_service, 0.9, 0.05))
+    checkouts = rng.binomial(browsing, CHECKOUT_SHARE) + retries
+    tickets = rng.poisson((latent.ticket_rate + EXTRA_TICKETS_IN_EPISODE * service) * active)
+    usual, badly = BAD_TICKET
+    bad_tickets = rng.binomial(tickets, np.where(service | latent.bad_service, badly, usual))
     frictions = {
         "sessions": sessions,
         "checkouts": checkouts,
         "payment_errors": rng.binomial(
-            checkouts, np.where(payment, 0.7, latent.payment_error_rate)
+            checkouts, np.where(payment, FAILED_PAYMENT_IN_EPISODE, latent.payment_error_rate)
         ),
-        "pricing_exits": rng.binomial(browsing, np.where(pricing, 0.5, latent.pricing_exit_rate))
+        "pricing_exits": rng.binomial(
+            browsing, np.where(pricing, PRICING_EXIT_IN_EPISODE, latent.pricing_exit_rate)
+        )
         + comparing,
         "tickets": tickets,
         "bad_tickets": bad_tickets,
@@ -259,7 +270,11 @@ def _week_frictions(
             usual, episode = WEEKLY_FRICTIONS[column]
             frictions[column] = rng.poisson(np.where(in_episode, episode, usual) * active)
         else:  # the newsletter's opens
-            rate = NEWSLETTER_OPENS * np.sqrt(latent.activity) * np.where(in_episode, 0.05, 1.0)
+            rate = (
+                NEWSLETTER_OPENS
+                * np.sqrt(latent.activity)
+                * np.where(in_episode, NEWSLETTER_IN_EPISODE, 1.0)
+            )
             frictions[column] = rng.poisson(rate * active)
     if any(h.hurt == "missing" for h in mech.harms):
         frictions["active"] = active.astype(np.int64)
@@ -488,7 +503,7 @@ def _oracle_at(
     horizon = config.horizon_days * 86400
     seconds = WEEK.total_seconds()
     staying = np.ones(n * reps)  # not left before the week
-    churns, alive_at_cutoff = np.zeros(n * reps), np.ones(n * reps)
+    churns, left_before = np.zeros(n * reps), np.zeros(n * reps)
     for w in range(week, week + round(config.horizon_days / 7) + 2):
         sim.alive |= joins == w - 1
         hazard = np.where(sim.alive, _hazard(config.mechanics, sim), 0.0)
@@ -499,12 +514,12 @@ def _oracle_at(
             0.0,
             1.0,
         )
-        if w == week:
-            alive_at_cutoff = staying * (1.0 - hazard * before)
+        left_before += staying * hazard * before
         churns += staying * hazard * inside
         staying *= 1.0 - hazard
         _advance(rng, config.mechanics, tiled, sim)
     with np.errstate(invalid="ignore", divide="ignore"):
+        alive_at_cutoff = 1.0 - left_before
         return churns.reshape(reps, n).sum(axis=0) / alive_at_cutoff.reshape(reps, n).sum(axis=0)
 
 
@@ -862,7 +877,11 @@ class _Expander:
                 "value": None,
             }
         )
-        bought = np.where(failed, rng.random(failed.size) < 0.4, rng.random(failed.size) < 0.9)
+        bought = np.where(
+            failed,
+            rng.random(failed.size) < _BUYS_AFTER_ERROR,
+            rng.random(failed.size) < _BUYS,
+        )
         order_value = np.round(rng.gamma(2.0, 30.0, bought.sum()), 2)
         parts.append(
             {
