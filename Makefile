@@ -10,7 +10,8 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.mlflow/mlflow.db
 export TOUCHPOINT_CHURN_DATA ?= $(CURDIR)/data
 # MLflow's download bars would fill the run log each time it checks the logged model's input example
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR ?= false
-# local (default) or production: picks the Dagster instance file here and the resources in pipelines/config.py
+# local (default), production or kubernetes: picks the Dagster instance file here (dagster.yaml, or
+# dagster.<env>.yaml) and the resources in pipelines/config.py; docs/deployment.md
 export TOUCHPOINT_CHURN_ENV ?= local
 # Run settings without code: `make run HORIZON_DAYS=180 AS_OF=1998-01-01` (any ChurnSettings field can
 # also go in <data root>/touchpoint_churn.toml; these variables win over the file)
@@ -23,9 +24,9 @@ endif
 ifneq ($(TRAIN_CUTOFFS),)
 export TOUCHPOINT_CHURN_TRAIN_CUTOFFS := $(TRAIN_CUTOFFS)
 endif
-INSTANCE_YAML := $(if $(filter production,$(TOUCHPOINT_CHURN_ENV)),dagster.production.yaml,dagster.yaml)
+INSTANCE_YAML := $(if $(filter production kubernetes,$(TOUCHPOINT_CHURN_ENV)),dagster.$(TOUCHPOINT_CHURN_ENV).yaml,dagster.yaml)
 
-.PHONY: help setup instance chromium demo run real forget lint format test heavy bench truth voice-methods dev notebook mlflow lock clean
+.PHONY: help setup instance chromium postgres demo run real forget lint format test production-test heavy bench truth voice-methods dev notebook mlflow lock clean
 
 # the targets with a `## description` on their line, in the order they appear here
 help:  ## list the targets and what each does
@@ -54,6 +55,13 @@ chromium:
 	  { echo "installing chromium for the report test"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	    echo "could not install chromium (needs root and Debian's apt); the report test will be skipped"; }
 
+# The production test runs Debian's PostgreSQL (its programs in /usr/lib/postgresql/<version>/bin,
+# not on PATH); install it when missing.
+postgres:
+	@command -v postgres >/dev/null || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || \
+	  { echo "installing postgresql for the production test"; (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
+	    echo "could not install postgresql (needs root and Debian's apt); the production test will be skipped"; }
+
 # VERBOSE=1: Dagster's full errors and stack traces in the log (by default a failure is one line, explained at the end)
 VERBOSE ?=
 CLI := $(BIN)/python -m pipelines.cli$(if $(VERBOSE), --verbose)
@@ -81,13 +89,16 @@ format: $(VENV)/.installed  ## reformat and apply the safe lint fixes
 # time on CI's two cores; the modules on the session's pipeline run share one worker (tests/conftest.py).
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
-test: setup chromium lint  ## the lint, then every test (PYTEST_ARGS='-m "not e2e"': the quick ones)
+test: setup chromium postgres lint  ## the lint, then every test (PYTEST_ARGS='-m "not e2e"': the quick ones)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 CUSTOMER ?=
 forget: setup  ## make forget CUSTOMER=<id>: erase one customer everywhere, then run again
 	@test -n "$(CUSTOMER)" || { echo "usage: make forget CUSTOMER=<the customer's id>"; exit 2; }
 	$(CLI) forget --customer "$(CUSTOMER)"
+
+production-test: setup postgres  ## the production stack for real: PostgreSQL, an MLflow server, dagster-daemon (~5 min)
+	$(BIN)/python -m pytest -m production -n 0
 
 heavy: setup  ## the tests too long for CI: make run killed at several points, then recovering
 	$(BIN)/python -m pytest -m heavy
@@ -127,8 +138,8 @@ mlflow: setup  ## the MLflow UI on http://127.0.0.1:5000
 	  print(f'training runs: {LOCAL_UI}/{ui_path(Tracking(\"$(MLFLOW_TRACKING_URI)\"))}')"
 	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port 5000
 
-# The lock is one flat file that setup syncs for everyone, so it holds the dev extra only, not production's
-# dagster-postgres (installed on top where needed; see README, "Running it on a schedule").
+# The lock is one flat file that setup syncs for everyone: the dev extra, which holds production's
+# dagster-postgres and dagster-k8s too (the production test runs them).
 lock: $(VENV)/.installed  ## re-resolve requirements.lock after changing dependencies in pyproject.toml
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev -o requirements.lock
 

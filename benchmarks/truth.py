@@ -62,6 +62,7 @@ def score_world(
     from models.training.evaluate import classification_metrics
     from pipelines.cli import run_all
     from pipelines.definitions import build_definitions
+    from pipelines.partitions import bucketed_table
 
     started = time.perf_counter()
     # the oracle at as_of only: the suite never reads the one at past cutoffs
@@ -99,7 +100,11 @@ def score_world(
         drivers = result.output_for_node("touchpoint_drivers")
         model = result.output_for_node("churn_model")
         plan = result.output_for_node("feature_plan")
-        days = result.output_for_node("touchpoint_days")
+        resources = defs.resources
+        assert resources is not None  # build_definitions always binds the resources
+        days = bucketed_table(
+            resources["data_root"], "touchpoint_days", resources["settings"].buckets
+        ).collect()
         known = result.output_for_node("customers")
     truth = pl.read_parquet(data_root / "truth" / "customers.parquet")
     rows = scored.join(truth, on="customer_id", how="inner")

@@ -5,6 +5,7 @@ A label only ever looks at the horizon after the cutoff; a feature only at the d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -74,4 +75,26 @@ def churn_labels(
         churned = members.join(_buyers(days, cutoff, end), on="customer_id", how="anti")
     return members.with_columns(
         churned=pl.col("customer_id").is_in(churned["customer_id"].implode()).cast(pl.Int8)
+    )
+
+
+def label_table(
+    customers: pl.DataFrame, days: pl.DataFrame, cutoffs: Sequence[datetime], horizon_days: int
+) -> pl.DataFrame:
+    """(customer_id, churned, cutoff) for each cutoff's population: the labels alone, without the
+    features, so the plan can tell which cutoffs have churners and stayers to learn from before any
+    snapshot is built (the snapshots label the same way, `features.snapshots.snapshot_query`)."""
+    schema = {"customer_id": pl.String, "churned": pl.Int8, "cutoff": pl.Datetime("us", "UTC")}
+    return pl.concat(
+        [
+            pl.DataFrame(schema=schema),
+            *(
+                churn_labels(
+                    customers, days, population(customers, days, c, horizon_days), c, horizon_days
+                )
+                .with_columns(cutoff=pl.lit(c, dtype=pl.Datetime("us", "UTC")))
+                .select(list(schema))
+                for c in cutoffs
+            ),
+        ]
     )

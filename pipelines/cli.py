@@ -144,7 +144,7 @@ def run_all(
     import dagster as dg
 
     from pipelines.jobs import TRAINED_IN
-    from pipelines.partitions import apply, ingest_job_name, landing_changes
+    from pipelines.partitions import apply, every_bucket_tags, ingest_job_name, landing_changes
 
     champion = dg.AssetKey("champion")
 
@@ -166,7 +166,9 @@ def run_all(
         )
 
     assert defs.resources is not None  # build_definitions always binds the resources
-    tables, _ = landing_changes(instance, defs.resources["data_root"], defs.resources["io_manager"])
+    tables, _ = landing_changes(
+        instance, defs.resources["data_root"], defs.resources["settings"].buckets
+    )
     apply(instance, tables)
     for table in tables:
         job = defs.resolve_job_def(ingest_job_name(table.table))
@@ -174,14 +176,16 @@ def run_all(
             ingested = execute(job, partition_key=key)
             if not ingested.success:
                 return PipelineResult((ingested,))
-    partitioned = {a.key for a in defs.resolve_all_asset_specs() if a.partitions_def is not None}
+    by_file = {dg.AssetKey(f"{t.table}_files") for t in tables}
     wanted = (
         [dg.AssetKey(a) for a in assets]
         if assets
-        else [a.key for a in defs.resolve_all_asset_specs() if a.key not in partitioned]
+        else [a.key for a in defs.resolve_all_asset_specs() if a.key not in by_file]
     )
     runs: list[dg.ExecuteInProcessResult] = []
     left = list(wanted)
+    # every run takes every customer bucket, one after another (a single-run backfill)
+    buckets = every_bucket_tags(defs.resources["settings"].buckets)
     tags: dict[str, str] = {}
     for name in (RETRAINING_JOB, SCORING_JOB, None):
         job = (
@@ -195,7 +199,7 @@ def run_all(
         mine = [k for k in left if k in holds]
         if not mine:
             continue
-        runs.append(execute(job, tags=tags, asset_selection=mine))
+        runs.append(execute(job, tags={**tags, **buckets}, asset_selection=mine))
         if not runs[-1].success:
             break
         if name == RETRAINING_JOB:

@@ -9,6 +9,9 @@
   Dagster's instance keeps runs, events and schedules in Postgres (`dagster.production.yaml`,
   which `make` copies into DAGSTER_HOME when this variable says production), and automation
   starts switched on.
+- `kubernetes`: production on a cluster: the same, with each run in a pod of its own
+  (`dagster.kubernetes.yaml`, dagster-k8s's run launcher) and the run queue's limits by tag
+  (docs/deployment.md).
 
 Run settings (the horizon, `as_of`, ...) come from the data root's `touchpoint_churn.toml` and
 from `TOUCHPOINT_CHURN_<SETTING>` variables (`run_settings`).
@@ -31,7 +34,7 @@ from pydantic import Field
 ENV_VARIABLE = "TOUCHPOINT_CHURN_ENV"
 DEFAULT_DATA_ROOT = "data"
 DEFAULT_TRACKING_URI = "sqlite:///.mlflow/mlflow.db"
-DEPLOYMENTS = ("local", "production")
+DEPLOYMENTS = ("local", "production", "kubernetes")
 _LOCAL_SCHEMES = ("", "file", "sqlite")
 
 
@@ -48,7 +51,7 @@ class Deployment:
 
     @property
     def automation_on(self) -> bool:
-        return self.name == "production"
+        return self.name != "local"
 
     @property
     def schedule_status(self) -> dg.DefaultScheduleStatus:
@@ -84,16 +87,21 @@ def deployment(
     tracking_uri = env.get("MLFLOW_TRACKING_URI", "")
     if urlparse(tracking_uri).scheme in _LOCAL_SCHEMES:
         raise DeploymentError(
-            f"{ENV_VARIABLE}=production needs MLFLOW_TRACKING_URI set to the MLflow "
+            f"{ENV_VARIABLE}={name} needs MLFLOW_TRACKING_URI set to the MLflow "
             f"tracking server (e.g. https://mlflow.example.com), not {tracking_uri or 'nothing'!r}"
         )
-    if not installed("dagster_postgres"):
-        raise DeploymentError(
-            f"{ENV_VARIABLE}=production keeps Dagster's instance in Postgres "
-            "(dagster.production.yaml), which needs dagster-postgres: install the production "
-            "extra, `.venv/bin/uv pip install --python .venv/bin/python -e '.[production]'` "
-            "(or `pip install -e '.[production]'`)"
-        )
+    for module, package in [
+        ("dagster_postgres", "dagster-postgres"),
+        *([("dagster_k8s", "dagster-k8s")] if name == "kubernetes" else []),
+    ]:
+        if not installed(module):
+            raise DeploymentError(
+                f"{ENV_VARIABLE}={name} loads Dagster's instance from dagster.{name}.yaml "
+                f"(Postgres{', a run pod each' if name == 'kubernetes' else ''}), which needs "
+                f"{package}: install the production "
+                "extra, `.venv/bin/uv pip install --python .venv/bin/python -e '.[production]'` "
+                "(or `pip install -e '.[production]'`)"
+            )
     return Deployment(name, data_root, tracking_uri)
 
 

@@ -2,7 +2,8 @@
 
 landing/customers/*                     -> customers
 landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file content, launched
-                                           by landing_files_sensor) -> clickstream, support, surveys
+                                           by landing_files_sensor; its rows split by customer
+                                           bucket) -> clickstream, support, surveys
   (validated; quarantine/ beside, unreadable files set aside in quarantine/files/; checks:
    input_schema, quarantine_share, both blocking; events_before_signup warns)
   -> touchpoint_days (check: event_freshness)
@@ -17,6 +18,10 @@ landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file
        -> voice_themes (what customers wrote, as themes per touchpoint and band) -> churn_report
                       -> published_outputs (outputs/ switched to this run's set in one rename)
                            -> champion (the alias moved, last, so a killed run promotes nothing)
+
+The per-customer tables (clickstream, support, surveys, touchpoint_days, training_snapshots,
+scoring_features, shap_attributions) have one partition per customer bucket (ChurnSettings.buckets,
+`pipelines/partitions.py`); the rest read every bucket.
 
 Automation: `daily_scoring_schedule` (scored list with the champion), `weekly_retraining_schedule`
 (a new challenger), `landing_files_sensor` (new files); all off by default locally. Resources and
@@ -44,6 +49,7 @@ from pipelines.config import (
     run_settings,
 )
 from pipelines.jobs import ingest_file_jobs, retraining_job, scoring_job
+from pipelines.partitions import backfill_policy, bucket_partitions
 from pipelines.resources import ChurnSettings, DataRoot, FrameStore, MlflowTracking
 from pipelines.schedules import build_schedules
 from pipelines.sensors import build_landing_sensor
@@ -58,12 +64,27 @@ def build_definitions(
 ) -> dg.Definitions:
     data_root = Path(data_root).resolve()
     where = Deployment(deployment_name, str(data_root), tracking_uri)
+    settings = settings or churn_settings(
+        run_settings(data_root, ChurnSettings.model_fields, environ={}),
+        str(data_root / SETTINGS_FILE),
+    )
+    buckets = (bucket_partitions(settings.buckets), backfill_policy(deployment_name))
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingest, feature_tables, model, voice, explain]),
+        assets=[
+            *dg.load_assets_from_modules([ingest, feature_tables, model, voice, explain]),
+            *ingest.bucketed_assets(*buckets),
+            *feature_tables.bucketed_assets(*buckets),
+            explain.shap_attributions_asset(*buckets),
+        ],
         asset_checks=dg.load_asset_checks_from_modules([checks, model]),
         jobs=[*ingest_file_jobs, scoring_job, retraining_job],
-        schedules=build_schedules(where),
+        schedules=build_schedules(where, settings.buckets),
         sensors=[build_landing_sensor(where)],
+        # A run launched by the daemon (sensor, schedules, backfills) runs its steps one after
+        # another in its own process, as `make run` does: a process per step would import the
+        # whole stack again for each (seconds each), and the work spreads by runs, one per file
+        # or per bucket, not by the steps inside one run.
+        executor=dg.in_process_executor,
         resources={
             "data_root": DataRoot(
                 path=str(data_root),
@@ -72,11 +93,7 @@ def build_definitions(
             ),
             "io_manager": FrameStore(base_dir=str(data_root / "assets")),
             "mlflow_tracking": MlflowTracking(tracking_uri=tracking_uri),
-            "settings": settings
-            or churn_settings(
-                run_settings(data_root, ChurnSettings.model_fields, environ={}),
-                str(data_root / SETTINGS_FILE),
-            ),
+            "settings": settings,
             "quality": quality or QualityBounds(),
         },
     )

@@ -23,6 +23,9 @@ TRAINING = dg.AssetSelection.assets("training_snapshots", "churn_model")
 CHAMPION = dg.AssetSelection.assets("champion")
 # a scoring run tagged with the run that trained its model (see the module docstring)
 TRAINED_IN = "touchpoint_churn/trained_in"
+# carried by every run of the training job: a cluster's run queue starts one such run at a time
+# (dagster.kubernetes.yaml), so two never race each other to the champion alias
+TRAINS = "touchpoint_churn/trains"
 
 
 def training_runs(run: dg.DagsterRun) -> set[str]:
@@ -59,4 +62,5 @@ retraining_job = dg.define_asset_job(
         "A new challenger trained on the latest snapshots; "
         "the model checks decide whether it becomes champion."
     ),
+    tags={TRAINS: "weekly_retraining"},
 )

@@ -23,6 +23,7 @@ from models.calibration import CalibratedModel
 from models.explain.published_outputs import OUTPUTS
 from models.tracking import load_champion, run_plots, version_run_id
 from pipelines.config import Deployment, deployment
+from pipelines.partitions import BUCKETED, bucketed_table
 from pipelines.resources import ChurnSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,8 +85,14 @@ def published(name: str, defs: dg.Definitions | None = None) -> pl.DataFrame:
 
 def load(asset: str, defs: dg.Definitions | None = None) -> Any:
     """The asset's latest stored value, in the type its asset returns (a Polars frame, the
-    FeaturePlan, the ChurnModel): the store keeps the last two as JSON."""
+    FeaturePlan, the ChurnModel): the store keeps the last two as JSON. A bucketed table
+    (`pipelines.partitions.BUCKETED`) comes as one frame of every bucket."""
     defs = defs or definitions()
+    if asset in BUCKETED:
+        resources = _resources(defs)
+        return bucketed_table(
+            resources["data_root"], asset, resources["settings"].buckets
+        ).collect()
     returns = defs.resolve_assets_def(asset).op.output_defs[0].dagster_type.typing_type
     return defs.load_asset_value(asset, python_type=returns)
 

@@ -1,23 +1,95 @@
-"""Event tables are partitioned by landing file: one dynamic partition per distinct file content.
+"""Two kinds of partitions.
 
-The keys and the decision of what is new live in `features/ingest/landing.py`; this module applies
-them to a Dagster instance, for the landing sensor and for `pipelines.cli.run_all` alike.
+- Landing files: each event table's `<table>_files` asset has one dynamic partition per distinct
+  file content. The keys and the decision of what is new live in `features/ingest/landing.py`;
+  this module applies them to a Dagster instance, for the landing sensor and for
+  `pipelines.cli.run_all` alike.
+- Customer buckets: the tables whose rows are per customer (validated events, customer-days,
+  snapshots, scoring features, SHAP values) have one static partition per customer-hash bucket
+  (`features.ingest.buckets.customer_bucket`), so a step holds one bucket at a time and a cluster
+  can run buckets side by side. Locally one run takes every bucket in turn (a single-run
+  backfill); a deployment with a run launcher that starts a process per run fans out one run per
+  bucket (a multi-run backfill).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import dagster as dg
+import polars as pl
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from features.ingest.contract import EVENT_TABLES
 from features.ingest.landing import PartitionChanges, partition_changes, scan
-from pipelines.resources import DataRoot, FrameStore
+from pipelines.resources import DataRoot
 
 FILE_PARTITIONS: dict[str, dg.DynamicPartitionsDefinition] = {
     table: dg.DynamicPartitionsDefinition(name=f"{table}_files") for table in EVENT_TABLES
 }
+
+
+# the assets with one partition per customer bucket, in the order a run builds them
+BUCKETED = (
+    "clickstream",
+    "support",
+    "surveys",
+    "touchpoint_days",
+    "training_snapshots",
+    "scoring_features",
+    "shap_attributions",
+)
+
+
+def bucket_keys(buckets: int) -> list[str]:
+    """The partition keys of `buckets` customer buckets: zero-padded numbers, so they sort."""
+    width = max(2, len(str(buckets - 1)))
+    return [f"{b:0{width}d}" for b in range(buckets)]
+
+
+def bucket_partitions(buckets: int) -> dg.StaticPartitionsDefinition:
+    return dg.StaticPartitionsDefinition(bucket_keys(buckets))
+
+
+def bucketed_table(data_root: DataRoot, asset: str, buckets: int) -> pl.LazyFrame:
+    """Every bucket of a bucketed asset's stored table, as one scan (for notebooks, benchmarks and
+    tests; assets read it through their IO manager, `FrameStore`)."""
+    return pl.scan_parquet([data_root.asset_file(asset, key) for key in bucket_keys(buckets)])
+
+
+def every_bucket(buckets: int) -> dg.PartitionKeyRange:
+    """The range of all buckets: what one run over every customer (`make run`, the schedules)
+    materializes."""
+    keys = bucket_keys(buckets)
+    return dg.PartitionKeyRange(keys[0], keys[-1])
+
+
+def every_bucket_tags(buckets: int) -> dict[str, str]:
+    """The tags that make one run take every bucket, for runs launched directly (`make run`)
+    rather than by a schedule's request."""
+    every = every_bucket(buckets)
+    return {ASSET_PARTITION_RANGE_START_TAG: every.start, ASSET_PARTITION_RANGE_END_TAG: every.end}
+
+
+# Dagster 1.13 marks an asset's backfill_policy beta and warns once per asset definition; the two
+# policies used here are its documented ones, and the warning would fill every run's log
+warnings.filterwarnings(
+    "ignore", message="Parameter `backfill_policy` of function `asset`", category=dg.BetaWarning
+)
+
+
+def backfill_policy(deployment: str) -> dg.BackfillPolicy:
+    """Locally every bucket in one run, one after another: a process per bucket would only add
+    Dagster's start-up to each. Elsewhere a run per bucket, which a run launcher that starts each
+    run in its own pod (Kubernetes) spreads over machines."""
+    return (
+        dg.BackfillPolicy.single_run() if deployment == "local" else dg.BackfillPolicy.multi_run(1)
+    )
 
 
 def file_asset_key(table: str) -> dg.AssetKey:
@@ -52,11 +124,12 @@ class TableChanges:
         return f"{self.table}/{key}" + (f"/after/{self.lost[key]}" if key in self.lost else "")
 
 
-def is_stored(data_root: DataRoot, store: FrameStore, table: str, key: str) -> bool:
-    """Whether a file partition's output and quarantine are both on disk, as the union asset reads
-    them."""
+def is_stored(data_root: DataRoot, buckets: int, table: str, key: str) -> bool:
+    """Whether a file partition's rows, split into this many buckets, and its quarantine are both
+    on disk, as the bucketed table reads them."""
     return (
-        store.holds(file_asset_key(table), key) and data_root.file_quarantine(table, key).is_file()
+        data_root.file_pieces(table, key, buckets).is_dir()
+        and data_root.file_quarantine(table, key).is_file()
     )
 
 
@@ -70,15 +143,15 @@ def _last_materialization(instance: dg.DagsterInstance, table: str, key: str) ->
 def landing_changes(
     instance: dg.DagsterInstance,
     data_root: DataRoot,
-    store: FrameStore,
+    buckets: int,
     cache: Mapping[str, dict] | None = None,
 ) -> tuple[list[TableChanges], dict[str, dict]]:
     """For each event table: which files are new, which partitions to retire, and which current
     partitions still need processing. Returns the changes and the hash cache for the next scan.
 
     A partition the instance has materialized is processed again when its stored value is missing:
-    the instance outlives a change of data root (TOUCHPOINT_CHURN_DATA) or a deleted assets/
-    folder."""
+    the instance outlives a change of data root (TOUCHPOINT_CHURN_DATA), a deleted assets/ folder
+    or a change of the bucket count."""
     cache = cache or {}
     tables, new_cache = [], {}
     for table in EVENT_TABLES:
@@ -88,7 +161,9 @@ def landing_changes(
         changes = partition_changes(files, instance.get_dynamic_partitions(name))
         done = instance.get_materialized_partitions(file_asset_key(table))
         missing = [
-            k for k in changes.current if k not in done or not is_stored(data_root, store, table, k)
+            k
+            for k in changes.current
+            if k not in done or not is_stored(data_root, buckets, table, k)
         ]
         lost = {k: _last_materialization(instance, table, k) for k in missing if k in done}
         tables.append(TableChanges(table, changes, tuple(missing), lost))

@@ -48,6 +48,23 @@ class DataRoot(dg.ConfigurableResource):
         """Where a run writes its outputs; `published_outputs` makes them outputs/."""
         return staged(Path(self.path), run_id)
 
+    def asset_file(self, asset: str, partition: str) -> Path:
+        """Where a bucketed asset keeps one bucket's rows: the file `FrameStore` reads for that
+        partition (<data root>/assets/<asset>/<bucket>.parquet). Bucketed assets write their own
+        files, because one run may hold many buckets and an IO manager stores one value per step."""
+        return Path(self.path) / "assets" / asset / f"{partition}.parquet"
+
+    def file_pieces(self, table: str, key: str, buckets: int) -> Path:
+        """The folder of one landing file's accepted rows split by customer bucket (one
+        <bucket>.parquet per bucket the file has rows in); the bucket count is in the path, so
+        files split for another count are split again."""
+        return Path(self.path) / "assets" / f"{table}_files" / key / f"buckets={buckets}"
+
+    def bucket_quarantine(self, table: str, bucket: str) -> Path:
+        """One bucket's rows quarantined across files (an id already seen in an earlier file, an
+        unknown customer)."""
+        return Path(self.path) / "quarantine" / f"{table}_buckets" / f"{bucket}.parquet"
+
     def file_quarantine(self, table: str, key: str) -> Path:
         """Where one event file's (one partition's) quarantined rows are kept."""
         return Path(self.path) / "quarantine" / table / f"{key}.parquet"
@@ -111,6 +128,15 @@ class ChurnSettings(dg.ConfigurableResource):
         ),
     )
     seed: int = Field(default=42, description="Seed for model training.")
+    buckets: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Customer buckets (hashed ids): the event tables, customer-days, snapshots, scoring "
+            "features and SHAP values are built one bucket at a time, in memory bounded by a "
+            "bucket. About one per 5 million events; changing it re-splits every landing file."
+        ),
+    )
     currency: str = Field(
         default="EUR",
         description=(
@@ -153,8 +179,11 @@ class FrameStore(dg.ConfigurableIOManager):
     """Polars frames as Parquet, and small values (JsonStored ones, dicts) as JSON, under
     <data root>/assets/. An input annotated with a JsonStored type gets that type back.
 
-    A partitioned asset keeps one file per partition (<asset>/<partition key>.parquet); an asset
-    reading all of its partitions gets them as a dict, partition key -> value, in key order.
+    Partitioned assets (customer buckets, landing files) write their own files and store nothing
+    here: one run may hold many partitions, and an IO manager stores one value per step. An
+    unpartitioned asset reading a bucketed table gets its buckets' files
+    (<asset>/<bucket>.parquet, `DataRoot.asset_file`) as one frame, or one lazy scan when the
+    input is annotated `pl.LazyFrame`.
     dagster-polars does not work with polars 2 (see shared/STACK.md); this is all we need of it.
     """
 
@@ -165,9 +194,8 @@ class FrameStore(dg.ConfigurableIOManager):
         return base.with_suffix(suffix) if partition is None else base / f"{partition}{suffix}"
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
-        partition = context.partition_key if context.has_asset_partitions else None
         if isinstance(obj, pl.DataFrame):
-            path = self._path(context.asset_key, ".parquet", partition)
+            path = self._path(context.asset_key, ".parquet", None)
             path.parent.mkdir(parents=True, exist_ok=True)
             obj.write_parquet(path)
             # every table asset's columns in the UI, whatever the asset's own metadata says
@@ -182,20 +210,13 @@ class FrameStore(dg.ConfigurableIOManager):
                 f"{context.asset_key.to_user_string()}: FrameStore stores polars DataFrames, dicts "
                 f"and values with to_json/from_json, not {type(obj).__name__}"
             )
-        path = self._path(context.asset_key, ".json", partition)
+        path = self._path(context.asset_key, ".json", None)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2, default=str))
 
-    def holds(self, asset_key: dg.AssetKey, partition: str | None = None) -> bool:
-        """Whether a value is stored. The instance's record of a materialization is not enough: it
-        outlives the files when the data root changes or its assets/ folder is deleted."""
-        return any(
-            self._path(asset_key, suffix, partition).exists() for suffix in (".parquet", ".json")
-        )
-
-    def _load(self, asset_key: dg.AssetKey, partition: str | None, as_type: object) -> object:
-        parquet = self._path(asset_key, ".parquet", partition)
-        js = self._path(asset_key, ".json", partition)
+    def _load(self, asset_key: dg.AssetKey, as_type: object) -> object:
+        parquet = self._path(asset_key, ".parquet", None)
+        js = self._path(asset_key, ".json", None)
         if parquet.exists():
             return pl.read_parquet(parquet)
         if js.exists():
@@ -205,14 +226,25 @@ class FrameStore(dg.ConfigurableIOManager):
                 if isinstance(as_type, type) and issubclass(as_type, JsonStored)
                 else document
             )
-        which = asset_key.to_user_string() + (f" partition {partition!r}" if partition else "")
-        raise FileNotFoundError(f"{which} has not been materialized yet (looked for {parquet})")
+        raise FileNotFoundError(
+            f"{asset_key.to_user_string()} has not been materialized yet (looked for {parquet})"
+        )
 
     def load_input(self, context: dg.InputContext) -> object:
         as_type = context.dagster_type.typing_type
-        if context.has_asset_partitions:
-            return {
-                key: self._load(context.asset_key, key, as_type)
-                for key in sorted(context.asset_partition_keys)
-            }
-        return self._load(context.asset_key, None, as_type)
+        if not context.has_asset_partitions:
+            return self._load(context.asset_key, as_type)
+        keys = sorted(context.asset_partition_keys)
+        if as_type in (pl.DataFrame, pl.LazyFrame):
+            files = [self._path(context.asset_key, ".parquet", key) for key in keys]
+            if missing := [str(f) for f in files if not f.exists()]:
+                raise FileNotFoundError(
+                    f"{context.asset_key.to_user_string()} lacks buckets {missing[:3]}: "
+                    "materialize every bucket of it first"
+                )
+            scan = pl.scan_parquet(files)
+            return scan if as_type is pl.LazyFrame else scan.collect()
+        raise TypeError(
+            f"{context.asset_key.to_user_string()} is partitioned: read it as a pl.DataFrame or "
+            f"pl.LazyFrame of its buckets, not {as_type}"
+        )

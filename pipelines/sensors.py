@@ -10,7 +10,7 @@ import dagster as dg
 from pipelines.config import Deployment
 from pipelines.jobs import ingest_file_jobs
 from pipelines.partitions import ingest_job_name, landing_changes
-from pipelines.resources import DataRoot, FrameStore
+from pipelines.resources import ChurnSettings, DataRoot
 
 
 def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
@@ -25,14 +25,14 @@ def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
         ),
     )
     def landing_files_sensor(
-        context: dg.SensorEvaluationContext, data_root: DataRoot, io_manager: FrameStore
+        context: dg.SensorEvaluationContext, data_root: DataRoot, settings: ChurnSettings
     ) -> dg.SensorResult:
         # the cursor caches content hashes by (size, mtime), so unchanged files are not re-read
         # each tick
         tables, cache = landing_changes(
             context.instance,
             data_root,
-            io_manager,
+            settings.buckets,
             json.loads(context.cursor) if context.cursor else None,
         )
         runs = [

@@ -14,7 +14,9 @@ import pytest
 from demo.landing import write_world
 from demo.simulator import WorldConfig, simulate
 from pipelines.cli import PipelineResult, run_all
+from pipelines.config import SETTINGS_FILE
 from pipelines.definitions import build_definitions
+from pipelines.partitions import BUCKETED, bucketed_table
 
 # Big enough that the holdout (about 4,000 customers, 10% churn) gives a stable AUC, small enough
 # to run in well under a minute.
@@ -33,6 +35,13 @@ class PipelineRun:
     instance: dg.DagsterInstance
 
     def output(self, asset: str):
+        """An asset's value: a bucketed table's buckets read from their files as one frame."""
+        if asset in BUCKETED:
+            resources = self.defs.resources
+            assert resources is not None  # build_definitions always binds the resources
+            return bucketed_table(
+                resources["data_root"], asset, resources["settings"].buckets
+            ).collect()
         return self.result.output_for_node(asset)
 
 
@@ -41,6 +50,9 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineR
     root = tmp_path_factory.mktemp("world")
     data_root = root / "data"
     write_world(simulate(WORLD), data_root, WORLD)
+    # two customer buckets, so every end-to-end test goes through the bucketed path; a settings
+    # file, so definitions other tests build on this data root split it the same way
+    (data_root / SETTINGS_FILE).write_text("buckets = 2\n")
     tracking_uri = f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
     defs = build_definitions(data_root, tracking_uri)
     (root / "dagster").mkdir()

@@ -210,6 +210,7 @@ def test_instance_files_keep_local_state_in_sqlite_and_production_state_in_postg
     database = production["storage"]["postgres"]["postgres_db"]
     assert {k: v["env"] for k, v in database.items() if isinstance(v, dict)} == {
         "hostname": "DAGSTER_PG_HOST",
+        "port": "DAGSTER_PG_PORT",
         "db_name": "DAGSTER_PG_DB",
         "username": "DAGSTER_PG_USERNAME",
         "password": "DAGSTER_PG_PASSWORD",

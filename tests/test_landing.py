@@ -15,7 +15,7 @@ import pytest
 from features.ingest.landing import LandedFile, partition_changes, resolve, scan
 from pipelines.config import QualityBounds
 from pipelines.definitions import build_definitions
-from pipelines.partitions import landing_changes
+from pipelines.partitions import every_bucket_tags, landing_changes
 
 SENSOR = "landing_files_sensor"
 
@@ -68,7 +68,7 @@ def _resource(defs: dg.Definitions, name: str):
 
 def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> Tick:
     """One sensor evaluation, then what the daemon would do with it: partitions, then runs."""
-    resources = {name: _resource(defs, name) for name in ("data_root", "io_manager")}
+    resources = {name: _resource(defs, name) for name in ("data_root", "settings")}
     result = defs.resolve_sensor_def(SENSOR)(
         dg.build_sensor_context(
             instance=instance, definitions=defs, cursor=cursor, resources=resources
@@ -136,7 +136,6 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
         f"sqlite:///{tmp_path / 'mlflow.db'}",
         quality=QualityBounds(max_quarantine_share=0.5),
     )
-    asset_job = defs.resolve_implicit_global_asset_job_def()
     files_key, table_key = dg.AssetKey("clickstream_files"), dg.AssetKey("clickstream")
 
     (tmp_path / "dagster").mkdir()
@@ -146,13 +145,11 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
             return _tick(defs, instance, cursor)
 
         def union() -> tuple[pl.DataFrame, dict]:
-            run = asset_job.execute_in_process(
-                instance=instance, asset_selection=[dg.AssetKey("customers"), table_key]
-            )
+            events = _union(defs, instance)
             event = instance.get_latest_materialization_event(table_key)
             assert event is not None and event.asset_materialization is not None
             meta = event.asset_materialization.metadata
-            return run.output_for_node("clickstream"), {
+            return events, {
                 k: meta[k].value for k in ("rows_in", "dagster/row_count", "rows_quarantined")
             }
 
@@ -198,11 +195,20 @@ def test_sensor_processes_a_new_day_only_and_counts_no_event_twice(tmp_path):
         assert materializations(day1) == 1 and materializations(day2) == 1
 
 
-def _union(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
+def _union(defs: dg.Definitions, instance: dg.DagsterInstance) -> pl.DataFrame:
+    """The validated clickstream, every bucket's."""
     run = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance, asset_selection=[dg.AssetKey("customers"), dg.AssetKey("clickstream")]
+        instance=instance,
+        asset_selection=[dg.AssetKey("customers"), dg.AssetKey("clickstream")],
+        tags=every_bucket_tags(_resource(defs, "settings").buckets),
     )
-    return sorted(run.output_for_node("clickstream")["event_id"])
+    assert run.success
+    stored = Path(_resource(defs, "data_root").path) / "assets" / "clickstream"
+    return pl.read_parquet(sorted(stored.glob("*.parquet")))
+
+
+def _ids(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
+    return sorted(_union(defs, instance)["event_id"])
 
 
 @pytest.mark.e2e
@@ -220,23 +226,23 @@ def test_a_partition_whose_stored_file_is_gone_is_ingested_again(tmp_path):
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         old = build(old_root)
         (first,) = _tick(old, instance, None).run_requests
-        assert _union(old, instance) == ["E1", "E2", "E3", "E4", "E5"]
+        assert _ids(old, instance) == ["E1", "E2", "E3", "E4", "E5"]
 
         # the same files under another data root: the instance has the partition, the new root has
         # no stored file
         new = build(new_root)
         (changes, *_), _ = landing_changes(
-            instance, _resource(new, "data_root"), _resource(new, "io_manager")
+            instance, _resource(new, "data_root"), _resource(new, "settings").buckets
         )
         assert changes.unprocessed == (first.partition_key,)
         (again,) = _tick(new, instance, None).run_requests
         # a reused run key would be skipped
         assert again.partition_key == first.partition_key and again.run_key != first.run_key
-        assert _union(new, instance) == ["E1", "E2", "E3", "E4", "E5"]
+        assert _ids(new, instance) == ["E1", "E2", "E3", "E4", "E5"]
         assert _tick(new, instance, None).run_requests == []  # stored now: nothing to do
 
         # the old root's assets/ deleted: ingested again there too, under yet another run key
         shutil.rmtree(old_root / "assets")
         (third,) = _tick(old, instance, None).run_requests
         assert third.run_key not in (first.run_key, again.run_key)
-        assert _union(old, instance) == ["E1", "E2", "E3", "E4", "E5"]
+        assert _ids(old, instance) == ["E1", "E2", "E3", "E4", "E5"]

@@ -16,6 +16,7 @@ from models.training.backtest import plan_folds
 from models.training.evaluate import classification_metrics
 from models.training.train import TrainConfig, fit_booster, time_split
 from pipelines.definitions import build_definitions
+from pipelines.partitions import every_bucket_tags
 
 
 def _newest_fold_with_oracle(pipeline_run):
@@ -23,7 +24,7 @@ def _newest_fold_with_oracle(pipeline_run):
     seed): its labels and probabilities at the judged cutoff, and the simulator's true
     probabilities there."""
     out = pipeline_run.output("churn_model")
-    snapshots = pl.read_parquet(pipeline_run.data_root / "assets" / "training_snapshots.parquet")
+    snapshots = pipeline_run.output("training_snapshots")
     fold = plan_folds(sorted(snapshots["cutoff"].unique().to_list()), 90)[-1]
     split = time_split(snapshots, fold.training, fold.judged)
     model = fit_booster(split, out.features, TrainConfig(), out.seed, out.form)
@@ -146,10 +147,11 @@ def _rerun_with_shuffled_labels(pipeline_run, root, tracking_uri) -> dg.ExecuteI
     shuffled."""
     data_root = root / "data"
     shutil.copytree(pipeline_run.data_root / "assets", data_root / "assets")
-    path = data_root / "assets" / "training_snapshots.parquet"
-    snapshots = pl.read_parquet(path)
-    shuffled = np.random.default_rng(0).permutation(snapshots["churned"].to_numpy())
-    snapshots.with_columns(churned=pl.Series(shuffled, dtype=pl.Int8)).write_parquet(path)
+    rng = np.random.default_rng(0)
+    for path in (data_root / "assets" / "training_snapshots").glob("*.parquet"):
+        snapshots = pl.read_parquet(path)
+        shuffled = rng.permutation(snapshots["churned"].to_numpy())
+        snapshots.with_columns(churned=pl.Series(shuffled, dtype=pl.Int8)).write_parquet(path)
     (root / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
         return run_all_allowing_failure(build_definitions(data_root, tracking_uri), instance)
@@ -159,10 +161,12 @@ def run_all_allowing_failure(
     defs: dg.Definitions, instance: dg.DagsterInstance
 ) -> dg.ExecuteInProcessResult:
     job = defs.resolve_implicit_global_asset_job_def()
+    assert defs.resources is not None
     return job.execute_in_process(
         instance=instance,
         asset_selection=[dg.AssetKey("churn_model"), dg.AssetKey("shap_attributions")],
         raise_on_error=False,
+        tags=every_bucket_tags(defs.resources["settings"].buckets),
     )
 
 

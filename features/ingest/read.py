@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -55,6 +56,10 @@ class Ingested:
     warnings: tuple[str, ...] = ()
 
     @property
+    def accepted_rows(self) -> int:
+        return self.accepted.height
+
+    @property
     def rows_in(self) -> int:
         return self.accepted.height + self.rows_quarantined
 
@@ -67,7 +72,32 @@ class Ingested:
         return reason_counts(self.quarantined)
 
 
-def summary_line(what: str, result: Ingested, seconds: float) -> str:
+class IngestSummary(Protocol):
+    """What a log line and a run's metadata say of an ingestion, whether its accepted rows are in
+    memory (`Ingested`) or in bucket files (`features.ingest.buckets.IngestedBuckets`)."""
+
+    @property
+    def accepted_rows(self) -> int: ...
+
+    @property
+    def rows_in(self) -> int: ...
+
+    @property
+    def rows_quarantined(self) -> int: ...
+
+    @property
+    def files(self) -> tuple[str, ...]: ...
+
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+    @property
+    def files_quarantined(self) -> tuple[QuarantinedFile, ...]: ...
+
+    def reason_counts(self) -> dict[str, int]: ...
+
+
+def summary_line(what: str, result: IngestSummary, seconds: float) -> str:
     """What one ingestion did, for the run log: counts, and the quarantine reasons when there are
     any."""
     reasons = result.reason_counts()
@@ -80,7 +110,7 @@ def summary_line(what: str, result: Ingested, seconds: float) -> str:
         else ""
     )
     return (
-        f"{what}: {result.rows_in:,} rows in -> {result.accepted.height:,} accepted, "
+        f"{what}: {result.rows_in:,} rows in -> {result.accepted_rows:,} accepted, "
         f"{result.rows_quarantined:,} quarantined{shown_reasons} in {seconds:.1f}s{shown_files}"
     )
 

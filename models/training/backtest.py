@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -26,6 +26,9 @@ from models.calibration import METHODS, CalibratedModel, Calibration, fit_calibr
 from models.training.baselines import baseline_probabilities
 from models.training.evaluate import classification_metrics, expected_roc_auc
 from models.training.train import FORMS, TimeSplit, TrainConfig, fit_booster, fit_on_all, time_split
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 MAX_FOLDS = 3
 # a form must rank this much better on average to be chosen over plain XGBoost
@@ -208,11 +211,13 @@ def run_backtest(
     horizon_days: int,
     log: Log,
     forms: Sequence[str] = FORMS,
+    client: Client | None = None,
 ) -> Backtest:
     """Every fold, every form; then the choices: the form that ranks best on average (plain
     XGBoost unless another beats it by FORM_MARGIN), its median number of trees, and the
     calibration whose worst ECE over the folds is lowest. Baselines are fitted at every fold
-    when `days` and `customers` are given."""
+    when `days` and `customers` are given. The models train on `client`'s Dask cluster when one
+    is given (`fit_booster`), in this process otherwise."""
     cutoffs = sorted(snapshots["cutoff"].unique().to_list())
     folds = plan_folds(cutoffs, horizon_days)
     overlap = max(f.label_overlap_days for f in folds)
@@ -235,7 +240,7 @@ def run_backtest(
         labels[judged] = split.holdout["churned"].to_numpy()
         fitted = []
         for form in forms:
-            model = fit_booster(split, features, config, seed, form)
+            model = fit_booster(split, features, config, seed, form, client)
             score, margin, probability = _score(model, split, features, fold, form)
             backtest.scores.append(score)
             probabilities[(judged, form)], margins[(judged, form)] = probability, margin
@@ -284,10 +289,15 @@ def run_backtest(
 
 
 def scoring_model(
-    snapshots: pl.DataFrame, features: list[str], config: TrainConfig, seed: int, backtest: Backtest
+    snapshots: pl.DataFrame,
+    features: list[str],
+    config: TrainConfig,
+    seed: int,
+    backtest: Backtest,
+    client: Client | None = None,
 ) -> CalibratedModel:
     """The model that scores: the backtest's form and trees refit on every labelled cutoff, with
-    the chosen calibration fitted on the newest fold."""
+    the chosen calibration fitted on the newest fold; on `client`'s Dask cluster if given."""
     return fit_on_all(
         snapshots,
         features,
@@ -296,6 +306,7 @@ def scoring_model(
         backtest.form,
         backtest.trees,
         final_calibration(backtest),
+        client,
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ from models.training.train import (
     search_hyperparameters,
     time_split,
 )
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -260,13 +263,16 @@ def train_and_register(
     params: Mapping[str, Any],
     tags: Mapping[str, str],
     log: Log,
+    client: Client | None = None,
 ) -> tuple[ChurnModel, dict[str, bytes]]:
     """Backtest, refit on every labelled cutoff, let the gate decide on promotion, and log and
     register the challenger with its verdict.
 
     `params` and `tags` go to the MLflow run beside the model's own (the horizon; the Dagster run
     and asset); `as_of` (the feature plan's) names the run; `touchpoints` maps each feature to its
-    touchpoint, for the attribution plot.
+    touchpoint, for the attribution plot. Every model (search draws, backtest folds, the refit)
+    trains on `client`'s Dask cluster when one is given (`models.training.cluster.dask_client`),
+    in this process otherwise.
     Returns the result and its plots (PNG bytes by name): the newest backtest cutoff's, and the
     refit model's SHAP attributions."""
     key = training_key(snapshots, features, config, seed, search_trials, params)
@@ -286,7 +292,9 @@ def train_and_register(
         cutoffs = sorted(snapshots["cutoff"].unique().to_list())
         log.info(f"searching {search_trials} hyperparameter draws on the latest cutoff")
         split = time_split(snapshots, cutoffs, None)
-        config, trials = search_hyperparameters(split, features, config, search_trials, seed)
+        config, trials = search_hyperparameters(
+            split, features, config, search_trials, seed, client
+        )
         log.info(f"search done in {took(started)}")
     backtest = run_backtest(
         snapshots,
@@ -297,10 +305,11 @@ def train_and_register(
         seed=seed,
         horizon_days=horizon_days,
         log=log,
+        client=client,
     )
     summary, baselines = backtest.summary(), backtest.baseline_summary()
     step = time.perf_counter()
-    model = scoring_model(snapshots, features, config, seed, backtest)
+    model = scoring_model(snapshots, features, config, seed, backtest, client)
     labelled = snapshots["cutoff"].n_unique()
     log.info(
         f"refit on all {labelled} labelled cutoffs ({snapshots.height:,} rows) in {took(step)}"

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -26,6 +26,9 @@ from sklearn.model_selection import ParameterSampler
 from models.calibration import CalibratedModel, Calibration, model_input
 from models.linear_base import LinearBase, fit_linear_base
 from models.training.config_part import ConfigPart
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 class TrainConfig(ConfigPart):
@@ -144,16 +147,37 @@ def linear_base_for(
 
 
 def fit_booster(
-    split: TimeSplit, features: list[str], config: TrainConfig, seed: int, form: str = "xgboost"
+    split: TimeSplit,
+    features: list[str],
+    config: TrainConfig,
+    seed: int,
+    form: str = "xgboost",
+    client: Client | None = None,
 ) -> CalibratedModel:
     """The model (uncalibrated) on the fit cutoffs, early-stopped on the validation cutoff's
-    log-loss; the linear base, if any, fitted on the fit cutoffs too."""
+    log-loss; the linear base, if any, fitted on the fit cutoffs too.
+
+    In this process by default; on the Dask cluster of `client` when one is given
+    (`models.training.dask_fit`), with the same settings and the same kind of result."""
     linear = linear_base_for(split.fit, features, form, seed)
 
     def base(frame: pl.DataFrame) -> np.ndarray | None:
         return None if linear is None else linear.margin(model_input(frame, features))
 
     model = _classifier(config, seed, config.n_estimators, early_stopping=True)
+    if client is not None:
+        from models.training.dask_fit import fit_on_dask  # dask is imported only when used
+
+        fitted = fit_on_dask(
+            client,
+            model,
+            split.fit,
+            features,
+            base(split.fit),
+            split.validation,
+            base(split.validation),
+        )
+        return CalibratedModel(fitted, Calibration("none"), linear)
     model.fit(
         model_input(split.fit, features),
         split.fit["churned"].to_numpy(),
@@ -173,13 +197,21 @@ def fit_on_all(
     form: str,
     trees: int,
     calibration: Calibration,
+    client: Client | None = None,
 ) -> CalibratedModel:
     """The model that scores: refit on every labelled cutoff with the backtest's choices (form,
-    trees, calibration), so the newest cutoffs count too and no cutoff is held back."""
+    trees, calibration), so the newest cutoffs count too and no cutoff is held back. On the Dask
+    cluster of `client` when one is given, as `fit_booster`."""
     frame = snapshots.lazy().collect()
     linear = linear_base_for(frame, features, form, seed)
-    X = model_input(frame, features)
     model = _classifier(config, seed, trees, early_stopping=False)
+    if client is not None:
+        from models.training.dask_fit import fit_on_dask
+
+        margin = None if linear is None else linear.margin(model_input(frame, features))
+        fitted = fit_on_dask(client, model, frame, features, margin)
+        return CalibratedModel(fitted, calibration, linear)
+    X = model_input(frame, features)
     model.fit(
         X, frame["churned"].to_numpy(), base_margin=None if linear is None else linear.margin(X)
     )
@@ -187,10 +219,16 @@ def fit_on_all(
 
 
 def search_hyperparameters(
-    split: TimeSplit, features: list[str], base: TrainConfig, trials: int, seed: int
+    split: TimeSplit,
+    features: list[str],
+    base: TrainConfig,
+    trials: int,
+    seed: int,
+    client: Client | None = None,
 ) -> tuple[TrainConfig, list[SearchTrial]]:
     """A bounded random search (seeded by `seed`): `trials` draws from SEARCH_SPACE, each judged by
     its early-stopped log-loss on the validation cutoff. The judged cutoff is never consulted.
+    Each draw trains on `client`'s cluster when one is given (`fit_booster`).
 
     Returns the best config and every trial."""
     if trials < 1:
@@ -200,7 +238,7 @@ def search_hyperparameters(
     for draw in ParameterSampler(SEARCH_SPACE, n_iter=trials, random_state=seed):
         drawn = {k: (int(v) if k == "max_depth" else float(v)) for k, v in draw.items()}
         config = base.model_copy(update=drawn)
-        model = fit_booster(split, features, config, seed)
+        model = fit_booster(split, features, config, seed, client=client)
         loss = float(log_loss(y_val, model.predict_proba(X_val)[:, 1]))
         records.append(SearchTrial(config, loss, int(model.classifier.best_iteration)))
     best = min(records, key=lambda r: r.validation_logloss)

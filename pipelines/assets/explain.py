@@ -86,16 +86,59 @@ def scored_by(context: dg.AssetExecutionContext) -> str:
     return str(version.value)
 
 
-@dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS)
-def shap_attributions(
+def shap_attributions_asset(
+    partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy
+) -> dg.AssetsDefinition:
+    """SHAP values one partition per customer bucket, like the scoring features they explain."""
+
+    @dg.asset(
+        name="shap_attributions",
+        partitions_def=partitions,
+        backfill_policy=policy,
+        deps=["scoring_features"],
+        group_name="explain",
+        kinds={"xgboost", "polars"},
+        owners=OWNERS,
+    )
+    def shap_attributions(
+        context: dg.AssetExecutionContext,
+        mlflow_tracking: MlflowTracking,
+        data_root: DataRoot,
+        churn_model: ChurnModel,
+    ) -> dg.MaterializeResult:
+        """Churn probability and exact TreeSHAP values (log-odds) per customer and feature, from
+        the model this run scores with (`scoring_model`), one bucket of customers at a time."""
+        champion, version = scoring_model(context, mlflow_tracking, churn_model)
+        started, rows = time.perf_counter(), 0
+        for bucket in context.partition_keys:
+            scoring = pl.read_parquet(data_root.asset_file("scoring_features", bucket))
+            frame = explained(context, champion, version, scoring)
+            target = data_root.asset_file("shap_attributions", bucket)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            frame.write_parquet(target)
+            rows += frame.height
+        seconds = time.perf_counter() - started
+        context.log.info(
+            f"scored and explained {rows:,} customers with champion v{version} in {seconds:.1f}s"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "champion_version": version,
+                "rows_per_second": rows / max(seconds, 1e-9),
+            },
+        )
+
+    return shap_attributions
+
+
+def explained(
     context: dg.AssetExecutionContext,
-    mlflow_tracking: MlflowTracking,
+    champion: CalibratedModel,
+    version: str,
     scoring_features: pl.DataFrame,
-    churn_model: ChurnModel,
-) -> dg.Output[pl.DataFrame]:
-    """Churn probability and exact TreeSHAP values (log-odds) per customer and feature, from the
-    model this run scores with (`scoring_model`)."""
-    champion, version = scoring_model(context, mlflow_tracking, churn_model)
+) -> pl.DataFrame:
+    """One bucket's customers with their probability, base value and SHAP value per feature."""
     features = champion.feature_names
     missing = sorted(set(features) - set(scoring_features.columns))
     # a theme the champion learned that this month's comments no longer form: nobody wrote in it
@@ -115,28 +158,14 @@ def shap_attributions(
             f"the champion (v{version}) needs features the scoring table lacks: {missing[:5]}; "
             "retrain with the current catalogue"
         )
-    started = time.perf_counter()
     # calibrated probabilities and TreeSHAP of the booster in log-odds, in batches so memory
     # stays flat
     probability, values, base = score_and_explain(champion, scoring_features, features)
-    seconds = time.perf_counter() - started
-    context.log.info(
-        f"scored and explained {len(probability):,} customers with champion v{version} in "
-        f"{seconds:.1f}s"
-    )
     frame = pl.DataFrame(values, schema=features).insert_column(
         0, pl.Series("customer_id", scoring_features["customer_id"])
     )
     frame = frame.insert_column(1, pl.Series("churn_probability", probability))
-    frame = frame.insert_column(2, pl.Series("base_value", base))
-    return dg.Output(
-        frame,
-        metadata={
-            "dagster/row_count": frame.height,
-            "champion_version": version,
-            "rows_per_second": len(probability) / max(seconds, 1e-9),
-        },
-    )
+    return frame.insert_column(2, pl.Series("base_value", base))
 
 
 @dg.asset(group_name="explain", kinds={"polars"}, owners=OWNERS)

@@ -1,15 +1,19 @@
 """Touchpoint days, the feature plan, the training snapshots, the scoring population's features and
-the data dictionary."""
+the data dictionary. The per-customer tables are built one customer bucket at a time
+(`bucketed_assets`, `pipelines.partitions`); the plan reads every bucket."""
 
 import time
-from typing import cast
+from dataclasses import replace
 
 import dagster as dg
 import polars as pl
 
-from features.catalogue import OTHER
+from features.catalogue import OTHER, Catalogue
 from features.dictionary import data_dictionary
 from features.feature_plan import FeaturePlan, plan_features
+from features.ingest.buckets import customer_bucket
+from features.ingest.contract import EVENT_TABLES
+from features.labels import label_table
 from features.quality import informative_cutoffs, label_rates
 from features.snapshots import build_scoring_features, build_training_snapshots, feature_sources
 from features.touchpoint_days import (
@@ -26,69 +30,97 @@ from pipelines.resources import ChurnSettings, DataRoot
 OWNERS = ["team:data-science"]
 
 
-@dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="2")
-def touchpoint_days(
-    context: dg.AssetExecutionContext,
-    settings: ChurnSettings,
-    clickstream: pl.DataFrame,
-    support: pl.DataFrame,
-    surveys: pl.DataFrame,
-) -> dg.Output[pl.DataFrame]:
-    """Every touch (click, ticket, survey answer) routed to its touchpoint and folded into one row
-    per customer and day: touches per touchpoint, friction counts, purchases and the day's last
-    touch."""
-    if clickstream.is_empty() and support.is_empty() and surveys.is_empty():
-        raise ValueError(
-            "no events: put at least one of clickstream, support or surveys files in the landing "
-            "folder"
+def _touchpoint_days(
+    partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="touchpoint_days",
+        partitions_def=partitions,
+        backfill_policy=policy,
+        deps=["clickstream", "support", "surveys"],
+        group_name="features",
+        kinds={"polars"},
+        owners=OWNERS,
+        code_version="3",
+    )
+    def touchpoint_days(
+        context: dg.AssetExecutionContext, settings: ChurnSettings, data_root: DataRoot
+    ) -> dg.MaterializeResult:
+        """Every touch (click, ticket, survey answer) routed to its touchpoint and folded into one
+        row per customer and day: touches per touchpoint, friction counts, purchases and the day's
+        last touch. One bucket of customers at a time."""
+        catalogue = settings.catalogue()
+        names = [*catalogue.names, OTHER]
+        touches = dict.fromkeys(names, 0)
+        rows, events, customers, unknown = 0, 0, 0, []
+        latest, first = None, None
+        started = time.perf_counter()
+        for bucket in context.partition_keys:
+            clickstream, support, surveys = (
+                pl.read_parquet(data_root.asset_file(t, bucket)) for t in EVENT_TABLES
+            )
+            tables = (clickstream, support, surveys)
+            days = fold_touchpoint_days(clickstream, support, surveys, catalogue)
+            target = data_root.asset_file("touchpoint_days", bucket)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            days.write_parquet(target)
+            for n in names:
+                touches[n] += int(days[touches_column(n)].sum())
+            rows, events = rows + days.height, events + sum(t.height for t in tables)
+            customers += days["customer_id"].n_unique()
+            latest = max(filter(None, [latest, latest_touch(days)]), default=None)
+            first = min(filter(None, [first, days[DAY].min()]), default=None)
+            unknown.append(unmatched_event_types(clickstream, catalogue))
+            context.log.info(
+                f"bucket {bucket}: {events:,} events folded into {rows:,} customer-days so far "
+                f"in {time.perf_counter() - started:.1f}s"
+            )
+        if events == 0:
+            raise ValueError(
+                "no events: put at least one of clickstream, support or surveys files in the "
+                "landing folder"
+            )
+        counts = pl.DataFrame(
+            {
+                "touchpoint": names,
+                "phase": [catalogue.phase_of(n) for n in names],
+                "touches": [touches[n] for n in names],
+            }
         )
-    catalogue = settings.catalogue()
-    started = time.perf_counter()
-    days = fold_touchpoint_days(clickstream, support, surveys, catalogue)
-    context.log.info(
-        f"folded {clickstream.height:,} clicks, {support.height:,} tickets and "
-        f"{surveys.height:,} answers into {days.height:,} customer-days in "
-        f"{time.perf_counter() - started:.1f}s"
-    )
-    names = [*catalogue.names, OTHER]
-    counts = pl.DataFrame(
-        {
-            "touchpoint": names,
-            "phase": [catalogue.phase_of(n) for n in names],
-            "touches": [days[touches_column(n)].sum() for n in names],
-        }
-    )
-    unknown = unmatched_event_types(clickstream, catalogue)
-    if not unknown.is_empty():
-        context.log.warning(
-            f"{unknown['len'].sum():,} events matched no catalogue touchpoint and count as "
-            f"'{OTHER}': {dict(unknown.iter_rows())}"
+        unmatched = pl.concat(unknown).group_by("event_type").agg(pl.col("len").sum())
+        if not unmatched.is_empty():
+            context.log.warning(
+                f"{unmatched['len'].sum():,} events matched no catalogue touchpoint and count as "
+                f"'{OTHER}': {dict(unmatched.sort('len', descending=True).iter_rows())}"
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "customers": customers,
+                "first_day": str(first),
+                "latest_event": str(latest),
+                "touches_by_touchpoint": preview(counts.sort("touches", descending=True), rows=30),
+                "unmatched_events": int(unmatched["len"].sum()),
+            },
         )
-    return dg.Output(
-        days,
-        metadata={
-            "dagster/row_count": days.height,
-            "customers": days["customer_id"].n_unique(),
-            "first_day": str(days[DAY].min()),
-            "latest_event": str(latest_touch(days)),
-            "touches_by_touchpoint": preview(counts.sort("touches", descending=True), rows=30),
-            "preview": preview(days),
-            "unmatched_events": int(unknown["len"].sum()) if not unknown.is_empty() else 0,
-        },
-    )
+
+    return touchpoint_days
 
 
-@dg.asset(group_name="features", kinds={"json"}, owners=OWNERS, code_version="1")
+@dg.asset(group_name="features", kinds={"json"}, owners=OWNERS, code_version="2")
 def feature_plan(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
+    quality: QualityBounds,
     customers: pl.DataFrame,
     touchpoint_days: pl.DataFrame,
     support: pl.DataFrame,
     surveys: pl.DataFrame,
 ) -> dg.Output[FeaturePlan]:
     """`as_of`, the labelled and scoring cutoffs, and which features this catalogue and
-    data support: decided once, read by the assets that build features or explain scores."""
+    data support: decided once, over every bucket, and read by the assets that build features or
+    explain scores. A labelled cutoff without QualityBounds.min_label_class churners and stayers
+    is left out: it has nothing to learn or judge from (a young shop's first months)."""
     catalogue = settings.catalogue()
     plan = plan_features(
         customers,
@@ -100,6 +132,11 @@ def feature_plan(
         settings.train_cutoffs,
         settings.as_of_timestamp(),
     )
+    labels = label_table(customers, touchpoint_days, plan.labelled_cutoffs(), plan.horizon_days)
+    kept, left_out = informative_cutoffs(labels, quality.min_label_class)
+    plan = replace(plan, labelled=tuple(c for c in plan.labelled if c in set(kept["cutoff"])))
+    for note in left_out:
+        context.log.warning(f"left out {note}")
     registry = plan.registry(catalogue)
     scoring = f"scoring as of {plan.as_of:%Y-%m-%d %H:%M}"
     labelled = ", ".join(f"{c:%Y-%m-%d}" for c in plan.labelled)
@@ -107,13 +144,16 @@ def feature_plan(
         context.log.info(f"{len(registry)} features at cutoffs {labelled}; {scoring}")
     else:
         context.log.warning(
-            f"{len(registry)} features, {scoring}; no training: {plan.training_problem}"
+            f"{len(registry)} features, {scoring}; no training: "
+            f"{plan.training_problem or 'no cutoff has churners and stayers enough'}"
         )
     return dg.Output(
         plan,
         metadata={
             "as_of": plan.as_of.isoformat(),
             "labelled_cutoffs": labelled or f"none: {plan.training_problem}",
+            "left_out": dg.MetadataValue.json(left_out),
+            "label_rates": preview(label_rates(labels)),
             "scoring_cutoff": f"{plan.scoring_cutoff:%Y-%m-%d}",
             "features": len(registry),
             "plan": dg.MetadataValue.json(plan.to_json()),
@@ -121,80 +161,131 @@ def feature_plan(
     )
 
 
-@dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
-def training_snapshots(
-    context: dg.AssetExecutionContext,
-    settings: ChurnSettings,
-    quality: QualityBounds,
-    feature_plan: FeaturePlan,
+def bucket_sources(
+    data_root: DataRoot,
+    bucket: str,
+    buckets: int,
     customers: pl.DataFrame,
-    touchpoint_days: pl.DataFrame,
-    support: pl.DataFrame,
-    surveys: pl.DataFrame,
-) -> dg.Output[pl.DataFrame]:
-    """Features and labels at every monthly cutoff whose horizon is complete by `as_of`."""
-    catalogue = settings.catalogue()
-    registry, cutoffs = feature_plan.registry(catalogue), feature_plan.labelled_cutoffs()
-    sources = feature_sources(
-        customers, touchpoint_days, support, surveys, catalogue, feature_plan.features.voice
+    plan: FeaturePlan,
+    catalogue: Catalogue,
+) -> dict[str, pl.DataFrame]:
+    """One bucket's feature sources: its customers, customer-days, tickets and answers."""
+    mine = customers.filter(customer_bucket(pl.col("customer_id"), buckets) == int(bucket))
+    days, support, surveys = (
+        pl.read_parquet(data_root.asset_file(t, bucket))
+        for t in ("touchpoint_days", "support", "surveys")
     )
-    context.log.info(f"building {len(registry)} features at {len(cutoffs)} labelled cutoffs")
-    started = time.perf_counter()
-    built = build_training_snapshots(sources, cutoffs, feature_plan.horizon_days, registry)
-    snapshots, left_out = informative_cutoffs(built, quality.min_label_class)
-    for note in left_out:
-        context.log.warning(f"left out {note}")
-    context.log.info(
-        f"snapshots built in {time.perf_counter() - started:.1f}s: {snapshots.height:,} rows"
-    )
-    first_features = [d.name for d in registry[:8]]
-    # the mean of a Float64 column: a float, or None when there are no rows
-    churn_rate = cast(float | None, snapshots["churned"].cast(pl.Float64).mean())
-    return dg.Output(
-        snapshots,
-        metadata={
-            "dagster/row_count": snapshots.height,
-            "features": len(registry),
-            "cutoffs": ", ".join(f"{c:%Y-%m-%d}" for c in cutoffs),
-            "left_out": dg.MetadataValue.json(left_out),
-            "by_cutoff": preview(label_rates(snapshots)),
-            "churn_rate": figure(float(churn_rate or 0.0)),
-            "preview": preview(
-                snapshots.select("customer_id", "cutoff", "churned", *first_features)
-            ),
-        },
-    )
+    return feature_sources(mine, days, support, surveys, catalogue, plan.features.voice)
 
 
-@dg.asset(group_name="features", kinds={"polars"}, owners=OWNERS, code_version="1")
-def scoring_features(
-    context: dg.AssetExecutionContext,
-    settings: ChurnSettings,
-    feature_plan: FeaturePlan,
-    customers: pl.DataFrame,
-    touchpoint_days: pl.DataFrame,
-    support: pl.DataFrame,
-    surveys: pl.DataFrame,
-) -> dg.Output[pl.DataFrame]:
-    """Features as of the end of `as_of`'s day for every customer not churned by then."""
-    catalogue = settings.catalogue()
-    registry = feature_plan.registry(catalogue)
-    sources = feature_sources(
-        customers, touchpoint_days, support, surveys, catalogue, feature_plan.features.voice
+def _write(data_root: DataRoot, asset: str, bucket: str, frame: pl.DataFrame) -> None:
+    target = data_root.asset_file(asset, bucket)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(target)
+
+
+def _training_snapshots(
+    partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="training_snapshots",
+        partitions_def=partitions,
+        backfill_policy=policy,
+        deps=["touchpoint_days", "support", "surveys"],
+        group_name="features",
+        kinds={"polars"},
+        owners=OWNERS,
+        code_version="2",
     )
-    features = build_scoring_features(sources, feature_plan, registry)
-    context.log.info(
-        f"{features.height:,} customers to score as of {feature_plan.as_of:%Y-%m-%d %H:%M}"
+    def training_snapshots(
+        context: dg.AssetExecutionContext,
+        settings: ChurnSettings,
+        data_root: DataRoot,
+        feature_plan: FeaturePlan,
+        customers: pl.DataFrame,
+    ) -> dg.MaterializeResult:
+        """Features and labels at every labelled monthly cutoff (the feature plan's), one bucket of
+        customers at a time."""
+        catalogue = settings.catalogue()
+        registry, cutoffs = feature_plan.registry(catalogue), feature_plan.labelled_cutoffs()
+        context.log.info(f"building {len(registry)} features at {len(cutoffs)} labelled cutoffs")
+        started, rows, churners = time.perf_counter(), 0, 0
+        for bucket in context.partition_keys:
+            sources = bucket_sources(
+                data_root, bucket, settings.buckets, customers, feature_plan, catalogue
+            )
+            built = build_training_snapshots(sources, cutoffs, feature_plan.horizon_days, registry)
+            _write(data_root, "training_snapshots", bucket, built)
+            rows, churners = rows + built.height, churners + int(built["churned"].sum())
+            context.log.info(
+                f"bucket {bucket}: {rows:,} snapshot rows so far in "
+                f"{time.perf_counter() - started:.1f}s"
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "features": len(registry),
+                "cutoffs": ", ".join(f"{c:%Y-%m-%d}" for c in cutoffs),
+                "churn_rate": figure(churners / rows if rows else 0.0),
+            },
+        )
+
+    return training_snapshots
+
+
+def _scoring_features(
+    partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="scoring_features",
+        partitions_def=partitions,
+        backfill_policy=policy,
+        deps=["touchpoint_days", "support", "surveys"],
+        group_name="features",
+        kinds={"polars"},
+        owners=OWNERS,
+        code_version="2",
     )
-    return dg.Output(
-        features,
-        metadata={
-            "dagster/row_count": features.height,
-            "as_of": feature_plan.as_of.isoformat(),
-            "features": len(registry),
-            "preview": preview(features.select("customer_id", *[d.name for d in registry[:8]])),
-        },
-    )
+    def scoring_features(
+        context: dg.AssetExecutionContext,
+        settings: ChurnSettings,
+        data_root: DataRoot,
+        feature_plan: FeaturePlan,
+        customers: pl.DataFrame,
+    ) -> dg.MaterializeResult:
+        """Features as of the end of `as_of`'s day for every customer not churned by then, one
+        bucket of customers at a time."""
+        catalogue = settings.catalogue()
+        registry = feature_plan.registry(catalogue)
+        rows = 0
+        for bucket in context.partition_keys:
+            sources = bucket_sources(
+                data_root, bucket, settings.buckets, customers, feature_plan, catalogue
+            )
+            features = build_scoring_features(sources, feature_plan, registry)
+            _write(data_root, "scoring_features", bucket, features)
+            rows += features.height
+        context.log.info(f"{rows:,} customers to score as of {feature_plan.as_of:%Y-%m-%d %H:%M}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "as_of": feature_plan.as_of.isoformat(),
+                "features": len(registry),
+            },
+        )
+
+    return scoring_features
+
+
+def bucketed_assets(
+    partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy
+) -> list[dg.AssetsDefinition]:
+    """The per-customer tables, one partition per customer bucket."""
+    return [
+        _touchpoint_days(partitions, policy),
+        _training_snapshots(partitions, policy),
+        _scoring_features(partitions, policy),
+    ]
 
 
 @dg.asset(group_name="features", kinds={"markdown"}, owners=OWNERS, code_version="1")

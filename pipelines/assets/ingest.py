@@ -4,41 +4,53 @@
 comes in two steps:
 
 - `<table>_files`, partitioned by landing file (see `pipelines/partitions.py`): one file validated
-  on its own, exactly once per distinct content; its bad rows go to
-  quarantine/<table>/<key>.parquet.
-- `<table>`: the union of the current partitions, where an id already seen in an earlier file is
-  quarantined as a duplicate and events of unknown customers are quarantined; the table's whole
-  quarantine is rewritten to quarantine/<table>.parquet. Rows in = accepted + quarantined holds for
-  every file and for the table.
+  on its own, exactly once per distinct content, its accepted rows split by customer bucket; its
+  bad rows go to quarantine/<table>/<key>.parquet.
+- `<table>`, partitioned by customer bucket: each bucket's rows of the current files, where an id
+  already seen in an earlier file is quarantined as a duplicate and events of unknown customers
+  are quarantined (quarantine/<table>_buckets/<bucket>.parquet); the table's whole quarantine is
+  rewritten to quarantine/<table>.parquet. Rows in = accepted + quarantined holds for every file
+  and for the table.
 """
 
+import shutil
 import time
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS, TableContract
+from features.ingest.buckets import IngestedBuckets, customer_bucket
+from features.ingest.contract import (
+    CLICKSTREAM,
+    CONTRACTS,
+    CUSTOMERS,
+    SUPPORT,
+    SURVEYS,
+    TableContract,
+)
 from features.ingest.file_quarantine import set_aside, set_aside_reason, write_table_log
 from features.ingest.landing import resolve
 from features.ingest.read import (
     Ingested,
+    IngestSummary,
     combine,
     ingest_file,
     ingest_table,
     skipped_files_warning,
     summary_line,
 )
+from features.ingest.validate import no_accepted, no_quarantine
 from pipelines.metadata import preview
-from pipelines.partitions import FILE_PARTITIONS
-from pipelines.resources import DataRoot
+from pipelines.partitions import FILE_PARTITIONS, bucket_keys
+from pipelines.resources import ChurnSettings, DataRoot
 
 OWNERS = ["team:data-platform"]
 
 
-def _metadata(result: Ingested, accepted: pl.DataFrame, quarantine: Path, seconds: float) -> dict:
+def _metadata(result: IngestSummary, accepted: int, quarantine: Path, seconds: float) -> dict:
     return {
-        "dagster/row_count": accepted.height,
+        "dagster/row_count": accepted,
         "rows_in": result.rows_in,
         "rows_quarantined": result.rows_quarantined,
         "files_set_aside": dg.MetadataValue.json(
@@ -48,11 +60,12 @@ def _metadata(result: Ingested, accepted: pl.DataFrame, quarantine: Path, second
         "quarantine_file": dg.MetadataValue.path(str(quarantine)),
         "files": len(result.files),
         "seconds": round(seconds, 2),
-        "preview": preview(accepted),
     }
 
 
-def _log(context: dg.AssetExecutionContext, what: str, result: Ingested, seconds: float) -> None:
+def _log(
+    context: dg.AssetExecutionContext, what: str, result: IngestSummary, seconds: float
+) -> None:
     line = summary_line(what, result, seconds)
     (context.log.warning if result.files_quarantined else context.log.info)(line)
     for warning in result.warnings:
@@ -83,8 +96,27 @@ def customers(context: dg.AssetExecutionContext, data_root: DataRoot) -> dg.Outp
     _log(context, f"customers ({len(result.files)} files)", result, seconds)
     _warn_skipped(context, data_root, "customers")
     return dg.Output(
-        result.accepted, metadata=_metadata(result, result.accepted, quarantine, seconds)
+        result.accepted,
+        metadata={
+            **_metadata(result, result.accepted.height, quarantine, seconds),
+            "preview": preview(result.accepted),
+        },
     )
+
+
+def write_pieces(accepted: pl.DataFrame, folder: Path, buckets: int) -> None:
+    """A file's accepted rows split by customer bucket, one <bucket>.parquet each (none for a
+    bucket without rows), written beside and renamed into place so a killed run leaves no half a
+    split behind."""
+    keys = bucket_keys(buckets)
+    staging = folder.with_name(f".{folder.name}-writing")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    split = accepted.with_columns(customer_bucket(pl.col("customer_id"), buckets).alias("_bucket"))
+    for (bucket,), rows in split.partition_by("_bucket", as_dict=True).items():
+        rows.drop("_bucket").write_parquet(staging / f"{keys[int(bucket)]}.parquet")
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
 
 
 def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
@@ -96,105 +128,175 @@ def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
         group_name="ingest",
         kinds={"polars"},
         owners=OWNERS,
-        code_version="1",
+        code_version="2",
         description=(
             f"One landing/{table} file validated on its own "
-            "(row checks, ids repeated within the file); one partition per distinct file content."
+            "(row checks, ids repeated within the file) and split by customer bucket; one "
+            "partition per distinct file content."
         ),
     )
     def _validated_file(
-        context: dg.AssetExecutionContext, data_root: DataRoot
-    ) -> dg.Output[pl.DataFrame]:
+        context: dg.AssetExecutionContext, data_root: DataRoot, settings: ChurnSettings
+    ) -> dg.MaterializeResult:
         started = time.perf_counter()
-        path = resolve(data_root.landing, table, context.partition_key)
+        key = context.partition_key
+        path = resolve(data_root.landing, table, key)
         result = ingest_file(
             path,
             contract,
             path.relative_to(data_root.landing / table).as_posix(),
             data_root.pseudonym_key,
         )
-        quarantine = data_root.file_quarantine(table, context.partition_key)
+        quarantine = data_root.file_quarantine(table, key)
         quarantine.parent.mkdir(parents=True, exist_ok=True)
         result.quarantined.write_parquet(quarantine)
         for whole in result.files_quarantined:
-            set_aside(path, data_root.set_aside_folder(table, context.partition_key), whole)
+            set_aside(path, data_root.set_aside_folder(table, key), whole)
+        write_pieces(
+            result.accepted, data_root.file_pieces(table, key, settings.buckets), settings.buckets
+        )
         seconds = time.perf_counter() - started
         _log(context, f"{table} file {path.name}", result, seconds)
-        return dg.Output(
-            result.accepted,
+        return dg.MaterializeResult(
             metadata={
-                **_metadata(result, result.accepted, quarantine, seconds),
+                **_metadata(result, result.accepted.height, quarantine, seconds),
                 "landing_file": dg.MetadataValue.path(str(path)),
+                "preview": preview(result.accepted),
             },
         )
 
     return _validated_file
 
 
-def _table_asset(contract: TableContract, description: str) -> dg.AssetsDefinition:
+def _bucket(
+    data_root: DataRoot,
+    contract: TableContract,
+    keys: list[str],
+    bucket: str,
+    settings: ChurnSettings,
+    customers: pl.Series,
+) -> Ingested:
+    """One bucket of the table: its rows of every current file, checked across files."""
+    table = contract.name
+    empty, none_quarantined = no_accepted(contract), no_quarantine(contract)
+    parts = []
+    for key in keys:
+        piece = data_root.file_pieces(table, key, settings.buckets) / f"{bucket}.parquet"
+        rows = pl.read_parquet(piece) if piece.exists() else empty
+        parts.append(Ingested(rows, none_quarantined, (key,)))
+    return combine(parts, contract, customers)
+
+
+def _table_asset(
+    contract: TableContract,
+    description: str,
+    partitions: dg.PartitionsDefinition,
+    policy: dg.BackfillPolicy,
+) -> dg.AssetsDefinition:
     table = contract.name
 
     @dg.asset(
         name=table,
-        ins={"files": dg.AssetIn(f"{table}_files")},
+        partitions_def=partitions,
+        backfill_policy=policy,
+        deps=[dg.AssetDep(f"{table}_files", partition_mapping=dg.AllPartitionMapping())],
         group_name="ingest",
         kinds={"polars"},
         owners=OWNERS,
-        code_version="1",
+        code_version="2",
         description=description,
     )
     def _union(
         context: dg.AssetExecutionContext,
         data_root: DataRoot,
+        settings: ChurnSettings,
         customers: pl.DataFrame,
-        files: dict[str, pl.DataFrame],
-    ) -> dg.Output[pl.DataFrame]:
+    ) -> dg.MaterializeResult:
         started = time.perf_counter()
-        parts = [
-            Ingested(
-                accepted,
-                pl.read_parquet(data_root.file_quarantine(table, key)),
-                (key,),
-                tuple(filter(None, [set_aside_reason(data_root.set_aside_folder(table, key))])),
-            )
-            for key, accepted in files.items()
-        ]
-        result = combine(parts, contract, customers["customer_id"])
-        quarantine = data_root.folder("quarantine") / f"{table}.parquet"
-        result.quarantined.write_parquet(quarantine)
-        write_table_log(data_root.set_aside_log(table), len(parts), result.files_quarantined)
+        name = FILE_PARTITIONS[table].name
+        assert name is not None  # FILE_PARTITIONS names every definition
+        keys = sorted(context.instance.get_dynamic_partitions(name))
+        accepted = 0
+        for bucket in context.partition_keys:
+            result = _bucket(data_root, contract, keys, bucket, settings, customers["customer_id"])
+            target = data_root.asset_file(table, bucket)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            result.accepted.write_parquet(target)
+            moved = data_root.bucket_quarantine(table, bucket)
+            moved.parent.mkdir(parents=True, exist_ok=True)
+            result.quarantined.write_parquet(moved)
+            accepted += result.accepted.height
+        whole = _whole_table(data_root, table, keys, settings.buckets, accepted)
         seconds = time.perf_counter() - started
-        _log(context, f"{table} ({len(parts)} files)", result, seconds)
+        _log(
+            context,
+            f"{table} ({len(keys)} files, {len(context.partition_keys)} buckets)",
+            whole,
+            seconds,
+        )
         _warn_skipped(context, data_root, table)
-        return dg.Output(
-            result.accepted,
+        return dg.MaterializeResult(
             metadata={
-                **_metadata(result, result.accepted, quarantine, seconds),
-                "partitions": dg.MetadataValue.json(list(files)),
+                **_metadata(
+                    whole, accepted, data_root.folder("quarantine") / f"{table}.parquet", seconds
+                ),
+                "buckets": len(context.partition_keys),
+                "partitions": dg.MetadataValue.json(keys),
             },
         )
 
     return _union
 
 
+def _whole_table(
+    data_root: DataRoot, table: str, keys: list[str], buckets: int, accepted: int
+) -> IngestedBuckets:
+    """The table's counts, its quarantine rewritten to quarantine/<table>.parquet from every current
+    file's and every bucket's (those this run did not build too), and its log of files set
+    aside."""
+    parts = [data_root.file_quarantine(table, key) for key in keys] + [
+        data_root.bucket_quarantine(table, bucket) for bucket in bucket_keys(buckets)
+    ]
+    quarantined = pl.read_parquet([p for p in parts if p.exists()]) if parts else None
+    if quarantined is None:
+        quarantined = no_quarantine(CONTRACTS[table])
+    quarantined.write_parquet(data_root.folder("quarantine") / f"{table}.parquet")
+    set_aside = tuple(
+        filter(None, [set_aside_reason(data_root.set_aside_folder(table, key)) for key in keys])
+    )
+    write_table_log(data_root.set_aside_log(table), len(keys), set_aside)
+    return IngestedBuckets(accepted, quarantined, tuple(keys), buckets, set_aside)
+
+
+def bucketed_assets(
+    partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy
+) -> list[dg.AssetsDefinition]:
+    """The validated event tables, one partition per customer bucket."""
+    return [
+        _table_asset(
+            CLICKSTREAM,
+            "Web and app events from landing/clickstream: every file's accepted rows, "
+            "an event id counted once.",
+            partitions,
+            policy,
+        ),
+        _table_asset(
+            SUPPORT,
+            "Support tickets from landing/support: every file's accepted rows, a ticket id "
+            "counted once.",
+            partitions,
+            policy,
+        ),
+        _table_asset(
+            SURVEYS,
+            "Survey answers (NPS, CSAT, CES, would-buy-again) from landing/surveys, "
+            "a response id counted once.",
+            partitions,
+            policy,
+        ),
+    ]
+
+
 clickstream_files = _file_asset(CLICKSTREAM)
 support_files = _file_asset(SUPPORT)
 surveys_files = _file_asset(SURVEYS)
-clickstream = _table_asset(
-    CLICKSTREAM,
-    (
-        "Web and app events from landing/clickstream: every file's accepted rows, "
-        "an event id counted once."
-    ),
-)
-support = _table_asset(
-    SUPPORT,
-    "Support tickets from landing/support: every file's accepted rows, a ticket id counted once.",
-)
-surveys = _table_asset(
-    SURVEYS,
-    (
-        "Survey answers (NPS, CSAT, CES, would-buy-again) from landing/surveys, "
-        "a response id counted once."
-    ),
-)

@@ -11,6 +11,7 @@ from pydantic import Field
 from features.feature_plan import FeaturePlan
 from models.tracking import champion_version, promote, run_url
 from models.training.churn_model import ChurnModel, train_and_register
+from models.training.cluster import training_client
 from models.training.promotion import GateConfig
 from models.training.train import TrainConfig
 from pipelines.jobs import training_runs
@@ -21,9 +22,17 @@ OWNERS = ["team:data-science"]
 
 
 class ModelConfig(GateConfig, TrainConfig, dg.Config):
-    """Hyperparameters (TrainConfig), the promotion gate (GateConfig) and the optional search; the
-    seed comes from ChurnSettings."""
+    """Hyperparameters (TrainConfig), the promotion gate (GateConfig), where to train and the
+    optional search; the seed comes from ChurnSettings."""
 
+    dask_workers: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "0: train in this process. n > 0: train with xgboost.dask on a LocalCluster of n "
+            "workers; with DASK_SCHEDULER_ADDRESS set, on that cluster whatever this says."
+        ),
+    )
     search_trials: int = Field(
         default=0,
         description="If > 0, a bounded random search of this many trials on the validation "
@@ -57,26 +66,30 @@ def churn_model(
             f"training_snapshots lacks {len(missing)} features of the current feature plan "
             f"({missing[:5]}): materialize training_snapshots again before churn_model"
         )
-    model, figures = train_and_register(
-        training_snapshots,
-        features,
-        touchpoint_days,
-        customers,
-        config=TrainConfig.of(config),
-        gate=GateConfig.of(config),
-        seed=settings.seed,
-        search_trials=config.search_trials,
-        horizon_days=feature_plan.horizon_days,
-        as_of=feature_plan.as_of,
-        tracking=tracking,
-        touchpoints={d.name: d.touchpoint for d in registry},
-        params={"horizon_days": feature_plan.horizon_days},
-        tags={
-            "dagster.run_id": context.run.run_id,
-            "dagster.asset": context.asset_key.to_user_string(),
-        },
-        log=context.log,
-    )
+    with training_client(config.dask_workers) as client:
+        if client is not None:
+            context.log.info(f"training on Dask: {client.scheduler_info()['address']}")
+        model, figures = train_and_register(
+            training_snapshots,
+            features,
+            touchpoint_days,
+            customers,
+            config=TrainConfig.of(config),
+            gate=GateConfig.of(config),
+            seed=settings.seed,
+            search_trials=config.search_trials,
+            horizon_days=feature_plan.horizon_days,
+            as_of=feature_plan.as_of,
+            tracking=tracking,
+            touchpoints={d.name: d.touchpoint for d in registry},
+            params={"horizon_days": feature_plan.horizon_days},
+            tags={
+                "dagster.run_id": context.run.run_id,
+                "dagster.asset": context.asset_key.to_user_string(),
+            },
+            log=context.log,
+            client=client,
+        )
     return dg.Output(
         model,
         metadata={
