@@ -54,6 +54,13 @@ class DataRoot(dg.ConfigurableResource):
         files, because one run may hold many buckets and an IO manager stores one value per step."""
         return Path(self.path) / "assets" / asset / f"{partition}.parquet"
 
+    def write_bucket(self, asset: str, partition: str, frame: pl.DataFrame) -> None:
+        """Store one bucket's rows of a bucketed asset where `asset_file` and `FrameStore` read
+        them."""
+        target = self.asset_file(asset, partition)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(target)
+
     def file_pieces(self, table: str, key: str, buckets: int) -> Path:
         """The folder of one landing file's accepted rows split by customer bucket (one
         <bucket>.parquet per bucket the file has rows in); the bucket count is in the path, so

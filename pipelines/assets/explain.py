@@ -113,9 +113,7 @@ def shap_attributions_asset(
         for bucket in context.partition_keys:
             scoring = pl.read_parquet(data_root.asset_file("scoring_features", bucket))
             frame = explained(context, champion, version, scoring)
-            target = data_root.asset_file("shap_attributions", bucket)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            frame.write_parquet(target)
+            data_root.write_bucket("shap_attributions", bucket, frame)
             rows += frame.height
         seconds = time.perf_counter() - started
         context.log.info(

@@ -61,9 +61,7 @@ def _touchpoint_days(
             )
             tables = (clickstream, support, surveys)
             days = fold_touchpoint_days(clickstream, support, surveys, catalogue)
-            target = data_root.asset_file("touchpoint_days", bucket)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            days.write_parquet(target)
+            data_root.write_bucket("touchpoint_days", bucket, days)
             for n in names:
                 touches[n] += int(days[touches_column(n)].sum())
             rows, events = rows + days.height, events + sum(t.height for t in tables)
@@ -134,7 +132,8 @@ def feature_plan(
     )
     labels = label_table(customers, touchpoint_days, plan.labelled_cutoffs(), plan.horizon_days)
     kept, left_out = informative_cutoffs(labels, quality.min_label_class)
-    plan = replace(plan, labelled=tuple(c for c in plan.labelled if c in set(kept["cutoff"])))
+    informative = set(kept["cutoff"])
+    plan = replace(plan, labelled=tuple(c for c in plan.labelled if c in informative))
     for note in left_out:
         context.log.warning(f"left out {note}")
     registry = plan.registry(catalogue)
@@ -178,12 +177,6 @@ def bucket_sources(
     return feature_sources(mine, days, support, surveys, catalogue, plan.features.voice)
 
 
-def _write(data_root: DataRoot, asset: str, bucket: str, frame: pl.DataFrame) -> None:
-    target = data_root.asset_file(asset, bucket)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(target)
-
-
 def _training_snapshots(
     partitions: dg.PartitionsDefinition, policy: dg.BackfillPolicy
 ) -> dg.AssetsDefinition:
@@ -215,7 +208,7 @@ def _training_snapshots(
                 data_root, bucket, settings.buckets, customers, feature_plan, catalogue
             )
             built = build_training_snapshots(sources, cutoffs, feature_plan.horizon_days, registry)
-            _write(data_root, "training_snapshots", bucket, built)
+            data_root.write_bucket("training_snapshots", bucket, built)
             rows, churners = rows + built.height, churners + int(built["churned"].sum())
             context.log.info(
                 f"bucket {bucket}: {rows:,} snapshot rows so far in "
@@ -263,7 +256,7 @@ def _scoring_features(
                 data_root, bucket, settings.buckets, customers, feature_plan, catalogue
             )
             features = build_scoring_features(sources, feature_plan, registry)
-            _write(data_root, "scoring_features", bucket, features)
+            data_root.write_bucket("scoring_features", bucket, features)
             rows += features.height
         context.log.info(f"{rows:,} customers to score as of {feature_plan.as_of:%Y-%m-%d %H:%M}")
         return dg.MaterializeResult(

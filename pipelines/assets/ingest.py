@@ -219,9 +219,7 @@ def _table_asset(
         accepted = 0
         for bucket in context.partition_keys:
             result = _bucket(data_root, contract, keys, bucket, settings, customers["customer_id"])
-            target = data_root.asset_file(table, bucket)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            result.accepted.write_parquet(target)
+            data_root.write_bucket(table, bucket, result.accepted)
             moved = data_root.bucket_quarantine(table, bucket)
             moved.parent.mkdir(parents=True, exist_ok=True)
             result.quarantined.write_parquet(moved)
