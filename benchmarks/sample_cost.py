@@ -27,10 +27,10 @@ from typing import Any
 
 import polars as pl
 
+from features.training_sample import customer_sample
 from models.calibration import CalibratedModel, model_input
 from models.training.cluster import ClusterConfig, dask_client
 from models.training.evaluate import classification_metrics
-from models.training.sample import customer_sample
 from models.training.train import TimeSplit, TrainConfig, fit_booster, time_split
 
 HERE = Path(__file__).resolve().parent

@@ -22,7 +22,8 @@ import polars as pl
 from features import families
 from features.catalogue import Catalogue
 from features.feature import FeatureDef
-from features.touchpoint_days import DAY, PURCHASES, latest_touch, touches_column
+from features.touchpoint_days import DAY, LAST_TOUCH, PURCHASES, latest_touch, touches_column
+from features.training_sample import in_sample
 from features.voice.themes import Theme, documents, fit_themes
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -72,7 +73,9 @@ class FeaturePlan:
     complete by `as_of`: the model trains on all of them, and its backtest judges the newest. It
     is empty when the history is too short to train by time (`training_problem` says why): the
     features can still be built and scored with a champion trained before, so only training
-    stops."""
+    stops. `training_sample` names the hash buckets of the customers the training snapshots hold
+    when the labelled rows exceed the training budget (`features.training_sample`); None: every
+    customer."""
 
     as_of: datetime
     horizon_days: int
@@ -81,6 +84,11 @@ class FeaturePlan:
     catalogue: str  # the fingerprint of the catalogue the features were decided with
     labelled: tuple[datetime, ...]
     training_problem: str | None = None
+    training_sample: tuple[int, ...] | None = None
+
+    def trains_on(self) -> pl.Expr:
+        """True for the customers whose snapshots the model trains on."""
+        return in_sample(pl.col("customer_id"), self.training_sample)
 
     def registry(self, catalogue: Catalogue) -> list[FeatureDef]:
         """The features, from the catalogue the plan was made with: another catalogue would name
@@ -105,6 +113,7 @@ class FeaturePlan:
             "scoring_cutoff": self.scoring_cutoff.isoformat(),
             "labelled_cutoffs": [c.isoformat() for c in self.labelled],
             "training_problem": self.training_problem,
+            "training_sample": None if self.training_sample is None else list(self.training_sample),
             "catalogue": self.catalogue,
             "touched": list(self.features.touched),
             "support_touchpoints": list(self.features.support_touchpoints),
@@ -134,14 +143,17 @@ class FeaturePlan:
             catalogue=data["catalogue"],
             labelled=tuple(when(c) for c in data["labelled_cutoffs"]),
             training_problem=data["training_problem"],
+            training_sample=None
+            if data.get("training_sample") is None
+            else tuple(data["training_sample"]),
         )
 
 
 def plan_features(
     customers: pl.DataFrame,
-    days: pl.DataFrame,
-    support: pl.DataFrame,
-    surveys: pl.DataFrame,
+    days: Frame,
+    support: Frame,
+    surveys: Frame,
     catalogue: Catalogue,
     horizon_days: int,
     max_cutoffs: int,
@@ -151,9 +163,14 @@ def plan_features(
     newest `max_cutoffs` monthly cutoffs whose `horizon_days` label window is complete, and the
     features they support, with the themes of what customers wrote before the newest labelled
     cutoff (before `as_of` without one): the model is judged at that cutoff, so its themes hold
-    nothing written after it, and every run within a month draws the same themes."""
-    as_of = latest_timestamp(customers, days) if as_of is None else as_of
-    first_day = days[DAY].min()
+    nothing written after it, and every run within a month draws the same themes.
+
+    Reads a few columns and sums of the event tables and customer-days, so they can be lazy scans
+    of every bucket: the plan never holds a whole table."""
+    days = days.lazy()
+    bounds = days.select(pl.col(DAY).min(), pl.col(LAST_TOUCH).max()).collect()
+    as_of = latest_timestamp(customers, bounds) if as_of is None else as_of
+    first_day = bounds[DAY].item()
     labelled: tuple[datetime, ...] = ()
     problem = None
     try:

@@ -34,6 +34,9 @@ PURCHASE_VALUE = "purchase_value"  # what the day's purchases were worth (the cl
 ABANDONED_CHECKOUTS = "abandoned_checkouts"
 # the day's latest touch, packed: (microseconds << 9) | (touchpoint code << 1) | was an exit intent
 LAST_TOUCH = "last_touch"
+# what the labels, the plan's dates and the baselines read of the customer-days: a few narrow
+# columns of a table whose touch counts are most of its width
+ACTIVITY = ("customer_id", DAY, PURCHASES, LAST_TOUCH)
 _TOUCHPOINT_BITS = 8
 _TOUCHES = "touches__"
 # the event type of a ticket and of a survey answer as touches
@@ -314,6 +317,6 @@ def fold_touchpoint_days(
     )
 
 
-def latest_touch(days: pl.DataFrame) -> datetime | None:
+def latest_touch(days: pl.DataFrame | pl.LazyFrame) -> datetime | None:
     """The moment of the latest touch in the day rows; None without any."""
-    return days.select(last_touch_at(pl.col(LAST_TOUCH).max())).item()
+    return days.lazy().select(last_touch_at(pl.col(LAST_TOUCH).max())).collect().item()

@@ -21,6 +21,10 @@ Not blocking (severity WARN: shown in the UI, nothing stopped):
 - `feature_drift` on scoring_features: drift says the champion may be ageing, which the weekly
   retraining answers; the champion is still the best model we have for today's list.
 
+Checks on a table stored by customer bucket read the buckets stored when they run (`stored_files`),
+not an input loaded whole: an event table does not fit in memory at scale, and a run over some
+buckets (a cluster's backfill runs one per bucket) checks them beside the others' latest.
+
 The model's own checks (the champion gate on churn_model) live with the model; `definitions.py`
 loads checks from this module and from `pipelines/assets/model.py` alike.
 """
@@ -50,6 +54,7 @@ from features.windows import WINDOWS_DAYS
 from models.drift import drift_table, shared_numeric_features
 from pipelines.config import QualityBounds
 from pipelines.metadata import figure, preview
+from pipelines.partitions import stored_files, stored_table
 from pipelines.resources import ChurnSettings, DataRoot
 
 LABEL = "churned"
@@ -66,8 +71,13 @@ def _schema_check(contract: TableContract) -> dg.AssetChecksDefinition:
             "counted by quarantine_share)."
         ),
     )
-    def _check(frame: pl.DataFrame) -> dg.AssetCheckResult:
-        problems = schema_problems(frame, contract)
+    def _check(data_root: DataRoot, settings: ChurnSettings) -> dg.AssetCheckResult:
+        found = (
+            p
+            for path in stored_files(data_root, contract.name, settings.buckets)
+            for p in schema_problems(pl.read_parquet(path), contract)
+        )
+        problems = list(dict.fromkeys(found))
         return dg.AssetCheckResult(
             passed=not problems,
             description="; ".join(problems) or "the table matches the contract",
@@ -88,13 +98,19 @@ def _quarantine_check(contract: TableContract) -> dg.AssetChecksDefinition:
         ),
     )
     def _check(
-        data_root: DataRoot, quality: QualityBounds, frame: pl.DataFrame
+        data_root: DataRoot, settings: ChurnSettings, quality: QualityBounds
     ) -> dg.AssetCheckResult:
+        accepted = (
+            pl.scan_parquet(stored_files(data_root, contract.name, settings.buckets))
+            .select(pl.len())
+            .collect()
+            .item()
+        )
         path = data_root.folder("quarantine") / f"{contract.name}.parquet"
         rows = pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else 0
         files, set_aside = read_table_log(data_root.set_aside_log(contract.name))
         rows += sum(f.rows for f in set_aside)
-        share = quarantine_share(frame.height, rows)
+        share = quarantine_share(accepted, rows)
         file_share = len(set_aside) / files if files else 0.0
         problems = []
         if share > quality.max_quarantine_share:
@@ -118,7 +134,7 @@ def _quarantine_check(contract: TableContract) -> dg.AssetChecksDefinition:
             metadata={
                 "share": figure(share),
                 "rows_quarantined": rows,
-                "rows_accepted": frame.height,
+                "rows_accepted": accepted,
                 "files_set_aside": len(set_aside),
                 "quarantine_file": dg.MetadataValue.path(str(path)),
             },
@@ -139,23 +155,30 @@ def _before_signup_check(contract: TableContract) -> dg.AssetChecksDefinition:
             "them mean the signup dates are wrong."
         ),
     )
-    def _check(frame: pl.DataFrame, customers: pl.DataFrame) -> dg.AssetCheckResult:
-        early = before_signup(frame, customers, contract.name)
+    def _check(
+        data_root: DataRoot, settings: ChurnSettings, customers: pl.DataFrame
+    ) -> dg.AssetCheckResult:
+        rows, early, examples = 0, 0, []
+        for path in stored_files(data_root, contract.name, settings.buckets):
+            frame = pl.read_parquet(path)
+            found = before_signup(frame, customers, contract.name)
+            rows, early = rows + frame.height, early + found.height
+            examples += found[contract.id_column].head(5 - len(examples)).to_list()
         when = EVENT_TIME[contract.name]
-        share = early.height / frame.height if frame.height else 0.0
+        share = early / rows if rows else 0.0
         return dg.AssetCheckResult(
-            passed=early.is_empty(),
+            passed=not early,
             severity=dg.AssetCheckSeverity.WARN,
             description=(
-                f"{early.height:,} of {frame.height:,} rows ({share:.2%}) have {when} before "
+                f"{early:,} of {rows:,} rows ({share:.2%}) have {when} before "
                 "the customer's signup_at; kept (see events_before_signup's description)"
-                if early.height
+                if early
                 else f"no {when} before its customer's signup_at"
             ),
             metadata={
-                "rows_before_signup": early.height,
+                "rows_before_signup": early,
                 "share": figure(share),
-                "examples": dg.MetadataValue.json(early[contract.id_column].head(5).to_list()),
+                "examples": dg.MetadataValue.json(examples),
             },
         )
 
@@ -200,17 +223,15 @@ def _warning(verdict: Verdict) -> dg.AssetCheckResult:
     ),
 )
 def event_freshness(
-    quality: QualityBounds, settings: ChurnSettings, touchpoint_days: pl.DataFrame
+    data_root: DataRoot, quality: QualityBounds, settings: ChurnSettings
 ) -> dg.AssetCheckResult:
-    return _warning(freshness(quality, settings, touchpoint_days))
+    days = stored_table(data_root, "touchpoint_days", settings.buckets)
+    return _warning(freshness(quality, settings, latest_touch(days)))
 
 
-def freshness(
-    quality: QualityBounds, settings: ChurnSettings, touchpoint_days: pl.DataFrame
-) -> Verdict:
+def freshness(quality: QualityBounds, settings: ChurnSettings, latest: datetime | None) -> Verdict:
     """The freshness rule's verdict, its sentence and its metadata: what the check records and the
     report's data-health banner says."""
-    latest = latest_touch(touchpoint_days)
     pinned = settings.as_of_timestamp()
     age = event_age_hours(latest, datetime.now(UTC) if pinned is None else pinned)
     passed = age is not None and age <= quality.max_event_age_hours
@@ -238,8 +259,11 @@ def freshness(
         "outside min_label_rate..max_label_rate only warns."
     ),
 )
-def label_rate(quality: QualityBounds, training_snapshots: pl.DataFrame) -> dg.AssetCheckResult:
-    rates = label_rates(training_snapshots)
+def label_rate(
+    data_root: DataRoot, quality: QualityBounds, settings: ChurnSettings
+) -> dg.AssetCheckResult:
+    snapshots = stored_table(data_root, "training_snapshots", settings.buckets)
+    rates = label_rates(snapshots.select("customer_id", "cutoff", LABEL).collect())
     broken = degenerate_labels(rates, quality.min_label_class)
     if rates.height < MIN_CUTOFFS:
         broken.append(
@@ -296,8 +320,9 @@ def _null_result(
     ),
 )
 def training_null_rates(
-    quality: QualityBounds, training_snapshots: pl.DataFrame
+    data_root: DataRoot, quality: QualityBounds, settings: ChurnSettings
 ) -> dg.AssetCheckResult:
+    training_snapshots = stored_table(data_root, "training_snapshots", settings.buckets).collect()
     shares = null_shares(
         training_snapshots,
         shared_numeric_features(training_snapshots, training_snapshots, exclude=[LABEL]),
@@ -309,7 +334,7 @@ def training_null_rates(
     asset="scoring_features",
     name="feature_null_rates",
     blocking=True,
-    additional_ins={"training_snapshots": dg.AssetIn("training_snapshots")},
+    additional_deps=["training_snapshots"],
     description=(
         "No feature is missing for nearly everyone in the scoring population "
         "(QualityBounds.max_null_share; blocks), nor much more often than in training "
@@ -317,8 +342,10 @@ def training_null_rates(
     ),
 )
 def scoring_null_rates(
-    quality: QualityBounds, scoring_features: pl.DataFrame, training_snapshots: pl.DataFrame
+    data_root: DataRoot, quality: QualityBounds, settings: ChurnSettings
 ) -> dg.AssetCheckResult:
+    scoring_features = stored_table(data_root, "scoring_features", settings.buckets).collect()
+    training_snapshots = stored_table(data_root, "training_snapshots", settings.buckets).collect()
     features = shared_numeric_features(training_snapshots, scoring_features, exclude=[LABEL])
     shares, reference = (
         null_shares(scoring_features, features),
@@ -335,10 +362,8 @@ def scoring_null_rates(
     asset="scoring_features",
     name="feature_drift",
     blocking=False,
-    additional_ins={
-        "training_snapshots": dg.AssetIn("training_snapshots"),
-        "feature_plan": dg.AssetIn("feature_plan"),
-    },
+    additional_ins={"feature_plan": dg.AssetIn("feature_plan")},
+    additional_deps=["training_snapshots"],
     description=(
         "Population stability index of each feature, the newest training cutoff vs the "
         "scoring population, both over the customers known for at least the longest touch "
@@ -348,12 +373,13 @@ def scoring_null_rates(
     ),
 )
 def feature_drift(
+    data_root: DataRoot,
     quality: QualityBounds,
     settings: ChurnSettings,
-    scoring_features: pl.DataFrame,
-    training_snapshots: pl.DataFrame,
     feature_plan: FeaturePlan,
 ) -> dg.AssetCheckResult:
+    scoring_features = stored_table(data_root, "scoring_features", settings.buckets).collect()
+    training_snapshots = stored_table(data_root, "training_snapshots", settings.buckets).collect()
     return _warning(drift(quality, settings, scoring_features, training_snapshots, feature_plan))
 
 

@@ -125,6 +125,7 @@ def run_all(
     instance: dg.DagsterInstance,
     assets: Sequence[str] | None = None,
     concise: bool = False,
+    daily: bool = False,
 ) -> PipelineResult:
     """Materialize every asset (or the named ones) in this process, logging at INFO (`concise`:
     failures in one line each), as the jobs the sensor and the schedules launch.
@@ -138,7 +139,8 @@ def run_all(
     scores with a model the gate passed and promotes it last, once the outputs are published, as
     one run did. A failed run (a blocking check included) stops there, so nothing downstream of a
     failure is built, as in one run. Assets in neither job would go to a last run of Dagster's
-    implicit job, so none is ever skipped.
+    implicit job, so none is ever skipped. `daily`: what a scheduled day does instead, new files
+    ingested and then `daily_scoring` alone, scoring with the champion.
     Failures are in the result, not raised.
     """
     import dagster as dg
@@ -187,7 +189,7 @@ def run_all(
     # every run takes every customer bucket, one after another (a single-run backfill)
     buckets = every_bucket_tags(defs.resources["settings"].buckets)
     tags: dict[str, str] = {}
-    for name in (RETRAINING_JOB, SCORING_JOB, None):
+    for name in (SCORING_JOB,) if daily else (RETRAINING_JOB, SCORING_JOB, None):
         job = (
             defs.resolve_implicit_global_asset_job_def()
             if name is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -60,6 +61,21 @@ def bucketed_table(data_root: DataRoot, asset: str, buckets: int) -> pl.LazyFram
     """Every bucket of a bucketed asset's stored table, as one scan (for notebooks, benchmarks and
     tests; assets read it through their IO manager, `FrameStore`)."""
     return pl.scan_parquet([data_root.asset_file(asset, key) for key in bucket_keys(buckets)])
+
+
+def stored_files(data_root: DataRoot, asset: str, buckets: int) -> list[Path]:
+    """The files a validated or derived table is stored in now: each stored bucket of a bucketed
+    asset (a run over some buckets sees the others as they were last written), or the one file of
+    an unpartitioned table."""
+    if asset not in BUCKETED:
+        return [data_root.table_file(asset)]
+    files = [data_root.asset_file(asset, key) for key in bucket_keys(buckets)]
+    return [f for f in files if f.exists()]
+
+
+def stored_table(data_root: DataRoot, asset: str, buckets: int) -> pl.LazyFrame:
+    """`stored_files` as one scan: what an asset check reads instead of loading its asset."""
+    return pl.scan_parquet(stored_files(data_root, asset, buckets))
 
 
 def every_bucket(buckets: int) -> dg.PartitionKeyRange:

@@ -54,6 +54,11 @@ class DataRoot(dg.ConfigurableResource):
         files, because one run may hold many buckets and an IO manager stores one value per step."""
         return Path(self.path) / "assets" / asset / f"{partition}.parquet"
 
+    def table_file(self, asset: str) -> Path:
+        """An unpartitioned table asset's file, where FrameStore (based in <root>/assets) keeps
+        it."""
+        return Path(self.path) / "assets" / f"{asset}.parquet"
+
     def write_bucket(self, asset: str, partition: str, frame: pl.DataFrame) -> None:
         """Store one bucket's rows of a bucketed asset where `asset_file` and `FrameStore` read
         them."""
@@ -142,6 +147,16 @@ class ChurnSettings(dg.ConfigurableResource):
             "Customer buckets (hashed ids): the event tables, customer-days, snapshots, scoring "
             "features and SHAP values are built one bucket at a time, in memory bounded by a "
             "bucket. About one per 5 million events; changing it re-splits every landing file."
+        ),
+    )
+    max_training_rows: int = Field(
+        default=300_000,
+        ge=1,
+        description=(
+            "Past this many training rows (customers x labelled cutoffs), the training snapshots "
+            "hold a seeded sample of whole customers with about this many "
+            "(features.training_sample): building and training grow with the rows, the model's "
+            "ranking hardly past a few hundred thousand. Scoring always takes every customer."
         ),
     )
     currency: str = Field(

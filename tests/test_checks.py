@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import dagster as dg
@@ -91,14 +93,14 @@ DRIFT_PLAN = FeaturePlan(
 
 
 def drift(scoring: pl.DataFrame, training: pl.DataFrame) -> dg.AssetCheckResult:
-    return run_check(
-        feature_drift,
-        quality=QUALITY,
-        settings=ChurnSettings(),
-        scoring_features=scoring,
-        training_snapshots=training,
-        feature_plan=DRIFT_PLAN,
-    )
+    with TemporaryDirectory() as folder:
+        return run_check(
+            feature_drift,
+            data_root=stored(Path(folder), scoring_features=scoring, training_snapshots=training),
+            quality=QUALITY,
+            settings=ONE_BUCKET,
+            feature_plan=DRIFT_PLAN,
+        )
 
 
 def test_drift_check_fails_on_a_drifted_scoring_population_and_names_the_drifted_features():
@@ -154,18 +156,19 @@ def test_drift_check_compares_established_customers_on_both_sides():
     assert everyone["psi"].item() > QUALITY.psi_threshold
 
 
-def test_scoring_null_check_stops_a_feature_missing_far_more_than_in_training():
+def test_scoring_null_check_stops_a_feature_missing_far_more_than_in_training(tmp_path):
     rng = np.random.default_rng(2)
     training = _training(rng)
     scoring = _population(rng, 2000)
-    assert run_check(
-        scoring_null_rates, quality=QUALITY, scoring_features=scoring, training_snapshots=training
-    ).passed
+
+    def check(scoring_features: pl.DataFrame) -> dg.AssetCheckResult:
+        root = stored(tmp_path, scoring_features=scoring_features, training_snapshots=training)
+        return run_check(scoring_null_rates, data_root=root, quality=QUALITY, settings=ONE_BUCKET)
+
+    assert check(scoring).passed
     # e.g. the clickstream export went missing
     broken = scoring.with_columns(pricing_touches_30d=pl.lit(None, pl.Float64))
-    result = run_check(
-        scoring_null_rates, quality=QUALITY, scoring_features=broken, training_snapshots=training
-    )
+    result = check(broken)
     assert not result.passed and list(metadata(result, "failing_features")) == [
         "pricing_touches_30d"
     ]
@@ -176,30 +179,31 @@ def test_scoring_null_check_stops_a_feature_missing_far_more_than_in_training():
         .then(None)
         .otherwise(pl.col("pricing_touches_30d"))
     )
-    result = run_check(
-        scoring_null_rates, quality=QUALITY, scoring_features=moved, training_snapshots=training
-    )
+    result = check(moved)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
 
 
-def test_label_rate_check_stops_a_broken_label_and_only_warns_on_an_unusual_one():
+def test_label_rate_check_stops_a_broken_label_and_only_warns_on_an_unusual_one(tmp_path):
     rng = np.random.default_rng(3)
-    assert run_check(label_rate, quality=QUALITY, training_snapshots=_training(rng)).passed
+
+    def check(training_snapshots: pl.DataFrame) -> dg.AssetCheckResult:
+        root = stored(tmp_path, training_snapshots=training_snapshots)
+        return run_check(label_rate, data_root=root, quality=QUALITY, settings=ONE_BUCKET)
+
+    assert check(_training(rng)).passed
     everyone_churns = _training(rng).with_columns(churned=pl.lit(1, pl.Int8))
-    result = run_check(label_rate, quality=QUALITY, training_snapshots=everyone_churns)
+    result = check(everyone_churns)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert "1,334 churners among 1,334 customers" in str(result.description)
     # a cohort of one-time buyers: 95% churn is unusual, not broken
     cohort = _training(rng, churn_rate=0.95)
-    result = run_check(label_rate, quality=QUALITY, training_snapshots=cohort)
+    result = check(cohort)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
     assert "outside 0.5%-90.0%" in str(result.description)
-    assert run_check(
-        label_rate, quality=QUALITY, training_snapshots=_training(rng, churn_rate=0.8)
-    ).passed
+    assert check(_training(rng, churn_rate=0.8)).passed
 
 
-def test_freshness_is_judged_against_the_clock_or_against_a_pinned_as_of():
+def test_freshness_is_judged_against_the_clock_or_against_a_pinned_as_of(tmp_path):
     latest = datetime(1997, 12, 30, 18, tzinfo=UTC)
     clicks = pl.DataFrame(
         {
@@ -218,13 +222,12 @@ def test_freshness_is_judged_against_the_clock_or_against_a_pinned_as_of():
         SURVEYS.empty(),
         load_catalogue(),
     )
-    stale = run_check(
-        event_freshness, quality=QUALITY, settings=ChurnSettings(), touchpoint_days=days
-    )
+    root = stored(tmp_path, touchpoint_days=days)
+    stale = run_check(event_freshness, data_root=root, quality=QUALITY, settings=ChurnSettings())
     assert not stale.passed and " h ago " in str(stale.description)
     # a replay of history as of the next midnight: 6 hours old then, within the bound
     replay = ChurnSettings(as_of="1997-12-31T00:00:00Z")
-    fresh = run_check(event_freshness, quality=QUALITY, settings=replay, touchpoint_days=days)
+    fresh = run_check(event_freshness, data_root=root, quality=QUALITY, settings=replay)
     assert fresh.passed, fresh.description
     assert "6 h before as_of 1997-12-31 00:00" in str(fresh.description)
 
@@ -234,6 +237,18 @@ def run_check(check: dg.AssetChecksDefinition, **inputs: object) -> dg.AssetChec
     result = check(**inputs)
     assert isinstance(result, dg.AssetCheckResult)
     return result
+
+
+def stored(root: Path, **tables: pl.DataFrame) -> DataRoot:
+    """A data root holding each table as its asset stores it: one customer bucket of a bucketed
+    table, which is what the checks on those read."""
+    data_root = DataRoot(path=str(root))
+    for asset, frame in tables.items():
+        data_root.write_bucket(asset, "00", frame)
+    return data_root
+
+
+ONE_BUCKET = ChurnSettings(buckets=1)
 
 
 def metadata(result: dg.AssetCheckResult, key: str) -> Any:
@@ -248,25 +263,27 @@ def _table_check(asset: str, name: str) -> dg.AssetChecksDefinition:
     return found
 
 
-def test_schema_check_stops_a_table_off_its_contract():
+def test_schema_check_stops_a_table_off_its_contract(tmp_path):
     check = _table_check("clickstream", "input_schema")
-    assert run_check(check, frame=CLICKSTREAM.empty()).passed
-    result = run_check(check, frame=CLICKSTREAM.empty().drop("ts"))
+    good = stored(tmp_path / "good", clickstream=CLICKSTREAM.empty())
+    assert run_check(check, data_root=good, settings=ONE_BUCKET).passed
+    bad = stored(tmp_path / "bad", clickstream=CLICKSTREAM.empty().drop("ts"))
+    result = run_check(check, data_root=bad, settings=ONE_BUCKET)
     assert not result.passed
     assert "differ from the contract" in str(result.description)
 
 
 def test_quarantine_share_check_stops_only_when_many_files_are_set_aside(tmp_path):
-    root = DataRoot(path=str(tmp_path))
     unreadable = QuarantinedFile("2026-03-02.csv", 120, "the file is empty")
     accepted = pl.DataFrame({"event_id": [f"E{i}" for i in range(10_000)]})
+    root = stored(tmp_path, clickstream=accepted)
     check = _table_check("clickstream", "quarantine_share")
     write_table_log(root.set_aside_log("clickstream"), 30, [unreadable])
-    one_of_thirty = run_check(check, data_root=root, quality=QUALITY, frame=accepted)
+    one_of_thirty = run_check(check, data_root=root, settings=ONE_BUCKET, quality=QUALITY)
     assert one_of_thirty.passed
     assert "1 of 30 files set aside" in str(one_of_thirty.description)
     write_table_log(root.set_aside_log("clickstream"), 3, [unreadable])
-    one_of_three = run_check(check, data_root=root, quality=QUALITY, frame=accepted)
+    one_of_three = run_check(check, data_root=root, settings=ONE_BUCKET, quality=QUALITY)
     assert not one_of_three.passed
     assert "2026-03-02.csv: the file is empty" in str(one_of_three.description)
 
@@ -278,16 +295,15 @@ def test_quarantine_share_check_stops_a_mostly_rejected_table(tmp_path):
         quarantine / "clickstream.parquet"
     )
     accepted = pl.DataFrame({"event_id": [f"E{i}" for i in range(90)]})
+    root = stored(tmp_path, clickstream=accepted)
     check = _table_check("clickstream", "quarantine_share")
     # 10% > 5%
-    assert not run_check(
-        check, data_root=DataRoot(path=str(tmp_path)), quality=QUALITY, frame=accepted
-    ).passed
+    assert not run_check(check, data_root=root, settings=ONE_BUCKET, quality=QUALITY).passed
     assert run_check(
         check,
-        data_root=DataRoot(path=str(tmp_path)),
+        data_root=root,
+        settings=ONE_BUCKET,
         quality=QualityBounds(max_quarantine_share=0.2),
-        frame=accepted,
     ).passed
 
 

@@ -18,6 +18,7 @@ from dask.utils import key_split
 from distributed import Client, LocalCluster, get_task_stream
 
 from features.ingest.buckets import customer_bucket
+from features.training_sample import customer_sample
 from models.calibration import Calibration, model_input
 from models.training.backtest import run_backtest, scoring_model
 from models.training.cluster import (
@@ -29,7 +30,6 @@ from models.training.cluster import (
     worker_count,
 )
 from models.training.evaluate import classification_metrics
-from models.training.sample import customer_sample
 from models.training.train import TrainConfig, fit_booster, fit_on_all, time_split
 
 # small and quick: a few hundred trees at most, stopped early on the validation cutoff

@@ -49,6 +49,10 @@ MAX_THEMES = 8
 # a group's themes are fitted on at most this many of its texts (a seeded sample), then every text
 # is assigned: themes of a few thousand texts are those of all of them, at a fraction of the time
 FIT_TEXTS = 5_000
+# the function words and each term's rarity are read from at most this many texts (a seeded
+# sample of the corpus, so every group keeps its share): a word's share of texts is as clear in
+# a hundred thousand as in millions, and counting millions of texts' bigrams takes minutes
+CORPUS_TEXTS = 100_000
 THEME_TERMS = 30  # the terms a theme keeps to assign texts with
 LABEL_TERMS = 3
 # a term in at least this share of the texts of every group is one of the corpus's function words
@@ -109,20 +113,31 @@ def _prepare(text: str) -> str:
     return strip_accents_unicode(_PLACEHOLDER.sub(" ", text).lower())
 
 
-def documents(surveys: pl.DataFrame, support: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+def documents(
+    surveys: pl.DataFrame | pl.LazyFrame,
+    support: pl.DataFrame | pl.LazyFrame,
+    catalogue: Catalogue,
+) -> pl.DataFrame:
     """Every survey comment and ticket text with its touchpoint (the catalogue's, as the features
-    count it) and band, in DOCUMENT_SCHEMA."""
-    answers = surveys.filter(pl.col("comment").is_not_null()).select(
-        pl.lit("surveys").alias("source"),
-        pl.col("response_id").alias("id"),
-        "customer_id",
-        "ts",
-        catalogue.survey_touchpoint().alias("touchpoint"),
-        answer_band().alias("band"),
-        pl.col("comment").alias("text"),
+    count it) and band, in DOCUMENT_SCHEMA. Reads only the rows with text, so the tables can be
+    lazy scans."""
+    answers = (
+        surveys.lazy()
+        .filter(pl.col("comment").is_not_null())
+        .select(
+            pl.lit("surveys").alias("source"),
+            pl.col("response_id").alias("id"),
+            "customer_id",
+            "ts",
+            catalogue.survey_touchpoint().alias("touchpoint"),
+            answer_band().alias("band"),
+            pl.col("comment").alias("text"),
+        )
     )
     tickets = (
-        support.filter(pl.col("text").is_not_null()).select(
+        support.lazy()
+        .filter(pl.col("text").is_not_null())
+        .select(
             pl.lit("support").alias("source"),
             pl.col("ticket_id").alias("id"),
             "customer_id",
@@ -131,10 +146,12 @@ def documents(surveys: pl.DataFrame, support: pl.DataFrame, catalogue: Catalogue
             pl.lit(TICKET).alias("band"),
             "text",
         )
-        if "text" in support.columns
-        else pl.DataFrame(schema=DOCUMENT_SCHEMA)
+        if "text" in support.lazy().collect_schema()
+        else pl.LazyFrame(schema=DOCUMENT_SCHEMA)
     )
-    return pl.concat([answers.cast(DOCUMENT_SCHEMA), tickets.cast(DOCUMENT_SCHEMA)])  # type: ignore[arg-type]
+    return pl.concat(
+        [answers.cast(DOCUMENT_SCHEMA), tickets.cast(DOCUMENT_SCHEMA)]  # type: ignore[arg-type]
+    ).collect()
 
 
 def function_words(docs: pl.DataFrame) -> list[str]:
@@ -165,8 +182,9 @@ def fit_themes(docs: pl.DataFrame, before: datetime | None = None) -> tuple[Them
     dated before `before` (all of them without it)."""
     if before is not None:
         docs = docs.filter(pl.col("ts") < before)
-    stop = function_words(docs)
-    rarity = _rarity(docs["text"].to_list())
+    corpus = docs.sample(CORPUS_TEXTS, seed=SEED) if docs.height > CORPUS_TEXTS else docs
+    stop = function_words(corpus)
+    rarity = _rarity(corpus["text"].to_list())
     themes: list[Theme] = []
     keys: dict[str, set[str]] = {}  # per touchpoint: its features are named by the key
     for (touchpoint, band), group in sorted(

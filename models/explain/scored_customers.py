@@ -117,6 +117,10 @@ def for_csv(scored: pl.DataFrame) -> pl.DataFrame:
 # read them.
 CALL_FIRST_SHEET = "Call first"
 ALL_SHEET = "All customers"
+# a sheet holds at most this many customers, the list's first (value at risk first): nobody calls
+# further down a spreadsheet, xlsxwriter writes about 80,000 rows a second, and a sheet ends at
+# 1,048,576 rows; the CSV and Parquet files hold everyone
+SHEET_ROWS = 50_000
 NOTES_SHEET = "Notes"
 HEADERS = {
     "customer_id": "Customer",
@@ -181,7 +185,13 @@ def notes(scored: pl.DataFrame, as_of: datetime, currency: str) -> list[tuple[st
         (
             "Risk tier",
             f'By churn probability: {tiers}. The "{CALL_FIRST_SHEET}" sheet holds the '
-            f'{" and ".join(ACTION_TIERS)} tiers; "{ALL_SHEET}" holds everyone.',
+            f'{" and ".join(ACTION_TIERS)} tiers; "{ALL_SHEET}" holds everyone'
+            + (
+                f" up to the first {SHEET_ROWS:,} by value at risk (each sheet stops there; the "
+                "CSV and Parquet files of the list hold every customer)."
+                if scored.height > SHEET_ROWS
+                else "."
+            ),
         ),
         (
             "Value at risk",
@@ -255,7 +265,8 @@ def write_workbook(
     scored: pl.DataFrame, path: Path, as_of: datetime, currency: str = "EUR"
 ) -> None:
     """The list as a spreadsheet for the people who call: the ACTION_TIERS first, everyone, and
-    notes on how to read it; human headers, percentages and money in `currency`. Dated `as_of`
+    notes on how to read it; human headers, percentages and money in `currency`. Each sheet holds
+    the list's first SHEET_ROWS customers at most (the CSV and Parquet hold all). Dated `as_of`
     rather than the clock: the same list gives the same bytes, so a rerun on unchanged data leaves
     the outputs (and their manifest) unchanged."""
     workbook = xlsxwriter.Workbook(path, {"nan_inf_to_errors": True, "remove_timezone": True})
@@ -271,8 +282,8 @@ def write_workbook(
         "label": workbook.add_format({"bold": True, "valign": "top"}),
     }
     calls = scored.filter(pl.col("risk_tier").is_in(ACTION_TIERS))
-    _write_sheet(workbook, CALL_FIRST_SHEET, calls, currency, formats)
-    _write_sheet(workbook, ALL_SHEET, scored, currency, formats)
+    _write_sheet(workbook, CALL_FIRST_SHEET, calls.head(SHEET_ROWS), currency, formats)
+    _write_sheet(workbook, ALL_SHEET, scored.head(SHEET_ROWS), currency, formats)
     sheet = workbook.add_worksheet(NOTES_SHEET)
     sheet.set_column(0, 0, 20)
     sheet.set_column(1, 1, NOTES_WIDTH)

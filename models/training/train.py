@@ -117,8 +117,20 @@ def time_split(
     return TimeSplit(fit, validation, holdout)
 
 
+class _Classifier(xgb.XGBClassifier):
+    """XGBClassifier whose evaluation set is a plain DMatrix. XGBoost's scikit-learn interface
+    makes it a QuantileDMatrix, whose predictions are not cached between rounds
+    (dmlc/xgboost#10793, open): early stopping then re-predicted every tree each round, three
+    quarters of the training time on 50,000 validation rows. The trees are the same."""
+
+    def _create_dmatrix(self, ref: xgb.DMatrix | None, **kwargs: Any) -> xgb.DMatrix:
+        if ref is None:  # the training rows
+            return super()._create_dmatrix(ref, **kwargs)
+        return xgb.DMatrix(**kwargs, nthread=self.n_jobs)
+
+
 def _classifier(config: TrainConfig, seed: int, trees: int, early_stopping: bool):
-    return xgb.XGBClassifier(
+    return _Classifier(
         n_estimators=trees,
         max_depth=config.max_depth,
         learning_rate=config.learning_rate,

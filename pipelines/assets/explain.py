@@ -1,6 +1,7 @@
 """SHAP attributions, the touchpoint driver table, the scored list and the report."""
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -286,16 +287,16 @@ def friction_what_if(
 def data_health(
     quality: QualityBounds,
     settings: ChurnSettings,
-    touchpoint_days: pl.DataFrame,
+    latest: datetime | None,
     training_snapshots: pl.DataFrame,
     scoring_features: pl.DataFrame,
     feature_plan: FeaturePlan,
 ) -> list[str]:
     """What the freshness and drift checks warn about, for the report's banner, by the checks' own
-    rules (the report cannot wait for the checks' results: they are other steps of the run)."""
+    rules (the report cannot wait for the checks' results: they are other steps of the run);
+    `latest` is the latest touch."""
     warnings = []
-    if not freshness(quality, settings, touchpoint_days).passed:
-        latest = latest_touch(touchpoint_days)
+    if not freshness(quality, settings, latest).passed:
         # no age in hours: the same data gives the same report, whatever the clock says
         seen = (
             f"the latest event is {latest:%Y-%m-%d %H:%M} UTC" if latest else "there are no events"
@@ -328,12 +329,12 @@ def churn_report(
     shap_attributions: pl.DataFrame,
     friction_what_if: pl.DataFrame,
     quality: QualityBounds,
-    touchpoint_days: pl.DataFrame,
+    touchpoint_days: pl.LazyFrame,
     training_snapshots: pl.DataFrame,
     scoring_features: pl.DataFrame,
     voice_themes: pl.DataFrame,
     customers: pl.DataFrame,
-    surveys: pl.DataFrame,
+    surveys: pl.LazyFrame,
 ) -> dg.MaterializeResult:
     """report.html, one offline page (`models.explain.churn_report`); its headline figures as
     metadata."""
@@ -356,7 +357,12 @@ def churn_report(
         declared=[t.name for t in catalogue.touchpoints if t.moment_that_matters],
         plots={name: logged[name] for name in REPORT_PLOTS if name in logged},
         warnings=data_health(
-            quality, settings, touchpoint_days, training_snapshots, scoring_features, feature_plan
+            quality,
+            settings,
+            latest_touch(touchpoint_days),
+            training_snapshots,
+            scoring_features,
+            feature_plan,
         ),
         currency=settings.currency,
         voice=voice_section(voice_themes, touchpoint_drivers)
@@ -364,7 +370,7 @@ def churn_report(
             referral_rate(customers),
             referrals_by_month(customers),
             referred_churn(customers, training_snapshots),
-            recommender_ratings(customers, surveys, catalogue),
+            recommender_ratings(customers, surveys.drop("comment").collect(), catalogue),
         ),
     )
     path = data_root.staged_outputs(context.run.run_id) / "report.html"

@@ -17,12 +17,15 @@ from features.labels import label_table
 from features.quality import informative_cutoffs, label_rates
 from features.snapshots import build_scoring_features, build_training_snapshots, feature_sources
 from features.touchpoint_days import (
+    ACTIVITY,
     DAY,
+    PURCHASES,
     fold_touchpoint_days,
     latest_touch,
     touches_column,
     unmatched_event_types,
 )
+from features.training_sample import sample_buckets
 from pipelines.config import QualityBounds
 from pipelines.metadata import figure, preview
 from pipelines.resources import ChurnSettings, DataRoot
@@ -105,20 +108,22 @@ def _touchpoint_days(
     return touchpoint_days
 
 
-@dg.asset(group_name="features", kinds={"json"}, owners=OWNERS, code_version="2")
+@dg.asset(group_name="features", kinds={"json"}, owners=OWNERS, code_version="3")
 def feature_plan(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
     quality: QualityBounds,
     customers: pl.DataFrame,
-    touchpoint_days: pl.DataFrame,
-    support: pl.DataFrame,
-    surveys: pl.DataFrame,
+    touchpoint_days: pl.LazyFrame,
+    support: pl.LazyFrame,
+    surveys: pl.LazyFrame,
 ) -> dg.Output[FeaturePlan]:
     """`as_of`, the labelled and scoring cutoffs, and which features this catalogue and
     data support: decided once, over every bucket, and read by the assets that build features or
     explain scores. A labelled cutoff without QualityBounds.min_label_class churners and stayers
-    is left out: it has nothing to learn or judge from (a young shop's first months)."""
+    is left out: it has nothing to learn or judge from (a young shop's first months).
+
+    Every bucket is scanned, never loaded: the plan reads sums, dates, texts and purchase days."""
     catalogue = settings.catalogue()
     plan = plan_features(
         customers,
@@ -130,10 +135,22 @@ def feature_plan(
         settings.train_cutoffs,
         settings.as_of_timestamp(),
     )
-    labels = label_table(customers, touchpoint_days, plan.labelled_cutoffs(), plan.horizon_days)
+    purchase_days = touchpoint_days.select(ACTIVITY).filter(pl.col(PURCHASES) > 0).collect()
+    labels = label_table(customers, purchase_days, plan.labelled_cutoffs(), plan.horizon_days)
     kept, left_out = informative_cutoffs(labels, quality.min_label_class)
     informative = set(kept["cutoff"])
-    plan = replace(plan, labelled=tuple(c for c in plan.labelled if c in informative))
+    sample = sample_buckets(kept, settings.max_training_rows, settings.seed)
+    plan = replace(
+        plan,
+        labelled=tuple(c for c in plan.labelled if c in informative),
+        training_sample=sample,
+    )
+    training_rows = kept.filter(plan.trains_on()).height
+    if sample is not None:
+        context.log.info(
+            f"training on a seeded sample of whole customers: {training_rows:,} of "
+            f"{kept.height:,} labelled rows (max_training_rows {settings.max_training_rows:,})"
+        )
     for note in left_out:
         context.log.warning(f"left out {note}")
     registry = plan.registry(catalogue)
@@ -153,6 +170,8 @@ def feature_plan(
             "labelled_cutoffs": labelled or f"none: {plan.training_problem}",
             "left_out": dg.MetadataValue.json(left_out),
             "label_rates": preview(label_rates(labels)),
+            "training_rows": training_rows,
+            "labelled_rows": kept.height,
             "scoring_cutoff": f"{plan.scoring_cutoff:%Y-%m-%d}",
             "features": len(registry),
             "plan": dg.MetadataValue.json(plan.to_json()),
@@ -167,11 +186,14 @@ def bucket_sources(
     customers: pl.DataFrame,
     plan: FeaturePlan,
     catalogue: Catalogue,
+    keep: pl.Expr | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """One bucket's feature sources: its customers, customer-days, tickets and answers."""
-    mine = customers.filter(customer_bucket(pl.col("customer_id"), buckets) == int(bucket))
+    """One bucket's feature sources: its customers, customer-days, tickets and answers; only
+    those of the customers `keep` is true for, when given (the training sample)."""
+    keep = pl.lit(True) if keep is None else keep
+    mine = customers.filter(customer_bucket(pl.col("customer_id"), buckets) == int(bucket), keep)
     days, support, surveys = (
-        pl.read_parquet(data_root.asset_file(t, bucket))
+        pl.scan_parquet(data_root.asset_file(t, bucket)).filter(keep).collect()
         for t in ("touchpoint_days", "support", "surveys")
     )
     return feature_sources(mine, days, support, surveys, catalogue, plan.features.voice)
@@ -188,7 +210,7 @@ def _training_snapshots(
         group_name="features",
         kinds={"polars"},
         owners=OWNERS,
-        code_version="2",
+        code_version="3",
     )
     def training_snapshots(
         context: dg.AssetExecutionContext,
@@ -198,14 +220,20 @@ def _training_snapshots(
         customers: pl.DataFrame,
     ) -> dg.MaterializeResult:
         """Features and labels at every labelled monthly cutoff (the feature plan's), one bucket of
-        customers at a time."""
+        customers at a time: the training sample's customers (the plan's), every one without."""
         catalogue = settings.catalogue()
         registry, cutoffs = feature_plan.registry(catalogue), feature_plan.labelled_cutoffs()
         context.log.info(f"building {len(registry)} features at {len(cutoffs)} labelled cutoffs")
         started, rows, churners = time.perf_counter(), 0, 0
         for bucket in context.partition_keys:
             sources = bucket_sources(
-                data_root, bucket, settings.buckets, customers, feature_plan, catalogue
+                data_root,
+                bucket,
+                settings.buckets,
+                customers,
+                feature_plan,
+                catalogue,
+                feature_plan.trains_on(),
             )
             built = build_training_snapshots(sources, cutoffs, feature_plan.horizon_days, registry)
             data_root.write_bucket("training_snapshots", bucket, built)

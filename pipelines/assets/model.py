@@ -9,6 +9,7 @@ import polars as pl
 from pydantic import Field
 
 from features.feature_plan import FeaturePlan
+from features.touchpoint_days import ACTIVITY
 from models.tracking import champion_version, promote, run_url
 from models.training.churn_model import ChurnModel, train_and_register
 from models.training.cluster import training_client
@@ -51,28 +52,35 @@ def churn_model(
     settings: ChurnSettings,
     mlflow_tracking: MlflowTracking,
     feature_plan: FeaturePlan,
-    training_snapshots: pl.DataFrame,
-    touchpoint_days: pl.DataFrame,
+    training_snapshots: pl.LazyFrame,
+    touchpoint_days: pl.LazyFrame,
     customers: pl.DataFrame,
 ) -> dg.Output[ChurnModel]:
     """The rolling-origin backtest chooses the form, trees and calibration against five
     baselines; the model is refit on every labelled cutoff, registered as `challenger`, and
-    promoted by the gate."""
+    promoted by the gate. The snapshots hold the plan's training sample (every customer below
+    ChurnSettings.max_training_rows); the baselines read the same customers' days."""
     tracking = mlflow_tracking.tracking()
     registry = feature_plan.registry(settings.catalogue())
     features = [d.name for d in registry]
-    if missing := sorted(set(features) - set(training_snapshots.columns)):
+    if missing := sorted(set(features) - set(training_snapshots.collect_schema().names())):
         raise ValueError(
             f"training_snapshots lacks {len(missing)} features of the current feature plan "
             f"({missing[:5]}): materialize training_snapshots again before churn_model"
         )
+    snapshots = training_snapshots.collect()
+    days = (
+        touchpoint_days.select(ACTIVITY)
+        .join(snapshots.lazy().select("customer_id").unique(), on="customer_id", how="semi")
+        .collect()
+    )
     with training_client(config.dask_workers) as client:
         if client is not None:
             context.log.info(f"training on Dask: {client.scheduler_info()['address']}")
         model, figures = train_and_register(
-            training_snapshots,
+            snapshots,
             features,
-            touchpoint_days,
+            days,
             customers,
             config=TrainConfig.of(config),
             gate=GateConfig.of(config),
@@ -108,6 +116,7 @@ def churn_model(
                 pl.DataFrame(model.backtest).with_columns(pl.col(pl.Float64).round(3)), rows=12
             ),
             "seed": model.seed,
+            "training_rows": snapshots.height,
             "data_fingerprint": dg.MetadataValue.json(model.fingerprint),
             **{f"plot_{name.removesuffix('.png')}": _image(png) for name, png in figures.items()},
         },

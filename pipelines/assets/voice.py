@@ -18,8 +18,8 @@ def voice_themes(
     settings: ChurnSettings,
     data_root: DataRoot,
     feature_plan: FeaturePlan,
-    surveys: pl.DataFrame,
-    support: pl.DataFrame,
+    surveys: pl.LazyFrame,
+    support: pl.LazyFrame,
 ) -> dg.Output[pl.DataFrame]:
     """The feature plan's themes per touchpoint and band (disappointment, OK, delight, tickets)
     with how many texts up to `as_of` fell in each, and scrubbed examples."""

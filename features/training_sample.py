@@ -1,5 +1,6 @@
-"""A seeded sample of customers to train on when the stacked snapshots hold more rows than
-training can afford.
+"""A seeded sample of customers to train on when the labelled cutoffs hold more rows than
+training can afford. The feature plan draws it from the labels alone (`sample_buckets`), so the
+training snapshots are only ever built for the sample's customers.
 
 The sample is made of whole hash buckets of customers (`features.ingest.buckets.customer_bucket`,
 the CRC-32 of the id), not of rows:
@@ -35,29 +36,47 @@ def bucket_order(seed: int, buckets: int = SAMPLE_BUCKETS) -> list[int]:
     return sorted(range(buckets), key=lambda b: (zlib.crc32(f"{seed}:{b}".encode()), b))
 
 
+def sample_buckets(
+    rows: Frame, budget_rows: int, seed: int, buckets: int = SAMPLE_BUCKETS
+) -> tuple[int, ...] | None:
+    """The buckets of a seeded sample of whole customers holding about `budget_rows` of `rows`
+    (one per customer and cutoff: the labels or the snapshots); None when every row fits.
+
+    Buckets are taken in `bucket_order(seed)` while the rows taken come nearer the budget (one at
+    least). A lazy frame is scanned once, to count rows per bucket."""
+    if budget_rows < 1:
+        raise ValueError(f"the training row budget must be at least 1, got {budget_rows}")
+    bucket = customer_bucket(pl.col("customer_id"), buckets)
+    counts = dict(rows.lazy().group_by(bucket.alias("bucket")).agg(pl.len()).collect().iter_rows())
+    if sum(counts.values()) <= budget_rows:
+        return None
+    taken: list[int] = []
+    total = 0
+    for b in bucket_order(seed, buckets):
+        more = counts.get(b, 0)
+        if taken and abs(total + more - budget_rows) > abs(total - budget_rows):
+            break
+        taken.append(b)
+        total += more
+    return tuple(sorted(taken))
+
+
+def in_sample(
+    customer_id: pl.Expr, taken: tuple[int, ...] | None, buckets: int = SAMPLE_BUCKETS
+) -> pl.Expr:
+    """True for the customers of the sample's buckets (every customer when `taken` is None)."""
+    if taken is None:
+        return pl.lit(True)
+    return customer_bucket(customer_id, buckets).is_in(list(taken))
+
+
 def customer_sample(
     snapshots: Frame, budget_rows: int, seed: int, buckets: int = SAMPLE_BUCKETS
 ) -> Frame:
     """The rows of a seeded sample of whole customer buckets, about `budget_rows` of them (the
-    snapshots whole when they hold no more than that).
-
-    Buckets are taken in `bucket_order(seed)` while the rows taken come nearer the budget (one at
-    least); every
-    row of a customer in a taken bucket is kept, at every cutoff. A lazy frame is scanned once to
-    count rows per bucket and comes back lazy."""
-    if budget_rows < 1:
-        raise ValueError(f"the training row budget must be at least 1, got {budget_rows}")
-    bucket = customer_bucket(pl.col("customer_id"), buckets)
-    counts = dict(
-        snapshots.lazy().group_by(bucket.alias("bucket")).agg(pl.len()).collect().iter_rows()
-    )
-    if sum(counts.values()) <= budget_rows:
+    snapshots whole when they hold no more than that): every row of a customer in a taken bucket,
+    at every cutoff. A lazy frame comes back lazy."""
+    taken = sample_buckets(snapshots, budget_rows, seed, buckets)
+    if taken is None:
         return snapshots
-    taken, rows = [], 0
-    for b in bucket_order(seed, buckets):
-        more = counts.get(b, 0)
-        if taken and abs(rows + more - budget_rows) > abs(rows - budget_rows):
-            break
-        taken.append(b)
-        rows += more
-    return snapshots.filter(bucket.is_in(taken))
+    return snapshots.filter(in_sample(pl.col("customer_id"), taken, buckets))
