@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--buckets", type=int, help=f"customer buckets (one per {BUCKET_EVENTS:,} events)"
     )
+    parser.add_argument(
+        "--max-training-rows", type=int, help="the training budget (ChurnSettings' default)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes generating the world")
     parser.add_argument("--data", type=Path, default=HERE / ".data")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
@@ -242,7 +245,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     root = world_dir / "pipeline"
     shutil.rmtree(root, ignore_errors=True)
     day_file = hold_back_last_day(landing, root)
-    (root / SETTINGS_FILE).write_text(f"buckets = {buckets}\n")
+    budget = (
+        "" if args.max_training_rows is None else f"max_training_rows = {args.max_training_rows}\n"
+    )
+    (root / SETTINGS_FILE).write_text(f"buckets = {buckets}\n{budget}")
     (root / "dagster").mkdir()
     (root / "mlflow").mkdir()
     print(

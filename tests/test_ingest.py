@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from features.ingest.buckets import bucket_folder, customer_bucket, ingest_bucketed
+from features.ingest.buckets import customer_bucket
 from features.ingest.contract import CLICKSTREAM, CUSTOMERS, SUPPORT, SURVEYS
 from features.ingest.read import (
     LandingError,
@@ -208,91 +208,6 @@ def test_customer_bucket_is_the_crc32_of_the_id_in_every_engine():
     assert streamed["customer_id"].to_list() == expected
     with pytest.raises(ValueError, match="at least 1"):
         customer_bucket(pl.col("customer_id"), 0)
-
-
-def _bucketed_landing(landing):
-    _write(
-        landing,
-        "customers",
-        "c.csv",
-        "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\nC3,2026-01-01\n",
-    )
-    _write(
-        landing,
-        "clickstream",
-        "a.csv",
-        "event_id,customer_id,ts,event_type\n"
-        "E1,C1,2026-02-01T10:00:00,page_view\n"
-        "E2,C2,2026-02-01T10:00:00,page_view\n"
-        "E2,C2,2026-02-01T10:00:00,page_view\n"  # repeated within the file
-        "E3,C3,not a time,page_view\n",  # bad row
-    )
-    _write(
-        landing,
-        "clickstream",
-        "b.csv",
-        "event_id,customer_id,ts,event_type\n"
-        "E1,C1,2026-02-02T10:00:00,search\n"  # repeated in a later file, same customer
-        "E4,C9,2026-02-02T10:00:00,search\n"  # unknown customer
-        "E5,C3,2026-02-02T10:00:00,search\n",
-    )
-
-
-def test_bucketed_ingest_accepts_and_quarantines_what_ingest_table_does(tmp_path):
-    landing, out = tmp_path / "landing", tmp_path / "validated" / "clickstream"
-    _bucketed_landing(landing)
-    known = ingest_table(landing, CUSTOMERS).accepted["customer_id"]
-    whole = ingest_table(landing, CLICKSTREAM, known)
-    bucketed = ingest_bucketed(landing, CLICKSTREAM, known, out, 3)
-
-    assert (
-        bucketed.rows_in == whole.rows_in == 7 and bucketed.accepted == whole.accepted.height == 3
-    )
-    assert sorted(bucketed.quarantined[REASON].to_list()) == sorted(
-        whole.quarantined[REASON].to_list()
-    )
-    assert bucketed.reason_counts() == whole.reason_counts()
-    accepted = pl.read_parquet(out / "bucket=*" / "*.parquet")
-    assert accepted.schema == CLICKSTREAM.schema
-    assert accepted.sort("event_id").equals(whole.accepted.sort("event_id"))
-    # the first file's copy
-    assert accepted.filter(pl.col("event_id") == "E1")["event_type"].item() == "page_view"
-    for bucket in range(3):  # every bucket has its file, holding only its own customers
-        rows = pl.read_parquet(bucket_folder(out, bucket) / "*.parquet")
-        assert rows.select(customer_bucket(pl.col("customer_id"), 3) == bucket).to_series().all()
-    assert sorted(p.name for p in out.parent.iterdir()) == ["clickstream"]  # no pieces left behind
-
-    ingest_bucketed(landing, CLICKSTREAM, known, out, 3)  # re-running replaces, never piles up
-    assert pl.read_parquet(out / "bucket=*" / "*.parquet").height == 3
-
-
-def test_bucketed_ingest_misses_an_id_repeated_on_customers_in_other_buckets(tmp_path):
-    """The documented limit: duplicates are found within a bucket, and C1 and C2 fall in
-    different ones."""
-    _write(tmp_path, "customers", "c.csv", "customer_id,signup_at\nC1,2026-01-01\nC2,2026-01-01\n")
-    _write(
-        tmp_path,
-        "clickstream",
-        "a.csv",
-        "event_id,customer_id,ts,event_type\nE1,C1,2026-02-01,page_view\nE1,C2,2026-02-01,page_view\n",
-    )
-    known = ingest_table(tmp_path, CUSTOMERS).accepted["customer_id"]
-    within_file = ingest_bucketed(tmp_path, CLICKSTREAM, known, tmp_path / "out", 3)
-    assert within_file.accepted == 1  # within one file, ingest_file still catches it
-    _write(
-        tmp_path,
-        "clickstream",
-        "a.csv",
-        "event_id,customer_id,ts,event_type\nE1,C1,2026-02-01,page_view\n",
-    )
-    _write(
-        tmp_path,
-        "clickstream",
-        "b.csv",
-        "event_id,customer_id,ts,event_type\nE1,C2,2026-02-01,page_view\n",
-    )
-    assert ingest_table(tmp_path, CLICKSTREAM, known).accepted.height == 1
-    assert ingest_bucketed(tmp_path, CLICKSTREAM, known, tmp_path / "out", 3).accepted == 2
 
 
 def test_reasons_are_counted_by_kind_even_when_the_value_holds_an_apostrophe():

@@ -88,7 +88,7 @@ def scored_list(
             pl.when(pl.col("risk_tier").is_in(ACTION_TIERS)).then(pl.col(c)).alias(c)
             for c in ACTION_COLUMNS
         )
-        .sort(["value_at_risk", "churn_probability"], descending=True, nulls_last=True)
+        .pipe(by_value_at_risk)
         .select(
             "customer_id",
             "churn_probability",
@@ -105,6 +105,16 @@ def scored_list(
                 "value_at_risk",
             ),
         )
+    )
+
+
+def by_value_at_risk(scored: pl.DataFrame) -> pl.DataFrame:
+    """The list's order: value at risk first, then probability (customers of unknown value)."""
+    return scored.sort(
+        ["value_at_risk", "churn_probability"],
+        descending=True,
+        nulls_last=True,
+        maintain_order=True,
     )
 
 

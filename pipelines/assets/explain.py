@@ -27,6 +27,7 @@ from models.explain.churn_report import headline, render_report
 from models.explain.published_outputs import publish, stamp
 from models.explain.scored_customers import (
     CSV_DATETIME,
+    by_value_at_risk,
     export_list,
     monthly_spend,
     reasons,
@@ -52,6 +53,7 @@ from pipelines.checks import drift, freshness
 from pipelines.config import QualityBounds
 from pipelines.jobs import training_runs
 from pipelines.metadata import figure, preview
+from pipelines.partitions import bucket_keys
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
 OWNERS = ["team:retention"]
@@ -202,30 +204,33 @@ def touchpoint_drivers(
     )
 
 
-@dg.asset(group_name="explain", kinds={"polars"}, owners=OWNERS)
+@dg.asset(
+    group_name="explain",
+    kinds={"polars"},
+    owners=OWNERS,
+    deps=["shap_attributions", "scoring_features"],
+)
 def scored_customers(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
     data_root: DataRoot,
     feature_plan: FeaturePlan,
-    shap_attributions: pl.DataFrame,
-    scoring_features: pl.DataFrame,
     customers: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Every customer not churned by `as_of`: probability, tier, value at risk, top touchpoints and
-    why."""
-    catalogue = settings.catalogue()
-    registry = feature_plan.registry(catalogue)
-    attribution = attribution_of(shap_attributions, registry)
-    scored_rows = scoring_features.join(
-        shap_attributions.select("customer_id"), on="customer_id", how="semi"
-    )
-    values = scored_rows.select(attribution.features).to_numpy().astype(np.float64)
-    top = top_touchpoints(attribution, reason_touchpoints(catalogue))
-    why = reasons(attribution, top, values, {d.name: d for d in registry}, settings.playbook())
-    probability = shap_attributions["churn_probability"].to_numpy()
-    spend = monthly_spend(scored_rows)
-    scored = scored_list(attribution.customer_ids, probability, customers, why, spend)
+    why. Built one customer bucket at a time (a customer's reasons are their own), so memory holds
+    one bucket's SHAP values and features, not every customer's."""
+    parts = [
+        scored_bucket(
+            pl.read_parquet(data_root.asset_file("shap_attributions", bucket)),
+            pl.read_parquet(data_root.asset_file("scoring_features", bucket)),
+            customers,
+            settings,
+            feature_plan,
+        )
+        for bucket in bucket_keys(settings.buckets)
+    ]
+    scored = by_value_at_risk(pl.concat(parts, how="vertical_relaxed"))
     out = data_root.staged_outputs(context.run.run_id)
     # the retention list alone holds real ids; the stored asset keeps the pseudonyms
     listed = scored
@@ -246,6 +251,28 @@ def scored_customers(
             "path": dg.MetadataValue.path(str(out / "scored_customers.csv")),
         },
     )
+
+
+def scored_bucket(
+    shap_attributions: pl.DataFrame,
+    scoring_features: pl.DataFrame,
+    customers: pl.DataFrame,
+    settings: ChurnSettings,
+    feature_plan: FeaturePlan,
+) -> pl.DataFrame:
+    """One bucket's part of the scored list (`models.explain.scored_customers.scored_list`)."""
+    catalogue = settings.catalogue()
+    registry = feature_plan.registry(catalogue)
+    attribution = attribution_of(shap_attributions, registry)
+    scored_rows = scoring_features.join(
+        shap_attributions.select("customer_id"), on="customer_id", how="semi"
+    )
+    values = scored_rows.select(attribution.features).to_numpy().astype(np.float64)
+    top = top_touchpoints(attribution, reason_touchpoints(catalogue))
+    why = reasons(attribution, top, values, {d.name: d for d in registry}, settings.playbook())
+    probability = shap_attributions["churn_probability"].to_numpy()
+    spend = monthly_spend(scored_rows)
+    return scored_list(attribution.customer_ids, probability, customers, why, spend)
 
 
 @dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS)
