@@ -68,9 +68,11 @@ def test_every_per_customer_table_is_bucketed_and_the_deployment_picks_the_backf
             assert graph.get(dg.AssetKey(name)).backfill_policy == policy, (deployment, name)
 
 
-# heavy for now: in the clean-clone run a child's run failed loading every bucket of
-# touchpoint_days before the other child had written its own (issue 14's note)
-@pytest.mark.heavy
+# Each child's run also runs touchpoint_days' checks, which read the buckets stored so far: they
+# once loaded every bucket through the IO manager and failed while the other child had not yet
+# written its own (a cluster's one-bucket backfill runs would have failed the same way).
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_two_buckets_run_at_once_in_two_processes_store_distinct_whole_results(
     tmp_path, monkeypatch
 ):
