@@ -104,7 +104,7 @@ heavy: setup  ## the tests too long for CI: make run killed at several points, t
 	$(BIN)/python -m pytest -m heavy
 
 EVENTS ?=
-bench: setup  ## stage timings on a simulated world of EVENTS events (default 10M) or CUSTOMERS customers; both: the activity per customer follows
+bench: setup  ## make run's Dagster assets on a simulated world of EVENTS events (default 10M) or CUSTOMERS customers (both: the activity follows), then a daily run: seconds and peak memory per step
 	$(BIN)/python -m benchmarks.bench $(if $(EVENTS),--events $(EVENTS)) $(if $(CUSTOMERS),--customers $(CUSTOMERS))
 
 truth: setup  ## the pipeline on 12 worlds with rules drawn from their seeds, scored against each one's future and oracle (~20 min)

@@ -39,17 +39,18 @@ def bootstrap_interval(shap: np.ndarray, rule: FlagRule) -> tuple[np.ndarray, np
 
 
 def still_engaged(
-    customer_ids: list[str], features: pl.DataFrame, cancellations: bool
+    customer_ids: list[str], features: pl.DataFrame | pl.LazyFrame, cancellations: bool
 ) -> np.ndarray | None:
     """Which scored customers are still there to keep: every one a contractual business has not
     seen cancel; in a purchase-only business, those with a touch in the last 30 days. A lapsed
     buyer's risk is its silence, spread over every touchpoint it no longer visits, and would name
     the touchpoints most customers visit most often (on a drawn purchase-only world the newsletter
     came first, a third of the total, ahead of the checkout errors that drove customers away).
-    None: everyone (contractual, or no activity feature to tell)."""
-    if cancellations or ACTIVE_DAYS not in features.columns:
+    None: everyone (contractual, or no activity feature to tell). Reads two columns of the
+    features, which may be a lazy scan of them."""
+    if cancellations or ACTIVE_DAYS not in features.lazy().collect_schema():
         return None
-    active = features.select("customer_id", engaged=pl.col(ACTIVE_DAYS) > 0)
+    active = features.lazy().select("customer_id", engaged=pl.col(ACTIVE_DAYS) > 0).collect()
     rows = pl.DataFrame({"customer_id": customer_ids}).join(
         active, on="customer_id", how="left", maintain_order="left"
     )

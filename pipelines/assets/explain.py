@@ -176,7 +176,7 @@ def touchpoint_drivers(
     data_root: DataRoot,
     feature_plan: FeaturePlan,
     shap_attributions: pl.DataFrame,
-    scoring_features: pl.DataFrame,
+    scoring_features: pl.LazyFrame,
     customers: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Which touchpoints drive abandonment across the scored customers who are still there, and
