@@ -114,12 +114,11 @@ def hold_back_last_day(world_landing: Path, root: Path) -> Path:
 
 
 def step_rows(instance: Any, run_ids: list[str], memory: MemorySampler) -> list[dict[str, Any]]:
-    """One row per step of every run: its job, step, seconds and peak resident GiB."""
+    """One row per step of every run: the step, its seconds and its peak resident GiB."""
     import dagster as dg
 
     rows = []
     for run_id in run_ids:
-        job = instance.get_run_by_id(run_id).job_name
         started: dict[str, float] = {}
         for entry in instance.all_logs(run_id):
             event = entry.dagster_event
@@ -134,7 +133,6 @@ def step_rows(instance: Any, run_ids: list[str], memory: MemorySampler) -> list[
                 begin = started[entry.step_key]
                 rows.append(
                     {
-                        "job": job,
                         "step": entry.step_key,
                         "seconds": round(entry.timestamp - begin, 2),
                         "peak_rss_gb": round(memory.peak(begin, entry.timestamp), 2),
