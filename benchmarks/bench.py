@@ -82,6 +82,11 @@ class MemorySampler:
             self._stop.set()
             self._thread.join()
 
+    def at(self, moment: float) -> float:
+        """The last sample taken at or before `moment` (the first one, before any)."""
+        before = [gb for t, gb in self.samples if t <= moment]
+        return before[-1] if before else (self.samples[0][1] if self.samples else 0.0)
+
     def peak(self, start: float, end: float) -> float:
         """The highest sample from one interval before `start` to one after `end`: a step
         shorter than the interval still gets the samples either side of it."""
@@ -114,7 +119,9 @@ def hold_back_last_day(world_landing: Path, root: Path) -> Path:
 
 
 def step_rows(instance: Any, run_ids: list[str], memory: MemorySampler) -> list[dict[str, Any]]:
-    """One row per step of every run: the step, its seconds and its peak resident GiB."""
+    """One row per step of every run: the step, its seconds, its peak resident GiB and how far
+    that peak rose above the resident set the step started with (what the step itself held, not
+    what earlier steps left allocated)."""
     import dagster as dg
 
     rows = []
@@ -131,24 +138,28 @@ def step_rows(instance: Any, run_ids: list[str], memory: MemorySampler) -> list[
                 dg.DagsterEventType.STEP_FAILURE,
             ):
                 begin = started[entry.step_key]
+                peak = memory.peak(begin, entry.timestamp)
                 rows.append(
                     {
                         "step": entry.step_key,
                         "seconds": round(entry.timestamp - begin, 2),
-                        "peak_rss_gb": round(memory.peak(begin, entry.timestamp), 2),
+                        "peak_rss_gb": round(peak, 2),
+                        "rise_gb": round(max(peak - memory.at(begin), 0.0), 2),
                     }
                 )
     return rows
 
 
 def by_step(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Seconds summed and the highest peak per step (the ingest steps run once per file)."""
+    """Seconds summed, and the highest peak and rise, per step (the ingest steps run once per
+    file)."""
     steps: dict[str, dict[str, float]] = defaultdict(lambda: {"runs": 0, "seconds": 0.0})
     for row in rows:
         step = steps[row["step"]]
         step["runs"] += 1
         step["seconds"] = round(step["seconds"] + row["seconds"], 2)
         step["peak_rss_gb"] = max(step.get("peak_rss_gb", 0.0), row["peak_rss_gb"])
+        step["rise_gb"] = max(step.get("rise_gb", 0.0), row["rise_gb"])
     return dict(steps)
 
 
@@ -194,14 +205,15 @@ def table(result: dict[str, Any]) -> str:
         f"{daily['wall_s']:.0f}s ({result['daily_vs_full']:.0%}); peak RSS "
         f"{result['peak_rss_gb']:.2f} GiB",
         "",
-        "| step | runs | full s | full peak GiB | daily s | daily peak GiB |",
-        "|---|---|---|---|---|---|",
+        "| step | runs | full s | full peak GiB | full rise GiB | daily s | daily peak GiB |",
+        "|---|---|---|---|---|---|---|",
     ]
     for step, figures in full["steps"].items():
         again = daily["steps"].get(step, {})
         lines.append(
             f"| {step} | {figures['runs']:.0f} | {figures['seconds']:.1f} | "
-            f"{figures['peak_rss_gb']:.2f} | {again.get('seconds', 0.0):.1f} | "
+            f"{figures['peak_rss_gb']:.2f} | {figures['rise_gb']:.2f} | "
+            f"{again.get('seconds', 0.0):.1f} | "
             f"{again.get('peak_rss_gb', 0.0):.2f} |"
         )
     return "\n".join(lines)

@@ -47,6 +47,7 @@ def test_bench_runs_the_assets_and_a_daily_run(tmp_path):
     assert result["buckets"] == 2 and result["events"] > 100_000
     per_bucket = ("touchpoint_days", "training_snapshots", "scoring_features", "shap_attributions")
     assert all(full["steps"][step]["peak_rss_gb"] > 0 for step in per_bucket)
+    assert all(0 <= s["rise_gb"] <= s["peak_rss_gb"] for s in full["steps"].values())
     assert full["steps"]["churn_model"]["seconds"] > 0
     assert 0 < full["model"]["backtest_roc_auc"] <= 1
     # every landing file ingested once; the daily run reads the one new file alone
