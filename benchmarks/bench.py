@@ -179,7 +179,7 @@ def timed_run(
         failures = [e.message for e in result.get_step_failure_events()]
         raise RuntimeError(f"the {label} failed: {failures}")
     # the file ingestion runs too, which run_all does not return when they succeed
-    run_ids = [r for r in instance.get_run_ids() if r not in earlier]
+    run_ids = [r for r in reversed(instance.get_run_ids()) if r not in earlier]  # oldest first
     rows = step_rows(instance, run_ids, memory)
     print(f"{label}: {len(run_ids)} runs in {seconds:.1f}s", flush=True)
     model = (
