@@ -2,12 +2,14 @@
 customer; and, with --dask, what training on 1- and 2-worker LocalClusters gives against it
 (one worker should give the in-process booster byte for byte: the boosters' hashes are compared).
 
-    .venv/bin/python -m benchmarks.bench --events 10000000 --customers 100000 --repeats 1
+    .venv/bin/python -m benchmarks.bench --events 10000000 --customers 100000 \
+        --max-training-rows 100000000
     .venv/bin/python -m benchmarks.sample_cost [--fractions 0.5 0.25] [--seeds 1 2 3] [--dask]
         [--workers 1 2]
 
-Reads the stacked training snapshots the bench wrote (`--snapshots`), splits them as the bench does
-(fit on all cutoffs but the last two, stop early on the next, judge the newest: `time_split`),
+Reads the training snapshots of the bench's pipeline run (`--snapshots`; every customer's, with a
+budget above their rows), splits them by time (fit on all cutoffs but the last two, stop early on
+the next, judge the newest: `time_split`),
 trains with the default `TrainConfig` on every customer, then on `customer_sample`s of the fit and
 validation cutoffs holding each fraction of their rows, one per seed. Every model is judged on the
 whole newest cutoff, so the AUCs compare. Prints a table and writes JSON (`--out`).
@@ -34,7 +36,9 @@ from models.training.evaluate import classification_metrics
 from models.training.train import TimeSplit, TrainConfig, fit_booster, time_split
 
 HERE = Path(__file__).resolve().parent
-SNAPSHOTS = HERE / ".data" / "world_100000_spw0.136" / "work" / "snapshots" / "*.parquet"
+SNAPSHOTS = (
+    HERE / ".data" / "world_100000_spw0.136" / "pipeline" / "assets" / "training_snapshots" / "*"
+)
 SEED = 42  # the model's seed, as the bench's; the sample seeds are --seeds
 NOT_FEATURES = ("customer_id", "cutoff", "churned")
 
