@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from features.families import is_theme_feature
+from features.feature import FeatureDef
 from features.feature_plan import FeaturePlan
 from features.ingest.contract import CUSTOMERS
 from features.ingest.pseudonyms import real_ids, with_real_ids
@@ -24,6 +25,7 @@ from features.voice.referrals import (
 from models.calibration import CalibratedModel
 from models.explain.attribution import attribution_of, reason_touchpoints, top_touchpoints
 from models.explain.churn_report import headline, render_report
+from models.explain.playbook import Playbook
 from models.explain.published_outputs import publish, stamp
 from models.explain.scored_customers import (
     CSV_DATETIME,
@@ -220,13 +222,16 @@ def scored_customers(
     """Every customer not churned by `as_of`: probability, tier, value at risk, top touchpoints and
     why. Built one customer bucket at a time (a customer's reasons are their own), so memory holds
     one bucket's SHAP values and features, not every customer's."""
+    catalogue = settings.catalogue()
+    registry, playbook = feature_plan.registry(catalogue), settings.playbook()
     parts = [
         scored_bucket(
             pl.read_parquet(data_root.asset_file("shap_attributions", bucket)),
             pl.read_parquet(data_root.asset_file("scoring_features", bucket)),
             customers,
-            settings,
-            feature_plan,
+            registry,
+            reason_touchpoints(catalogue),
+            playbook,
         )
         for bucket in bucket_keys(settings.buckets)
     ]
@@ -257,19 +262,19 @@ def scored_bucket(
     shap_attributions: pl.DataFrame,
     scoring_features: pl.DataFrame,
     customers: pl.DataFrame,
-    settings: ChurnSettings,
-    feature_plan: FeaturePlan,
+    registry: list[FeatureDef],
+    touchpoints: list[str],
+    playbook: Playbook,
 ) -> pl.DataFrame:
-    """One bucket's part of the scored list (`models.explain.scored_customers.scored_list`)."""
-    catalogue = settings.catalogue()
-    registry = feature_plan.registry(catalogue)
+    """One bucket's part of the scored list (`models.explain.scored_customers.scored_list`); the
+    registry, the touchpoints a reason may name and the playbook are the whole run's."""
     attribution = attribution_of(shap_attributions, registry)
     scored_rows = scoring_features.join(
         shap_attributions.select("customer_id"), on="customer_id", how="semi"
     )
     values = scored_rows.select(attribution.features).to_numpy().astype(np.float64)
-    top = top_touchpoints(attribution, reason_touchpoints(catalogue))
-    why = reasons(attribution, top, values, {d.name: d for d in registry}, settings.playbook())
+    top = top_touchpoints(attribution, touchpoints)
+    why = reasons(attribution, top, values, {d.name: d for d in registry}, playbook)
     probability = shap_attributions["churn_probability"].to_numpy()
     spend = monthly_spend(scored_rows)
     return scored_list(attribution.customer_ids, probability, customers, why, spend)
