@@ -22,8 +22,6 @@ from features.feature_plan import FeaturePlan
 from features.labels import churn_labels, population
 from features.purchases import purchase_table
 from features.touchpoint_days import require_midnight, tag_support, tag_surveys
-from features.voice.bands import TICKET, answer_band
-from features.voice.themes import Theme, assign_themes
 from features.windows import CUTOFF, window_table
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -57,25 +55,28 @@ def feature_sources(
     support: pl.DataFrame,
     surveys: pl.DataFrame,
     catalogue: Catalogue,
-    voice: tuple[Theme, ...] = (),
+    themes: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Source tables keyed as the registry names them: tickets tagged with their touchpoint and
     whether they switched channel, answers tagged and in time order (survey features take the last
-    answers of each group), both with the theme of what the customer wrote (`voice`). Flags,
-    order and themes only look at the row itself and earlier rows, so they hold at any cutoff."""
+    answers of each group), both with the theme of what the customer wrote: `themes` holds
+    (source, id, theme) per text (`features.voice.themes.text_themes`, asset `text_themes`); without
+    it no text has a theme. Flags, order and themes only look at the row itself and earlier rows,
+    so they hold at any cutoff."""
     tickets = support_with_switches(tag_support(support, catalogue).lazy()).collect()
     answers = tag_surveys(surveys, catalogue).sort("ts", maintain_order=True)
-    tickets = tickets.with_columns(_themes(tickets, pl.lit(TICKET), "text", voice))
-    answers = answers.with_columns(_themes(answers, answer_band(), "comment", voice))
+    tickets = _with_themes(tickets, "support", "ticket_id", themes)
+    answers = _with_themes(answers, "surveys", "response_id", themes)
     return {"customers": customers, "days": days, "support": tickets, "surveys": answers}
 
 
-def _themes(frame: pl.DataFrame, band: pl.Expr, text: str, voice: tuple[Theme, ...]) -> pl.Series:
-    """The theme of each row's text (null where there is none: a table without the column)."""
-    written = pl.col(text) if text in frame.columns else pl.lit(None, dtype=pl.String)
-    return assign_themes(
-        frame.select("touchpoint", band.alias("band"), written.alias("text")), voice
-    )
+def _with_themes(
+    frame: pl.DataFrame, source: str, id_column: str, themes: pl.DataFrame | None
+) -> pl.DataFrame:
+    if themes is None:
+        return frame.with_columns(theme=pl.lit(None, dtype=pl.String))
+    mine = themes.filter(pl.col("source") == source).select(pl.col("id").alias(id_column), "theme")
+    return frame.join(mine, on=id_column, how="left", maintain_order="left")
 
 
 def cutoff_tables(

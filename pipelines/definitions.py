@@ -15,13 +15,14 @@ landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file
        -> scoring_features (checks: feature_null_rates, feature_drift vs training)
             -> shap_attributions (the model the gate passed, else the champion)
                  -> touchpoint_drivers, scored_customers -> churn_report
-       -> voice_themes (what customers wrote, as themes per touchpoint and band) -> churn_report
+       -> text_themes (each comment's and ticket's theme) -> training_snapshots, scoring_features,
+            voice_themes (what customers wrote, as themes per touchpoint and band) -> churn_report
                       -> published_outputs (outputs/ switched to this run's set in one rename)
                            -> champion (the alias moved, last, so a killed run promotes nothing)
 
-The per-customer tables (clickstream, support, surveys, touchpoint_days, training_snapshots,
-scoring_features, shap_attributions) have one partition per customer bucket (ChurnSettings.buckets,
-`pipelines/partitions.py`); the rest read every bucket.
+The per-customer tables (clickstream, support, surveys, touchpoint_days, text_themes,
+training_snapshots, scoring_features, shap_attributions) have one partition per customer bucket
+(ChurnSettings.buckets, `pipelines/partitions.py`); the rest read every bucket.
 
 Automation: `daily_scoring_schedule` (scored list with the champion), `weekly_retraining_schedule`
 (a new challenger), `landing_files_sensor` (new files); all off by default locally. Resources and
@@ -74,6 +75,7 @@ def build_definitions(
             *dg.load_assets_from_modules([ingest, feature_tables, model, voice, explain]),
             *ingest.bucketed_assets(*buckets),
             *feature_tables.bucketed_assets(*buckets),
+            voice.text_themes_asset(*buckets),
             explain.shap_attributions_asset(*buckets),
         ],
         asset_checks=dg.load_asset_checks_from_modules([checks, model]),

@@ -41,6 +41,7 @@ BUCKETED = (
     "support",
     "surveys",
     "touchpoint_days",
+    "text_themes",
     "training_snapshots",
     "scoring_features",
     "shap_attributions",

@@ -19,7 +19,14 @@ from features.voice.referrals import (
     referrals_by_month,
     referred_churn,
 )
-from features.voice.themes import DOCUMENT_SCHEMA, assign_themes, fit_themes, theme_table
+from features.voice.themes import (
+    DOCUMENT_SCHEMA,
+    assign_themes,
+    fit_themes,
+    text_themes,
+    theme_table,
+    themes_fingerprint,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # (planted theme's words, ways to write it) in three languages
@@ -149,6 +156,31 @@ def test_a_texts_theme_depends_on_its_own_words_only():
     other = _docs(["the parcel arrived late"], touchpoint="checkout")
     assert assign_themes(other, themes).item() is None
     assert assign_themes(_docs(["zzz qqq"]), themes).item() is None
+
+
+def test_a_days_run_assigns_only_new_or_changed_texts_and_matches_assigning_all():
+    docs, _ = _planted_corpus()
+    themes = fit_themes(docs)
+    everything = text_themes(docs, themes)
+    assert everything["theme"].to_list() == assign_themes(docs, themes).to_list()
+    # yesterday's texts, one of which has changed since (a file landed again with a new text)
+    yesterday = text_themes(docs.head(docs.height - 5), themes)
+    changed = docs.with_columns(
+        text=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("zzz qqq")).otherwise("text")
+    )
+    today = text_themes(changed, themes, yesterday)
+    by_id = dict(zip(today["id"], today["theme"], strict=True))
+    fresh = text_themes(changed, themes)
+    assert by_id == dict(zip(fresh["id"], fresh["theme"], strict=True))
+    assert by_id[changed["id"][0]] is None
+    # a stored theme is reused, not recomputed: a marked one survives
+    marked = yesterday.with_columns(theme=pl.lit("marked"))
+    reused = text_themes(changed, themes, marked)
+    assert (reused["theme"] == "marked").sum() == docs.height - 6
+    # the fingerprint tells themes apart and survives their stored form
+    assert themes_fingerprint(themes) != themes_fingerprint(themes[1:])
+    stored = tuple(type(t).from_json(t.to_json()) for t in themes)
+    assert themes_fingerprint(stored) == themes_fingerprint(themes)
 
 
 def test_themes_learn_only_from_texts_before_the_fit_cutoff():

@@ -188,15 +188,16 @@ def bucket_sources(
     catalogue: Catalogue,
     keep: pl.Expr | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """One bucket's feature sources: its customers, customer-days, tickets and answers; only
-    those of the customers `keep` is true for, when given (the training sample)."""
+    """One bucket's feature sources: its customers, customer-days, tickets and answers with their
+    texts' themes; only those of the customers `keep` is true for, when given (the training
+    sample)."""
     keep = pl.lit(True) if keep is None else keep
     mine = customers.filter(customer_bucket(pl.col("customer_id"), buckets) == int(bucket), keep)
-    days, support, surveys = (
+    days, support, surveys, themes = (
         pl.scan_parquet(data_root.asset_file(t, bucket)).filter(keep).collect()
-        for t in ("touchpoint_days", "support", "surveys")
+        for t in ("touchpoint_days", "support", "surveys", "text_themes")
     )
-    return feature_sources(mine, days, support, surveys, catalogue, plan.features.voice)
+    return feature_sources(mine, days, support, surveys, catalogue, themes)
 
 
 def _training_snapshots(
@@ -206,11 +207,11 @@ def _training_snapshots(
         name="training_snapshots",
         partitions_def=partitions,
         backfill_policy=policy,
-        deps=["touchpoint_days", "support", "surveys"],
+        deps=["touchpoint_days", "support", "surveys", "text_themes"],
         group_name="features",
         kinds={"polars"},
         owners=OWNERS,
-        code_version="3",
+        code_version="4",
     )
     def training_snapshots(
         context: dg.AssetExecutionContext,
@@ -261,11 +262,11 @@ def _scoring_features(
         name="scoring_features",
         partitions_def=partitions,
         backfill_policy=policy,
-        deps=["touchpoint_days", "support", "surveys"],
+        deps=["touchpoint_days", "support", "surveys", "text_themes"],
         group_name="features",
         kinds={"polars"},
         owners=OWNERS,
-        code_version="2",
+        code_version="3",
     )
     def scoring_features(
         context: dg.AssetExecutionContext,
