@@ -24,7 +24,7 @@ from features.catalogue import Catalogue
 from features.feature import FeatureDef
 from features.touchpoint_days import DAY, LAST_TOUCH, PURCHASES, latest_touch, touches_column
 from features.training_sample import in_sample
-from features.voice.themes import Theme, documents, fit_themes
+from features.voice.themes import Theme, corpus_fingerprint, documents, fit_themes
 
 Frame = pl.DataFrame | pl.LazyFrame
 
@@ -52,6 +52,8 @@ class FeatureSet:
     # what customers wrote, as themes (features.voice.themes): the disappointment and ticket themes
     # become features, every theme is read by the voice_themes asset
     voice: tuple[Theme, ...] = ()
+    # the fingerprint of the texts the themes were fitted on (`corpus_fingerprint`)
+    voice_corpus: str | None = None
 
     def registry(self, catalogue: Catalogue, horizon_days: int) -> list[FeatureDef]:
         return build_registry(
@@ -122,6 +124,7 @@ class FeaturePlan:
             "purchases": self.features.purchases,
             "monthly_value": self.features.monthly_value,
             "voice": [t.to_json() for t in self.features.voice],
+            "voice_corpus": self.features.voice_corpus,
         }
 
     @classmethod
@@ -139,6 +142,7 @@ class FeaturePlan:
                 purchases=bool(data["purchases"]),
                 monthly_value=bool(data["monthly_value"]),
                 voice=tuple(Theme.from_json(t) for t in data.get("voice", [])),
+                voice_corpus=data.get("voice_corpus"),
             ),
             catalogue=data["catalogue"],
             labelled=tuple(when(c) for c in data["labelled_cutoffs"]),
@@ -158,12 +162,14 @@ def plan_features(
     horizon_days: int,
     max_cutoffs: int,
     as_of: datetime | None = None,
+    earlier: FeaturePlan | None = None,
 ) -> FeaturePlan:
     """The plan for these tables: `as_of` (default: the latest moment they know about), the
     newest `max_cutoffs` monthly cutoffs whose `horizon_days` label window is complete, and the
     features they support, with the themes of what customers wrote before the newest labelled
     cutoff (before `as_of` without one): the model is judged at that cutoff, so its themes hold
-    nothing written after it, and every run within a month draws the same themes.
+    nothing written after it, and every run within a month draws the same themes. They are the
+    `earlier` plan's when it fitted them on the same texts (`corpus_fingerprint`).
 
     Reads a few columns and sums of the event tables and customer-days, so they can be lazy scans
     of every bucket: the plan never holds a whole table."""
@@ -180,12 +186,19 @@ def plan_features(
     except NotEnoughHistory as err:
         problem = str(err)
     texts = documents(surveys, support, catalogue)
-    voice = fit_themes(texts, before=labelled[-1] if labelled else as_of)
+    before = labelled[-1] if labelled else as_of
+    corpus = corpus_fingerprint(texts, before)
+    voice = (
+        earlier.features.voice
+        if earlier is not None and earlier.features.voice_corpus == corpus
+        else fit_themes(texts, before)
+    )
+    features = feature_set(customers, days, support, surveys, catalogue)
     return FeaturePlan(
         as_of=as_of,
         horizon_days=horizon_days,
         scoring_cutoff=scoring_cutoff(as_of),
-        features=replace(feature_set(customers, days, support, surveys, catalogue), voice=voice),
+        features=replace(features, voice=voice, voice_corpus=corpus),
         catalogue=catalogue.fingerprint,
         labelled=labelled,
         training_problem=problem,

@@ -32,6 +32,8 @@ PURCHASES = "purchases"
 PURCHASE_VALUE = "purchase_value"  # what the day's purchases were worth (the clicks' `value`)
 # checkouts started that day beyond that day's purchases
 ABANDONED_CHECKOUTS = "abandoned_checkouts"
+# checkouts started that day: kept so that two folds of one day add up (`merge_days`)
+CHECKOUT_STARTS = "checkout_starts"
 # the day's latest touch, packed: (microseconds << 9) | (touchpoint code << 1) | was an exit intent
 LAST_TOUCH = "last_touch"
 # what the labels, the plan's dates and the baselines read of the customer-days: a few narrow
@@ -273,8 +275,9 @@ def last_touch_at(packed: pl.Expr) -> pl.Expr:
 
 
 def day_columns(catalogue: Catalogue) -> list[pl.Expr]:
-    """Per customer and day: touches per touchpoint, friction counts, purchases, abandoned checkouts
-    and the latest touch. Plain sums and one maximum: the streaming engine's fast path."""
+    """Per customer and day: touches per touchpoint, friction counts, purchases, checkouts started
+    and the latest touch. Plain sums and one maximum: the streaming engine's fast path, and two
+    folds of parts of a day's events merge into the fold of all of them (`merge_days`)."""
     event = pl.col("event_type")
     columns = [
         (pl.col("touchpoint") == name).sum().alias(touches_column(name))
@@ -288,17 +291,21 @@ def day_columns(catalogue: Catalogue) -> list[pl.Expr]:
         + pl.col("touchpoint").to_physical().cast(pl.Int64) * 2
         + (event == "exit_intent").cast(pl.Int64)
     )
-    purchases = (event == "purchase").sum()
     value = pl.when(event == "purchase").then(pl.col("value")).otherwise(0.0).fill_null(0.0)
-    checkouts = (event == "checkout_start").sum().cast(pl.Int64)
-    abandoned = (checkouts - purchases.cast(pl.Int64)).clip(lower_bound=0).cast(pl.UInt32)
     return [
         *columns,
-        purchases.alias(PURCHASES),
+        (event == "purchase").sum().alias(PURCHASES),
         value.sum().alias(PURCHASE_VALUE),
-        abandoned.alias(ABANDONED_CHECKOUTS),
+        (event == "checkout_start").sum().alias(CHECKOUT_STARTS),
         packed.max().alias(LAST_TOUCH),
     ]
+
+
+def _with_abandoned(days: pl.DataFrame) -> pl.DataFrame:
+    abandoned = pl.col(CHECKOUT_STARTS).cast(pl.Int64) - pl.col(PURCHASES).cast(pl.Int64)
+    return days.with_columns(
+        abandoned.clip(lower_bound=0).cast(pl.UInt32).alias(ABANDONED_CHECKOUTS)
+    )
 
 
 def fold_touchpoint_days(
@@ -310,11 +317,32 @@ def fold_touchpoint_days(
     """One row per customer and day with any touch, in one streaming pass over the events (the
     inputs may be lazy scans of Parquet files)."""
     touches = touch_events(clickstream, support, surveys, catalogue, friction_pairs(catalogue))
-    return (
+    days = (
         touches.group_by("customer_id", pl.col("ts").dt.truncate("1d").alias(DAY))
         .agg(day_columns(catalogue))
         .collect(engine="streaming")
     )
+    return _with_abandoned(days)
+
+
+def merge_days(days: pl.DataFrame) -> pl.DataFrame:
+    """Day rows of folds of different events (a day's clicks that arrived in two files) as one row
+    per customer and day, as one fold of all those events gives: counts add up, the last touch is
+    the latest, and the abandoned checkouts follow from the day's checkouts and purchases."""
+    keys = ["customer_id", DAY]
+    summed = [c for c in days.columns if c not in (*keys, LAST_TOUCH, ABANDONED_CHECKOUTS)]
+    merged = days.group_by(keys).agg(pl.col(summed).sum(), pl.col(LAST_TOUCH).max())
+    return _with_abandoned(merged.select(days.drop(ABANDONED_CHECKOUTS).columns))
+
+
+def by_month(days: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Day rows by the month of their day (YYYY-MM): the pieces a customer bucket's days are kept
+    in, so a day's new events rewrite one month, not the year."""
+    month = pl.col(DAY).dt.strftime("%Y-%m").alias("_month")
+    return {
+        str(m): part.drop("_month")
+        for (m,), part in days.with_columns(month).partition_by("_month", as_dict=True).items()
+    }
 
 
 def latest_touch(days: pl.DataFrame | pl.LazyFrame) -> datetime | None:

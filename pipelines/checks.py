@@ -54,7 +54,7 @@ from features.windows import WINDOWS_DAYS
 from models.drift import drift_table, shared_numeric_features
 from pipelines.config import QualityBounds
 from pipelines.metadata import figure, preview
-from pipelines.partitions import stored_files, stored_table
+from pipelines.partitions import stored_buckets, stored_files, stored_table
 from pipelines.resources import ChurnSettings, DataRoot
 
 LABEL = "churned"
@@ -74,8 +74,8 @@ def _schema_check(contract: TableContract) -> dg.AssetChecksDefinition:
     def _check(data_root: DataRoot, settings: ChurnSettings) -> dg.AssetCheckResult:
         found = (
             p
-            for path in stored_files(data_root, contract.name, settings.buckets)
-            for p in schema_problems(pl.read_parquet(path), contract)
+            for files in stored_buckets(data_root, contract.name, settings.buckets)
+            for p in schema_problems(pl.read_parquet(files), contract)
         )
         problems = list(dict.fromkeys(found))
         return dg.AssetCheckResult(
@@ -159,9 +159,9 @@ def _before_signup_check(contract: TableContract) -> dg.AssetChecksDefinition:
         data_root: DataRoot, settings: ChurnSettings, customers: pl.DataFrame
     ) -> dg.AssetCheckResult:
         rows, early, examples = 0, 0, []
-        for path in stored_files(data_root, contract.name, settings.buckets):
+        for files in stored_buckets(data_root, contract.name, settings.buckets):
             columns = [contract.id_column, "customer_id", EVENT_TIME[contract.name]]
-            frame = pl.read_parquet(path, columns=columns)
+            frame = pl.read_parquet(files, columns=columns)
             found = before_signup(frame, customers, contract.name)
             rows, early = rows + frame.height, early + found.height
             examples += found[contract.id_column].head(5 - len(examples)).to_list()

@@ -61,17 +61,25 @@ def bucket_partitions(buckets: int) -> dg.StaticPartitionsDefinition:
 def bucketed_table(data_root: DataRoot, asset: str, buckets: int) -> pl.LazyFrame:
     """Every bucket of a bucketed asset's stored table, as one scan (for notebooks, benchmarks and
     tests; assets read it through their IO manager, `FrameStore`)."""
-    return pl.scan_parquet([data_root.asset_file(asset, key) for key in bucket_keys(buckets)])
+    files = {key: data_root.bucket_files(asset, key) for key in bucket_keys(buckets)}
+    if missing := [key for key, found in files.items() if not found]:
+        raise FileNotFoundError(f"{asset} lacks buckets {missing[:3]}: materialize them first")
+    return pl.scan_parquet([f for found in files.values() for f in found])
+
+
+def stored_buckets(data_root: DataRoot, asset: str, buckets: int) -> list[list[Path]]:
+    """The files of each bucket of a validated or derived table stored now (a run over some buckets
+    sees the others as they were last written; `DataRoot.bucket_files`), or the one file of an
+    unpartitioned table."""
+    if asset not in BUCKETED:
+        return [[data_root.table_file(asset)]]
+    stored = [data_root.bucket_files(asset, key) for key in bucket_keys(buckets)]
+    return [files for files in stored if files]
 
 
 def stored_files(data_root: DataRoot, asset: str, buckets: int) -> list[Path]:
-    """The files a validated or derived table is stored in now: each stored bucket of a bucketed
-    asset (a run over some buckets sees the others as they were last written), or the one file of
-    an unpartitioned table."""
-    if asset not in BUCKETED:
-        return [data_root.table_file(asset)]
-    files = [data_root.asset_file(asset, key) for key in bucket_keys(buckets)]
-    return [f for f in files if f.exists()]
+    """`stored_buckets`' files, one list."""
+    return [f for files in stored_buckets(data_root, asset, buckets) for f in files]
 
 
 def stored_table(data_root: DataRoot, asset: str, buckets: int) -> pl.LazyFrame:

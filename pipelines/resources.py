@@ -19,6 +19,23 @@ from models.explain.touchpoint_drivers import FlagRule
 from models.tracking import Tracking
 from pipelines.metadata import column_schema
 
+# a bucket kept as pieces lists them here when their names alone do not say which are current
+MANIFEST = "manifest.json"
+
+
+def bucket_files(assets: Path, asset: str, bucket: str) -> list[Path]:
+    """The files holding one stored bucket of a bucketed asset under `assets`: the pieces in its
+    folder <asset>/<bucket>/ (an event table's one per landing file, the customer-days' one per
+    month, which its manifest lists), or its one file <asset>/<bucket>.parquet; none when the
+    bucket is not stored."""
+    folder = assets / asset / bucket
+    if (folder / MANIFEST).is_file():
+        return [folder / name for name in json.loads((folder / MANIFEST).read_text())["pieces"]]
+    if folder.is_dir():
+        return sorted(folder.glob("*.parquet"))
+    single = assets / asset / f"{bucket}.parquet"
+    return [single] if single.is_file() else []
+
 
 class DataRoot(dg.ConfigurableResource):
     """The data root: landing/ (inputs), outputs/ (for retention teams), the pipeline's folders."""
@@ -59,6 +76,19 @@ class DataRoot(dg.ConfigurableResource):
         it."""
         return Path(self.path) / "assets" / f"{asset}.parquet"
 
+    def value_file(self, asset: str) -> Path:
+        """Where FrameStore keeps an unpartitioned asset's JSON value (the feature plan, the
+        model's record): what an asset reads of its own last materialization."""
+        return Path(self.path) / "assets" / f"{asset}.json"
+
+    def bucket_files(self, asset: str, bucket: str) -> list[Path]:
+        """The files one stored bucket of a bucketed asset is in (`bucket_files`)."""
+        return bucket_files(Path(self.path) / "assets", asset, bucket)
+
+    def bucket_folder(self, asset: str, bucket: str) -> Path:
+        """Where a bucket kept as pieces keeps them: <data root>/assets/<asset>/<bucket>/."""
+        return Path(self.path) / "assets" / asset / bucket
+
     def write_bucket(self, asset: str, partition: str, frame: pl.DataFrame) -> None:
         """Store one bucket's rows of a bucketed asset where `asset_file` and `FrameStore` read
         them."""
@@ -73,9 +103,9 @@ class DataRoot(dg.ConfigurableResource):
         return Path(self.path) / "assets" / f"{table}_files" / key / f"buckets={buckets}"
 
     def bucket_quarantine(self, table: str, bucket: str) -> Path:
-        """One bucket's rows quarantined across files (an id already seen in an earlier file, an
-        unknown customer)."""
-        return Path(self.path) / "quarantine" / f"{table}_buckets" / f"{bucket}.parquet"
+        """The folder of one bucket's rows quarantined across files (an id already seen in an
+        earlier file, an unknown customer): one <piece>.parquet per file that had any."""
+        return Path(self.path) / "quarantine" / f"{table}_buckets" / bucket
 
     def file_quarantine(self, table: str, key: str) -> Path:
         """Where one event file's (one partition's) quarantined rows are kept."""
@@ -203,9 +233,8 @@ class FrameStore(dg.ConfigurableIOManager):
 
     Partitioned assets (customer buckets, landing files) write their own files and store nothing
     here: one run may hold many partitions, and an IO manager stores one value per step. An
-    unpartitioned asset reading a bucketed table gets its buckets' files
-    (<asset>/<bucket>.parquet, `DataRoot.asset_file`) as one frame, or one lazy scan when the
-    input is annotated `pl.LazyFrame`.
+    unpartitioned asset reading a bucketed table gets its buckets' files (`bucket_files`) as one
+    frame, or one lazy scan when the input is annotated `pl.LazyFrame`.
     dagster-polars does not work with polars 2 (see shared/STACK.md); this is all we need of it.
     """
 
@@ -258,12 +287,14 @@ class FrameStore(dg.ConfigurableIOManager):
             return self._load(context.asset_key, as_type)
         keys = sorted(context.asset_partition_keys)
         if as_type in (pl.DataFrame, pl.LazyFrame):
-            files = [self._path(context.asset_key, ".parquet", key) for key in keys]
-            if missing := [str(f) for f in files if not f.exists()]:
+            asset = "/".join(context.asset_key.path)
+            stored = {key: bucket_files(Path(self.base_dir), asset, key) for key in keys}
+            if missing := [key for key, found in stored.items() if not found]:
                 raise FileNotFoundError(
-                    f"{context.asset_key.to_user_string()} lacks buckets {missing[:3]}: "
-                    "materialize every bucket of it first"
+                    f"{context.asset_key.to_user_string()} lacks buckets {missing[:3]} in "
+                    f"{Path(self.base_dir, asset)}: materialize every bucket of it first"
                 )
+            files = [f for found in stored.values() for f in found]
             scan = pl.scan_parquet(files)
             return scan if as_type is pl.LazyFrame else scan.collect()
         raise TypeError(

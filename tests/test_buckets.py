@@ -22,7 +22,8 @@ from features.touchpoint_days import DAY, fold_touchpoint_days
 from pipelines.cli import run_all
 from pipelines.config import SETTINGS_FILE
 from pipelines.definitions import build_definitions
-from pipelines.partitions import BUCKETED, bucket_keys
+from pipelines.partitions import BUCKETED, bucket_keys, bucketed_table
+from pipelines.resources import DataRoot
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = WorldConfig(customers=600, seed=5, end=datetime(2026, 11, 2, tzinfo=UTC))
@@ -108,10 +109,8 @@ def test_two_buckets_run_at_once_in_two_processes_store_distinct_whole_results(
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_materialized_partitions(dg.AssetKey("touchpoint_days")) == {"00", "01"}
-    stored = {
-        b: pl.read_parquet(data_root / "assets" / "touchpoint_days" / f"{b}.parquet")
-        for b in ("00", "01")
-    }
+    root = DataRoot(path=str(data_root))
+    stored = {b: pl.read_parquet(root.bucket_files("touchpoint_days", b)) for b in ("00", "01")}
     customers = {b: set(days["customer_id"]) for b, days in stored.items()}
     assert customers["00"] and customers["01"] and not customers["00"] & customers["01"]
     for bucket, days in stored.items():
@@ -121,8 +120,7 @@ def test_two_buckets_run_at_once_in_two_processes_store_distinct_whole_results(
 
     # together they are what one process folds from every event at once
     clickstream, support, surveys = (
-        pl.read_parquet(sorted((data_root / "assets" / table).glob("*.parquet")))
-        for table in ("clickstream", "support", "surveys")
+        bucketed_table(root, table, 2) for table in ("clickstream", "support", "surveys")
     )
     whole = fold_touchpoint_days(clickstream, support, surveys, load_catalogue())
     together = pl.concat(stored.values())

@@ -15,7 +15,7 @@ import pytest
 from features.ingest.landing import LandedFile, partition_changes, resolve, scan
 from pipelines.config import QualityBounds
 from pipelines.definitions import build_definitions
-from pipelines.partitions import every_bucket_tags, landing_changes
+from pipelines.partitions import bucketed_table, every_bucket_tags, landing_changes
 
 SENSOR = "landing_files_sensor"
 
@@ -203,8 +203,8 @@ def _union(defs: dg.Definitions, instance: dg.DagsterInstance) -> pl.DataFrame:
         tags=every_bucket_tags(_resource(defs, "settings").buckets),
     )
     assert run.success
-    stored = Path(_resource(defs, "data_root").path) / "assets" / "clickstream"
-    return pl.read_parquet(sorted(stored.glob("*.parquet")))
+    settings = _resource(defs, "settings")
+    return bucketed_table(_resource(defs, "data_root"), "clickstream", settings.buckets).collect()
 
 
 def _ids(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:

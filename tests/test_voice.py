@@ -3,14 +3,18 @@ themes as point-in-time features, and the referral KPI."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 
+from demo.simulator import WorldConfig, simulate
 from features.catalogue import load_catalogue
 from features.families import voice_features
+from features.feature_plan import plan_features
 from features.ingest.scrub import scrub
+from features.touchpoint_days import fold_touchpoint_days
 from features.voice.bands import DELIGHT, DISAPPOINTMENT, OK, answer_band
 from features.voice.referrals import (
     recommender_ratings,
@@ -22,6 +26,7 @@ from features.voice.referrals import (
 from features.voice.themes import (
     DOCUMENT_SCHEMA,
     assign_themes,
+    corpus_fingerprint,
     fit_themes,
     text_themes,
     theme_table,
@@ -189,6 +194,16 @@ def test_themes_learn_only_from_texts_before_the_fit_cutoff():
     before = fit_themes(docs, before=cut)
     assert before == fit_themes(docs.filter(pl.col("ts") < cut))
     assert fit_themes(docs, before=T0) == ()  # nothing written yet: no themes
+    # the fingerprint that lets a run reuse the last plan's themes reads what the fit reads
+    texts_after = docs.with_columns(
+        text=pl.when(pl.col("ts") >= cut).then(pl.lit("zzz")).otherwise("text")
+    )
+    assert corpus_fingerprint(texts_after, cut) == corpus_fingerprint(docs, cut)
+    text_before = docs.with_columns(
+        text=pl.when(pl.col("ts") == docs["ts"].min()).then(pl.lit("zzz")).otherwise("text")
+    )
+    assert corpus_fingerprint(text_before, cut) != corpus_fingerprint(docs, cut)
+    assert corpus_fingerprint(docs, cut) != corpus_fingerprint(docs, docs["ts"].sort()[61])
 
 
 def test_theme_features_count_the_last_90_days_before_the_cutoff():
@@ -273,3 +288,26 @@ def test_referral_rate_trend_churn_and_what_recommenders_rated():
     # without the columns: nothing to say, and the report says what would show it
     plain = customers.drop("acquisition_channel", "referred_by")
     assert referral_rate(plain) is None and referrals_by_month(plain).is_empty()
+
+
+def test_a_plan_keeps_the_last_plans_themes_while_their_texts_are_unchanged():
+    world = simulate(WorldConfig(customers=300, seed=5, end=datetime(2026, 11, 2, tzinfo=UTC)))
+    catalogue = load_catalogue()
+    days = fold_touchpoint_days(world.clickstream, world.support, world.surveys, catalogue)
+    tables = (world.customers, days, world.support, world.surveys, catalogue, 30, 6)
+    plan = plan_features(*tables)
+    assert plan.features.voice and plan.features.voice_corpus
+    # the last plan's themes, marked: kept, not fitted again, while the corpus is the same
+    marked = tuple(replace(t, label=f"marked {t.label}") for t in plan.features.voice)
+    earlier = replace(plan, features=replace(plan.features, voice=marked))
+    assert plan_features(*tables, earlier=earlier).features.voice == marked
+    # a text before the fit's cutoff changed: the themes are fitted again
+    first = world.surveys.filter(pl.col("comment").is_not_null())["response_id"][0]
+    changed = world.surveys.with_columns(
+        comment=pl.when(pl.col("response_id") == first)
+        .then(pl.lit("new words"))
+        .otherwise("comment")
+    )
+    again = plan_features(*tables[:3], changed, *tables[4:], earlier=earlier)
+    assert again.features.voice_corpus != plan.features.voice_corpus
+    assert again.features.voice != marked

@@ -2,8 +2,10 @@
 the data dictionary. The per-customer tables are built one customer bucket at a time
 (`bucketed_assets`, `pipelines.partitions`); the plan reads every bucket."""
 
+import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -12,7 +14,7 @@ from features.catalogue import OTHER, Catalogue
 from features.dictionary import data_dictionary
 from features.feature_plan import FeaturePlan, plan_features
 from features.ingest.buckets import customer_bucket
-from features.ingest.contract import EVENT_TABLES
+from features.ingest.contract import CONTRACTS, EVENT_TABLES
 from features.labels import label_table
 from features.quality import informative_cutoffs, label_rates
 from features.snapshots import build_scoring_features, build_training_snapshots, feature_sources
@@ -20,17 +22,91 @@ from features.touchpoint_days import (
     ACTIVITY,
     DAY,
     PURCHASES,
+    by_month,
     fold_touchpoint_days,
     latest_touch,
+    merge_days,
     touches_column,
     unmatched_event_types,
 )
 from features.training_sample import sample_buckets
 from pipelines.config import QualityBounds
 from pipelines.metadata import figure, preview
-from pipelines.resources import ChurnSettings, DataRoot
+from pipelines.partitions import stored_table
+from pipelines.resources import MANIFEST, ChurnSettings, DataRoot
 
 OWNERS = ["team:data-science"]
+
+
+def _piece_tokens(data_root: DataRoot, bucket: str) -> dict[str, tuple[str, Path]]:
+    """Each stored event piece of the bucket, by a token that changes when the piece is written
+    again (a rebuilt bucket): its name, size and modification time."""
+    tokens = {}
+    for table in EVENT_TABLES:
+        for path in data_root.bucket_files(table, bucket):
+            stat = path.stat()
+            tokens[f"{table}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}"] = (table, path)
+    return tokens
+
+
+def _fold_bucket(
+    data_root: DataRoot, bucket: str, catalogue: Catalogue
+) -> tuple[str, pl.DataFrame, pl.DataFrame]:
+    """Fold the bucket's event pieces not folded yet into its customer-days, kept as one piece per
+    month (assets/touchpoint_days/<bucket>/<YYYY-MM>.<n>.parquet) and a manifest of the pieces and
+    the event pieces folded into them. Every piece is folded again when one folded before is gone
+    (a file removed, a bucket rebuilt) or the catalogue changed. New month files are written
+    first and the manifest last, so a killed run leaves the old days whole.
+
+    Returns (what it did, the clicks folded now, their day rows)."""
+    folder = data_root.bucket_folder("touchpoint_days", bucket)
+    data_root.asset_file("touchpoint_days", bucket).unlink(missing_ok=True)  # one file a bucket
+    manifest = folder / MANIFEST
+    stored = json.loads(manifest.read_text()) if manifest.is_file() else {}
+    tokens = _piece_tokens(data_root, bucket)
+    folded = stored.get("folded", [])
+    again = stored.get("catalogue") != catalogue.fingerprint or not set(folded) <= set(tokens)
+    new = [t for t in tokens if again or t not in folded]
+    tables = {
+        table: [path for t in new for name, path in [tokens[t]] if name == table]
+        for table in EVENT_TABLES
+    }
+    events = {
+        table: pl.read_parquet(paths) if paths else CONTRACTS[table].empty()
+        for table, paths in tables.items()
+    }
+    days = fold_touchpoint_days(
+        events["clickstream"], events["support"], events["surveys"], catalogue
+    )
+    pieces = {} if again else dict(stored.get("months", {}))
+    version = stored.get("version", 0) + 1
+    for month, rows in by_month(days).items():
+        if month in pieces:
+            rows = merge_days(pl.concat([pl.read_parquet(folder / pieces[month]), rows]))
+        pieces[month] = f"{month}.{version}.parquet"
+        folder.mkdir(parents=True, exist_ok=True)
+        rows.write_parquet(folder / pieces[month])
+    if not pieces:  # no events at all: one empty piece, so the bucket reads as an empty table
+        pieces["none"] = f"none.{version}.parquet"
+        folder.mkdir(parents=True, exist_ok=True)
+        days.write_parquet(folder / pieces["none"])
+    elif len(pieces) > 1:
+        pieces.pop("none", None)
+    document = {
+        "catalogue": catalogue.fingerprint,
+        "version": version,
+        "folded": list(tokens),
+        "months": pieces,
+        "pieces": [pieces[m] for m in sorted(pieces)],
+    }
+    staging = folder / f".{MANIFEST}.writing"
+    staging.write_text(json.dumps(document, indent=1))
+    staging.replace(manifest)
+    for path in folder.glob("*.parquet"):
+        if path.name not in document["pieces"]:
+            path.unlink()
+    what = "folded again" if again and stored else "folded" if again else f"{len(new)} pieces added"
+    return what, events["clickstream"], days
 
 
 def _touchpoint_days(
@@ -44,39 +120,37 @@ def _touchpoint_days(
         group_name="features",
         kinds={"polars"},
         owners=OWNERS,
-        code_version="3",
+        code_version="4",
     )
     def touchpoint_days(
         context: dg.AssetExecutionContext, settings: ChurnSettings, data_root: DataRoot
     ) -> dg.MaterializeResult:
         """Every touch (click, ticket, survey answer) routed to its touchpoint and folded into one
         row per customer and day: touches per touchpoint, friction counts, purchases and the day's
-        last touch. One bucket of customers at a time."""
+        last touch. One bucket of customers at a time, and within a bucket only the events of
+        files not folded before (a day's run folds that day's files)."""
         catalogue = settings.catalogue()
         names = [*catalogue.names, OTHER]
-        touches = dict.fromkeys(names, 0)
-        rows, events, customers, unknown = 0, 0, 0, []
-        latest, first = None, None
+        folded, events, done, unknown = 0, 0, {}, []
         started = time.perf_counter()
         for bucket in context.partition_keys:
-            clickstream, support, surveys = (
-                pl.read_parquet(data_root.asset_file(t, bucket)) for t in EVENT_TABLES
-            )
-            tables = (clickstream, support, surveys)
-            days = fold_touchpoint_days(clickstream, support, surveys, catalogue)
-            data_root.write_bucket("touchpoint_days", bucket, days)
-            for n in names:
-                touches[n] += int(days[touches_column(n)].sum())
-            rows, events = rows + days.height, events + sum(t.height for t in tables)
-            customers += days["customer_id"].n_unique()
-            latest = max(filter(None, [latest, latest_touch(days)]), default=None)
-            first = min(filter(None, [first, days[DAY].min()]), default=None)
-            unknown.append(unmatched_event_types(clickstream, catalogue))
+            what, clicks, days = _fold_bucket(data_root, bucket, catalogue)
+            done.setdefault(what, []).append(bucket)
+            folded, events = folded + days.height, events + clicks.height
+            unknown.append(unmatched_event_types(clicks, catalogue))
             context.log.info(
-                f"bucket {bucket}: {events:,} events folded into {rows:,} customer-days so far "
-                f"in {time.perf_counter() - started:.1f}s"
+                f"bucket {bucket} ({what}): {events:,} clicks folded into {folded:,} "
+                f"customer-days so far in {time.perf_counter() - started:.1f}s"
             )
-        if events == 0:
+        context.log.info("; ".join(f"buckets {', '.join(b)}: {w}" for w, b in done.items()))
+        days = stored_table(data_root, "touchpoint_days", settings.buckets)
+        summary = days.select(
+            pl.len().alias("rows"),
+            pl.col("customer_id").n_unique().alias("customers"),
+            pl.col(DAY).min().alias("first"),
+            *(pl.col(touches_column(n)).sum().alias(n) for n in names),
+        ).collect()
+        if summary["rows"].item() == 0:
             raise ValueError(
                 "no events: put at least one of clickstream, support or surveys files in the "
                 "landing folder"
@@ -85,22 +159,24 @@ def _touchpoint_days(
             {
                 "touchpoint": names,
                 "phase": [catalogue.phase_of(n) for n in names],
-                "touches": [touches[n] for n in names],
+                "touches": [int(summary[n].item()) for n in names],
             }
         )
         unmatched = pl.concat(unknown).group_by("event_type").agg(pl.col("len").sum())
         if not unmatched.is_empty():
             context.log.warning(
-                f"{unmatched['len'].sum():,} events matched no catalogue touchpoint and count as "
-                f"'{OTHER}': {dict(unmatched.sort('len', descending=True).iter_rows())}"
+                f"{unmatched['len'].sum():,} of the clicks folded in this run matched no "
+                f"catalogue touchpoint and count as '{OTHER}': "
+                f"{dict(unmatched.sort('len', descending=True).iter_rows())}"
             )
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
-                "customers": customers,
-                "first_day": str(first),
-                "latest_event": str(latest),
+                "dagster/row_count": summary["rows"].item(),
+                "customers": summary["customers"].item(),
+                "first_day": str(summary["first"].item()),
+                "latest_event": str(latest_touch(days)),
                 "touches_by_touchpoint": preview(counts.sort("touches", descending=True), rows=30),
+                "events_folded": events,
                 "unmatched_events": int(unmatched["len"].sum()),
             },
         )
@@ -108,10 +184,11 @@ def _touchpoint_days(
     return touchpoint_days
 
 
-@dg.asset(group_name="features", kinds={"json"}, owners=OWNERS, code_version="3")
+@dg.asset(group_name="features", kinds={"json"}, owners=OWNERS, code_version="4")
 def feature_plan(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
+    data_root: DataRoot,
     quality: QualityBounds,
     customers: pl.DataFrame,
     touchpoint_days: pl.LazyFrame,
@@ -123,8 +200,11 @@ def feature_plan(
     explain scores. A labelled cutoff without QualityBounds.min_label_class churners and stayers
     is left out: it has nothing to learn or judge from (a young shop's first months).
 
-    Every bucket is scanned, never loaded: the plan reads sums, dates, texts and purchase days."""
+    Every bucket is scanned, never loaded: the plan reads sums, dates, texts and purchase days.
+    The themes are the last plan's when the texts they were fitted on are unchanged."""
     catalogue = settings.catalogue()
+    stored = data_root.value_file("feature_plan")
+    earlier = FeaturePlan.from_json(json.loads(stored.read_text())) if stored.is_file() else None
     plan = plan_features(
         customers,
         touchpoint_days,
@@ -134,7 +214,10 @@ def feature_plan(
         settings.horizon_days,
         settings.train_cutoffs,
         settings.as_of_timestamp(),
+        earlier,
     )
+    if earlier is not None and plan.features.voice_corpus == earlier.features.voice_corpus:
+        context.log.info("the themes are the last plan's: the texts before the cutoff are the same")
     purchase_days = touchpoint_days.select(ACTIVITY).filter(pl.col(PURCHASES) > 0).collect()
     labels = label_table(customers, purchase_days, plan.labelled_cutoffs(), plan.horizon_days)
     kept, left_out = informative_cutoffs(labels, quality.min_label_class)
@@ -194,7 +277,7 @@ def bucket_sources(
     keep = pl.lit(True) if keep is None else keep
     mine = customers.filter(customer_bucket(pl.col("customer_id"), buckets) == int(bucket), keep)
     days, support, surveys, themes = (
-        pl.scan_parquet(data_root.asset_file(t, bucket)).filter(keep).collect()
+        pl.scan_parquet(data_root.bucket_files(t, bucket)).filter(keep).collect()
         for t in ("touchpoint_days", "support", "surveys", "text_themes")
     )
     return feature_sources(mine, days, support, surveys, catalogue, themes)

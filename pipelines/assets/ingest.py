@@ -6,11 +6,14 @@ comes in two steps:
 - `<table>_files`, partitioned by landing file (see `pipelines/partitions.py`): one file validated
   on its own, exactly once per distinct content, its accepted rows split by customer bucket; its
   bad rows go to quarantine/<table>/<key>.parquet.
-- `<table>`, partitioned by customer bucket: each bucket's rows of the current files, where an id
+- `<table>`, partitioned by customer bucket: each bucket's rows of the current files, kept as one
+  piece per file (assets/<table>/<bucket>/<key>.parquet, `features.ingest.pieces`), where an id
   already seen in an earlier file is quarantined as a duplicate and events of unknown customers
-  are quarantined (quarantine/<table>_buckets/<bucket>.parquet); the table's whole quarantine is
-  rewritten to quarantine/<table>.parquet. Rows in = accepted + quarantined holds for every file
-  and for the table.
+  are quarantined (quarantine/<table>_buckets/<bucket>/<key>.parquet). A run appends the new
+  files' pieces, checked against the stored pieces' ids, and rebuilds a bucket only when a file
+  left or the customers changed under it. The table's whole quarantine is rewritten to
+  quarantine/<table>.parquet. Rows in = accepted + quarantined holds for every file and for the
+  table.
 """
 
 import shutil
@@ -31,16 +34,23 @@ from features.ingest.contract import (
 )
 from features.ingest.file_quarantine import set_aside, set_aside_reason, write_table_log
 from features.ingest.landing import resolve
+from features.ingest.pieces import (
+    KNOWN_CUSTOMERS,
+    NO_FILES,
+    appended,
+    check_pieces,
+    customers_moved,
+    piece_name,
+    stored_keys,
+)
 from features.ingest.read import (
-    Ingested,
     IngestSummary,
-    combine,
     ingest_file,
     ingest_table,
     skipped_files_warning,
     summary_line,
 )
-from features.ingest.validate import no_accepted, no_quarantine
+from features.ingest.validate import no_accepted, no_quarantine, quarantine_schema
 from pipelines.metadata import preview
 from pipelines.partitions import FILE_PARTITIONS, bucket_keys
 from pipelines.resources import ChurnSettings, DataRoot
@@ -168,24 +178,70 @@ def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
     return _validated_file
 
 
-def _bucket(
+def _write(frame: pl.DataFrame, target: Path) -> None:
+    """Written beside and renamed into place: a killed run leaves the old file or the new one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.writing")
+    frame.write_parquet(staging)
+    staging.replace(target)
+
+
+def _update_bucket(
     data_root: DataRoot,
     contract: TableContract,
     keys: list[str],
     bucket: str,
-    settings: ChurnSettings,
+    buckets: int,
     customers: pl.Series,
-) -> Ingested:
-    """One bucket of the table: its rows of every current file, checked across files. The pieces
-    are read in one call, in file order (what decides which copy of a repeated id is first): one
-    read of a few hundred small files in parallel, not one after another."""
+) -> str:
+    """Bring one bucket's pieces (`features.ingest.pieces`) up to the current files: the new files
+    appended, checked against the stored pieces' ids and the bucket's known `customers`, or every
+    file again when the stored pieces no longer hold. Returns what it did, for the log. The known
+    customers are removed first and written last, so a run killed half way leaves a bucket the
+    next run rebuilds."""
     table = contract.name
-    pieces = [
-        data_root.file_pieces(table, key, settings.buckets) / f"{bucket}.parquet" for key in keys
-    ]
-    stored = [p for p in pieces if p.exists()]
-    rows = pl.read_parquet(stored) if stored else no_accepted(contract)
-    return combine([Ingested(rows, no_quarantine(contract), tuple(keys))], contract, customers)
+    folder, quarantine = (
+        data_root.bucket_folder(table, bucket),
+        data_root.bucket_quarantine(table, bucket),
+    )
+    data_root.asset_file(table, bucket).unlink(missing_ok=True)  # one file a bucket, before pieces
+    known_file = folder / KNOWN_CUSTOMERS
+    stored = stored_keys(folder)
+    todo = appended(stored, keys) if known_file.is_file() else None
+    why = "first build" if not stored else "files removed or reordered"
+    if todo is not None:
+        quarantined = (
+            pl.read_parquet(list(quarantine.glob("*.parquet")), schema=quarantine_schema(contract))
+            if any(quarantine.glob("*.parquet"))
+            else no_quarantine(contract)
+        )
+        moved = customers_moved(pl.read_ipc(known_file)["customer_id"], customers, quarantined)
+        if moved is not None:
+            todo, why = None, moved
+    known_file.unlink(missing_ok=True)
+    if todo is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(quarantine, ignore_errors=True)
+        stored, todo = [], tuple(keys)
+    earlier = (
+        pl.scan_parquet([folder / piece_name(k) for k in stored]).select(contract.id_column)
+        if stored
+        else None
+    )
+    files = [data_root.file_pieces(table, key, buckets) / f"{bucket}.parquet" for key in todo]
+    found = [f for f in files if f.exists()]
+    rows = pl.read_parquet(found) if found else no_accepted(contract)
+    for key, (accepted, rejected) in check_pieces(rows, todo, contract, customers, earlier).items():
+        if rejected.height:
+            _write(rejected, quarantine / piece_name(key))
+        _write(accepted, folder / piece_name(key))
+    if not keys:
+        _write(contract.empty(), folder / piece_name(NO_FILES))
+    folder.mkdir(parents=True, exist_ok=True)
+    customers.to_frame("customer_id").write_ipc(known_file)
+    if not todo:
+        return "unchanged"
+    return f"{len(todo)} files appended" if stored else f"rebuilt ({why})"
 
 
 def _table_asset(
@@ -217,14 +273,20 @@ def _table_asset(
         name = FILE_PARTITIONS[table].name
         assert name is not None  # FILE_PARTITIONS names every definition
         keys = sorted(context.instance.get_dynamic_partitions(name))
-        accepted = 0
+        # each customer's bucket, worked out once: an event's customer is in the event's bucket
+        placed = customers.select(
+            "customer_id", customer_bucket(pl.col("customer_id"), settings.buckets).alias("bucket")
+        )
+        done: dict[str, list[str]] = {}
         for bucket in context.partition_keys:
-            result = _bucket(data_root, contract, keys, bucket, settings, customers["customer_id"])
-            data_root.write_bucket(table, bucket, result.accepted)
-            moved = data_root.bucket_quarantine(table, bucket)
-            moved.parent.mkdir(parents=True, exist_ok=True)
-            result.quarantined.write_parquet(moved)
-            accepted += result.accepted.height
+            known = placed.filter(pl.col("bucket") == int(bucket))["customer_id"]
+            what = _update_bucket(data_root, contract, keys, bucket, settings.buckets, known)
+            done.setdefault(what, []).append(bucket)
+        accepted = sum(
+            pl.scan_parquet(data_root.bucket_files(table, b)).select(pl.len()).collect().item()
+            for b in context.partition_keys
+        )
+        context.log.info("; ".join(f"buckets {', '.join(b)}: {what}" for what, b in done.items()))
         whole = _whole_table(data_root, table, keys, settings.buckets, accepted)
         seconds = time.perf_counter() - started
         _log(
@@ -254,7 +316,9 @@ def _whole_table(
     file's and every bucket's (those this run did not build too), and its log of files set
     aside."""
     parts = [data_root.file_quarantine(table, key) for key in keys] + [
-        data_root.bucket_quarantine(table, bucket) for bucket in bucket_keys(buckets)
+        piece
+        for bucket in bucket_keys(buckets)
+        for piece in sorted(data_root.bucket_quarantine(table, bucket).glob("*.parquet"))
     ]
     quarantined = pl.read_parquet([p for p in parts if p.exists()]) if parts else None
     if quarantined is None:

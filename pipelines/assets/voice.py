@@ -53,7 +53,7 @@ def text_themes_asset(
         texts, reused, started = 0, 0, time.perf_counter()
         for bucket in context.partition_keys:
             surveys, support = (
-                pl.scan_parquet(data_root.asset_file(t, bucket)) for t in ("surveys", "support")
+                pl.scan_parquet(data_root.bucket_files(t, bucket)) for t in ("surveys", "support")
             )
             docs = documents(surveys, support, catalogue)
             earlier = _earlier(data_root, bucket, fingerprint)

@@ -1,0 +1,94 @@
+"""An event table's bucket kept as one piece per landing file, in file order, so that a day's new
+files are checked against the ids already accepted and appended: a daily run never combines the
+whole history again.
+
+The pieces hold exactly what checking every file at once gives (`features.ingest.read.combine`):
+a row whose id an earlier file holds is quarantined as a duplicate (the first copy kept), and so
+is an event of a customer the customers table does not know. Appending gives the same pieces only
+while what was stored still holds, so a bucket is rebuilt from every file when:
+
+- the stored keys are not the first of the current ones: a file was removed (its rows leave, and a
+  later copy of one of its ids becomes the first), or a new file sorts before a stored one;
+- a customer with stored events left the customers table, or a customer whose events were
+  quarantined as unknown has arrived in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import polars as pl
+
+from features.ingest.contract import TableContract
+from features.ingest.landing import split_key
+from features.ingest.validate import (
+    REASON,
+    SOURCE_FILE,
+    UNKNOWN_CUSTOMER,
+    check_across_rows,
+)
+
+# the piece of a bucket without any files: no key is this (keys end in @<digest>)
+NO_FILES = "no-files"
+# the customers a bucket's pieces were checked against, beside them (not a piece: not .parquet)
+KNOWN_CUSTOMERS = "known_customers.arrow"
+
+
+def piece_name(key: str) -> str:
+    """A piece's file name: its key, with the path separators of a file in a subfolder escaped."""
+    return f"{quote(key, safe='@')}.parquet"
+
+
+def stored_keys(folder: Path) -> list[str]:
+    """The keys of the pieces in a bucket's folder, in file order."""
+    return sorted(unquote(p.name.removesuffix(".parquet")) for p in folder.glob("*.parquet"))
+
+
+def appended(stored: Sequence[str], current: Sequence[str]) -> tuple[str, ...] | None:
+    """The keys to append to a bucket holding `stored`, to hold `current` (both in file order);
+    None when it must be rebuilt."""
+    if tuple(current[: len(stored)]) != tuple(stored):
+        return None
+    return tuple(current[len(stored) :])
+
+
+def customers_moved(
+    known_then: pl.Series, known_now: pl.Series, quarantined: pl.DataFrame
+) -> str | None:
+    """Why the stored pieces, checked against `known_then`, are wrong against `known_now`; None
+    when they still hold. `quarantined` is what the bucket quarantined so far."""
+    left = known_then.to_frame("customer_id").join(
+        known_now.to_frame("customer_id"), on="customer_id", how="anti"
+    )
+    if left.height:
+        return f"{left.height:,} customers left the customers table"
+    unknown = quarantined.filter(pl.col(REASON).str.ends_with(UNKNOWN_CUSTOMER))
+    arrived = unknown.join(known_now.to_frame("customer_id"), on="customer_id", how="semi")
+    if arrived.height:
+        return f"{arrived.height:,} quarantined events' customers have since arrived"
+    return None
+
+
+def check_pieces(
+    rows: pl.DataFrame,
+    keys: Sequence[str],
+    contract: TableContract,
+    known_customers: pl.Series,
+    earlier_ids: pl.LazyFrame | None = None,
+) -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
+    """Per key: (accepted rows in the contract's columns, quarantined rows) of files `keys`'
+    validated `rows` (in key order, with their source columns), checked across files and against
+    `earlier_ids`, the ids of the pieces stored before them. Every key gets an entry, empty
+    or not."""
+    accepted, quarantined = check_across_rows(rows, contract, known_customers, earlier_ids)
+    by_file = {split_key(key)[0]: key for key in keys}
+    empty = (accepted.clear().select(contract.schema.names()), quarantined.clear())
+    out = dict.fromkeys(keys, empty)
+    for (source,), part in accepted.partition_by(SOURCE_FILE, as_dict=True).items():
+        out[by_file[str(source)]] = (part.select(contract.schema.names()), empty[1])
+    for (source,), part in quarantined.partition_by(SOURCE_FILE, as_dict=True).items():
+        key = by_file[str(source)]
+        out[key] = (out[key][0], part)
+    return out

@@ -1,0 +1,200 @@
+"""A day's new files are appended to the stored buckets and folded into the stored customer-days,
+never combining or folding the earlier files again; the result is what building from every file
+at once gives, and removing a file still removes its rows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from demo.landing import write_world
+from demo.simulator import WorldConfig, simulate
+from features.catalogue import load_catalogue
+from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
+from features.ingest.pieces import appended, check_pieces, customers_moved
+from features.ingest.read import Ingested, combine
+from features.ingest.validate import REASON, SOURCE_FILE, SOURCE_ROW, no_quarantine
+from features.touchpoint_days import DAY, by_month, fold_touchpoint_days, merge_days
+from pipelines.cli import run_all
+from pipelines.config import SETTINGS_FILE
+from pipelines.definitions import build_definitions
+from pipelines.partitions import bucketed_table
+from pipelines.resources import MANIFEST, DataRoot
+
+REPO = Path(__file__).resolve().parents[1]
+WORLD = WorldConfig(customers=400, seed=11, end=datetime(2026, 11, 2, tzinfo=UTC))
+T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+KEYS = ["customer_id", DAY]
+
+
+def _clicks(file: str, rows: list[tuple[str, str, int, str]]) -> pl.DataFrame:
+    """Validated clicks of one file: (event id, customer, hour, event type) per row."""
+    return pl.DataFrame(
+        {
+            "event_id": [r[0] for r in rows],
+            "customer_id": [r[1] for r in rows],
+            "ts": [T0.replace(hour=r[2]) for r in rows],
+            "event_type": [r[3] for r in rows],
+            "session_id": "S1",
+            "page": "/checkout",
+            "channel": "web",
+            "value": 10.0,
+            SOURCE_FILE: file,
+            SOURCE_ROW: list(range(len(rows))),
+        },
+        schema={**CLICKSTREAM.schema, SOURCE_FILE: pl.String(), SOURCE_ROW: pl.Int64()},
+    )
+
+
+def test_appending_only_follows_files_added_after_the_stored_ones():
+    assert appended(["a@1", "b@2"], ["a@1", "b@2", "c@3"]) == ("c@3",)
+    assert appended(["a@1", "b@2"], ["a@1", "b@2"]) == ()
+    assert appended(["a@1", "b@2"], ["a@1", "c@3"]) is None  # b removed
+    assert appended(["b@2"], ["a@1", "b@2"]) is None  # a new file sorts first
+
+
+def test_a_customer_leaving_or_arriving_under_quarantined_events_means_a_rebuild():
+    then, now = pl.Series(["C1", "C2"]), pl.Series(["C1", "C2", "C3"])
+    assert customers_moved(then, now, no_quarantine(CLICKSTREAM)) is None
+    assert "left" in str(customers_moved(now, then, no_quarantine(CLICKSTREAM)))
+    unknown = pl.DataFrame(
+        {"customer_id": ["C3"], REASON: ["customer_id 'C3' is not in the customers table"]}
+    )
+    rejected = unknown.select(
+        pl.col(c).cast(t) if c in unknown.columns else pl.lit(None, t).alias(c)
+        for c, t in no_quarantine(CLICKSTREAM).schema.items()
+    )
+    assert "arrived" in str(customers_moved(then, now, rejected))
+
+
+def test_checking_a_new_file_against_earlier_ids_gives_what_checking_all_files_gives():
+    rows = {
+        "a": [("E1", "C1", 9, "page_view"), ("E2", "C2", 9, "x")],
+        "b": [("E3", "C1", 10, "x"), ("E9", "C9", 10, "x")],
+        # a re-delivered event of the first file, and a new one
+        "c": [("E1", "C1", 9, "page_view"), ("E4", "C2", 11, "x")],
+    }
+    files = {f"{n}.parquet@{n * 12}": _clicks(f"{n}.parquet", r) for n, r in rows.items()}
+    known, keys = pl.Series(["C1", "C2"]), list(files)
+    whole = combine(
+        [Ingested(pl.concat(files.values()), no_quarantine(CLICKSTREAM), ())], CLICKSTREAM, known
+    )
+    at_once = check_pieces(pl.concat(files.values()), keys, CLICKSTREAM, known)
+    first = check_pieces(pl.concat([files[k] for k in keys[:2]]), keys[:2], CLICKSTREAM, known)
+    earlier = pl.concat([first[k][0] for k in keys[:2]]).lazy().select("event_id")
+    later = check_pieces(files[keys[2]], keys[2:], CLICKSTREAM, known, earlier)
+    stepwise = {**first, **later}
+    for result in (at_once, stepwise):
+        accepted = pl.concat([result[k][0] for k in keys])
+        rejected = pl.concat([result[k][1] for k in keys])
+        assert accepted.equals(whole.accepted)
+        assert sorted(rejected[REASON]) == sorted(whole.quarantined[REASON])
+    assert stepwise[keys[2]][0]["event_id"].to_list() == ["E4"]
+    assert stepwise[keys[2]][1][REASON].to_list() == ["duplicate event_id 'E1' (first kept)"]
+
+
+def test_folds_of_a_days_events_in_two_files_merge_into_the_fold_of_all():
+    catalogue = load_catalogue()
+    morning = _clicks("a", [("E1", "C1", 9, "checkout_start"), ("E2", "C2", 9, "page_view")])
+    evening = _clicks("b", [("E3", "C1", 20, "purchase"), ("E4", "C1", 21, "checkout_start")])
+
+    def fold(clicks: pl.DataFrame) -> pl.DataFrame:
+        return fold_touchpoint_days(clicks, SUPPORT.empty(), SURVEYS.empty(), catalogue)
+
+    whole = fold(pl.concat([morning, evening]))
+    merged = merge_days(pl.concat([fold(morning), fold(evening)]))
+    assert merged.sort(KEYS).equals(whole.sort(KEYS))
+    row = merged.filter(pl.col("customer_id") == "C1").row(0, named=True)
+    assert (row["checkout_starts"], row["purchases"], row["abandoned_checkouts"]) == (2, 1, 1)
+    assert list(by_month(whole)) == ["2026-03"]
+
+
+def _pipeline(data_root: Path, tmp_path: Path, name: str):
+    home = tmp_path / f"dagster_{name}"
+    home.mkdir(exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    defs = build_definitions(data_root, f"sqlite:///{tmp_path / f'mlflow_{name}.db'}")
+    return defs, home
+
+
+def _ingest(defs: dg.Definitions, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml's storage lives in it
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assets = ["customers", "clickstream", "support", "surveys", "touchpoint_days"]
+        assert run_all(defs, instance, assets=assets).success
+
+
+def _tables(data_root: Path) -> dict[str, pl.DataFrame]:
+    root = DataRoot(path=str(data_root))
+    tables = {
+        t: bucketed_table(root, t, 2).collect().sort(i)
+        for t, i in (
+            ("clickstream", "event_id"),
+            ("support", "ticket_id"),
+            ("touchpoint_days", KEYS),
+        )
+    }
+    quarantined = pl.read_parquet(data_root / "quarantine" / "clickstream.parquet")
+    tables["quarantine"] = quarantined.select("event_id", REASON).sort("event_id", REASON)
+    return tables
+
+
+def _same(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> None:
+    for name in a:
+        assert a[name].equals(b[name].select(a[name].columns)), name
+
+
+@pytest.mark.e2e
+def test_a_new_days_file_is_appended_and_folded_as_building_from_every_file_gives(
+    tmp_path, monkeypatch
+):
+    data_root = tmp_path / "data"
+    write_world(simulate(WORLD), data_root, WORLD)
+    (data_root / SETTINGS_FILE).write_text("buckets = 2\n")
+    clicks = data_root / "landing" / "clickstream"
+    # the last day's later half arrives in a file of its own, with one event sent again
+    last = pl.read_parquet(clicks / "clickstream_2026-11.parquet")
+    day = last["ts"].max().date()
+    late = (pl.col("ts").dt.date() == day) & (pl.int_range(pl.len()) % 2 == 0)
+    last.filter(~late).write_parquet(clicks / "clickstream_2026-11.parquet")
+    held = pl.concat([last.filter(late), last.head(1)])
+    monkey = tmp_path / "late_clicks.parquet"
+    held.write_parquet(monkey)
+
+    defs, home = _pipeline(data_root, tmp_path, "daily")
+    _ingest(defs, home, monkeypatch)
+    before = _tables(data_root)
+    pieces = sorted((data_root / "assets" / "clickstream" / "00").glob("*.parquet"))
+    written = {p: p.stat().st_mtime_ns for p in pieces}
+    manifest = data_root / "assets" / "touchpoint_days" / "00" / MANIFEST
+    months = json.loads(manifest.read_text())["months"]
+
+    shutil.copy(monkey, clicks / "zz_late_clicks.parquet")
+    _ingest(defs, home, monkeypatch)
+    daily = _tables(data_root)
+    # the earlier files' pieces were not written again: the new file was appended
+    assert {p: p.stat().st_mtime_ns for p in pieces} == written
+    # and only the late day's month of customer-days was written again
+    now = json.loads(manifest.read_text())["months"]
+    assert {m for m in now if now[m] != months.get(m)} == {f"{day:%Y-%m}"}
+    sent_again = held.tail(1)["event_id"].item()
+    assert daily["quarantine"].filter(pl.col("event_id") == sent_again).height == 1
+    assert daily["quarantine"].height == before["quarantine"].height + 1
+
+    fresh_root = tmp_path / "fresh"
+    shutil.copytree(data_root / "landing", fresh_root / "landing")
+    shutil.copy(data_root / SETTINGS_FILE, fresh_root / SETTINGS_FILE)
+    fresh_defs, fresh_home = _pipeline(fresh_root, tmp_path, "fresh")
+    _ingest(fresh_defs, fresh_home, monkeypatch)
+    _same(_tables(fresh_root), daily)
+
+    # the file taken away again: its rows leave, as before it came
+    (clicks / "zz_late_clicks.parquet").unlink()
+    _ingest(defs, home, monkeypatch)
+    _same(before, _tables(data_root))
