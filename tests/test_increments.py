@@ -160,7 +160,7 @@ def test_a_new_days_file_is_appended_and_folded_as_building_from_every_file_give
     clicks = data_root / "landing" / "clickstream"
     # the last day's later half arrives in a file of its own, with one event sent again
     last = pl.read_parquet(clicks / "clickstream_2026-11.parquet")
-    day = last["ts"].max().date()
+    day = last.select(pl.col("ts").max().dt.date()).item()
     late = (pl.col("ts").dt.date() == day) & (pl.int_range(pl.len()) % 2 == 0)
     last.filter(~late).write_parquet(clicks / "clickstream_2026-11.parquet")
     held = pl.concat([last.filter(late), last.head(1)])
