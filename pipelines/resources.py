@@ -66,9 +66,10 @@ class DataRoot(dg.ConfigurableResource):
         return staged(Path(self.path), run_id)
 
     def asset_file(self, asset: str, partition: str) -> Path:
-        """Where a bucketed asset keeps one bucket's rows: the file `FrameStore` reads for that
-        partition (<data root>/assets/<asset>/<bucket>.parquet). Bucketed assets write their own
-        files, because one run may hold many buckets and an IO manager stores one value per step."""
+        """Where a bucketed asset kept in one file a bucket keeps one bucket's rows
+        (<data root>/assets/<asset>/<bucket>.parquet; the event tables and the customer-days keep
+        pieces instead, `bucket_files`). Bucketed assets write their own files, because one run
+        may hold many buckets and an IO manager stores one value per step."""
         return Path(self.path) / "assets" / asset / f"{partition}.parquet"
 
     def table_file(self, asset: str) -> Path:
