@@ -17,7 +17,7 @@ from demo.landing import write_world
 from demo.simulator import WorldConfig, simulate
 from features.catalogue import load_catalogue
 from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
-from features.ingest.pieces import appended, check_pieces, customers_moved
+from features.ingest.pieces import appended, check_pieces, customers_moved, out_of_order
 from features.ingest.read import Ingested, combine
 from features.ingest.validate import REASON, SOURCE_FILE, SOURCE_ROW, no_quarantine
 from features.touchpoint_days import DAY, by_month, fold_touchpoint_days, merge_days
@@ -56,7 +56,10 @@ def test_appending_only_follows_files_added_after_the_stored_ones():
     assert appended(["a@1", "b@2"], ["a@1", "b@2", "c@3"]) == ("c@3",)
     assert appended(["a@1", "b@2"], ["a@1", "b@2"]) == ()
     assert appended(["a@1", "b@2"], ["a@1", "c@3"]) is None  # b removed
-    assert appended(["b@2"], ["a@1", "b@2"]) is None  # a new file sorts first
+    assert appended(["b@2"], ["a@1", "b@2"]) == ("a@1",)  # a new file may sort first
+    # unless a stored file after it holds one of its ids: that copy is no longer the first
+    hits = pl.DataFrame({"stored": ["b@2"], "new": ["a@1"]})
+    assert out_of_order(hits) and not out_of_order(hits.select(stored="new", new="stored"))
 
 
 def test_a_customer_leaving_or_arriving_under_quarantined_events_means_a_rebuild():
@@ -151,6 +154,15 @@ def _same(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> None:
 
 
 @pytest.mark.e2e
+def _fresh(data_root: Path, tmp_path: Path, name: str, monkeypatch) -> dict[str, pl.DataFrame]:
+    """What building from every current file at once gives, in a data root of its own."""
+    fresh_root = tmp_path / name
+    shutil.copytree(data_root / "landing", fresh_root / "landing")
+    shutil.copy(data_root / SETTINGS_FILE, fresh_root / SETTINGS_FILE)
+    _ingest(*_pipeline(fresh_root, tmp_path, name), monkeypatch)
+    return _tables(fresh_root)
+
+
 def test_a_new_days_file_is_appended_and_folded_as_building_from_every_file_gives(
     tmp_path, monkeypatch
 ):
@@ -158,14 +170,15 @@ def test_a_new_days_file_is_appended_and_folded_as_building_from_every_file_give
     write_world(simulate(WORLD), data_root, WORLD)
     (data_root / SETTINGS_FILE).write_text("buckets = 2\n")
     clicks = data_root / "landing" / "clickstream"
-    # the last day's later half arrives in a file of its own, with one event sent again
+    # the last day's later half arrives in a file of its own (named to sort before the month's
+    # file), with an event of an earlier month sent again
     last = pl.read_parquet(clicks / "clickstream_2026-11.parquet")
     day = last.select(pl.col("ts").max().dt.date()).item()
     late = (pl.col("ts").dt.date() == day) & (pl.int_range(pl.len()) % 2 == 0)
     last.filter(~late).write_parquet(clicks / "clickstream_2026-11.parquet")
-    held = pl.concat([last.filter(late), last.head(1)])
-    monkey = tmp_path / "late_clicks.parquet"
-    held.write_parquet(monkey)
+    october = pl.read_parquet(clicks / "clickstream_2026-10.parquet")
+    held = pl.concat([last.filter(late), october.head(1)])
+    day_file = clicks / f"clickstream_{day:%Y-%m-%d}.parquet"
 
     defs, home = _pipeline(data_root, tmp_path, "daily")
     _ingest(defs, home, monkeypatch)
@@ -175,10 +188,10 @@ def test_a_new_days_file_is_appended_and_folded_as_building_from_every_file_give
     manifest = data_root / "assets" / "touchpoint_days" / "00" / MANIFEST
     months = json.loads(manifest.read_text())["months"]
 
-    shutil.copy(monkey, clicks / "zz_late_clicks.parquet")
+    held.write_parquet(day_file)
     _ingest(defs, home, monkeypatch)
     daily = _tables(data_root)
-    # the earlier files' pieces were not written again: the new file was appended
+    # the earlier files' pieces were not written again: the new file was added beside them
     assert {p: p.stat().st_mtime_ns for p in pieces} == written
     # and only the late day's month of customer-days was written again
     now = json.loads(manifest.read_text())["months"]
@@ -186,15 +199,17 @@ def test_a_new_days_file_is_appended_and_folded_as_building_from_every_file_give
     sent_again = held.tail(1)["event_id"].item()
     assert daily["quarantine"].filter(pl.col("event_id") == sent_again).height == 1
     assert daily["quarantine"].height == before["quarantine"].height + 1
+    _same(_fresh(data_root, tmp_path, "fresh", monkeypatch), daily)
 
-    fresh_root = tmp_path / "fresh"
-    shutil.copytree(data_root / "landing", fresh_root / "landing")
-    shutil.copy(data_root / SETTINGS_FILE, fresh_root / SETTINGS_FILE)
-    fresh_defs, fresh_home = _pipeline(fresh_root, tmp_path, "fresh")
-    _ingest(fresh_defs, fresh_home, monkeypatch)
-    _same(_tables(fresh_root), daily)
+    # a file sorting before the month's file that holds one of its events: that copy becomes
+    # the first, so the bucket is built again, as from every file
+    resent = clicks / "clickstream_2026-01-resent.parquet"
+    last.head(1).write_parquet(resent)
+    _ingest(defs, home, monkeypatch)
+    _same(_fresh(data_root, tmp_path, "fresh_resent", monkeypatch), _tables(data_root))
 
-    # the file taken away again: its rows leave, as before it came
-    (clicks / "zz_late_clicks.parquet").unlink()
+    # the files taken away again: their rows leave, as before they came
+    resent.unlink()
+    day_file.unlink()
     _ingest(defs, home, monkeypatch)
     _same(before, _tables(data_root))

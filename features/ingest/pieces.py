@@ -7,8 +7,8 @@ a row whose id an earlier file holds is quarantined as a duplicate (the first co
 is an event of a customer the customers table does not know. Appending gives the same pieces only
 while what was stored still holds, so a bucket is rebuilt from every file when:
 
-- the stored keys are not the first of the current ones: a file was removed (its rows leave, and a
-  later copy of one of its ids becomes the first), or a new file sorts before a stored one;
+- a stored file was removed: its rows leave, and a later copy of one of its ids becomes the first;
+- a new file shares an id with a stored file that sorts after it: the new copy is the first;
 - a customer with stored events left the customers table, or a customer whose events were
   quarantined as unknown has arrived in it.
 """
@@ -47,11 +47,19 @@ def stored_keys(folder: Path) -> list[str]:
 
 
 def appended(stored: Sequence[str], current: Sequence[str]) -> tuple[str, ...] | None:
-    """The keys to append to a bucket holding `stored`, to hold `current` (both in file order);
-    None when it must be rebuilt."""
-    if tuple(current[: len(stored)]) != tuple(stored):
+    """The keys to add to a bucket holding `stored` to hold `current`, in file order; None when a
+    stored file is no longer current (its rows must leave: the bucket is rebuilt)."""
+    if not set(stored) <= set(current):
         return None
-    return tuple(current[len(stored) :])
+    return tuple(k for k in current if k not in set(stored))
+
+
+def out_of_order(hits: pl.DataFrame) -> bool:
+    """Whether a new file holds an id that a stored file sorting after it holds too: then the new
+    copy is the first, the stored one must go to quarantine, and the bucket is rebuilt. `hits`
+    has one row per such shared id: the stored piece's key and the new file's (`stored`,
+    `new`)."""
+    return bool(hits.select((pl.col("stored") > pl.col("new")).any()).item())
 
 
 def customers_moved(

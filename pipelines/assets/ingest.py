@@ -18,6 +18,7 @@ comes in two steps:
 
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -33,13 +34,14 @@ from features.ingest.contract import (
     TableContract,
 )
 from features.ingest.file_quarantine import set_aside, set_aside_reason, write_table_log
-from features.ingest.landing import resolve
+from features.ingest.landing import resolve, split_key
 from features.ingest.pieces import (
     KNOWN_CUSTOMERS,
     NO_FILES,
     appended,
     check_pieces,
     customers_moved,
+    out_of_order,
     piece_name,
     stored_keys,
 )
@@ -50,7 +52,7 @@ from features.ingest.read import (
     skipped_files_warning,
     summary_line,
 )
-from features.ingest.validate import no_accepted, no_quarantine, quarantine_schema
+from features.ingest.validate import SOURCE_FILE, no_accepted, no_quarantine, quarantine_schema
 from pipelines.metadata import preview
 from pipelines.partitions import FILE_PARTITIONS, bucket_keys
 from pipelines.resources import ChurnSettings, DataRoot
@@ -186,6 +188,33 @@ def _write(frame: pl.DataFrame, target: Path) -> None:
     staging.replace(target)
 
 
+def _rows(found: dict[str, Path], keys: Sequence[str], contract: TableContract) -> pl.DataFrame:
+    """The validated rows of files `keys` in one bucket, in file order (what decides which copy of
+    a repeated id is first): one read of their pieces in parallel, not one after another."""
+    pieces = [found[key] for key in keys if key in found]
+    return pl.read_parquet(pieces) if pieces else no_accepted(contract)
+
+
+def _shared_ids(
+    folder: Path,
+    stored: Sequence[str],
+    new_keys: Sequence[str],
+    rows: pl.DataFrame,
+    contract: TableContract,
+) -> pl.DataFrame:
+    """The ids of new `rows` that stored pieces hold: (id, the stored piece's key `stored`, the new
+    file's key `new`). Reads the stored pieces' id column only, and hashes the few new ids."""
+    by_file = {split_key(k)[0]: k for k in new_keys}
+    paths = {str(folder / piece_name(k)): k for k in stored}
+    ids = contract.id_column
+    earlier = pl.scan_parquet(list(paths), include_file_paths="_piece").select(ids, "_piece")
+    new = rows.lazy().select(ids, pl.col(SOURCE_FILE).replace_strict(by_file).alias("new"))
+    shared = earlier.join(new, on=ids, how="semi").collect()
+    return shared.join(new.collect(), on=ids).select(
+        ids, pl.col("_piece").replace_strict(paths).alias("stored"), "new"
+    )
+
+
 def _update_bucket(
     data_root: DataRoot,
     contract: TableContract,
@@ -208,7 +237,13 @@ def _update_bucket(
     known_file = folder / KNOWN_CUSTOMERS
     stored = stored_keys(folder)
     todo = appended(stored, keys) if known_file.is_file() else None
-    why = "first build" if not stored else "files removed or reordered"
+    why = (
+        "first build"
+        if not stored
+        else "a file was removed"
+        if known_file.is_file()
+        else "the last build stopped half way"
+    )
     if todo is not None:
         quarantined = (
             pl.read_parquet(list(quarantine.glob("*.parquet")), schema=quarantine_schema(contract))
@@ -219,19 +254,22 @@ def _update_bucket(
         if moved is not None:
             todo, why = None, moved
     known_file.unlink(missing_ok=True)
+    files = [data_root.file_pieces(table, key, buckets) / f"{bucket}.parquet" for key in keys]
+    found = {key: f for key, f in zip(keys, files, strict=True) if f.exists()}
+    earlier, rows = None, None
+    if todo and stored:
+        rows = _rows(found, todo, contract)
+        earlier = _shared_ids(folder, stored, todo, rows, contract)
+        if out_of_order(earlier):
+            todo, why = None, "a new file sorts before a stored one that holds some of its ids"
     if todo is None:
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(quarantine, ignore_errors=True)
-        stored, todo = [], tuple(keys)
-    earlier = (
-        pl.scan_parquet([folder / piece_name(k) for k in stored]).select(contract.id_column)
-        if stored
-        else None
-    )
-    files = [data_root.file_pieces(table, key, buckets) / f"{bucket}.parquet" for key in todo]
-    found = [f for f in files if f.exists()]
-    rows = pl.read_parquet(found) if found else no_accepted(contract)
-    for key, (accepted, rejected) in check_pieces(rows, todo, contract, customers, earlier).items():
+        stored, todo, earlier, rows = [], tuple(keys), None, None
+    if rows is None:
+        rows = _rows(found, todo, contract)
+    shared = None if earlier is None else earlier.lazy().select(contract.id_column)
+    for key, (accepted, rejected) in check_pieces(rows, todo, contract, customers, shared).items():
         if rejected.height:
             _write(rejected, quarantine / piece_name(key))
         _write(accepted, folder / piece_name(key))
