@@ -26,6 +26,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from features.ingest.buckets import bucket_keys
 from features.ingest.contract import EVENT_TABLES
 from features.ingest.landing import PartitionChanges, partition_changes, scan
 from pipelines.resources import DataRoot
@@ -46,12 +47,6 @@ BUCKETED = (
     "scoring_features",
     "shap_attributions",
 )
-
-
-def bucket_keys(buckets: int) -> list[str]:
-    """The partition keys of `buckets` customer buckets: zero-padded numbers, so they sort."""
-    width = max(2, len(str(buckets - 1)))
-    return [f"{b:0{width}d}" for b in range(buckets)]
 
 
 def bucket_partitions(buckets: int) -> dg.StaticPartitionsDefinition:

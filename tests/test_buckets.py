@@ -17,12 +17,12 @@ import pytest
 from demo.landing import write_world
 from demo.simulator import WorldConfig, simulate
 from features.catalogue import load_catalogue
-from features.ingest.buckets import customer_bucket
+from features.ingest.buckets import bucket_keys, by_bucket, customer_bucket
 from features.touchpoint_days import DAY, fold_touchpoint_days
 from pipelines.cli import run_all
 from pipelines.config import SETTINGS_FILE
 from pipelines.definitions import build_definitions
-from pipelines.partitions import BUCKETED, bucket_keys, bucketed_table
+from pipelines.partitions import BUCKETED, bucketed_table
 from pipelines.resources import DataRoot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +49,17 @@ def test_bucket_keys_sort_as_numbers_and_cover_every_bucket():
     assert bucket_keys(3) == ["00", "01", "02"]
     keys = bucket_keys(120)
     assert len(keys) == 120 and keys == sorted(keys) and keys[-1] == "119" and keys[0] == "000"
+
+
+def test_rows_split_by_bucket_once_land_where_customer_bucket_puts_them():
+    frame = pl.DataFrame({"customer_id": [f"C{i}" for i in range(50)], "n": range(50)})
+    parts = by_bucket(frame, 3)
+    assert list(parts) == bucket_keys(3)
+    assert sum(p.height for p in parts.values()) == 50
+    for key, part in parts.items():
+        assert part.columns == frame.columns
+        assert set(part.select(customer_bucket(pl.col("customer_id"), 3)).to_series()) <= {int(key)}
+    assert by_bucket(frame.head(1), 40)["39"].is_empty()
 
 
 def test_every_per_customer_table_is_bucketed_and_the_deployment_picks_the_backfill(tmp_path):

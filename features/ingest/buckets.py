@@ -64,6 +64,25 @@ def customer_bucket(customer_id: pl.Expr, buckets: int) -> pl.Expr:
     )
 
 
+def by_bucket(frame: pl.DataFrame, buckets: int) -> dict[str, pl.DataFrame]:
+    """`frame`'s rows per customer bucket, keyed by the bucket's partition key (`bucket_keys`),
+    every bucket present: the bucket of each id is worked out once, not once per bucket a step
+    goes through (hashing a million ids takes a third of a second)."""
+    keys = bucket_keys(buckets)
+    split = frame.with_columns(customer_bucket(pl.col("customer_id"), buckets).alias("_bucket"))
+    parts = split.partition_by("_bucket", as_dict=True)
+    return {
+        key: parts[(b,)].drop("_bucket") if (b,) in parts else frame.clear()
+        for b, key in enumerate(keys)
+    }
+
+
+def bucket_keys(buckets: int) -> list[str]:
+    """The partition keys of `buckets` customer buckets: zero-padded numbers, so they sort."""
+    width = max(2, len(str(buckets - 1)))
+    return [f"{b:0{width}d}" for b in range(buckets)]
+
+
 def _crc32_buckets(ids: pl.Series, buckets: int) -> pl.Series:
     distinct = ids.drop_nulls().unique()
     codes = pl.Series(

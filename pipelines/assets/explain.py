@@ -11,6 +11,7 @@ import polars as pl
 from features.families import is_theme_feature
 from features.feature import FeatureDef
 from features.feature_plan import FeaturePlan
+from features.ingest.buckets import bucket_keys
 from features.ingest.contract import CUSTOMERS
 from features.ingest.pseudonyms import real_ids, with_real_ids
 from features.ingest.read import ingest_table
@@ -55,7 +56,6 @@ from pipelines.checks import drift, freshness
 from pipelines.config import QualityBounds
 from pipelines.jobs import training_runs
 from pipelines.metadata import figure, preview
-from pipelines.partitions import bucket_keys
 from pipelines.resources import ChurnSettings, DataRoot, MlflowTracking
 
 OWNERS = ["team:retention"]

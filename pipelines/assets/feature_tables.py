@@ -13,7 +13,7 @@ import polars as pl
 from features.catalogue import OTHER, Catalogue
 from features.dictionary import data_dictionary
 from features.feature_plan import FeaturePlan, plan_features
-from features.ingest.buckets import customer_bucket
+from features.ingest.buckets import by_bucket
 from features.ingest.contract import CONTRACTS, EVENT_TABLES
 from features.labels import label_table
 from features.quality import informative_cutoffs, label_rates
@@ -265,17 +265,16 @@ def feature_plan(
 def bucket_sources(
     data_root: DataRoot,
     bucket: str,
-    buckets: int,
     customers: pl.DataFrame,
     plan: FeaturePlan,
     catalogue: Catalogue,
     keep: pl.Expr | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """One bucket's feature sources: its customers, customer-days, tickets and answers with their
-    texts' themes; only those of the customers `keep` is true for, when given (the training
-    sample)."""
+    """One bucket's feature sources: its `customers` (`by_bucket`), customer-days, tickets and
+    answers with their texts' themes; only those of the customers `keep` is true for, when given
+    (the training sample)."""
     keep = pl.lit(True) if keep is None else keep
-    mine = customers.filter(customer_bucket(pl.col("customer_id"), buckets) == int(bucket), keep)
+    mine = customers.filter(keep)
     days, support, surveys, themes = (
         pl.scan_parquet(data_root.bucket_files(t, bucket)).filter(keep).collect()
         for t in ("touchpoint_days", "support", "surveys", "text_themes")
@@ -309,12 +308,12 @@ def _training_snapshots(
         registry, cutoffs = feature_plan.registry(catalogue), feature_plan.labelled_cutoffs()
         context.log.info(f"building {len(registry)} features at {len(cutoffs)} labelled cutoffs")
         started, rows, churners = time.perf_counter(), 0, 0
+        placed = by_bucket(customers, settings.buckets)
         for bucket in context.partition_keys:
             sources = bucket_sources(
                 data_root,
                 bucket,
-                settings.buckets,
-                customers,
+                placed[bucket],
                 feature_plan,
                 catalogue,
                 feature_plan.trains_on(),
@@ -362,11 +361,9 @@ def _scoring_features(
         bucket of customers at a time."""
         catalogue = settings.catalogue()
         registry = feature_plan.registry(catalogue)
-        rows = 0
+        rows, placed = 0, by_bucket(customers, settings.buckets)
         for bucket in context.partition_keys:
-            sources = bucket_sources(
-                data_root, bucket, settings.buckets, customers, feature_plan, catalogue
-            )
+            sources = bucket_sources(data_root, bucket, placed[bucket], feature_plan, catalogue)
             features = build_scoring_features(sources, feature_plan, registry)
             data_root.write_bucket("scoring_features", bucket, features)
             rows += features.height

@@ -24,7 +24,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from features.ingest.buckets import IngestedBuckets, customer_bucket
+from features.ingest.buckets import IngestedBuckets, bucket_keys, by_bucket, customer_bucket
 from features.ingest.contract import (
     CLICKSTREAM,
     CONTRACTS,
@@ -54,7 +54,7 @@ from features.ingest.read import (
 )
 from features.ingest.validate import SOURCE_FILE, no_accepted, no_quarantine, quarantine_schema
 from pipelines.metadata import preview
-from pipelines.partitions import FILE_PARTITIONS, bucket_keys
+from pipelines.partitions import FILE_PARTITIONS
 from pipelines.resources import ChurnSettings, DataRoot
 
 OWNERS = ["team:data-platform"]
@@ -311,14 +311,12 @@ def _table_asset(
         name = FILE_PARTITIONS[table].name
         assert name is not None  # FILE_PARTITIONS names every definition
         keys = sorted(context.instance.get_dynamic_partitions(name))
-        # each customer's bucket, worked out once: an event's customer is in the event's bucket
-        placed = customers.select(
-            "customer_id", customer_bucket(pl.col("customer_id"), settings.buckets).alias("bucket")
-        )
+        known = by_bucket(customers.select("customer_id"), settings.buckets)
         done: dict[str, list[str]] = {}
         for bucket in context.partition_keys:
-            known = placed.filter(pl.col("bucket") == int(bucket))["customer_id"]
-            what = _update_bucket(data_root, contract, keys, bucket, settings.buckets, known)
+            what = _update_bucket(
+                data_root, contract, keys, bucket, settings.buckets, known[bucket]["customer_id"]
+            )
             done.setdefault(what, []).append(bucket)
         accepted = sum(
             pl.scan_parquet(data_root.bucket_files(table, b)).select(pl.len()).collect().item()
