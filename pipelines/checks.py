@@ -75,7 +75,7 @@ def _schema_check(contract: TableContract) -> dg.AssetChecksDefinition:
         found = (
             p
             for files in stored_buckets(data_root, contract.name, settings.buckets)
-            for p in schema_problems(pl.read_parquet(files), contract)
+            for p in schema_problems(files, contract)
         )
         problems = list(dict.fromkeys(found))
         return dg.AssetCheckResult(

@@ -273,6 +273,34 @@ def test_schema_check_stops_a_table_off_its_contract(tmp_path):
     assert "differ from the contract" in str(result.description)
 
 
+def test_schema_check_counts_missing_values_and_repeated_ids_without_loading_the_table(tmp_path):
+    rows = pl.DataFrame(
+        {
+            "event_id": ["E1", "E2", "E2", "E3"],
+            "customer_id": ["C1", None, "C1", "C2"],
+            "ts": [datetime(2026, 3, 1, tzinfo=UTC)] * 4,
+            "event_type": "page_view",
+            "channel": "web",
+        }
+    )
+    table = rows.select(
+        pl.col(c).cast(t) if c in rows.columns else pl.lit(None, t).alias(c)
+        for c, t in CLICKSTREAM.schema.items()
+    )
+    root = stored(tmp_path, clickstream=table)
+    check = _table_check("clickstream", "input_schema")
+    result = run_check(check, data_root=root, settings=ONE_BUCKET)
+    assert not result.passed
+    assert metadata(result, "problems") == [
+        "1 rows lack required customer_id",
+        "1 repeated event_id values",
+    ]
+    # a file written without column statistics is read for its missing values instead
+    table.write_parquet(root.asset_file("clickstream", "00"), statistics=False)
+    again = run_check(check, data_root=root, settings=ONE_BUCKET)
+    assert metadata(again, "problems") == metadata(result, "problems")
+
+
 def test_quarantine_share_check_stops_only_when_many_files_are_set_aside(tmp_path):
     unreadable = QuarantinedFile("2026-03-02.csv", 120, "the file is empty")
     accepted = pl.DataFrame({"event_id": [f"E{i}" for i in range(10_000)]})
