@@ -161,9 +161,10 @@ def _before_signup_check(contract: TableContract) -> dg.AssetChecksDefinition:
         rows, early, examples = 0, 0, []
         for files in stored_buckets(data_root, contract.name, settings.buckets):
             columns = [contract.id_column, "customer_id", EVENT_TIME[contract.name]]
-            frame = pl.read_parquet(files, columns=columns)
-            found = before_signup(frame, customers, contract.name)
-            rows, early = rows + frame.height, early + found.height
+            scan = pl.scan_parquet(files).select(columns)
+            found = before_signup(scan, customers, contract.name)
+            height = scan.select(pl.len()).collect().item()
+            rows, early = rows + height, early + found.height
             examples += found[contract.id_column].head(5 - len(examples)).to_list()
         when = EVENT_TIME[contract.name]
         share = early / rows if rows else 0.0

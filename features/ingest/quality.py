@@ -72,14 +72,31 @@ def quarantine_share(accepted: int, quarantined: int) -> float:
 EVENT_TIME = {"clickstream": "ts", "support": "opened_at", "surveys": "ts"}
 
 
-def before_signup(events: pl.DataFrame, customers: pl.DataFrame, table: str) -> pl.DataFrame:
+def before_signup(
+    events: pl.DataFrame | pl.LazyFrame, customers: pl.DataFrame, table: str
+) -> pl.DataFrame:
     """Events dated before their customer's signup.
 
     They are kept, by choice, and only warned about: a clickstream often stitches the visits
     before an account existed to the customer who then signed up, so such a touch is real, and
     every feature is cut at its cutoff whatever the signup says. A large share means the signup
-    dates are wrong (a migration date, a first order instead of the account)."""
+    dates are wrong (a migration date, a first order instead of the account).
+
+    Each customer's first event is compared first, and only the customers whose first event is
+    early have their events read: `events` may be a scan of millions of rows."""
     when = EVENT_TIME[table]
-    return events.join(customers.select("customer_id", "signup_at"), on="customer_id").filter(
-        pl.col(when) < pl.col("signup_at")
+    signups = customers.lazy().select("customer_id", "signup_at")
+    events = events.lazy()
+    early = (
+        events.group_by("customer_id")
+        .agg(pl.col(when).min())
+        .join(signups, on="customer_id")
+        .filter(pl.col(when) < pl.col("signup_at"))
+        .select("customer_id")
+    )
+    return (
+        events.join(early, on="customer_id", how="semi")
+        .join(signups, on="customer_id")
+        .filter(pl.col(when) < pl.col("signup_at"))
+        .collect()
     )
