@@ -146,7 +146,9 @@ def _touchpoint_days(
         days = stored_table(data_root, "touchpoint_days", settings.buckets)
         summary = days.select(
             pl.len().alias("rows"),
-            pl.col("customer_id").n_unique().alias("customers"),
+            # counted by 64-bit hashes, a fifth of the time of the strings: two of a million ids
+            # colliding is a chance of one in thirty million
+            pl.col("customer_id").hash().n_unique().alias("customers"),
             pl.col(DAY).min().alias("first"),
             *(pl.col(touches_column(n)).sum().alias(n) for n in names),
         ).collect()
