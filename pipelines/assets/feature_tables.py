@@ -105,7 +105,13 @@ def _fold_bucket(
     for path in folder.glob("*.parquet"):
         if path.name not in document["pieces"]:
             path.unlink()
-    what = "folded again" if again and stored else "folded" if again else f"{len(new)} pieces added"
+    what = (
+        ("folded again" if stored else "folded")
+        if again
+        else f"{len(new)} pieces added"
+        if new
+        else "unchanged"
+    )
     return what, events["clickstream"], days
 
 
