@@ -338,11 +338,9 @@ def merge_days(days: pl.DataFrame) -> pl.DataFrame:
 def by_month(days: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """Day rows by the month of their day (YYYY-MM): the pieces a customer bucket's days are kept
     in, so a day's new events rewrite one month, not the year."""
-    month = pl.col(DAY).dt.strftime("%Y-%m").alias("_month")
-    return {
-        str(m): part.drop("_month")
-        for (m,), part in days.with_columns(month).partition_by("_month", as_dict=True).items()
-    }
+    month = (pl.col(DAY).dt.year() * 100 + pl.col(DAY).dt.month()).alias("_month")
+    parts = days.with_columns(month).partition_by("_month", as_dict=True)
+    return {f"{m // 100:04d}-{m % 100:02d}": part.drop("_month") for (m,), part in parts.items()}
 
 
 def latest_touch(days: pl.DataFrame | pl.LazyFrame) -> datetime | None:

@@ -634,6 +634,8 @@ def test_the_kubernetes_instance_launches_each_run_in_a_pod_and_limits_concurren
         # each backfill (one run per bucket) fans out 8 runs at a time
         ("dagster/backfill", "{'applyLimitPerUniqueValue': True}"): 8,
         ("dagster/sensor_name", "landing_files_sensor"): 4,
+        # one run of a bucket (or of a landing file) at a time
+        ("dagster/partition", "{'applyLimitPerUniqueValue': True}"): 1,
         (TRAINS, "None"): 1,  # one training run at a time, whatever its value
     }
     assert queue.max_concurrent_runs == 16
