@@ -40,6 +40,9 @@ LAST_TOUCH = "last_touch"
 # columns of a table whose touch counts are most of its width
 ACTIVITY = ("customer_id", DAY, PURCHASES, LAST_TOUCH)
 _TOUCHPOINT_BITS = 8
+# what stored customer-days were folded by: a change to the fold (`day_columns`) raises it, and
+# stored days folded by another version are folded again
+FOLD_VERSION = 1
 _TOUCHES = "touches__"
 # the event type of a ticket and of a survey answer as touches
 TICKET, ANSWER = "support_ticket", "survey_answer"

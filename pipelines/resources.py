@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
+from urllib.parse import unquote
 
 import dagster as dg
 import polars as pl
@@ -31,8 +32,8 @@ def bucket_files(assets: Path, asset: str, bucket: str) -> list[Path]:
     folder = assets / asset / bucket
     if (folder / MANIFEST).is_file():
         return [folder / name for name in json.loads((folder / MANIFEST).read_text())["pieces"]]
-    if folder.is_dir():
-        return sorted(folder.glob("*.parquet"))
+    if folder.is_dir():  # pieces named by their (escaped) landing keys, read in key order
+        return sorted(folder.glob("*.parquet"), key=lambda p: unquote(p.name))
     single = assets / asset / f"{bucket}.parquet"
     return [single] if single.is_file() else []
 

@@ -16,11 +16,13 @@ import pytest
 from demo.landing import write_world
 from demo.simulator import WorldConfig, simulate
 from features.catalogue import load_catalogue
+from features.ingest.buckets import by_bucket
 from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
 from features.ingest.pieces import appended, check_pieces, customers_moved, out_of_order
 from features.ingest.read import Ingested, combine
 from features.ingest.validate import REASON, SOURCE_FILE, SOURCE_ROW, no_quarantine
 from features.touchpoint_days import DAY, by_month, fold_touchpoint_days, merge_days
+from pipelines.assets.ingest import _update_bucket
 from pipelines.cli import run_all
 from pipelines.config import SETTINGS_FILE
 from pipelines.definitions import build_definitions
@@ -213,3 +215,71 @@ def test_a_new_days_file_is_appended_and_folded_as_building_from_every_file_give
     day_file.unlink()
     _ingest(defs, home, monkeypatch)
     _same(before, _tables(data_root))
+
+
+class _Bucket:
+    """Landing files' validated splits in a data root of one bucket, kept up to date by the union's
+    own step (`_update_bucket`) and compared with checking every file at once (`combine`)."""
+
+    def __init__(self, root: Path, buckets: int = 1) -> None:
+        self.root, self.buckets, self.files = DataRoot(path=str(root)), buckets, {}
+
+    def add(self, name: str, rows: list[tuple[str, str, int, str]]) -> None:
+        key = f"{name}@{'a' * 12}"
+        self.files[key] = _clicks(name, rows)
+        for bucket, part in by_bucket(self.files[key], self.buckets).items():
+            folder = self.root.file_pieces("clickstream", key, self.buckets)
+            folder.mkdir(parents=True, exist_ok=True)
+            if part.height:
+                part.write_parquet(folder / f"{bucket}.parquet")
+
+    def run(self, known: list[str]) -> str:
+        keys, ids = sorted(self.files), pl.Series("customer_id", known)
+        placed = by_bucket(ids.to_frame(), self.buckets)
+        done = [
+            _update_bucket(self.root, CLICKSTREAM, keys, b, self.buckets, placed[b]["customer_id"])
+            for b in placed
+        ]
+        whole = combine(
+            [Ingested(self.files[k], no_quarantine(CLICKSTREAM), ()) for k in keys],
+            CLICKSTREAM,
+            ids,
+        )
+        stored = bucketed_table(self.root, "clickstream", self.buckets).collect()
+        assert stored.sort("event_id", "customer_id").equals(
+            whole.accepted.sort("event_id", "customer_id")
+        )
+        quarantined = [
+            p for b in placed for p in self.root.bucket_quarantine("clickstream", b).glob("*")
+        ]
+        reasons = (
+            pl.read_parquet(quarantined)[REASON] if quarantined else pl.Series([], dtype=pl.String)
+        )
+        assert sorted(reasons) == sorted(whole.quarantined[REASON])
+        return "; ".join(done)
+
+
+def test_an_id_first_seen_for_an_unknown_customer_is_still_the_first_copy(tmp_path):
+    known = ["C1", "C2"]
+    bucket = _Bucket(tmp_path / "later")
+    bucket.add("a.csv", [("E1", "CX", 9, "x"), ("E2", "C1", 9, "x")])
+    bucket.run(known)
+    bucket.add("b.csv", [("E1", "C2", 10, "x")])  # sent again, with a customer known now
+    assert bucket.run(known) == "1 files appended"
+    before = _Bucket(tmp_path / "earlier")
+    before.add("b.csv", [("E1", "CX", 9, "x")])
+    before.run(known)
+    before.add("a.csv", [("E1", "C1", 10, "x")])  # sorts first: its copy is the first now
+    assert "sorts before a stored one" in before.run(known)
+
+
+def test_another_bucket_count_builds_the_buckets_again(tmp_path):
+    bucket = _Bucket(tmp_path, buckets=2)
+    known = [f"C{i}" for i in range(10)]
+    bucket.add("a.csv", [(f"E{i}", f"C{i}", 9, "x") for i in range(10)])
+    bucket.run(known)
+    bucket.buckets = 1
+    bucket.add("b.csv", [("E10", "C1", 9, "x")])  # split for one bucket, as a run would
+    bucket.files.pop("a.csv@" + "a" * 12)
+    bucket.add("a.csv", [(f"E{i}", f"C{i}", 9, "x") for i in range(10)])
+    assert "the bucket count changed" in bucket.run(known)

@@ -32,8 +32,13 @@ from features.ingest.validate import (
 
 # the piece of a bucket without any files: no key is this (keys end in @<digest>)
 NO_FILES = "no-files"
-# the customers a bucket's pieces were checked against, beside them (not a piece: not .parquet)
-KNOWN_CUSTOMERS = "known_customers.arrow"
+
+
+def known_customers(buckets: int) -> str:
+    """The file beside a bucket's pieces of the customers they were checked against (not a piece:
+    not .parquet), named by the bucket count: under another count a bucket holds other customers,
+    so its pieces are built again."""
+    return f"known_customers.{buckets}.arrow"
 
 
 def piece_name(key: str) -> str:

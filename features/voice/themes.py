@@ -33,6 +33,7 @@ from typing import Any, cast
 
 import numpy as np
 import polars as pl
+import sklearn
 from scipy.sparse import csr_matrix
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
@@ -182,16 +183,17 @@ def function_words(docs: pl.DataFrame) -> list[str]:
 
 
 def corpus_fingerprint(docs: pl.DataFrame, before: datetime | None = None) -> str:
-    """A hash of what `fit_themes(docs, before)` reads and of how it fits: equal fingerprints give
-    equal themes, so the themes of an unchanged corpus (every day of a month: the fit stops at the
-    newest labelled cutoff) are reused instead of fitted again, half a minute at five million
-    texts. The row hash is Polars', so the version is part of it."""
+    """A hash of what `fit_themes(docs, before)` reads, in its order (its samples are drawn by
+    position), and of how it fits: equal fingerprints give equal themes, so the themes of an
+    unchanged corpus (every day of a month: the fit stops at the newest labelled cutoff) are
+    reused instead of fitted again, half a minute at five million texts. The row hashes are
+    Polars', so its version is part of it, with scikit-learn's."""
     if before is not None:
         docs = docs.filter(pl.col("ts") < before)
-    rows = docs.select(_ASSIGNED_BY).hash_rows(seed=SEED)
+    rows = docs.select(_ASSIGNED_BY).hash_rows(seed=SEED).to_numpy()
     method = (MIN_COMMENTS, MAX_THEMES, FIT_TEXTS, CORPUS_TEXTS, THEME_TERMS, LABEL_TERMS)
-    whole = (pl.__version__, method, FUNCTION_WORD_SHARE, SEED, rows.len(), int(rows.sum()))
-    return hashlib.sha256(repr(whole).encode()).hexdigest()[:16]
+    how = repr((pl.__version__, sklearn.__version__, method, FUNCTION_WORD_SHARE, SEED))
+    return hashlib.sha256(how.encode() + rows.tobytes()).hexdigest()[:16]
 
 
 def fit_themes(docs: pl.DataFrame, before: datetime | None = None) -> tuple[Theme, ...]:

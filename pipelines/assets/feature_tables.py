@@ -21,6 +21,7 @@ from features.snapshots import build_scoring_features, build_training_snapshots,
 from features.touchpoint_days import (
     ACTIVITY,
     DAY,
+    FOLD_VERSION,
     PURCHASES,
     by_month,
     fold_touchpoint_days,
@@ -55,8 +56,9 @@ def _fold_bucket(
     """Fold the bucket's event pieces not folded yet into its customer-days, kept as one piece per
     month (assets/touchpoint_days/<bucket>/<YYYY-MM>.<n>.parquet) and a manifest of the pieces and
     the event pieces folded into them. Every piece is folded again when one folded before is gone
-    (a file removed, a bucket rebuilt) or the catalogue changed. New month files are written
-    first and the manifest last, so a killed run leaves the old days whole.
+    (a file removed, a bucket rebuilt), or the catalogue or the fold (`FOLD_VERSION`) changed. New
+    month files are written first and the manifest last, so a killed run leaves the old days
+    whole.
 
     Returns (what it did, the clicks folded now, their day rows)."""
     folder = data_root.bucket_folder("touchpoint_days", bucket)
@@ -65,7 +67,11 @@ def _fold_bucket(
     stored = json.loads(manifest.read_text()) if manifest.is_file() else {}
     tokens = _piece_tokens(data_root, bucket)
     folded = stored.get("folded", [])
-    again = stored.get("catalogue") != catalogue.fingerprint or not set(folded) <= set(tokens)
+    again = (
+        stored.get("catalogue") != catalogue.fingerprint
+        or stored.get("fold") != FOLD_VERSION
+        or not set(folded) <= set(tokens)
+    )
     new = [t for t in tokens if again or t not in folded]
     tables = {
         table: [path for t in new for name, path in [tokens[t]] if name == table]
@@ -94,6 +100,7 @@ def _fold_bucket(
         pieces.pop("none", None)
     document = {
         "catalogue": catalogue.fingerprint,
+        "fold": FOLD_VERSION,
         "version": version,
         "folded": list(tokens),
         "months": pieces,

@@ -20,6 +20,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import unquote
 
 import dagster as dg
 import polars as pl
@@ -36,11 +37,11 @@ from features.ingest.contract import (
 from features.ingest.file_quarantine import set_aside, set_aside_reason, write_table_log
 from features.ingest.landing import resolve, split_key
 from features.ingest.pieces import (
-    KNOWN_CUSTOMERS,
     NO_FILES,
     appended,
     check_pieces,
     customers_moved,
+    known_customers,
     out_of_order,
     piece_name,
     stored_keys,
@@ -52,7 +53,14 @@ from features.ingest.read import (
     skipped_files_warning,
     summary_line,
 )
-from features.ingest.validate import SOURCE_FILE, no_accepted, no_quarantine, quarantine_schema
+from features.ingest.validate import (
+    REASON,
+    SOURCE_FILE,
+    UNKNOWN_CUSTOMER,
+    no_accepted,
+    no_quarantine,
+    quarantine_schema,
+)
 from pipelines.metadata import preview
 from pipelines.partitions import FILE_PARTITIONS
 from pipelines.resources import ChurnSettings, DataRoot
@@ -197,19 +205,33 @@ def _rows(found: dict[str, Path], keys: Sequence[str], contract: TableContract) 
 
 def _shared_ids(
     folder: Path,
+    quarantine: Path,
     stored: Sequence[str],
     new_keys: Sequence[str],
     rows: pl.DataFrame,
     contract: TableContract,
 ) -> pl.DataFrame:
-    """The ids of new `rows` that stored pieces hold: (id, the stored piece's key `stored`, the new
-    file's key `new`). Reads the stored pieces' id column only, and hashes the few new ids."""
+    """The ids of new `rows` that stored files hold: (id, the stored file's key `stored`, the new
+    file's key `new`). A stored file holds its accepted ids and those of its events quarantined
+    for an unknown customer: checking every file at once counts those as the first copy too.
+    Reads the id columns only, and hashes the few new ids."""
     by_file = {split_key(k)[0]: k for k in new_keys}
-    paths = {str(folder / piece_name(k)): k for k in stored}
     ids = contract.id_column
-    earlier = pl.scan_parquet(list(paths), include_file_paths="_piece").select(ids, "_piece")
+    paths = {str(folder / piece_name(k)): k for k in stored}
+    earlier = [pl.scan_parquet(list(paths), include_file_paths="_piece").select(ids, "_piece")]
+    rejected = {
+        str(p): unquote(p.name.removesuffix(".parquet")) for p in quarantine.glob("*.parquet")
+    }
+    if rejected:
+        paths |= rejected
+        unknown = pl.col(REASON).str.ends_with(UNKNOWN_CUSTOMER)
+        earlier.append(
+            pl.scan_parquet(list(rejected), include_file_paths="_piece")
+            .filter(unknown)
+            .select(ids, "_piece")
+        )
     new = rows.lazy().select(ids, pl.col(SOURCE_FILE).replace_strict(by_file).alias("new"))
-    shared = earlier.join(new, on=ids, how="semi").collect()
+    shared = pl.concat(earlier).join(new, on=ids, how="semi").collect()
     return shared.join(new.collect(), on=ids).select(
         ids, pl.col("_piece").replace_strict(paths).alias("stored"), "new"
     )
@@ -234,7 +256,7 @@ def _update_bucket(
         data_root.bucket_quarantine(table, bucket),
     )
     data_root.asset_file(table, bucket).unlink(missing_ok=True)  # one file a bucket, before pieces
-    known_file = folder / KNOWN_CUSTOMERS
+    known_file = folder / known_customers(buckets)
     stored = stored_keys(folder)
     todo = appended(stored, keys) if known_file.is_file() else None
     why = (
@@ -242,6 +264,8 @@ def _update_bucket(
         if not stored
         else "a file was removed"
         if known_file.is_file()
+        else "the bucket count changed"
+        if any(folder.glob("known_customers.*"))
         else "the last build stopped half way"
     )
     if todo is not None:
@@ -259,7 +283,7 @@ def _update_bucket(
     earlier, rows = None, None
     if todo and stored:
         rows = _rows(found, todo, contract)
-        earlier = _shared_ids(folder, stored, todo, rows, contract)
+        earlier = _shared_ids(folder, quarantine, stored, todo, rows, contract)
         if out_of_order(earlier):
             todo, why = None, "a new file sorts before a stored one that holds some of its ids"
     if todo is None:
@@ -310,7 +334,14 @@ def _table_asset(
         started = time.perf_counter()
         name = FILE_PARTITIONS[table].name
         assert name is not None  # FILE_PARTITIONS names every definition
-        keys = sorted(context.instance.get_dynamic_partitions(name))
+        registered = sorted(context.instance.get_dynamic_partitions(name))
+        # a file registered by the sensor whose run has not stored its split yet joins a later run
+        keys = [k for k in registered if data_root.file_pieces(table, k, settings.buckets).is_dir()]
+        if waiting := sorted(set(registered) - set(keys)):
+            context.log.warning(
+                f"{len(waiting)} {table} files are not validated yet and wait for a later run: "
+                f"{', '.join(waiting[:5])}"
+            )
         known = by_bucket(customers.select("customer_id"), settings.buckets)
         done: dict[str, list[str]] = {}
         for bucket in context.partition_keys:

@@ -60,7 +60,9 @@ def text_themes_asset(
             assigned = text_themes(docs, themes, earlier)
             target = data_root.asset_file("text_themes", bucket)
             target.parent.mkdir(parents=True, exist_ok=True)
-            assigned.write_parquet(target, metadata={THEMES_KEY: fingerprint})
+            staging = target.with_name(f".{target.name}.writing")  # a killed run leaves the old
+            assigned.write_parquet(staging, metadata={THEMES_KEY: fingerprint})
+            staging.replace(target)
             texts += assigned.height
             reused += earlier is not None
         context.log.info(
