@@ -6,13 +6,13 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
-from urllib.parse import unquote
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
 from features.catalogue import Catalogue, load_catalogue
+from features.ingest.pieces import piece_key
 from features.ingest.validate import parse_timestamp
 from models.explain.playbook import Playbook, load_playbook
 from models.explain.published_outputs import staged
@@ -24,6 +24,17 @@ from pipelines.metadata import column_schema
 MANIFEST = "manifest.json"
 
 
+def write_replacing(
+    frame: pl.DataFrame, target: Path, metadata: dict[str, str] | None = None
+) -> None:
+    """Written beside and renamed into place: a killed run leaves the old file or the new one,
+    never half of one that a later run would fail to read."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.writing")
+    frame.write_parquet(staging, metadata=metadata)
+    staging.replace(target)
+
+
 def bucket_files(assets: Path, asset: str, bucket: str) -> list[Path]:
     """The files holding one stored bucket of a bucketed asset under `assets`: the pieces in its
     folder <asset>/<bucket>/ (an event table's one per landing file, the customer-days' one per
@@ -33,7 +44,7 @@ def bucket_files(assets: Path, asset: str, bucket: str) -> list[Path]:
     if (folder / MANIFEST).is_file():
         return [folder / name for name in json.loads((folder / MANIFEST).read_text())["pieces"]]
     if folder.is_dir():  # pieces named by their (escaped) landing keys, read in key order
-        return sorted(folder.glob("*.parquet"), key=lambda p: unquote(p.name))
+        return sorted(folder.glob("*.parquet"), key=piece_key)
     single = assets / asset / f"{bucket}.parquet"
     return [single] if single.is_file() else []
 
@@ -94,9 +105,7 @@ class DataRoot(dg.ConfigurableResource):
     def write_bucket(self, asset: str, partition: str, frame: pl.DataFrame) -> None:
         """Store one bucket's rows of a bucketed asset where `asset_file` and `FrameStore` read
         them."""
-        target = self.asset_file(asset, partition)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(target)
+        write_replacing(frame, self.asset_file(asset, partition))
 
     def file_pieces(self, table: str, key: str, buckets: int) -> Path:
         """The folder of one landing file's accepted rows split by customer bucket (one

@@ -46,9 +46,14 @@ def piece_name(key: str) -> str:
     return f"{quote(key, safe='@')}.parquet"
 
 
+def piece_key(path: Path) -> str:
+    """The landing key a piece (or a piece of quarantine) is named by (`piece_name`)."""
+    return unquote(path.name.removesuffix(".parquet"))
+
+
 def stored_keys(folder: Path) -> list[str]:
     """The keys of the pieces in a bucket's folder, in file order."""
-    return sorted(unquote(p.name.removesuffix(".parquet")) for p in folder.glob("*.parquet"))
+    return sorted(piece_key(p) for p in folder.glob("*.parquet"))
 
 
 def appended(stored: Sequence[str], current: Sequence[str]) -> tuple[str, ...] | None:

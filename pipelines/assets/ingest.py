@@ -20,7 +20,6 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote
 
 import dagster as dg
 import polars as pl
@@ -43,6 +42,7 @@ from features.ingest.pieces import (
     customers_moved,
     known_customers,
     out_of_order,
+    piece_key,
     piece_name,
     stored_keys,
 )
@@ -63,7 +63,7 @@ from features.ingest.validate import (
 )
 from pipelines.metadata import preview
 from pipelines.partitions import FILE_PARTITIONS
-from pipelines.resources import ChurnSettings, DataRoot
+from pipelines.resources import ChurnSettings, DataRoot, write_replacing
 
 OWNERS = ["team:data-platform"]
 
@@ -188,14 +188,6 @@ def _file_asset(contract: TableContract) -> dg.AssetsDefinition:
     return _validated_file
 
 
-def _write(frame: pl.DataFrame, target: Path) -> None:
-    """Written beside and renamed into place: a killed run leaves the old file or the new one."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.writing")
-    frame.write_parquet(staging)
-    staging.replace(target)
-
-
 def _rows(found: dict[str, Path], keys: Sequence[str], contract: TableContract) -> pl.DataFrame:
     """The validated rows of files `keys` in one bucket, in file order (what decides which copy of
     a repeated id is first): one read of their pieces in parallel, not one after another."""
@@ -219,9 +211,7 @@ def _shared_ids(
     ids = contract.id_column
     paths = {str(folder / piece_name(k)): k for k in stored}
     earlier = [pl.scan_parquet(list(paths), include_file_paths="_piece").select(ids, "_piece")]
-    rejected = {
-        str(p): unquote(p.name.removesuffix(".parquet")) for p in quarantine.glob("*.parquet")
-    }
+    rejected = {str(p): piece_key(p) for p in quarantine.glob("*.parquet")}
     if rejected:
         paths |= rejected
         unknown = pl.col(REASON).str.ends_with(UNKNOWN_CUSTOMER)
@@ -269,9 +259,10 @@ def _update_bucket(
         else "the last build stopped half way"
     )
     if todo is not None:
+        rejected = sorted(quarantine.glob("*.parquet"))
         quarantined = (
-            pl.read_parquet(list(quarantine.glob("*.parquet")), schema=quarantine_schema(contract))
-            if any(quarantine.glob("*.parquet"))
+            pl.read_parquet(rejected, schema=quarantine_schema(contract))
+            if rejected
             else no_quarantine(contract)
         )
         moved = customers_moved(pl.read_ipc(known_file)["customer_id"], customers, quarantined)
@@ -295,10 +286,10 @@ def _update_bucket(
     shared = None if earlier is None else earlier.lazy().select(contract.id_column)
     for key, (accepted, rejected) in check_pieces(rows, todo, contract, customers, shared).items():
         if rejected.height:
-            _write(rejected, quarantine / piece_name(key))
-        _write(accepted, folder / piece_name(key))
+            write_replacing(rejected, quarantine / piece_name(key))
+        write_replacing(accepted, folder / piece_name(key))
     if not keys:
-        _write(contract.empty(), folder / piece_name(NO_FILES))
+        write_replacing(contract.empty(), folder / piece_name(NO_FILES))
     folder.mkdir(parents=True, exist_ok=True)
     customers.to_frame("customer_id").write_ipc(known_file)
     if not todo:

@@ -11,7 +11,7 @@ from features.voice.themes import documents, text_themes, theme_table, themes_fi
 from models.explain.scored_customers import CSV_DATETIME
 from pipelines.metadata import preview
 from pipelines.partitions import stored_table
-from pipelines.resources import ChurnSettings, DataRoot
+from pipelines.resources import ChurnSettings, DataRoot, write_replacing
 
 OWNERS = ["team:retention"]
 # the parquet metadata key that records which themes a bucket's texts were assigned with
@@ -58,11 +58,11 @@ def text_themes_asset(
             docs = documents(surveys, support, catalogue)
             earlier = _earlier(data_root, bucket, fingerprint)
             assigned = text_themes(docs, themes, earlier)
-            target = data_root.asset_file("text_themes", bucket)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = target.with_name(f".{target.name}.writing")  # a killed run leaves the old
-            assigned.write_parquet(staging, metadata={THEMES_KEY: fingerprint})
-            staging.replace(target)
+            write_replacing(
+                assigned,
+                data_root.asset_file("text_themes", bucket),
+                metadata={THEMES_KEY: fingerprint},
+            )
             texts += assigned.height
             reused += earlier is not None
         context.log.info(
