@@ -22,10 +22,11 @@ from features.touchpoint_days import (
     ACTIVITY,
     DAY,
     FOLD_VERSION,
+    LAST_TOUCH,
     PURCHASES,
     by_month,
     fold_touchpoint_days,
-    latest_touch,
+    last_touch_at,
     merge_days,
     touches_column,
     unmatched_event_types,
@@ -163,6 +164,7 @@ def _touchpoint_days(
             # colliding is a chance of one in thirty million
             pl.col("customer_id").hash().n_unique().alias("customers"),
             pl.col(DAY).min().alias("first"),
+            last_touch_at(pl.col(LAST_TOUCH).max()).alias("latest"),
             *(pl.col(touches_column(n)).sum().alias(n) for n in names),
         ).collect()
         if summary["rows"].item() == 0:
@@ -189,7 +191,7 @@ def _touchpoint_days(
                 "dagster/row_count": summary["rows"].item(),
                 "customers": summary["customers"].item(),
                 "first_day": str(summary["first"].item()),
-                "latest_event": str(latest_touch(days)),
+                "latest_event": str(summary["latest"].item()),
                 "touches_by_touchpoint": preview(counts.sort("touches", descending=True), rows=30),
                 "events_folded": events,
                 "unmatched_events": int(unmatched["len"].sum()),
