@@ -97,7 +97,7 @@ forget: setup  ## make forget CUSTOMER=<id>: erase one customer everywhere, then
 	@test -n "$(CUSTOMER)" || { echo "usage: make forget CUSTOMER=<the customer's id>"; exit 2; }
 	$(CLI) forget --customer "$(CUSTOMER)"
 
-production-test: setup postgres  ## the production stack for real: PostgreSQL, an MLflow server, dagster-daemon (~5 min)
+production-test: setup postgres  ## the production test alone (make test runs it too): PostgreSQL, an MLflow server, dagster-daemon (~2 min)
 	$(BIN)/python -m pytest -m production -n 0
 
 heavy: setup  ## the tests too long for CI: make run killed at several points, then recovering

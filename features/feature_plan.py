@@ -22,7 +22,15 @@ import polars as pl
 from features import families
 from features.catalogue import Catalogue
 from features.feature import FeatureDef
-from features.touchpoint_days import DAY, LAST_TOUCH, PURCHASES, latest_touch, touches_column
+from features.purchases import BgnbdParams, fit_purchase_models
+from features.touchpoint_days import (
+    DAY,
+    LAST_TOUCH,
+    PURCHASE_VALUE,
+    PURCHASES,
+    latest_touch,
+    touches_column,
+)
 from features.training_sample import in_sample
 from features.voice.themes import Theme, corpus_fingerprint, documents, fit_themes
 
@@ -87,6 +95,11 @@ class FeaturePlan:
     labelled: tuple[datetime, ...]
     training_problem: str | None = None
     training_sample: tuple[int, ...] | None = None
+    bgnbd: tuple[tuple[datetime, BgnbdParams | None], ...] = ()
+
+    def purchase_models(self) -> dict[datetime, BgnbdParams | None]:
+        """Each labelled and the scoring cutoff's BG/NBD model parameters (None: no fit)."""
+        return dict(self.bgnbd)
 
     def trains_on(self) -> pl.Expr:
         """True for the customers whose snapshots the model trains on."""
@@ -125,6 +138,7 @@ class FeaturePlan:
             "monthly_value": self.features.monthly_value,
             "voice": [t.to_json() for t in self.features.voice],
             "voice_corpus": self.features.voice_corpus,
+            "bgnbd": [[c.isoformat(), None if p is None else list(p)] for c, p in self.bgnbd],
         }
 
     @classmethod
@@ -150,6 +164,10 @@ class FeaturePlan:
             training_sample=None
             if data.get("training_sample") is None
             else tuple(data["training_sample"]),
+            bgnbd=tuple(
+                (when(c), None if p is None else (p[0], p[1], p[2], p[3]))
+                for c, p in data.get("bgnbd", [])
+            ),
         )
 
 
@@ -169,7 +187,8 @@ def plan_features(
     features they support, with the themes of what customers wrote before the newest labelled
     cutoff (before `as_of` without one): the model is judged at that cutoff, so its themes hold
     nothing written after it, and every run within a month draws the same themes. They are the
-    `earlier` plan's when it fitted them on the same texts (`corpus_fingerprint`).
+    `earlier` plan's when it fitted them on the same texts (`corpus_fingerprint`). Each cutoff's
+    BG/NBD model is fitted here, on every customer's purchase days.
 
     Reads a few columns and sums of the event tables and customer-days, so they can be lazy scans
     of every bucket: the plan never holds a whole table."""
@@ -194,14 +213,22 @@ def plan_features(
         else fit_themes(texts, before)
     )
     features = feature_set(customers, days, support, surveys, catalogue)
+    cutoff = scoring_cutoff(as_of)
+    bought = (
+        days.filter(pl.col(PURCHASES) > 0)
+        .select("customer_id", DAY, PURCHASES, PURCHASE_VALUE)
+        .collect()
+    )
+    models = fit_purchase_models(bought, [*labelled, cutoff]) if features.purchases else {}
     return FeaturePlan(
         as_of=as_of,
         horizon_days=horizon_days,
-        scoring_cutoff=scoring_cutoff(as_of),
+        scoring_cutoff=cutoff,
         features=replace(features, voice=voice, voice_corpus=corpus),
         catalogue=catalogue.fingerprint,
         labelled=labelled,
         training_problem=problem,
+        bgnbd=tuple(sorted(models.items())),
     )
 
 

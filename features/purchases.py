@@ -6,7 +6,9 @@ From the customer-days with a purchase: purchase days over all history and over 
 the BG/NBD model (the classic non-contractual "is this customer still alive" model): the
 probability the customer is still alive and the purchases they can be expected to make in the
 horizon. The BG/NBD model is fitted on the histories known a month before the cutoff, so it never
-sees the rows it describes, and the same rule serves training and scoring.
+sees the rows it describes, and the same rule serves training and scoring. It is fitted once per
+cutoff on every customer's history (`fit_purchase_models`, by the feature plan), so a customer's
+figures do not depend on which customers share their bucket.
 
 Like `features.windows`, this is a place where features filter day rows by time: a cutoff's row
 reads only days strictly before it.
@@ -15,9 +17,11 @@ reads only days strictly before it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import polars as pl
 from lifetimes import ModifiedBetaGeoFitter
 from lifetimes.utils import ConvergenceError
@@ -35,6 +39,10 @@ P_ALIVE, EXPECTED = "bgnbd_p_alive", "bgnbd_expected_purchases"
 FIT_ROWS = 20_000
 MIN_FIT_ROWS = 50  # fewer histories than this leave the BG/NBD figures empty at that cutoff
 _DAY_US = 86_400e6
+# a fitted BG/NBD model's four parameters, in `lifetimes`' order
+BGNBD_PARAMS = ("r", "alpha", "a", "b")
+BgnbdParams = tuple[float, float, float, float]
+PurchaseModels = Mapping[datetime, BgnbdParams | None]
 
 
 def history_column(days: int) -> str:
@@ -93,7 +101,7 @@ def _bgnbd_inputs(history: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def fit_bgnbd(history: pl.DataFrame, seed: int = 0) -> ModifiedBetaGeoFitter | None:
+def fit_bgnbd(history: pl.DataFrame, seed: int = 0) -> BgnbdParams | None:
     """BG/NBD fitted on one cutoff's histories (a sample of FIT_ROWS at most); None with fewer
     than MIN_FIT_ROWS, or when the fit does not converge (the figures are then left empty)."""
     inputs = _bgnbd_inputs(history)
@@ -110,17 +118,40 @@ def fit_bgnbd(history: pl.DataFrame, seed: int = 0) -> ModifiedBetaGeoFitter | N
             )
     except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError):
         return None  # degenerate histories: the figures are left empty, the other features stay
+    r, alpha, a, b = model.params_.loc[list(BGNBD_PARAMS)].to_numpy(dtype=float).tolist()
+    return r, alpha, a, b
+
+
+def fit_purchase_models(
+    days: pl.DataFrame, cutoffs: Sequence[datetime]
+) -> dict[datetime, BgnbdParams | None]:
+    """Each cutoff's BG/NBD model, fitted on every customer's history known a month before it:
+    once for all customer buckets, which then read the same four parameters."""
+    cutoffs = sorted(set(cutoffs))
+    if not cutoffs:
+        return {}
+    earlier = {c: previous_month(c) for c in cutoffs}
+    histories = purchase_history(days, list(earlier.values()))
+    by_cutoff = histories.partition_by(CUTOFF, as_dict=True, include_key=True)
+    return {c: fit_bgnbd(by_cutoff.get((earlier[c],), histories.clear())) for c in cutoffs}
+
+
+def _model(params: BgnbdParams) -> ModifiedBetaGeoFitter:
+    model = ModifiedBetaGeoFitter(penalizer_coef=0.001)
+    model.params_ = pd.Series(dict(zip(BGNBD_PARAMS, params, strict=True)))
     return model
 
 
 def bgnbd_figures(
-    model: ModifiedBetaGeoFitter | None, history: pl.DataFrame, horizon_days: int
+    params: BgnbdParams | None, history: pl.DataFrame, horizon_days: int
 ) -> pl.DataFrame:
-    """P(alive) and the purchase days expected in the horizon for each row of `history`."""
+    """P(alive) and the purchase days expected in the horizon for each row of `history`, by the
+    model with these parameters (None: no model, no figures)."""
     inputs = _bgnbd_inputs(history)
-    if model is None:
+    if params is None:
         empty = pl.lit(None, pl.Float64)
         return inputs.select("customer_id", empty.alias(P_ALIVE), empty.alias(EXPECTED))
+    model = _model(params)
     f, r, t = (inputs[c].to_numpy() for c in ("frequency", "recency", "T"))
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -138,20 +169,22 @@ def bgnbd_figures(
     )
 
 
-def purchase_table(days: pl.DataFrame, cutoffs: list[datetime], horizon_days: int) -> pl.DataFrame:
-    """The purchase history at each cutoff with its BG/NBD figures, the model fitted on the
-    histories of the month before (which the cutoff's own rows are not part of)."""
+def purchase_table(
+    days: pl.DataFrame, cutoffs: list[datetime], horizon_days: int, models: PurchaseModels
+) -> pl.DataFrame:
+    """The purchase history at each cutoff with its BG/NBD figures, by the cutoff's model in
+    `models` (`fit_purchase_models`: fitted on the histories of the month before, which the
+    cutoff's own rows are not part of)."""
     cutoffs = sorted(set(cutoffs))
-    earlier = {c: previous_month(c) for c in cutoffs}
-    histories = purchase_history(days, [*cutoffs, *earlier.values()])
-    by_cutoff = dict(histories.partition_by(CUTOFF, as_dict=True, include_key=True).items())
-
-    def rows(cutoff: datetime) -> pl.DataFrame:
-        return by_cutoff.get((cutoff,), histories.clear())
-
-    parts = []
-    for cutoff in cutoffs:
-        history = rows(cutoff)
-        model = fit_bgnbd(rows(earlier[cutoff]))
-        parts.append(history.join(bgnbd_figures(model, history, horizon_days), on="customer_id"))
+    unfitted = [f"{c:%Y-%m-%d}" for c in cutoffs if c not in models]
+    if unfitted:
+        raise ValueError(
+            f"no BG/NBD model for the cutoffs {unfitted}: the feature plan fits one per cutoff; "
+            "materialize feature_plan again"
+        )
+    histories = purchase_history(days, cutoffs)
+    parts = [
+        history.join(bgnbd_figures(models[cutoff], history, horizon_days), on="customer_id")
+        for (cutoff,), history in histories.partition_by(CUTOFF, as_dict=True).items()
+    ]
     return pl.concat(parts, how="vertical_relaxed") if parts else histories

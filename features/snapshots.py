@@ -20,7 +20,7 @@ from features.catalogue import Catalogue
 from features.feature import PER_CUSTOMER, SOURCE_TIME, FeatureDef
 from features.feature_plan import FeaturePlan
 from features.labels import churn_labels, population
-from features.purchases import purchase_table
+from features.purchases import PurchaseModels, fit_purchase_models, purchase_table
 from features.touchpoint_days import require_midnight, tag_support, tag_surveys
 from features.windows import CUTOFF, window_table
 
@@ -84,15 +84,19 @@ def cutoff_tables(
     cutoffs: list[datetime],
     horizon_days: int,
     registry: list[FeatureDef],
+    purchase_models: PurchaseModels | None = None,
 ) -> dict[str, pl.LazyFrame]:
     """The tables built per cutoff from the customer-days, for all `cutoffs` at once, that the
     registry reads: the 7/30/90-day windows (`features.windows`) and the purchase history
-    (`features.purchases`)."""
+    (`features.purchases`), its BG/NBD figures by `purchase_models` (the feature plan's, fitted on
+    every customer; None: fitted here on these customer-days, for a table built on its own)."""
     read = {d.source for d in registry}
     days = sources["days"]
     tables = {"windows": window_table(days.lazy(), cutoffs)}
     if "purchases" in read:
-        history = purchase_table(_eager(days), cutoffs, horizon_days)
+        eager = _eager(days)
+        models = fit_purchase_models(eager, cutoffs) if purchase_models is None else purchase_models
+        history = purchase_table(eager, cutoffs, horizon_days, models)
         tables["purchases"] = history.lazy()
     return tables
 
@@ -175,10 +179,11 @@ def build_features(
     cutoff: datetime,
     registry: list[FeatureDef],
     horizon_days: int,
+    purchase_models: PurchaseModels | None = None,
 ) -> pl.DataFrame:
     """The features at one cutoff for `population` (the horizon only sets what the BG/NBD model's
-    expected purchases count)."""
-    tables = cutoff_tables(sources, [cutoff], horizon_days, registry)
+    expected purchases count; `purchase_models` as `cutoff_tables` takes them)."""
+    tables = cutoff_tables(sources, [cutoff], horizon_days, registry, purchase_models)
     query = feature_query(sources, population.lazy(), cutoff, registry, tables)
     return query.collect(engine="streaming")
 
@@ -206,11 +211,12 @@ def build_training_snapshots(
     cutoffs: Sequence[datetime],
     horizon_days: int,
     registry: list[FeatureDef],
+    purchase_models: PurchaseModels | None = None,
 ) -> pl.DataFrame:
     """Every labelled cutoff's snapshot stacked. The customer-days' windows and purchase histories
-    are built for every cutoff in one pass (`cutoff_tables`), and the cutoffs' queries run as
-    one, so both cores stay busy."""
-    tables = cutoff_tables(sources, list(cutoffs), horizon_days, registry)
+    are built for every cutoff in one pass (`cutoff_tables`, with `purchase_models`), and the
+    cutoffs' queries run as one, so both cores stay busy."""
+    tables = cutoff_tables(sources, list(cutoffs), horizon_days, registry, purchase_models)
     return pl.concat(
         snapshot_query(sources, c, horizon_days, registry, tables) for c in cutoffs
     ).collect(engine="streaming")
@@ -223,5 +229,7 @@ def build_scoring_features(
     `as_of` beside them."""
     cutoff = plan.scoring_cutoff
     members = population(sources["customers"], sources["days"], cutoff, plan.horizon_days)
-    features = build_features(sources, members, cutoff, registry, plan.horizon_days)
+    features = build_features(
+        sources, members, cutoff, registry, plan.horizon_days, plan.purchase_models()
+    )
     return features.with_columns(as_of=pl.lit(plan.as_of, dtype=pl.Datetime("us", "UTC")))

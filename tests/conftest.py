@@ -90,7 +90,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that reads the session's pipeline run is end to end: it needs the whole pipeline
-    run through Dagster first (about a minute), so `-m "not e2e"` leaves it out."""
+    run through Dagster first (about a minute), so `-m "not e2e"` leaves it out.
+
+    The session's run and the slow tests go first: xdist deals the tests out in this order, so
+    the long ones start early and the quick ones fill the gaps at the end, rather than one worker
+    starting a long test while the other has nothing left."""
     for item in items:
         if "pipeline_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
+    items.sort(
+        key=lambda item: (
+            not (
+                "pipeline_run" in getattr(item, "fixturenames", ())
+                or item.get_closest_marker("slow") is not None
+            )
+        )
+    )

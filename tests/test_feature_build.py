@@ -15,7 +15,9 @@ from polars.testing import assert_frame_equal
 from demo.simulator import WorldConfig, simulate
 from features.catalogue import load_catalogue
 from features.feature_plan import feature_set
+from features.ingest.buckets import customer_bucket
 from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
+from features.purchases import fit_purchase_models
 from features.snapshots import (
     assemble,
     build_features,
@@ -105,6 +107,27 @@ def test_a_business_without_surveys_gets_no_features_for_the_survey_touchpoint(w
     assert {d.name for d in registry} - {d.name for d in without} == gone and {
         d.name for d in without
     } < {d.name for d in registry}
+
+
+def test_with_the_plans_purchase_models_a_buckets_features_are_its_rows_of_the_whole_table(world):
+    """BG/NBD is fitted once per cutoff on every customer (`fit_purchase_models`, by the feature
+    plan), so a bucket's purchase figures are its customers' rows of one whole table's."""
+    sources, registry = _sources(*world)
+    models = fit_purchase_models(sources["days"], [CUTOFF])
+    members = sources["customers"].filter(pl.col("signup_at") < CUTOFF).select("customer_id")
+    whole = build_features(sources, members, CUTOFF, registry, 90, models)
+    first = customer_bucket(pl.col("customer_id"), 2) == 0
+    bucket = {name: frame.filter(first) for name, frame in sources.items()}
+    part = build_features(bucket, members.filter(first), CUTOFF, registry, 90, models)
+    assert models[CUTOFF] is not None and 0 < part.height < whole.height
+    mine = whole.join(part.select("customer_id"), on="customer_id", how="semi")
+    assert_frame_equal(part.sort("customer_id"), mine.sort("customer_id"))
+    # fitted on the bucket's customers alone, the figures move: what one fit per cutoff avoids
+    bgnbd = [d.name for d in registry if "bgnbd" in d.name]
+    alone = build_features(bucket, members.filter(first), CUTOFF, registry, 90)
+    assert (
+        not alone.sort("customer_id").select(bgnbd).equals(part.sort("customer_id").select(bgnbd))
+    )
 
 
 UTC_TS = st.integers(min_value=0, max_value=200 * 86400).map(

@@ -165,6 +165,7 @@ def _fresh(data_root: Path, tmp_path: Path, name: str, monkeypatch) -> dict[str,
     return _tables(fresh_root)
 
 
+@pytest.mark.slow
 def test_a_new_days_file_is_appended_and_folded_as_building_from_every_file_gives(
     tmp_path, monkeypatch
 ):

@@ -33,7 +33,11 @@ def _newest_fold_with_oracle(pipeline_run):
         validation, split.validation["churned"].to_numpy(), out.calibration
     )
     truth = pl.read_parquet(pipeline_run.data_root / "truth" / "probabilities_at_cutoffs.parquet")
-    rows = split.holdout.join(truth, on=["customer_id", "cutoff"], how="inner")
+    # in the holdout's order, as the backtest scored it: the ECE's equal-count bins cut ties
+    # (isotonic probabilities repeat) by row order
+    rows = split.holdout.join(
+        truth, on=["customer_id", "cutoff"], how="inner", maintain_order="left"
+    )
     assert rows.height == split.holdout.height, (
         "the simulator must record a true probability for every judged customer"
     )
@@ -170,6 +174,7 @@ def run_all_allowing_failure(
     )
 
 
+@pytest.mark.slow
 def test_a_degraded_challenger_is_not_promoted_and_scoring_keeps_the_champion(
     pipeline_run, tmp_path
 ):
@@ -201,6 +206,7 @@ def test_a_degraded_challenger_is_not_promoted_and_scoring_keeps_the_champion(
     assert shap.metadata["champion_version"].value == champion
 
 
+@pytest.mark.slow
 def test_without_a_passing_champion_the_blocking_check_stops_scoring(pipeline_run, tmp_path):
     result = _rerun_with_shuffled_labels(
         pipeline_run, tmp_path, f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"

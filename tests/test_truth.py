@@ -13,6 +13,7 @@ SEEDS = (2, 3)  # seed 2: contractual, every table; seed 3: purchases only, no s
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_the_suite_scores_each_world_against_its_future_and_oracle():
     assert mechanics.draw(2).contractual and not mechanics.draw(3).contractual
     rows = run_suite(list(SEEDS), [1_500, 1_500], replicates=4, log=lambda _: None)

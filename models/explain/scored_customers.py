@@ -336,8 +336,23 @@ def export_list(
     return files
 
 
-def _value(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
+def sentences(feature: FeatureDef, rows: np.ndarray, column: dict[str, int]) -> list[str]:
+    """`feature.explain` for each row of `rows` (customers x features), the row's value and its
+    `reason_context` values filled in; each distinct set of values is worded once, since counts
+    and days repeat across customers and a sentence is slow to format."""
+    names = [feature.name, *feature.reason_context]
+    inputs = pl.DataFrame(
+        {f"v{i}": rows[:, column[name]] for i, name in enumerate(names)}
+    ).fill_nan(None)
+    distinct = inputs.unique(maintain_order=True)
+    worded = [
+        feature.explain(value, dict(zip(feature.reason_context, context, strict=True)))
+        for value, *context in distinct.iter_rows()
+    ]
+    keyed = distinct.with_columns(sentence=pl.Series(worded, dtype=pl.String))
+    return inputs.join(
+        keyed, on=inputs.columns, how="left", nulls_equal=True, maintain_order="left"
+    )["sentence"].to_list()
 
 
 def reasons(
@@ -348,36 +363,32 @@ def reasons(
     playbook: Playbook,
 ) -> pl.DataFrame:
     """For each customer, the top touchpoints and a sentence from the feature that raised risk most
-    there, filled with the customer's own value."""
+    there, filled with the customer's own value; worded feature by feature (`sentences`)."""
     n, k = top.shape
     best_feature = np.full((n, len(attribution.touchpoints)), -1)
     for t in range(len(attribution.touchpoints)):
         cols = np.flatnonzero(attribution.feature_touchpoint == t)
         best_feature[:, t] = cols[np.argmax(attribution.feature_shap[:, cols], axis=1)]
-    columns: dict[str, list] = {"customer_id": attribution.customer_ids}
     column = {name: j for j, name in enumerate(attribution.features)}
+    named = np.array([*attribution.touchpoints, None], dtype=object)
+    columns: dict[str, pl.Series] = {"customer_id": pl.Series(attribution.customer_ids)}
     for j in range(k):
-        tps, texts = [], []
-        for i in range(n):
-            t = top[i, j]
-            if t < 0:
-                tps.append(None)
-                texts.append(None)
-                continue
-            f = best_feature[i, t]
+        touchpoint = top[:, j]
+        chosen = np.where(touchpoint >= 0, best_feature[np.arange(n), touchpoint], -1)
+        texts = np.full(n, None, dtype=object)
+        for f in np.unique(chosen[chosen >= 0]):
+            rows = np.flatnonzero(chosen == f)
             feature = registry[attribution.features[f]]
-            tps.append(attribution.touchpoints[t])
-            context = {name: _value(values[i, column[name]]) for name in feature.reason_context}
-            texts.append(feature.explain(_value(values[i, f]), context))
-        columns[f"touchpoint_{j + 1}"] = tps
-        columns[f"reason_{j + 1}"] = texts
-    frame = pl.DataFrame(
-        columns,
-        schema_overrides={f"touchpoint_{j + 1}": pl.String for j in range(k)}
-        | {f"reason_{j + 1}": pl.String for j in range(k)},
-    )
-    plays = [playbook.for_touchpoint(t) if t is not None else None for t in columns["touchpoint_1"]]
-    return frame.with_columns(
-        suggested_action=pl.Series([p.action if p else None for p in plays], dtype=pl.String),
-        action_owner=pl.Series([p.owner if p else None for p in plays], dtype=pl.String),
+            texts[rows] = sentences(feature, values[rows], column)
+        columns[f"touchpoint_{j + 1}"] = pl.Series(named[touchpoint].tolist(), dtype=pl.String)
+        columns[f"reason_{j + 1}"] = pl.Series(texts.tolist(), dtype=pl.String)
+    plays = {t: playbook.for_touchpoint(t) for t in columns["touchpoint_1"].drop_nulls().unique()}
+    first = pl.col("touchpoint_1")
+    return pl.DataFrame(columns).with_columns(
+        suggested_action=first.replace_strict(
+            {t: p.action for t, p in plays.items()}, default=None, return_dtype=pl.String
+        ),
+        action_owner=first.replace_strict(
+            {t: p.owner for t, p in plays.items()}, default=None, return_dtype=pl.String
+        ),
     )

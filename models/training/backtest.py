@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from models.calibration import METHODS, CalibratedModel, Calibration, fit_calibration, model_input
+from models.linear_base import fit_linear_base
 from models.training.baselines import baseline_probabilities
 from models.training.evaluate import classification_metrics, expected_roc_auc
 from models.training.train import FORMS, TimeSplit, TrainConfig, fit_booster, fit_on_all, time_split
@@ -239,8 +240,14 @@ def run_backtest(
         judged = f"{fold.judged:%Y-%m-%d}"
         labels[judged] = split.holdout["churned"].to_numpy()
         fitted = []
+        # the linear form's base and the logistic baseline are one fit
+        linear = (
+            fit_linear_base(model_input(split.fit, features), split.fit["churned"].to_numpy(), seed)
+            if (days is not None and customers is not None) or any(f != "xgboost" for f in forms)
+            else None
+        )
         for form in forms:
-            model = fit_booster(split, features, config, seed, form, client)
+            model = fit_booster(split, features, config, seed, form, client, linear)
             score, margin, probability = _score(model, split, features, fold, form)
             backtest.scores.append(score)
             probabilities[(judged, form)], margins[(judged, form)] = probability, margin
@@ -248,8 +255,8 @@ def run_backtest(
                 f"{form} ROC AUC {score.roc_auc:.3f} (implied {score.expected_roc_auc:.3f}), "
                 f"ECE {score.ece['none']:.3f}, {score.trees} trees"
             )
-        if days is not None and customers is not None:
-            scores = baseline_probabilities(split, features, days, customers, horizon_days, seed)
+        if days is not None and customers is not None and linear is not None:
+            scores = baseline_probabilities(split, days, customers, horizon_days, linear)
             y = labels[judged]
             backtest.baselines[judged] = {
                 b: classification_metrics(y, p) for b, p in scores.items()

@@ -26,8 +26,8 @@ from lifetimes import ModifiedBetaGeoFitter
 from scipy.special import expit
 
 from features.touchpoint_days import DAY, LAST_TOUCH, PURCHASES, last_touch_at
-from models.calibration import fit_calibration
-from models.linear_base import fit_linear_base
+from models.calibration import fit_calibration, model_input
+from models.linear_base import LinearBase
 from models.training.train import TimeSplit
 
 DAY_US = 86_400e6
@@ -105,15 +105,10 @@ def purchase_summary(
     return _per_cutoff(frame, summarise)
 
 
-def logistic_regression(
-    split: TimeSplit, features: list[str], seed: int
-) -> Callable[[pl.DataFrame], np.ndarray]:
-    """Logistic regression on the model's features, fitted on the fit cutoffs: the linear base
-    the boosted form starts from, alone (one preprocessing for both); returns a scorer."""
-    model = fit_linear_base(
-        split.fit.select(features).to_pandas(), split.fit["churned"].to_numpy(), seed
-    )
-    return lambda frame: expit(model.margin(frame.select(features).to_pandas()))
+def logistic_regression(model: LinearBase) -> Callable[[pl.DataFrame], np.ndarray]:
+    """Logistic regression on the model's features: the linear base the boosted form starts
+    from (`models.linear_base`, fitted on the fit cutoffs), alone; returns a scorer."""
+    return lambda frame: expit(model.margin(model_input(frame, model.features)))
 
 
 def bgnbd_expected(
@@ -146,13 +141,13 @@ def _calibrated(
 
 def baseline_probabilities(
     split: TimeSplit,
-    features: list[str],
     days: pl.DataFrame,
     customers: pl.DataFrame,
     horizon_days: int,
-    seed: int,
+    linear: LinearBase,
 ) -> dict[str, np.ndarray]:
-    """Each baseline's churn probability for every judged row, fitted only on earlier cutoffs."""
+    """Each baseline's churn probability for every judged row, fitted only on earlier cutoffs
+    (`linear`: the linear base fitted on the fit cutoffs)."""
     # the mean of the 0/1 label over the fit cutoffs' rows: a float
     base_rate = float(cast(float, split.fit["churned"].mean()))
 
@@ -166,6 +161,6 @@ def baseline_probabilities(
         "base_rate": np.full(split.holdout.height, base_rate),
         "recency_rule": judged(lambda f: recency_days(f, days, customers)),
         "frequency": judged(frequency),
-        "logistic_regression": logistic_regression(split, features, seed)(split.holdout),
+        "logistic_regression": logistic_regression(linear)(split.holdout),
         "bgnbd": judged(bgnbd_expected(split, days, customers, horizon_days)),
     }

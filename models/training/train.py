@@ -148,13 +148,20 @@ def _classifier(config: TrainConfig, seed: int, trees: int, early_stopping: bool
 
 
 def linear_base_for(
-    frame: pl.DataFrame, features: list[str], form: str, seed: int
+    frame: pl.DataFrame,
+    features: list[str],
+    form: str,
+    seed: int,
+    fitted: LinearBase | None = None,
 ) -> LinearBase | None:
-    """The linear base of the `linear+xgboost` form, fitted on `frame`; None for `xgboost`."""
+    """The linear base of the `linear+xgboost` form, fitted on `frame` (or `fitted`, when it
+    already was); None for `xgboost`."""
     if form not in FORMS:
         raise ValueError(f"unknown model form {form!r}; expected one of {FORMS}")
     if form == "xgboost":
         return None
+    if fitted is not None:
+        return fitted
     return fit_linear_base(model_input(frame, features), frame["churned"].to_numpy(), seed)
 
 
@@ -165,13 +172,15 @@ def fit_booster(
     seed: int,
     form: str = "xgboost",
     client: Client | None = None,
+    linear_base: LinearBase | None = None,
 ) -> CalibratedModel:
     """The model (uncalibrated) on the fit cutoffs, early-stopped on the validation cutoff's
-    log-loss; the linear base, if any, fitted on the fit cutoffs too.
+    log-loss; the linear base, if the form has one, fitted on the fit cutoffs too, or
+    `linear_base` when it was (the backtest's logistic baseline is the same fit).
 
     In this process by default; on the Dask cluster of `client` when one is given
     (`models.training.dask_fit`), with the same settings and the same kind of result."""
-    linear = linear_base_for(split.fit, features, form, seed)
+    linear = linear_base_for(split.fit, features, form, seed, linear_base)
 
     def base(frame: pl.DataFrame) -> np.ndarray | None:
         return None if linear is None else linear.margin(model_input(frame, features))

@@ -335,7 +335,13 @@ def _training_snapshots(
                 catalogue,
                 feature_plan.trains_on(),
             )
-            built = build_training_snapshots(sources, cutoffs, feature_plan.horizon_days, registry)
+            built = build_training_snapshots(
+                sources,
+                cutoffs,
+                feature_plan.horizon_days,
+                registry,
+                feature_plan.purchase_models(),
+            )
             data_root.write_bucket("training_snapshots", bucket, built)
             rows, churners = rows + built.height, churners + int(built["churned"].sum())
             context.log.info(
