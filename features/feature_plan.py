@@ -23,14 +23,7 @@ from features import families
 from features.catalogue import Catalogue
 from features.feature import FeatureDef
 from features.purchases import BgnbdParams, fit_purchase_models
-from features.touchpoint_days import (
-    DAY,
-    LAST_TOUCH,
-    PURCHASE_VALUE,
-    PURCHASES,
-    latest_touch,
-    touches_column,
-)
+from features.touchpoint_days import DAY, LAST_TOUCH, PURCHASES, latest_touch, touches_column
 from features.training_sample import in_sample
 from features.voice.themes import Theme, corpus_fingerprint, documents, fit_themes
 
@@ -187,8 +180,8 @@ def plan_features(
     features they support, with the themes of what customers wrote before the newest labelled
     cutoff (before `as_of` without one): the model is judged at that cutoff, so its themes hold
     nothing written after it, and every run within a month draws the same themes. They are the
-    `earlier` plan's when it fitted them on the same texts (`corpus_fingerprint`). Each cutoff's
-    BG/NBD model is fitted here, on every customer's purchase days.
+    `earlier` plan's when it fitted them on the same texts (`corpus_fingerprint`). The cutoffs'
+    BG/NBD models are added once the cutoffs are final (`with_purchase_models`).
 
     Reads a few columns and sums of the event tables and customer-days, so they can be lazy scans
     of every bucket: the plan never holds a whole table."""
@@ -213,23 +206,25 @@ def plan_features(
         else fit_themes(texts, before)
     )
     features = feature_set(customers, days, support, surveys, catalogue)
-    cutoff = scoring_cutoff(as_of)
-    bought = (
-        days.filter(pl.col(PURCHASES) > 0)
-        .select("customer_id", DAY, PURCHASES, PURCHASE_VALUE)
-        .collect()
-    )
-    models = fit_purchase_models(bought, [*labelled, cutoff]) if features.purchases else {}
     return FeaturePlan(
         as_of=as_of,
         horizon_days=horizon_days,
-        scoring_cutoff=cutoff,
+        scoring_cutoff=scoring_cutoff(as_of),
         features=replace(features, voice=voice, voice_corpus=corpus),
         catalogue=catalogue.fingerprint,
         labelled=labelled,
         training_problem=problem,
-        bgnbd=tuple(sorted(models.items())),
     )
+
+
+def with_purchase_models(plan: FeaturePlan, bought: pl.DataFrame) -> FeaturePlan:
+    """The plan with the BG/NBD model of each labelled and the scoring cutoff, fitted once on
+    every customer's days with a purchase (`bought`: customer_id, day, purchases and their value),
+    so every bucket's purchase figures come from the same four parameters."""
+    if not plan.features.purchases:
+        return plan
+    models = fit_purchase_models(bought, [*plan.labelled, plan.scoring_cutoff])
+    return replace(plan, bgnbd=tuple(sorted(models.items())))
 
 
 def feature_set(

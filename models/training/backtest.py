@@ -23,10 +23,17 @@ import numpy as np
 import polars as pl
 
 from models.calibration import METHODS, CalibratedModel, Calibration, fit_calibration, model_input
-from models.linear_base import fit_linear_base
 from models.training.baselines import baseline_probabilities
 from models.training.evaluate import classification_metrics, expected_roc_auc
-from models.training.train import FORMS, TimeSplit, TrainConfig, fit_booster, fit_on_all, time_split
+from models.training.train import (
+    FORMS,
+    TimeSplit,
+    TrainConfig,
+    fit_booster,
+    fit_linear,
+    fit_on_all,
+    time_split,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -242,7 +249,7 @@ def run_backtest(
         fitted = []
         # the linear form's base and the logistic baseline are one fit
         linear = (
-            fit_linear_base(model_input(split.fit, features), split.fit["churned"].to_numpy(), seed)
+            fit_linear(split.fit, features, seed)
             if (days is not None and customers is not None) or any(f != "xgboost" for f in forms)
             else None
         )

@@ -160,8 +160,11 @@ def linear_base_for(
         raise ValueError(f"unknown model form {form!r}; expected one of {FORMS}")
     if form == "xgboost":
         return None
-    if fitted is not None:
-        return fitted
+    return fit_linear(frame, features, seed) if fitted is None else fitted
+
+
+def fit_linear(frame: pl.DataFrame, features: list[str], seed: int) -> LinearBase:
+    """A linear base (`models.linear_base`) fitted on `frame`'s features and labels."""
     return fit_linear_base(model_input(frame, features), frame["churned"].to_numpy(), seed)
 
 

@@ -12,7 +12,7 @@ import polars as pl
 
 from features.catalogue import OTHER, Catalogue
 from features.dictionary import data_dictionary
-from features.feature_plan import FeaturePlan, plan_features
+from features.feature_plan import FeaturePlan, plan_features, with_purchase_models
 from features.ingest.buckets import by_bucket
 from features.ingest.contract import CONTRACTS, EVENT_TABLES
 from features.labels import label_table
@@ -23,6 +23,7 @@ from features.touchpoint_days import (
     DAY,
     FOLD_VERSION,
     LAST_TOUCH,
+    PURCHASE_VALUE,
     PURCHASES,
     by_month,
     fold_touchpoint_days,
@@ -235,15 +236,21 @@ def feature_plan(
     )
     if earlier is not None and plan.features.voice_corpus == earlier.features.voice_corpus:
         context.log.info("the themes are the last plan's: the texts before the cutoff are the same")
-    purchase_days = touchpoint_days.select(ACTIVITY).filter(pl.col(PURCHASES) > 0).collect()
-    labels = label_table(customers, purchase_days, plan.labelled_cutoffs(), plan.horizon_days)
+    # the days with a purchase, read once for the labels and the purchase models
+    bought = (
+        touchpoint_days.select(*ACTIVITY, PURCHASE_VALUE).filter(pl.col(PURCHASES) > 0).collect()
+    )
+    labels = label_table(customers, bought, plan.labelled_cutoffs(), plan.horizon_days)
     kept, left_out = informative_cutoffs(labels, quality.min_label_class)
     informative = set(kept["cutoff"])
     sample = sample_buckets(kept, settings.max_training_rows, settings.seed)
-    plan = replace(
-        plan,
-        labelled=tuple(c for c in plan.labelled if c in informative),
-        training_sample=sample,
+    plan = with_purchase_models(
+        replace(
+            plan,
+            labelled=tuple(c for c in plan.labelled if c in informative),
+            training_sample=sample,
+        ),
+        bought,
     )
     training_rows = kept.filter(plan.trains_on()).height
     if sample is not None:
