@@ -183,8 +183,12 @@ def purchase_table(
             "materialize feature_plan again"
         )
     histories = purchase_history(days, cutoffs)
-    parts = [
-        history.join(bgnbd_figures(models[cutoff], history, horizon_days), on="customer_id")
-        for (cutoff,), history in histories.partition_by(CUTOFF, as_dict=True).items()
-    ]
-    return pl.concat(parts, how="vertical_relaxed") if parts else histories
+    by_cutoff = histories.partition_by(CUTOFF, as_dict=True)
+    parts = []
+    # every cutoff, even one nobody had bought before: the figures' columns are there all the same
+    for cutoff in cutoffs:
+        history = by_cutoff.get((cutoff,), histories.clear())
+        parts.append(
+            history.join(bgnbd_figures(models[cutoff], history, horizon_days), on="customer_id")
+        )
+    return pl.concat(parts, how="vertical_relaxed")

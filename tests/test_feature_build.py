@@ -17,7 +17,7 @@ from features.catalogue import load_catalogue
 from features.feature_plan import feature_set
 from features.ingest.buckets import customer_bucket
 from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
-from features.purchases import fit_purchase_models
+from features.purchases import EXPECTED, P_ALIVE, fit_purchase_models, purchase_table
 from features.snapshots import (
     assemble,
     build_features,
@@ -28,6 +28,7 @@ from features.snapshots import (
     parts,
     support_with_switches,
 )
+from features.touchpoint_days import PURCHASES as PURCHASES_COLUMN
 from features.touchpoint_days import (
     clickstream_routes,
     fold_touchpoint_days,
@@ -128,6 +129,15 @@ def test_with_the_plans_purchase_models_a_buckets_features_are_its_rows_of_the_w
     assert (
         not alone.sort("customer_id").select(bgnbd).equals(part.sort("customer_id").select(bgnbd))
     )
+
+
+def test_a_bucket_where_nobody_bought_before_the_cutoff_still_has_the_bgnbd_columns(world):
+    """A bucket of the training sample can hold no buyer at all; its purchase table must still
+    have every column the features read (a 1M-customer bench stopped on one)."""
+    sources, _ = _sources(*world)
+    no_buyers = sources["days"].with_columns(pl.lit(0).cast(pl.Int64).alias(PURCHASES_COLUMN))
+    table = purchase_table(no_buyers, [CUTOFF], 90, {CUTOFF: (1.0, 1.0, 1.0, 1.0)})
+    assert table.is_empty() and {P_ALIVE, EXPECTED} <= set(table.columns)
 
 
 UTC_TS = st.integers(min_value=0, max_value=200 * 86400).map(
