@@ -8,7 +8,8 @@ missing is drift too). Rule of thumb: below 0.1 stable, 0.1-0.25 moving, above 0
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -16,6 +17,7 @@ import polars as pl
 from features.families import TENURE_DAYS
 from features.feature import FeatureDef
 
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 EPSILON = 1e-4  # an empty bin's share, so that ln() stays finite
 
 
@@ -28,39 +30,77 @@ def bin_edges(reference: np.ndarray, bins: int) -> np.ndarray:
     return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
 
 
-def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Share of values per bin: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing."""
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Values per bin: (-inf, e0], (e0, e1], ..., (e_last, inf), then missing. Counts of parts
+    add up to the whole's, so a population is binned bucket by bucket."""
     missing = np.isnan(values)
     counts = np.bincount(
         np.searchsorted(edges, values[~missing], side="left"), minlength=edges.size + 1
     )
-    counts = np.append(counts, missing.sum()).astype(np.float64)
-    return np.clip(counts / max(values.size, 1), EPSILON, None)
+    return np.append(counts, missing.sum())
+
+
+def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of values per bin (`bin_counts`), an empty bin's at EPSILON."""
+    return _shares(bin_counts(values, edges), values.size)
+
+
+def _shares(counts: np.ndarray, n: int) -> np.ndarray:
+    return np.clip(counts.astype(np.float64) / max(n, 1), EPSILON, None)
 
 
 def psi(reference: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     edges = bin_edges(reference, bins)
-    expected, observed = shares(reference, edges), shares(actual, edges)
+    return _psi(shares(reference, edges), shares(actual, edges))
+
+
+def _psi(expected: np.ndarray, observed: np.ndarray) -> float:
     return float(np.sum((observed - expected) * np.log(observed / expected)))
 
 
+def _values(frame: pl.DataFrame, name: str) -> np.ndarray:
+    """A feature as float64 with NaN for missing (null or NaN alike)."""
+    return frame[name].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
+
+
+def _mean(total: float, known: int, finite: bool) -> float | None:
+    return total / known if finite and known else None
+
+
 def psi_table(
-    reference: pl.DataFrame, actual: pl.DataFrame, features: Sequence[str], bins: int = 10
+    reference: pl.DataFrame,
+    actual: Iterable[pl.DataFrame],
+    features: Sequence[str],
+    bins: int = 10,
 ) -> pl.DataFrame:
     """PSI per feature, worst first, with each side's mean and missing share so a reader sees which
-    way it moved."""
+    way it moved. `actual` comes in parts (customer buckets), binned one at a time: memory holds
+    one part, never the whole scoring population."""
+    edges = {name: bin_edges(_values(reference, name), bins) for name in features}
+    counts = {name: np.zeros(edges[name].size + 2, dtype=np.int64) for name in features}
+    total = dict.fromkeys(features, 0.0)
+    finite = dict.fromkeys(features, False)
+    rows_seen = 0
+    for part in actual:
+        rows_seen += part.height
+        for name in features:
+            values = _values(part, name)
+            counts[name] += bin_counts(values, edges[name])
+            known = values[~np.isnan(values)]
+            total[name] += float(known.sum())
+            finite[name] |= bool(np.isfinite(known).any())
     rows = []
     for name in features:
-        ref = reference[name].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
-        act = actual[name].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
+        ref = _values(reference, name)
+        known = int(rows_seen - counts[name][-1])
         rows.append(
             {
                 "feature": name,
-                "psi": psi(ref, act, bins),
+                "psi": _psi(shares(ref, edges[name]), _shares(counts[name], rows_seen)),
                 "reference_mean": float(np.nanmean(ref)) if np.isfinite(ref).any() else None,
-                "actual_mean": float(np.nanmean(act)) if np.isfinite(act).any() else None,
+                "actual_mean": _mean(total[name], known, finite[name]),
                 "reference_missing": float(np.isnan(ref).mean()) if ref.size else 0.0,
-                "actual_missing": float(np.isnan(act).mean()) if act.size else 0.0,
+                "actual_missing": float(counts[name][-1] / rows_seen) if rows_seen else 0.0,
             }
         )
     schema = {
@@ -103,7 +143,7 @@ def drift_features(
     return [d.name for d in registry if d.name in numeric and not d.ages]
 
 
-def established(frame: pl.DataFrame, min_days: int) -> pl.DataFrame:
+def established(frame: Frame, min_days: int) -> Frame:
     """The customers known for at least `min_days` at their cutoff (all of them where the frame has
     no tenure).
 
@@ -112,25 +152,31 @@ def established(frame: pl.DataFrame, min_days: int) -> pl.DataFrame:
     new (the demo world, for one, stops signing customers up 12 weeks before its end) would move
     every windowed count without anyone's behaviour changing. How many customers are new is the
     business's growth, not the model's ageing."""
-    if TENURE_DAYS not in frame.columns:
+    if TENURE_DAYS not in frame.collect_schema():
         return frame
     return frame.filter(pl.col(TENURE_DAYS) >= min_days)
 
 
 def drift_table(
     registry: Sequence[FeatureDef],
-    training_snapshots: pl.DataFrame,
-    scoring_features: pl.DataFrame,
+    training_snapshots: pl.LazyFrame,
+    scoring_features: Sequence[pl.LazyFrame],
     bins: int,
     window_days: int,
 ) -> pl.DataFrame:
     """PSI per feature of the scoring population against the newest training cutoff's, the one
     scoring should resemble most: like with like (`established`, over customers known for
     `window_days`, unless one side has none, a young business), over the features whose drift
-    says something (`drift_features`)."""
-    reference = training_snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max())
-    actual = scoring_features
-    old_enough = established(reference, window_days), established(actual, window_days)
-    if all(not side.is_empty() for side in old_enough):
-        reference, actual = old_enough
-    return psi_table(reference, actual, drift_features(registry, reference, actual), bins)
+    says something (`drift_features`). The scoring features come as scans of their buckets, read
+    one at a time."""
+    reference = training_snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max()).collect()
+    known = (
+        established(reference, window_days),
+        [established(part, window_days) for part in scoring_features],
+    )
+    if not known[0].is_empty() and any(p.select(pl.len()).collect().item() for p in known[1]):
+        reference, scoring_features = known
+    schema = scoring_features[0].collect_schema() if scoring_features else pl.Schema()
+    features = drift_features(registry, reference, pl.DataFrame(schema=schema))
+    parts = (part.select(features).collect() for part in scoring_features)
+    return psi_table(reference, parts, features, bins)

@@ -54,7 +54,7 @@ from features.windows import WINDOWS_DAYS
 from models.drift import drift_table, shared_numeric_features
 from pipelines.config import QualityBounds
 from pipelines.metadata import figure, preview
-from pipelines.partitions import stored_buckets, stored_files, stored_table
+from pipelines.partitions import stored_buckets, stored_files, stored_parts, stored_table
 from pipelines.resources import ChurnSettings, DataRoot
 
 LABEL = "churned"
@@ -380,20 +380,20 @@ def feature_drift(
     settings: ChurnSettings,
     feature_plan: FeaturePlan,
 ) -> dg.AssetCheckResult:
-    scoring_features = stored_table(data_root, "scoring_features", settings.buckets).collect()
-    training_snapshots = stored_table(data_root, "training_snapshots", settings.buckets).collect()
+    scoring_features = stored_parts(data_root, "scoring_features", settings.buckets)
+    training_snapshots = stored_table(data_root, "training_snapshots", settings.buckets)
     return _warning(drift(quality, settings, scoring_features, training_snapshots, feature_plan))
 
 
 def drift(
     quality: QualityBounds,
     settings: ChurnSettings,
-    scoring_features: pl.DataFrame,
-    training_snapshots: pl.DataFrame,
+    scoring_features: list[pl.LazyFrame],
+    training_snapshots: pl.LazyFrame,
     feature_plan: FeaturePlan,
 ) -> Verdict:
     """The drift rule's verdict, its sentence and its metadata: what the check records and the
-    report's data-health banner says."""
+    report's data-health banner says. The scoring features are one scan per bucket."""
     table = drift_table(
         feature_plan.registry(settings.catalogue()),
         training_snapshots,

@@ -82,6 +82,12 @@ def stored_table(data_root: DataRoot, asset: str, buckets: int) -> pl.LazyFrame:
     return pl.scan_parquet(stored_files(data_root, asset, buckets))
 
 
+def stored_parts(data_root: DataRoot, asset: str, buckets: int) -> list[pl.LazyFrame]:
+    """`stored_buckets` as one scan per bucket: for a step that reads the buckets one at a time,
+    in memory bounded by a bucket."""
+    return [pl.scan_parquet(files) for files in stored_buckets(data_root, asset, buckets) if files]
+
+
 def every_bucket(buckets: int) -> dg.PartitionKeyRange:
     """The range of all buckets: what one run over every customer (`make run`, the schedules)
     materializes."""

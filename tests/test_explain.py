@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import xgboost as xgb
+from polars.testing import assert_frame_equal
 
 from features.catalogue import load_catalogue
 from features.feature import FeatureDef
@@ -13,7 +14,14 @@ from models.explain.attribution import MIN_REASON_LOG_ODDS, attribute, top_touch
 from models.explain.playbook import load_playbook
 from models.explain.scored_customers import for_csv, reasons, scored_list
 from models.explain.shap_attributions import explain, score_and_explain, shap_values
-from models.explain.touchpoint_drivers import ACTIVE_DAYS, FlagRule, driver_table, still_engaged
+from models.explain.touchpoint_drivers import (
+    ACTIVE_DAYS,
+    FlagRule,
+    driver_table,
+    feature_summary,
+    feature_sums,
+    still_engaged,
+)
 
 
 def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> FeatureDef:
@@ -100,7 +108,8 @@ def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
     attribution = attribute(["a", "b", "c", "d"], features, shap, registry)
     np.testing.assert_allclose(attribution.touchpoint_shap[:, 0], shap[:, 0] + shap[:, 1])
     drivers = driver_table(
-        attribution,
+        attribution.touchpoints,
+        attribution.touchpoint_shap,
         top_touchpoints(attribution, load_catalogue().names),
         load_catalogue(),
         FlagRule(share_threshold=0.1),
@@ -135,7 +144,14 @@ def test_in_a_purchase_only_business_lapsed_buyers_do_not_name_the_drivers():
     def flagged(engaged: np.ndarray | None) -> list[str]:
         top = top_touchpoints(attribution, load_catalogue().names)
         rule = FlagRule(share_threshold=0.2, bootstrap_samples=50)
-        table = driver_table(attribution, top, load_catalogue(), rule, engaged)
+        table = driver_table(
+            attribution.touchpoints,
+            attribution.touchpoint_shap,
+            top,
+            load_catalogue(),
+            rule,
+            engaged,
+        )
         return table.filter(pl.col("flagged"))["touchpoint"].to_list()
 
     assert flagged(None)[0] == "newsletter"
@@ -215,7 +231,9 @@ def test_a_touchpoint_raising_risk_by_a_sliver_is_no_reason():
     assert top.tolist() == [[0, 2, -1], [-1, -1, -1]]
     drivers = {
         r["touchpoint"]: r
-        for r in driver_table(attribution, top, load_catalogue(), FlagRule()).iter_rows(named=True)
+        for r in driver_table(
+            attribution.touchpoints, attribution.touchpoint_shap, top, load_catalogue(), FlagRule()
+        ).iter_rows(named=True)
     }
     assert (
         drivers["chatbot"]["customers_affected"] == 0
@@ -279,7 +297,8 @@ def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():
     drivers = {
         r["touchpoint"]: r
         for r in driver_table(
-            attribution,
+            attribution.touchpoints,
+            attribution.touchpoint_shap,
             top_touchpoints(attribution, load_catalogue().names),
             load_catalogue(),
             FlagRule(share_threshold=0.1),
@@ -312,7 +331,8 @@ def test_two_seeds_on_the_same_data_flag_the_same_touchpoints(pipeline_run):
         values, _ = explain(model, model_input(scoring, features))
         attribution = attribute(scoring["customer_id"].to_list(), features, values, by_name)
         drivers = driver_table(
-            attribution,
+            attribution.touchpoints,
+            attribution.touchpoint_shap,
             top_touchpoints(attribution, load_catalogue().names),
             load_catalogue(),
             FlagRule(seed=seed),
@@ -335,3 +355,30 @@ def test_xgboost_treeshap_equals_shap_treeexplainer():
     explainer = shap.TreeExplainer(model)
     np.testing.assert_allclose(ours, explainer.shap_values(X), atol=1e-5)
     np.testing.assert_allclose(base, explainer.expected_value, atol=1e-5)
+
+
+def test_the_feature_summary_of_buckets_equals_the_whole_tables():
+    """The report sums each bucket's SHAP values rather than loading every customer's; a bucket's
+    touchpoint sums are its rows of the whole table's, exactly."""
+    registry = {
+        f.name: f
+        for f in [
+            _feature("checkout_errors", "checkout"),
+            _feature("checkout_exits", "checkout"),
+            _feature("search_fails", "search"),
+        ]
+    }
+    shap = np.random.default_rng(2).normal(0, 1, (300, 3)).astype(np.float32)
+    ids = [str(i) for i in range(300)]
+    whole = attribute(ids, list(registry), shap, registry)
+    parts = [
+        attribute(ids[a:b], list(registry), shap[a:b], registry) for a, b in ((0, 120), (120, 300))
+    ]
+    np.testing.assert_array_equal(
+        np.vstack([p.touchpoint_shap for p in parts]), whole.touchpoint_shap
+    )
+    summary = feature_summary(feature_sums(whole))
+    assert summary["feature"].to_list()[0] in registry
+    assert_frame_equal(
+        feature_summary(pl.concat([feature_sums(p) for p in parts])), summary, rel_tol=1e-12
+    )

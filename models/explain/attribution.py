@@ -39,12 +39,14 @@ def attribute(
     registry: dict[str, FeatureDef],
 ) -> Attribution:
     touchpoints = list(dict.fromkeys(registry[f].touchpoint for f in features))
-    owner = np.array([touchpoints.index(registry[f].touchpoint) for f in features])
-    membership = np.zeros((len(features), len(touchpoints)))
-    membership[np.arange(len(features)), owner] = 1.0
-    return Attribution(
-        customer_ids, features, feature_shap, touchpoints, feature_shap @ membership, owner
-    )
+    owner = np.array([touchpoints.index(registry[f].touchpoint) for f in features], dtype=int)
+    # summed touchpoint by touchpoint in float64: a row's sums do not depend on the rows beside
+    # it (a bucket gives its customers the figures the whole table does), and a float32 matrix
+    # times a float64 one would first copy the whole matrix to float64
+    rolled = np.empty((feature_shap.shape[0], len(touchpoints)))
+    for t in range(len(touchpoints)):
+        rolled[:, t] = feature_shap[:, owner == t].sum(axis=1, dtype=np.float64)
+    return Attribution(customer_ids, features, feature_shap, touchpoints, rolled, owner)
 
 
 def attribution_of(shap: pl.DataFrame, registry: list[FeatureDef]) -> Attribution:

@@ -5,6 +5,7 @@ intervals, and the rule that flags a touchpoint.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from features.feature import JOURNEY
 from models.explain.attribution import Attribution
 
 ACTIVE_DAYS = f"{JOURNEY}_active_days_30d"  # the feature that tells a lapsed buyer
+BOOTSTRAP_BATCH = 25  # resamples whose row counts are held at once (25 x customers integers)
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,13 @@ def bootstrap_interval(shap: np.ndarray, rule: FlagRule) -> tuple[np.ndarray, np
     """Percentile interval of each column's mean, resampling rows (customers) with replacement."""
     rng = np.random.default_rng(rule.seed)
     n = shap.shape[0]
+    # a resample's mean is its rows' counts times the table over n: one matrix product per batch
+    # of resamples, rather than a copy of the resampled rows each (8 s at 275,000 customers)
     means = np.empty((rule.bootstrap_samples, shap.shape[1]))
-    for b in range(rule.bootstrap_samples):
-        means[b] = shap[rng.integers(0, n, n)].mean(axis=0)
+    for start in range(0, rule.bootstrap_samples, BOOTSTRAP_BATCH):
+        batch = range(start, min(start + BOOTSTRAP_BATCH, rule.bootstrap_samples))
+        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in batch])
+        means[batch.start : batch.stop] = counts @ shap / n
     tail = (1 - rule.confidence) / 2 * 100
     return np.percentile(means, tail, axis=0), np.percentile(means, 100 - tail, axis=0)
 
@@ -58,13 +64,16 @@ def still_engaged(
 
 
 def driver_table(
-    attribution: Attribution,
+    touchpoints: Sequence[str],
+    touchpoint_shap: np.ndarray,
     top_touchpoints: np.ndarray,
     catalogue: Catalogue,
     rule: FlagRule,
     engaged: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """Per touchpoint: how much of the at-risk customers' excess churn risk it accounts for.
+    `touchpoint_shap` (customers x `touchpoints`) is `Attribution.touchpoint_shap`, or the
+    buckets' ones stacked, with `top_touchpoints` and `engaged` in the same row order.
 
     Over a population like the training one, every feature's mean SHAP is close to zero, so the mean
     says nothing. Instead we look at the customers the model rates riskier than its baseline (SHAP
@@ -79,32 +88,29 @@ def driver_table(
     context, not touchpoints to fix). With `engaged` (`still_engaged`), only those customers count
     as at risk.
     """
-    at_risk = attribution.touchpoint_shap.sum(axis=1) > 0
+    at_risk = touchpoint_shap.sum(axis=1) > 0
     if engaged is not None and (at_risk & engaged).any():
         at_risk &= engaged
-    shap = attribution.touchpoint_shap[at_risk] if at_risk.any() else attribution.touchpoint_shap
+    shap = touchpoint_shap[at_risk] if at_risk.any() else touchpoint_shap
     contribution = shap.mean(axis=0)
     low, high = bootstrap_interval(shap, rule)
     positive = np.clip(contribution, 0, None)
     share = positive / positive.sum() if positive.sum() > 0 else np.zeros_like(positive)
     top_at_risk = top_touchpoints[at_risk]
-    touchpoints = range(len(attribution.touchpoints))
+    indices = range(len(touchpoints))
     table = pl.DataFrame(
         {
-            "touchpoint": attribution.touchpoints,
-            "label": [catalogue.label_of(t) for t in attribution.touchpoints],
-            "phase": [
-                catalogue.phase_of(t) if t in catalogue.names else t
-                for t in attribution.touchpoints
-            ],
+            "touchpoint": list(touchpoints),
+            "label": [catalogue.label_of(t) for t in touchpoints],
+            "phase": [catalogue.phase_of(t) if t in catalogue.names else t for t in touchpoints],
             "churn_contribution": contribution,
             "ci_low": low,
             "ci_high": high,
             "share_of_total": share,
             "direction": np.where(contribution > 0, "raises risk", "lowers risk"),
-            "customers_affected": [int((top_at_risk == i).any(axis=1).sum()) for i in touchpoints],
-            "customers_top_driver": [int((top_at_risk[:, 0] == i).sum()) for i in touchpoints],
-            "customers_at_risk": [int(at_risk.sum())] * len(attribution.touchpoints),
+            "customers_affected": [int((top_at_risk == i).any(axis=1).sum()) for i in indices],
+            "customers_top_driver": [int((top_at_risk[:, 0] == i).sum()) for i in indices],
+            "customers_at_risk": [int(at_risk.sum())] * len(touchpoints),
         }
     ).with_columns(
         phase_label=pl.col("phase").replace_strict(PHASE_LABELS, default=pl.col("phase"))
@@ -117,22 +123,40 @@ def driver_table(
     ).sort("churn_contribution", descending=True)
 
 
-def feature_summary(attribution: Attribution, top_n: int = 15) -> pl.DataFrame:
-    """The features that move risk most: mean |SHAP| over all scored customers, and the mean SHAP
-    over the at-risk ones (which way they push where it matters)."""
+def feature_sums(attribution: Attribution) -> pl.DataFrame:
+    """Per feature, the sums `feature_summary` averages: of |SHAP| over the customers, and of SHAP
+    over the at-risk ones, with both counts. Sums of buckets add up to the whole table's, so the
+    summary never needs every customer's SHAP values at once."""
     at_risk = attribution.touchpoint_shap.sum(axis=1) > 0
+    shap = attribution.feature_shap
+    return pl.DataFrame(
+        {
+            "feature": attribution.features,
+            "touchpoint": [attribution.touchpoints[i] for i in attribution.feature_touchpoint],
+            "abs_shap": np.abs(shap).sum(axis=0, dtype=np.float64),
+            "shap_at_risk": shap[at_risk].sum(axis=0, dtype=np.float64),
+            "customers": shap.shape[0],
+            "at_risk": int(at_risk.sum()),
+        },
+        schema_overrides={"customers": pl.Int64, "at_risk": pl.Int64},
+    )
+
+
+def feature_summary(sums: pl.DataFrame, top_n: int = 15) -> pl.DataFrame:
+    """The features that move risk most: mean |SHAP| over all scored customers, and the mean SHAP
+    over the at-risk ones (which way they push where it matters); from `feature_sums` of the
+    whole table, or of its buckets stacked."""
+    total = sums.group_by("feature", "touchpoint", maintain_order=True).sum()
     return (
-        pl.DataFrame(
-            {
-                "feature": attribution.features,
-                "touchpoint": [attribution.touchpoints[i] for i in attribution.feature_touchpoint],
-                "mean_abs_shap": np.abs(attribution.feature_shap).mean(axis=0),
-                "mean_shap_at_risk": attribution.feature_shap[at_risk].mean(axis=0)
-                if at_risk.any()
-                else np.zeros(len(attribution.features)),
-            }
+        total.select(
+            "feature",
+            "touchpoint",
+            mean_abs_shap=pl.col("abs_shap") / pl.col("customers"),
+            mean_shap_at_risk=pl.when(pl.col("at_risk") > 0)
+            .then(pl.col("shap_at_risk") / pl.col("at_risk"))
+            .otherwise(0.0),
         )
-        .sort("mean_abs_shap", descending=True)
+        .sort("mean_abs_shap", descending=True, maintain_order=True)
         .head(top_n)
     )
 

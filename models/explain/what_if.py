@@ -50,10 +50,21 @@ def _without_friction(name: str, value: float, rises: bool) -> pl.Expr:
     return pl.when(column.is_null() | column.is_nan()).then(column).otherwise(better).alias(name)
 
 
+def friction_features(
+    registry: Sequence[FeatureDef], touchpoint: str, names: Sequence[str]
+) -> list[str]:
+    """The model's features (`names`) that describe friction at `touchpoint`."""
+    return [
+        d.name
+        for d in registry
+        if d.touchpoint == touchpoint and d.family in FRICTION_FAMILIES and d.name in names
+    ]
+
+
 def what_if_table(
     model: CalibratedModel,
-    features: pl.DataFrame,
-    shap_values: pl.DataFrame,
+    features: Sequence[pl.LazyFrame],
+    shap_values: Sequence[pl.LazyFrame],
     registry: Sequence[FeatureDef],
     touchpoints: Sequence[str],
     monthly_value: pl.DataFrame,
@@ -61,42 +72,55 @@ def what_if_table(
     """Per touchpoint: the features changed, and the mean churn probability and monthly value at
     risk now and with its friction removed, over the same customers.
 
-    `features` and `shap_values` are row-aligned (the scoring table and `shap_attributions`, with
-    its `churn_probability`, both by customer_id); `monthly_value` maps customer_id to the monthly
-    value used for value at risk."""
+    `features` and `shap_values` are scans of the scoring table and `shap_attributions` (with its
+    `churn_probability`), one pair per customer bucket, joined by customer_id; `monthly_value` maps
+    customer_id to the monthly value used for value at risk. The no-friction values take one
+    pass over every bucket's friction columns; the re-scoring takes a second, a bucket at a
+    time, so memory holds one bucket's features."""
     names = list(model.feature_names)
-    value = (
-        features.select("customer_id")
-        .join(monthly_value, on="customer_id", how="left")["monthly_value"]
-        .fill_null(0.0)
-        .to_numpy()
-    )
-    now = shap_values["churn_probability"].to_numpy()  # the list's own scores, not scored again
-    rows = []
-    for touchpoint in touchpoints:
-        friction = [
-            d.name
-            for d in registry
-            if d.touchpoint == touchpoint and d.family in FRICTION_FAMILIES and d.name in names
-        ]
-        targets = no_friction_values(features, shap_values, friction)
-        if not targets:
-            continue
-        without = model.predict_proba(
-            model_input(
-                features.with_columns(_without_friction(n, *t) for n, t in targets.items()), names
-            )
-        )[:, 1]
-        rows.append(
-            {
-                "touchpoint": touchpoint,
-                "features_changed": len(targets),
-                "churn_rate_now": float(now.mean()),
-                "churn_rate_without_friction": float(without.mean()),
-                "value_at_risk_now": float((now * value).sum()),
-                "value_at_risk_without_friction": float((without * value).sum()),
-            }
+    friction = {t: friction_features(registry, t, names) for t in touchpoints}
+    changed = sorted({name for group in friction.values() for name in group})
+    pairs = list(zip(features, shap_values, strict=True))
+    columns = [_scored(f, s, changed, changed) for f, s in pairs]
+    x, shap = (pl.concat([part[side] for part in columns]) for side in (0, 1))
+    targets = {t: no_friction_values(x, shap, group) for t, group in friction.items()}
+    targets = {t: chosen for t, chosen in targets.items() if chosen}
+    scored, now, value_now = 0, 0.0, 0.0
+    without = dict.fromkeys(targets, 0.0)
+    value_without = dict.fromkeys(targets, 0.0)
+    for part, part_shap in pairs:
+        rows, probability = _scored(part, part_shap, names, [])
+        value = (
+            rows.select("customer_id")
+            .join(monthly_value, on="customer_id", how="left", maintain_order="left")[
+                "monthly_value"
+            ]
+            .fill_null(0.0)
+            .to_numpy()
         )
+        p_now = probability["churn_probability"].to_numpy()  # the list's own, not scored again
+        scored += rows.height
+        now += float(p_now.sum())
+        value_now += float((p_now * value).sum())
+        for touchpoint, chosen in targets.items():
+            p = model.predict_proba(
+                model_input(
+                    rows.with_columns(_without_friction(n, *t) for n, t in chosen.items()), names
+                )
+            )[:, 1]
+            without[touchpoint] += float(p.sum())
+            value_without[touchpoint] += float((p * value).sum())
+    rows_out = [
+        {
+            "touchpoint": touchpoint,
+            "features_changed": len(chosen),
+            "churn_rate_now": now / scored,
+            "churn_rate_without_friction": without[touchpoint] / scored,
+            "value_at_risk_now": value_now,
+            "value_at_risk_without_friction": value_without[touchpoint],
+        }
+        for touchpoint, chosen in targets.items()
+    ]
     schema = {
         "touchpoint": pl.String,
         "features_changed": pl.Int64,
@@ -105,4 +129,22 @@ def what_if_table(
         "value_at_risk_now": pl.Float64,
         "value_at_risk_without_friction": pl.Float64,
     }
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows_out, schema=schema)
+
+
+def _scored(
+    features: pl.LazyFrame,
+    shap_values: pl.LazyFrame,
+    feature_columns: Sequence[str],
+    shap_columns: Sequence[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One bucket's scored customers by customer_id, row-aligned: their `feature_columns` of the
+    features, and their probability and `shap_columns` of the SHAP values, each with the id."""
+    shap = shap_values.select("customer_id", "churn_probability", *shap_columns).collect()
+    rows = (
+        features.select("customer_id", *feature_columns)
+        .collect()
+        .join(shap.select("customer_id"), on="customer_id", how="semi")
+        .sort("customer_id")
+    )
+    return rows, shap.sort("customer_id")

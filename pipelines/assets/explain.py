@@ -40,6 +40,7 @@ from models.explain.shap_attributions import score_and_explain
 from models.explain.touchpoint_drivers import (
     driver_table,
     feature_summary,
+    feature_sums,
     phase_table,
     still_engaged,
 )
@@ -171,25 +172,44 @@ def explained(
     return frame.insert_column(2, pl.Series("base_value", base))
 
 
-@dg.asset(group_name="explain", kinds={"polars"}, owners=OWNERS)
+@dg.asset(
+    group_name="explain",
+    kinds={"polars"},
+    owners=OWNERS,
+    deps=["shap_attributions", "scoring_features"],
+)
 def touchpoint_drivers(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
     data_root: DataRoot,
     feature_plan: FeaturePlan,
-    shap_attributions: pl.DataFrame,
-    scoring_features: pl.LazyFrame,
     customers: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Which touchpoints drive abandonment across the scored customers who are still there, and
-    which are flagged."""
+    which are flagged. Each bucket's SHAP values are rolled up to touchpoints as it is read, so
+    memory holds customers x touchpoints, not customers x features."""
     catalogue = settings.catalogue()
-    attribution = attribution_of(shap_attributions, feature_plan.registry(catalogue))
-    top = top_touchpoints(attribution, reason_touchpoints(catalogue))
-    engaged = still_engaged(
-        attribution.customer_ids, scoring_features, uses_cancellations(customers)
+    registry, touchpoints = feature_plan.registry(catalogue), reason_touchpoints(catalogue)
+    cancellations = uses_cancellations(customers)
+    names: list[str] = []
+    rolled, tops, engaged = [], [], []
+    for bucket in bucket_keys(settings.buckets):
+        attribution = attribution_of(
+            pl.read_parquet(data_root.asset_file("shap_attributions", bucket)), registry
+        )
+        names = attribution.touchpoints
+        rolled.append(attribution.touchpoint_shap)
+        tops.append(top_touchpoints(attribution, touchpoints))
+        features = pl.scan_parquet(data_root.asset_file("scoring_features", bucket))
+        engaged.append(still_engaged(attribution.customer_ids, features, cancellations))
+    drivers = driver_table(
+        names,
+        np.vstack(rolled),
+        np.vstack(tops),
+        catalogue,
+        settings.flag_rule(),
+        None if any(e is None for e in engaged) else np.concatenate(engaged),
     )
-    drivers = driver_table(attribution, top, catalogue, settings.flag_rule(), engaged)
     out = data_root.staged_outputs(context.run.run_id)
     published = stamp(drivers, feature_plan.as_of, scored_by(context))
     published.write_parquet(out / "touchpoint_drivers.parquet")
@@ -280,29 +300,32 @@ def scored_bucket(
     return scored_list(attribution.customer_ids, probability, customers, why, spend)
 
 
-@dg.asset(group_name="explain", kinds={"xgboost", "polars"}, owners=OWNERS)
+@dg.asset(
+    group_name="explain",
+    kinds={"xgboost", "polars"},
+    owners=OWNERS,
+    deps=["shap_attributions", "scoring_features"],
+)
 def friction_what_if(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
+    data_root: DataRoot,
     mlflow_tracking: MlflowTracking,
     feature_plan: FeaturePlan,
     churn_model: ChurnModel,
-    scoring_features: pl.DataFrame,
-    shap_attributions: pl.DataFrame,
     touchpoint_drivers: pl.DataFrame,
     scored_customers: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Per flagged touchpoint, the churn rate and value at risk if its friction were removed: a
-    model estimate, not a causal effect (`models.explain.what_if`)."""
+    model estimate, not a causal effect (`models.explain.what_if`), re-scored a bucket at a
+    time."""
     model, _ = scoring_model(context, mlflow_tracking, churn_model)
     flagged = touchpoint_drivers.filter(pl.col("flagged"))["touchpoint"].to_list()
-    features = scoring_features.join(
-        shap_attributions.select("customer_id"), on="customer_id", how="semi"
-    ).sort("customer_id")
+    buckets = bucket_keys(settings.buckets)
     estimate = what_if_table(
         model,
-        features,
-        shap_attributions.sort("customer_id"),
+        [pl.scan_parquet(data_root.asset_file("scoring_features", b)) for b in buckets],
+        [pl.scan_parquet(data_root.asset_file("shap_attributions", b)) for b in buckets],
         feature_plan.registry(settings.catalogue()),
         flagged,
         scored_customers.select("customer_id", "monthly_value"),
@@ -320,13 +343,13 @@ def data_health(
     quality: QualityBounds,
     settings: ChurnSettings,
     latest: datetime | None,
-    training_snapshots: pl.DataFrame,
-    scoring_features: pl.DataFrame,
+    training_snapshots: pl.LazyFrame,
+    scoring_features: list[pl.LazyFrame],
     feature_plan: FeaturePlan,
 ) -> list[str]:
     """What the freshness and drift checks warn about, for the report's banner, by the checks' own
     rules (the report cannot wait for the checks' results: they are other steps of the run);
-    `latest` is the latest touch."""
+    `latest` is the latest touch, `scoring_features` one scan per bucket."""
     warnings = []
     if not freshness(quality, settings, latest).passed:
         # no age in hours: the same data gives the same report, whatever the clock says
@@ -348,7 +371,12 @@ def data_health(
     return warnings
 
 
-@dg.asset(group_name="explain", kinds={"html"}, owners=OWNERS)
+@dg.asset(
+    group_name="explain",
+    kinds={"html"},
+    owners=OWNERS,
+    deps=["shap_attributions", "scoring_features"],
+)
 def churn_report(
     context: dg.AssetExecutionContext,
     settings: ChurnSettings,
@@ -358,12 +386,10 @@ def churn_report(
     touchpoint_drivers: pl.DataFrame,
     scored_customers: pl.DataFrame,
     churn_model: ChurnModel,
-    shap_attributions: pl.DataFrame,
     friction_what_if: pl.DataFrame,
     quality: QualityBounds,
     touchpoint_days: pl.LazyFrame,
-    training_snapshots: pl.DataFrame,
-    scoring_features: pl.DataFrame,
+    training_snapshots: pl.LazyFrame,
     voice_themes: pl.DataFrame,
     customers: pl.DataFrame,
     surveys: pl.LazyFrame,
@@ -371,7 +397,19 @@ def churn_report(
     """report.html, one offline page (`models.explain.churn_report`); its headline figures as
     metadata."""
     catalogue = settings.catalogue()
-    attribution = attribution_of(shap_attributions, feature_plan.registry(catalogue))
+    registry = feature_plan.registry(catalogue)
+    buckets = bucket_keys(settings.buckets)
+    sums = pl.concat(
+        feature_sums(
+            attribution_of(
+                pl.read_parquet(data_root.asset_file("shap_attributions", bucket)), registry
+            )
+        )
+        for bucket in buckets
+    )
+    scoring_features = [
+        pl.scan_parquet(data_root.asset_file("scoring_features", bucket)) for bucket in buckets
+    ]
     tracking = mlflow_tracking.tracking()
     run_id = version_run_id(tracking, scored_by(context))
     logged = run_plots(tracking, run_id) if run_id else {}
@@ -379,7 +417,7 @@ def churn_report(
     html = render_report(
         touchpoint_drivers,
         phase_table(touchpoint_drivers),
-        feature_summary(attribution),
+        feature_summary(sums),
         scored_customers,
         churn_model,
         feature_plan.as_of,
@@ -401,7 +439,9 @@ def churn_report(
         + referral_section(
             referral_rate(customers),
             referrals_by_month(customers),
-            referred_churn(customers, training_snapshots),
+            referred_churn(
+                customers, training_snapshots.select("customer_id", "cutoff", "churned").collect()
+            ),
             recommender_ratings(customers, surveys.drop("comment").collect(), catalogue),
         ),
     )
