@@ -37,8 +37,13 @@ P_ALIVE, EXPECTED = "bgnbd_p_alive", "bgnbd_expected_purchases"
 # the BG/NBD model is fitted on at most this many histories: its four parameters are stable long
 # before, and fitting on a million customers would take minutes for nothing
 FIT_ROWS = 20_000
+# the histories the fits draw from are built for a hash sample of about this many buyers, not
+# every one: building every customer's history at every cutoff took 3.2 s at 800,000 buyers, to
+# draw 20,000 of them a cutoff
+FIT_BUYERS = 2 * FIT_ROWS
 MIN_FIT_ROWS = 50  # fewer histories than this leave the BG/NBD figures empty at that cutoff
 _DAY_US = 86_400e6
+_HASH_SLOTS = 1_000_000
 # a fitted BG/NBD model's four parameters, in `lifetimes`' order
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
 BgnbdParams = tuple[float, float, float, float]
@@ -131,9 +136,19 @@ def fit_purchase_models(
     if not cutoffs:
         return {}
     earlier = {c: previous_month(c) for c in cutoffs}
-    histories = purchase_history(days, list(earlier.values()))
+    histories = purchase_history(fit_sample(days), list(earlier.values()))
     by_cutoff = histories.partition_by(CUTOFF, as_dict=True, include_key=True)
     return {c: fit_bgnbd(by_cutoff.get((earlier[c],), histories.clear())) for c in cutoffs}
+
+
+def fit_sample(days: pl.DataFrame) -> pl.DataFrame:
+    """The days of about FIT_BUYERS of the customers who bought (all of them where there are no
+    more), chosen by a hash of the id: the same customers at every cutoff."""
+    buyers = days.filter(pl.col(PURCHASES) > 0)["customer_id"].n_unique()
+    if buyers <= FIT_BUYERS:
+        return days
+    share = pl.col("customer_id").hash(seed=0) % _HASH_SLOTS < FIT_BUYERS * _HASH_SLOTS // buyers
+    return days.filter(share)
 
 
 def _model(params: BgnbdParams) -> ModifiedBetaGeoFitter:

@@ -17,7 +17,14 @@ from features.catalogue import load_catalogue
 from features.feature_plan import feature_set
 from features.ingest.buckets import customer_bucket
 from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
-from features.purchases import EXPECTED, P_ALIVE, fit_purchase_models, purchase_table
+from features.purchases import (
+    EXPECTED,
+    FIT_BUYERS,
+    P_ALIVE,
+    fit_purchase_models,
+    fit_sample,
+    purchase_table,
+)
 from features.snapshots import (
     assemble,
     build_features,
@@ -453,3 +460,20 @@ def test_durations_are_never_negative_even_from_rows_ingest_would_quarantine(wor
     assert any("response_hours" in c for c in durations)
     lowest = features.select(pl.min_horizontal(pl.col(durations).min())).item()
     assert lowest is not None and lowest >= 0
+
+
+def test_the_bgnbd_fit_reads_a_hash_sample_of_whole_buyers():
+    """Past FIT_BUYERS buyers, the fits' histories are built for about that many of them, every
+    day of each; fewer, and every buyer is kept."""
+    buyers = 3 * FIT_BUYERS
+    days = pl.DataFrame(
+        {
+            "customer_id": [f"C{i:07d}" for i in range(buyers)] * 2,
+            PURCHASES_COLUMN: [1] * buyers + [0] * buyers,
+        }
+    )
+    sample = fit_sample(days)
+    kept = sample["customer_id"].n_unique()
+    assert abs(kept - FIT_BUYERS) < 0.03 * FIT_BUYERS
+    assert sample.group_by("customer_id").len()["len"].unique().to_list() == [2]
+    assert_frame_equal(fit_sample(days.head(1000)), days.head(1000))  # fewer: every one
