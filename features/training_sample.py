@@ -43,11 +43,13 @@ def sample_buckets(
     (one per customer and cutoff: the labels or the snapshots); None when every row fits.
 
     Buckets are taken in `bucket_order(seed)` while the rows taken come nearer the budget (one at
-    least). A lazy frame is scanned once, to count rows per bucket."""
+    least). A lazy frame is scanned once, to count rows per customer."""
     if budget_rows < 1:
         raise ValueError(f"the training row budget must be at least 1, got {budget_rows}")
-    bucket = customer_bucket(pl.col("customer_id"), buckets)
-    counts = dict(rows.lazy().group_by(bucket.alias("bucket")).agg(pl.len()).collect().iter_rows())
+    # rows per customer first: a customer's bucket is then hashed once, not once per cutoff
+    per_customer = rows.lazy().group_by("customer_id").agg(pl.len().alias("rows"))
+    bucket = customer_bucket(pl.col("customer_id"), buckets).alias("bucket")
+    counts = dict(per_customer.group_by(bucket).agg(pl.col("rows").sum()).collect().iter_rows())
     if sum(counts.values()) <= budget_rows:
         return None
     taken: list[int] = []
