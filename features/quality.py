@@ -10,6 +10,8 @@ from datetime import datetime
 
 import polars as pl
 
+_ROWS = "__rows__"  # the row count beside the null counts (no feature is named so)
+
 
 def event_age_hours(latest: datetime | None, now: datetime) -> float | None:
     """Hours from the latest event to now; None without events."""
@@ -68,13 +70,17 @@ def label_rate_problems(rates: pl.DataFrame, low: float, high: float) -> list[st
     ]
 
 
-def null_shares(frame: pl.DataFrame, features: Sequence[str]) -> dict[str, float]:
-    if frame.is_empty():
-        return {f: 0.0 for f in features}
-    counts = frame.select([pl.col(f).is_null().mean().alias(f) for f in features]).row(
-        0, named=True
+def null_shares(frame: pl.DataFrame | pl.LazyFrame, features: Sequence[str]) -> dict[str, float]:
+    """Each feature's share of missing rows (0 in an empty frame). A lazy scan is counted in
+    streaming batches, so the checks never load a bucketed table whole."""
+    counts = (
+        frame.lazy()
+        .select(pl.len().alias(_ROWS), *[pl.col(f).is_null().sum().alias(f) for f in features])
+        .collect(engine="streaming")
+        .row(0, named=True)
     )
-    return {f: float(v) for f, v in counts.items()}
+    rows = counts.pop(_ROWS)
+    return {f: float(v) / rows if rows else 0.0 for f, v in counts.items()}
 
 
 def null_problems(

@@ -115,18 +115,22 @@ def psi_table(
 
 
 def shared_numeric_features(
-    reference: pl.DataFrame, actual: pl.DataFrame, exclude: Sequence[str] = ()
+    reference: pl.DataFrame | pl.LazyFrame,
+    actual: pl.DataFrame | pl.LazyFrame,
+    exclude: Sequence[str] = (),
 ) -> list[str]:
-    """Numeric columns both frames hold, in the reference's order (the label and ids excluded)."""
+    """Numeric columns both frames (or scans) hold, in the reference's order (the label and ids
+    excluded)."""
+    held = actual.collect_schema()
     return [
         c
-        for c, t in reference.schema.items()
-        if c in actual.columns and t.is_numeric() and c not in exclude
+        for c, t in reference.collect_schema().items()
+        if c in held and t.is_numeric() and c not in exclude
     ]
 
 
 def drift_features(
-    registry: Sequence[FeatureDef], reference: pl.DataFrame, actual: pl.DataFrame
+    registry: Sequence[FeatureDef], reference: pl.DataFrame, actual: pl.DataFrame | pl.LazyFrame
 ) -> list[str]:
     """The features whose drift says something: numeric in both frames, in the registry's order,
     and not one that ages (`FeatureDef.ages`).
@@ -176,7 +180,8 @@ def drift_table(
     )
     if not known[0].is_empty() and any(p.select(pl.len()).collect().item() for p in known[1]):
         reference, scoring_features = known
-    schema = scoring_features[0].collect_schema() if scoring_features else pl.Schema()
-    features = drift_features(registry, reference, pl.DataFrame(schema=schema))
+    features = drift_features(
+        registry, reference, scoring_features[0] if scoring_features else reference.clear()
+    )
     parts = (part.select(features).collect() for part in scoring_features)
     return psi_table(reference, parts, features, bins)

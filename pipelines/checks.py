@@ -324,7 +324,7 @@ def _null_result(
 def training_null_rates(
     data_root: DataRoot, quality: QualityBounds, settings: ChurnSettings
 ) -> dg.AssetCheckResult:
-    training_snapshots = stored_table(data_root, "training_snapshots", settings.buckets).collect()
+    training_snapshots = stored_table(data_root, "training_snapshots", settings.buckets)
     shares = null_shares(
         training_snapshots,
         shared_numeric_features(training_snapshots, training_snapshots, exclude=[LABEL]),
@@ -346,8 +346,8 @@ def training_null_rates(
 def scoring_null_rates(
     data_root: DataRoot, quality: QualityBounds, settings: ChurnSettings
 ) -> dg.AssetCheckResult:
-    scoring_features = stored_table(data_root, "scoring_features", settings.buckets).collect()
-    training_snapshots = stored_table(data_root, "training_snapshots", settings.buckets).collect()
+    scoring_features = stored_table(data_root, "scoring_features", settings.buckets)
+    training_snapshots = stored_table(data_root, "training_snapshots", settings.buckets)
     features = shared_numeric_features(training_snapshots, scoring_features, exclude=[LABEL])
     shares, reference = (
         null_shares(scoring_features, features),

@@ -22,7 +22,8 @@ landing/{clickstream,support,surveys}/* -> <table>_files (one partition per file
 
 The per-customer tables (clickstream, support, surveys, touchpoint_days, text_themes,
 training_snapshots, scoring_features, shap_attributions) have one partition per customer bucket
-(ChurnSettings.buckets, `pipelines/partitions.py`); the rest read every bucket.
+(ChurnSettings.buckets, `pipelines/partitions.py`); the rest read every bucket, one at a time
+where they read features or SHAP values (the driver table, the what-if, the report, the checks).
 
 Automation: `daily_scoring_schedule` (scored list with the champion), `weekly_retraining_schedule`
 (a new challenger), `landing_files_sensor` (new files); all off by default locally. Resources and
