@@ -43,8 +43,10 @@ def informative_cutoffs(snapshots: pl.DataFrame, min_each: int) -> tuple[pl.Data
         (pl.col("churners") >= min_each) & (pl.col("customers") - pl.col("churners") >= min_each)
     )["cutoff"].to_list()
     notes = degenerate_labels(rates, min_each)
-    keep = pl.col("cutoff").dt.strftime("%Y-%m-%d").is_in(kept)
-    return snapshots.filter(keep), notes
+    # the kept days' cutoffs, matched on the few distinct values rather than every row's text
+    cutoffs = snapshots["cutoff"].unique()
+    chosen = cutoffs.filter(cutoffs.dt.strftime("%Y-%m-%d").is_in(kept))
+    return snapshots.filter(pl.col("cutoff").is_in(chosen.implode())), notes
 
 
 def degenerate_labels(rates: pl.DataFrame, min_each: int) -> list[str]:

@@ -83,8 +83,12 @@ def psi_table(
     rows_seen = 0
     for part in actual:
         rows_seen += part.height
-        for name in features:
-            values = _values(part, name)
+        # one conversion of the part (null and NaN alike as NaN), then numpy column by column
+        matrix = part.select(
+            pl.col(name).cast(pl.Float64).fill_nan(None) for name in features
+        ).to_numpy()
+        for j, name in enumerate(features):
+            values = matrix[:, j]
             counts[name] += bin_counts(values, edges[name])
             known = values[~np.isnan(values)]
             total[name] += float(known.sum())

@@ -17,6 +17,7 @@ from features.feature_plan import FeaturePlan, FeatureSet
 from features.ingest.contract import CLICKSTREAM, SUPPORT, SURVEYS
 from features.ingest.file_quarantine import write_table_log
 from features.ingest.read import QuarantinedFile
+from features.quality import informative_cutoffs
 from features.touchpoint_days import fold_touchpoint_days
 from models.drift import established, psi, psi_table, shared_numeric_features
 from pipelines.checks import (
@@ -381,3 +382,19 @@ def test_psi_of_a_population_read_in_parts_equals_the_whole_populations():
         whole.filter(pl.col("feature") == "checkout_payment_errors_30d")["actual_missing"].item()
         > 0
     )
+
+
+def test_a_cutoff_without_enough_churners_and_stayers_is_left_out_of_the_labels():
+    cutoffs = [datetime(2026, m, 1, tzinfo=UTC) for m in (1, 2, 3)]
+    labels = pl.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(30)],
+            "cutoff": [c for c in cutoffs for _ in range(10)],
+            # January: everyone churns; February and March: 4 churners, 6 stayers
+            "churned": [1] * 10 + [1, 1, 1, 1, 0, 0, 0, 0, 0, 0] * 2,
+        }
+    ).with_columns(pl.col("churned").cast(pl.Int8))
+    kept, notes = informative_cutoffs(labels, 3)
+    assert kept["cutoff"].unique().sort().to_list() == cutoffs[1:]
+    assert kept.height == 20
+    assert len(notes) == 1 and notes[0].startswith("cutoff 2026-01-01: 10 churners")

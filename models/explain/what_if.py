@@ -103,11 +103,21 @@ def what_if_table(
         now += float(p_now.sum())
         value_now += float((p_now * value).sum())
         for touchpoint, chosen in targets.items():
-            p = model.predict_proba(
-                model_input(
-                    rows.with_columns(_without_friction(n, *t) for n, t in chosen.items()), names
+            # only the customers whose friction changes are scored again; the others keep
+            # their probability (the same model on the same row gives the same number)
+            changed = rows.with_columns(_without_friction(n, *t) for n, t in chosen.items())
+            moved = (
+                rows.select(
+                    pl.any_horizontal(
+                        pl.col(n).ne_missing(changed[n]).fill_null(False) for n in chosen
+                    )
                 )
-            )[:, 1]
+                .to_series()
+                .to_numpy()
+            )
+            p = p_now.copy()
+            if moved.any():
+                p[moved] = model.predict_proba(model_input(changed.filter(moved), names))[:, 1]
             without[touchpoint] += float(p.sum())
             value_without[touchpoint] += float((p * value).sum())
     rows_out = [

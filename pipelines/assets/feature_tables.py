@@ -242,7 +242,7 @@ def feature_plan(
     )
     labels = label_table(customers, bought, plan.labelled_cutoffs(), plan.horizon_days)
     kept, left_out = informative_cutoffs(labels, quality.min_label_class)
-    informative = set(kept["cutoff"])
+    informative = set(kept["cutoff"].unique())
     sample = sample_buckets(kept, settings.max_training_rows, settings.seed)
     plan = with_purchase_models(
         replace(
@@ -252,7 +252,9 @@ def feature_plan(
         ),
         bought,
     )
-    training_rows = kept.filter(plan.trains_on()).height
+    # counted per customer: the sample's hash is then taken once a customer, not once a row
+    per_customer = kept.group_by("customer_id").len()
+    training_rows = int(per_customer.filter(plan.trains_on())["len"].sum())
     if sample is not None:
         context.log.info(
             f"training on a seeded sample of whole customers: {training_rows:,} of "
