@@ -19,6 +19,7 @@ from features.feature import FeatureDef
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 EPSILON = 1e-4  # an empty bin's share, so that ln() stays finite
+DRIFT_ROWS = 200_000  # scoring customers the drift check bins, at least (whole buckets)
 
 
 def bin_edges(reference: np.ndarray, bins: int) -> np.ndarray:
@@ -176,8 +177,16 @@ def drift_table(
     scoring should resemble most: like with like (`established`, over customers known for
     `window_days`, unless one side has none, a young business), over the features whose drift
     says something (`drift_features`). The scoring features come as scans of their buckets, read
-    one at a time."""
+    one at a time, and only as many buckets as hold DRIFT_ROWS customers: a bucket is a hash
+    sample of the customers already, and the shares of ten bins are as sure at 200,000 customers
+    as at a million (binning every customer took 6 s at 839,000, twice a run)."""
     reference = training_snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max()).collect()
+    scoring_features, rows = list(scoring_features), 0
+    for taken, part in enumerate(scoring_features):
+        if rows >= DRIFT_ROWS:
+            scoring_features = scoring_features[:taken]
+            break
+        rows += part.select(pl.len()).collect().item()
     known = (
         established(reference, window_days),
         [established(part, window_days) for part in scoring_features],

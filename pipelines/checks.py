@@ -51,7 +51,7 @@ from features.quality import (
 )
 from features.touchpoint_days import latest_touch
 from features.windows import WINDOWS_DAYS
-from models.drift import drift_table, shared_numeric_features
+from models.drift import DRIFT_ROWS, drift_table, shared_numeric_features
 from pipelines.config import QualityBounds
 from pipelines.metadata import figure, preview
 from pipelines.partitions import stored_buckets, stored_files, stored_parts, stored_table
@@ -368,7 +368,8 @@ def scoring_null_rates(
     additional_deps=["training_snapshots"],
     description=(
         "Population stability index of each feature, the newest training cutoff vs the "
-        "scoring population, both over the customers known for at least the longest touch "
+        f"scoring population (whole buckets of at least {DRIFT_ROWS:,} customers, a hash "
+        "sample), both over the customers known for at least the longest touch "
         f"window ({max(WINDOWS_DAYS)} days), leaving out the features that age by construction "
         "(tenure, the whole history's counts: models.drift.drift_features); fails above "
         "QualityBounds.psi_threshold."

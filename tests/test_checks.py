@@ -19,7 +19,7 @@ from features.ingest.file_quarantine import write_table_log
 from features.ingest.read import QuarantinedFile
 from features.quality import informative_cutoffs
 from features.touchpoint_days import fold_touchpoint_days
-from models.drift import established, psi, psi_table, shared_numeric_features
+from models.drift import drift_table, established, psi, psi_table, shared_numeric_features
 from pipelines.checks import (
     event_freshness,
     feature_drift,
@@ -398,3 +398,20 @@ def test_a_cutoff_without_enough_churners_and_stayers_is_left_out_of_the_labels(
     assert kept["cutoff"].unique().sort().to_list() == cutoffs[1:]
     assert kept.height == 20
     assert len(notes) == 1 and notes[0].startswith("cutoff 2026-01-01: 10 churners")
+
+
+def test_the_drift_check_bins_whole_buckets_up_to_its_sample_of_customers(monkeypatch):
+    """Past DRIFT_ROWS customers the check stops taking buckets: the later ones change nothing."""
+    import models.drift
+
+    rng = np.random.default_rng(6)
+    training = _training(rng)
+    buckets = [_population(rng, 1000).lazy(), _population(rng, 1000).lazy()]
+    shifted = _population(rng, 1000, shift=30.0, busier=6.0).lazy()
+    registry = DRIFT_PLAN.registry(load_catalogue())
+    whole = drift_table(registry, training.lazy(), buckets, 10, 90)
+    monkeypatch.setattr(models.drift, "DRIFT_ROWS", 2000)
+    sampled = drift_table(registry, training.lazy(), [*buckets, shifted], 10, 90)
+    assert_frame_equal(sampled, whole)
+    monkeypatch.setattr(models.drift, "DRIFT_ROWS", 3000)
+    assert not drift_table(registry, training.lazy(), [*buckets, shifted], 10, 90).equals(whole)
