@@ -245,7 +245,8 @@ class FrameStore(dg.ConfigurableIOManager):
     Partitioned assets (customer buckets, landing files) write their own files and store nothing
     here: one run may hold many partitions, and an IO manager stores one value per step. An
     unpartitioned asset reading a bucketed table gets its buckets' files (`bucket_files`) as one
-    frame, or one lazy scan when the input is annotated `pl.LazyFrame`.
+    frame; an input annotated `pl.LazyFrame` gets a lazy scan, of a table or of its buckets, and
+    reads only the columns it selects.
     dagster-polars does not work with polars 2 (see shared/STACK.md); this is all we need of it.
     """
 
@@ -280,7 +281,7 @@ class FrameStore(dg.ConfigurableIOManager):
         parquet = self._path(asset_key, ".parquet", None)
         js = self._path(asset_key, ".json", None)
         if parquet.exists():
-            return pl.read_parquet(parquet)
+            return pl.scan_parquet(parquet) if as_type is pl.LazyFrame else pl.read_parquet(parquet)
         if js.exists():
             document = json.loads(js.read_text())
             return (

@@ -314,7 +314,7 @@ def friction_what_if(
     feature_plan: FeaturePlan,
     churn_model: ChurnModel,
     touchpoint_drivers: pl.DataFrame,
-    scored_customers: pl.DataFrame,
+    scored_customers: pl.LazyFrame,
 ) -> dg.Output[pl.DataFrame]:
     """Per flagged touchpoint, the churn rate and value at risk if its friction were removed: a
     model estimate, not a causal effect (`models.explain.what_if`), re-scored a bucket at a
@@ -328,7 +328,7 @@ def friction_what_if(
         [pl.scan_parquet(data_root.asset_file("shap_attributions", b)) for b in buckets],
         feature_plan.registry(settings.catalogue()),
         flagged,
-        scored_customers.select("customer_id", "monthly_value"),
+        scored_customers.select("customer_id", "monthly_value").collect(),
     )
     for row in estimate.iter_rows(named=True):
         context.log.info(
