@@ -79,9 +79,9 @@ def what_if_table(
     time, so memory holds one bucket's features."""
     names = list(model.feature_names)
     friction = {t: friction_features(registry, t, names) for t in touchpoints}
-    changed = sorted({name for group in friction.values() for name in group})
+    friction_columns = sorted({name for group in friction.values() for name in group})
     pairs = list(zip(features, shap_values, strict=True))
-    columns = [_scored(f, s, changed, changed) for f, s in pairs]
+    columns = [_scored(f, s, friction_columns, friction_columns) for f, s in pairs]
     x, shap = (pl.concat([part[side] for part in columns]) for side in (0, 1))
     targets = {t: no_friction_values(x, shap, group) for t, group in friction.items()}
     targets = {t: chosen for t, chosen in targets.items() if chosen}
@@ -103,21 +103,7 @@ def what_if_table(
         now += float(p_now.sum())
         value_now += float((p_now * value).sum())
         for touchpoint, chosen in targets.items():
-            # only the customers whose friction changes are scored again; the others keep
-            # their probability (the same model on the same row gives the same number)
-            changed = rows.with_columns(_without_friction(n, *t) for n, t in chosen.items())
-            moved = (
-                rows.select(
-                    pl.any_horizontal(
-                        pl.col(n).ne_missing(changed[n]).fill_null(False) for n in chosen
-                    )
-                )
-                .to_series()
-                .to_numpy()
-            )
-            p = p_now.copy()
-            if moved.any():
-                p[moved] = model.predict_proba(model_input(changed.filter(moved), names))[:, 1]
+            p = _rescored(model, rows, p_now, chosen, names)
             without[touchpoint] += float(p.sum())
             value_without[touchpoint] += float((p * value).sum())
     rows_out = [
@@ -140,6 +126,30 @@ def what_if_table(
         "value_at_risk_without_friction": pl.Float64,
     }
     return pl.DataFrame(rows_out, schema=schema)
+
+
+def _rescored(
+    model: CalibratedModel,
+    rows: pl.DataFrame,
+    probability: np.ndarray,
+    targets: dict[str, tuple[float, bool]],
+    names: list[str],
+) -> np.ndarray:
+    """`rows`' churn probability with the `targets`' friction removed. Only the customers whose
+    friction changes are scored again; the others keep `probability`, their score now (the same
+    model on the same row gives the same number)."""
+    relieved = rows.with_columns(_without_friction(n, *t) for n, t in targets.items())
+    moved = (
+        rows.select(
+            pl.any_horizontal(pl.col(n).ne_missing(relieved[n]).fill_null(False) for n in targets)
+        )
+        .to_series()
+        .to_numpy()
+    )
+    rescored = probability.copy()
+    if moved.any():
+        rescored[moved] = model.predict_proba(model_input(relieved.filter(moved), names))[:, 1]
+    return rescored
 
 
 def _scored(
