@@ -84,6 +84,17 @@ class DataRoot(dg.ConfigurableResource):
         may hold many buckets and an IO manager stores one value per step."""
         return Path(self.path) / "assets" / asset / f"{partition}.parquet"
 
+    def stored_bucket(self, asset: str, partition: str) -> Path:
+        """`asset_file` of a bucket a step reads: an error that says what to run when the bucket
+        is not stored (a run of some buckets only, on a cluster, leaves the others to theirs)."""
+        path = self.asset_file(asset, partition)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{asset} has no bucket {partition} ({path}): materialize every bucket of "
+                f"{asset} first (the daily_scoring job does)"
+            )
+        return path
+
     def table_file(self, asset: str) -> Path:
         """An unpartitioned table asset's file, where FrameStore (based in <root>/assets) keeps
         it."""

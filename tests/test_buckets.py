@@ -52,6 +52,14 @@ def test_bucket_keys_sort_as_numbers_and_cover_every_bucket():
     assert len(keys) == 120 and keys == sorted(keys) and keys[-1] == "119" and keys[0] == "000"
 
 
+def test_a_step_reading_a_bucket_not_stored_says_what_to_materialize(tmp_path):
+    data_root = DataRoot(path=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="materialize every bucket of shap_attributions"):
+        data_root.stored_bucket("shap_attributions", "01")
+    data_root.write_bucket("shap_attributions", "01", pl.DataFrame({"customer_id": ["a"]}))
+    assert data_root.stored_bucket("shap_attributions", "01").is_file()
+
+
 def test_rows_split_by_bucket_once_land_where_customer_bucket_puts_them():
     frame = pl.DataFrame({"customer_id": [f"C{i}" for i in range(50)], "n": range(50)})
     parts = by_bucket(frame, 3)

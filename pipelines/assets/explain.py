@@ -117,7 +117,7 @@ def shap_attributions_asset(
         champion, version = scoring_model(context, mlflow_tracking, churn_model)
         started, rows = time.perf_counter(), 0
         for bucket in context.partition_keys:
-            scoring = pl.read_parquet(data_root.asset_file("scoring_features", bucket))
+            scoring = pl.read_parquet(data_root.stored_bucket("scoring_features", bucket))
             frame = explained(context, champion, version, scoring)
             data_root.write_bucket("shap_attributions", bucket, frame)
             rows += frame.height
@@ -195,12 +195,12 @@ def touchpoint_drivers(
     rolled, tops, engaged = [], [], []
     for bucket in bucket_keys(settings.buckets):
         attribution = attribution_of(
-            pl.read_parquet(data_root.asset_file("shap_attributions", bucket)), registry
+            pl.read_parquet(data_root.stored_bucket("shap_attributions", bucket)), registry
         )
         names = attribution.touchpoints
         rolled.append(attribution.touchpoint_shap)
         tops.append(top_touchpoints(attribution, touchpoints))
-        features = pl.scan_parquet(data_root.asset_file("scoring_features", bucket))
+        features = pl.scan_parquet(data_root.stored_bucket("scoring_features", bucket))
         engaged.append(still_engaged(attribution.customer_ids, features, cancellations))
     drivers = driver_table(
         names,
@@ -246,8 +246,8 @@ def scored_customers(
     registry, playbook = feature_plan.registry(catalogue), settings.playbook()
     parts = [
         scored_bucket(
-            pl.read_parquet(data_root.asset_file("shap_attributions", bucket)),
-            pl.read_parquet(data_root.asset_file("scoring_features", bucket)),
+            pl.read_parquet(data_root.stored_bucket("shap_attributions", bucket)),
+            pl.read_parquet(data_root.stored_bucket("scoring_features", bucket)),
             customers,
             registry,
             reason_touchpoints(catalogue),
@@ -324,8 +324,8 @@ def friction_what_if(
     buckets = bucket_keys(settings.buckets)
     estimate = what_if_table(
         model,
-        [pl.scan_parquet(data_root.asset_file("scoring_features", b)) for b in buckets],
-        [pl.scan_parquet(data_root.asset_file("shap_attributions", b)) for b in buckets],
+        [pl.scan_parquet(data_root.stored_bucket("scoring_features", b)) for b in buckets],
+        [pl.scan_parquet(data_root.stored_bucket("shap_attributions", b)) for b in buckets],
         feature_plan.registry(settings.catalogue()),
         flagged,
         scored_customers.select("customer_id", "monthly_value").collect(),
@@ -402,13 +402,13 @@ def churn_report(
     sums = pl.concat(
         feature_sums(
             attribution_of(
-                pl.read_parquet(data_root.asset_file("shap_attributions", bucket)), registry
+                pl.read_parquet(data_root.stored_bucket("shap_attributions", bucket)), registry
             )
         )
         for bucket in buckets
     )
     scoring_features = [
-        pl.scan_parquet(data_root.asset_file("scoring_features", bucket)) for bucket in buckets
+        pl.scan_parquet(data_root.stored_bucket("scoring_features", bucket)) for bucket in buckets
     ]
     tracking = mlflow_tracking.tracking()
     run_id = version_run_id(tracking, scored_by(context))
