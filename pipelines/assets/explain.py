@@ -11,7 +11,7 @@ import polars as pl
 from features.families import is_theme_feature
 from features.feature import FeatureDef
 from features.feature_plan import FeaturePlan
-from features.ingest.buckets import bucket_keys
+from features.ingest.buckets import bucket_keys, by_bucket
 from features.ingest.contract import CUSTOMERS
 from features.ingest.pseudonyms import real_ids, with_real_ids
 from features.ingest.read import ingest_table
@@ -244,11 +244,13 @@ def scored_customers(
     one bucket's SHAP values and features, not every customer's."""
     catalogue = settings.catalogue()
     registry, playbook = feature_plan.registry(catalogue), settings.playbook()
+    # each bucket's customers joined with their own rows, not with every customer's
+    placed = by_bucket(customers, settings.buckets)
     parts = [
         scored_bucket(
             pl.read_parquet(data_root.stored_bucket("shap_attributions", bucket)),
             pl.read_parquet(data_root.stored_bucket("scoring_features", bucket)),
-            customers,
+            placed[bucket],
             registry,
             reason_touchpoints(catalogue),
             playbook,
