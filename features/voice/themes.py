@@ -58,6 +58,7 @@ FIT_TEXTS = 5_000
 CORPUS_TEXTS = 100_000
 THEME_TERMS = 30  # the terms a theme keeps to assign texts with
 LABEL_TERMS = 3
+EXAMPLE_TEXTS = 500  # the texts of a theme its examples are chosen from, its first ones
 # a term in at least this share of the texts of every group is one of the corpus's function words
 FUNCTION_WORD_SHARE = 0.03
 SEED = 0
@@ -399,13 +400,18 @@ def theme_table(docs: pl.DataFrame, themes: tuple[Theme, ...], examples: int = 2
     in_group = dict(
         ((t, b), n) for t, b, n in docs.group_by("touchpoint", "band").len().iter_rows()
     )
+    # one pass over the texts for every theme (a filter per theme took 3.6 s over 4.7M texts):
+    # its count, and its first EXAMPLE_TEXTS texts in order, where `_examples` looks
+    held = {
+        (t, b, key): (n, texts)
+        for t, b, key, n, texts in docs.filter(pl.col("theme").is_not_null())
+        .group_by("touchpoint", "band", "theme")
+        .agg(pl.len(), pl.col("text").head(EXAMPLE_TEXTS))
+        .iter_rows()
+    }
     rows = []
     for theme in themes:
-        mine = docs.filter(
-            (pl.col("touchpoint") == theme.touchpoint)
-            & (pl.col("band") == theme.band)
-            & (pl.col("theme") == theme.key)
-        )
+        count, texts = held.get((theme.touchpoint, theme.band, theme.key), (0, []))
         rows.append(
             {
                 "touchpoint": theme.touchpoint,
@@ -413,11 +419,10 @@ def theme_table(docs: pl.DataFrame, themes: tuple[Theme, ...], examples: int = 2
                 "theme": theme.key,
                 "label": theme.label,
                 "terms": ", ".join(theme.terms[:8]),
-                "comments": mine.height,
-                "share_of_band": mine.height
-                / max(in_group.get((theme.touchpoint, theme.band), 0), 1),
+                "comments": count,
+                "share_of_band": count / max(in_group.get((theme.touchpoint, theme.band), 0), 1),
                 "catch_all": theme.catch_all,
-                "examples": _examples(mine["text"].to_list(), theme, examples),
+                "examples": _examples(texts, theme, examples),
             }
         )
     schema = {
@@ -440,7 +445,7 @@ def _examples(texts: list[str], theme: Theme, count: int) -> list[str]:
     """The shortest readable texts holding most of the label's terms, and among those the ones
     whose words the theme's other texts use too: a word no one else wrote is most often a typo."""
     label = theme.label.split(", ")
-    sample = texts[:500]
+    sample = texts[:EXAMPLE_TEXTS]
     prepared = {t: _prepare(t) for t in sample}
     tokens = {t: tuple(re.findall(TOKENS, p)) for t, p in prepared.items()}
     writers = Counter(w for t in sample for w in set(tokens[t]))
