@@ -7,8 +7,8 @@ the BG/NBD model (the classic non-contractual "is this customer still alive" mod
 probability the customer is still alive and the purchases they can be expected to make in the
 horizon. The BG/NBD model is fitted on the histories known a month before the cutoff, so it never
 sees the rows it describes, and the same rule serves training and scoring. It is fitted once per
-cutoff on every customer's history (`fit_purchase_models`, by the feature plan), so a customer's
-figures do not depend on which customers share their bucket.
+cutoff, on a hash sample of all the customers who had bought by then (`fit_purchase_models`, by
+the feature plan), so a customer's figures do not depend on which customers share their bucket.
 
 Like `features.windows`, this is a place where features filter day rows by time: a cutoff's row
 reads only days strictly before it.
@@ -130,25 +130,27 @@ def fit_bgnbd(history: pl.DataFrame, seed: int = 0) -> BgnbdParams | None:
 def fit_purchase_models(
     days: pl.DataFrame, cutoffs: Sequence[datetime]
 ) -> dict[datetime, BgnbdParams | None]:
-    """Each cutoff's BG/NBD model, fitted on every customer's history known a month before it:
-    once for all customer buckets, which then read the same four parameters."""
+    """Each cutoff's BG/NBD model, fitted on the histories known a month before it (of a hash
+    sample of the customers who had bought by then, `fit_sample`): once for all customer
+    buckets, which then read the same four parameters."""
     cutoffs = sorted(set(cutoffs))
-    if not cutoffs:
-        return {}
     earlier = {c: previous_month(c) for c in cutoffs}
-    histories = purchase_history(fit_sample(days), list(earlier.values()))
-    by_cutoff = histories.partition_by(CUTOFF, as_dict=True, include_key=True)
-    return {c: fit_bgnbd(by_cutoff.get((earlier[c],), histories.clear())) for c in cutoffs}
+    return {
+        c: fit_bgnbd(purchase_history(fit_sample(days, earlier[c]), [earlier[c]])) for c in cutoffs
+    }
 
 
-def fit_sample(days: pl.DataFrame) -> pl.DataFrame:
-    """The days of about FIT_BUYERS of the customers who bought (all of them where there are no
-    more), chosen by a hash of the id: the same customers at every cutoff."""
-    buyers = days.filter(pl.col(PURCHASES) > 0)["customer_id"].n_unique()
+def fit_sample(days: pl.DataFrame, before: datetime) -> pl.DataFrame:
+    """The purchase days before `before` of about FIT_BUYERS of the customers who had bought by
+    then (every one where there are no more), chosen by a hash of the id, so a cutoff's sample
+    holds the earlier cutoffs' customers who are still buying. Polars' hash, like the random draw
+    of `fit_bgnbd`, may change with the Polars version; so may the fitted parameters, a little."""
+    bought = days.filter((pl.col(PURCHASES) > 0) & (pl.col(DAY) < before))
+    buyers = bought["customer_id"].n_unique()
     if buyers <= FIT_BUYERS:
-        return days
+        return bought
     share = pl.col("customer_id").hash(seed=0) % _HASH_SLOTS < FIT_BUYERS * _HASH_SLOTS // buyers
-    return days.filter(share)
+    return bought.filter(share)
 
 
 def _model(params: BgnbdParams) -> ModifiedBetaGeoFitter:

@@ -19,7 +19,9 @@ from features.feature import FeatureDef
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 EPSILON = 1e-4  # an empty bin's share, so that ln() stays finite
-DRIFT_ROWS = 200_000  # scoring customers the drift check bins, at least (whole buckets)
+# the scoring customers the drift check bins: whole buckets, until they hold this many in all
+# (every one, where the buckets hold fewer)
+DRIFT_ROWS = 200_000
 
 
 def bin_edges(reference: np.ndarray, bins: int) -> np.ndarray:
@@ -59,9 +61,12 @@ def _psi(expected: np.ndarray, observed: np.ndarray) -> float:
     return float(np.sum((observed - expected) * np.log(observed / expected)))
 
 
-def _values(frame: pl.DataFrame, name: str) -> np.ndarray:
-    """A feature as float64 with NaN for missing (null or NaN alike)."""
-    return frame[name].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
+def _matrix(frame: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """The features as float64 columns, missing (null or NaN alike) as NaN: one conversion of
+    the frame, then numpy column by column."""
+    return frame.select(
+        pl.col(name).cast(pl.Float64).fill_nan(None) for name in features
+    ).to_numpy()
 
 
 def _mean(total: float, known: int, finite: bool) -> float | None:
@@ -77,35 +82,31 @@ def psi_table(
     """PSI per feature, worst first, with each side's mean and missing share so a reader sees which
     way it moved. `actual` comes in parts (customer buckets), binned one at a time: memory holds
     one part, never the whole scoring population."""
-    edges = {name: bin_edges(_values(reference, name), bins) for name in features}
-    counts = {name: np.zeros(edges[name].size + 2, dtype=np.int64) for name in features}
-    total = dict.fromkeys(features, 0.0)
-    finite = dict.fromkeys(features, False)
+    expected = _matrix(reference, features)
+    edges = [bin_edges(expected[:, j], bins) for j in range(len(features))]
+    counts = [np.zeros(e.size + 2, dtype=np.int64) for e in edges]
+    total = [0.0] * len(features)
+    finite = [False] * len(features)
     rows_seen = 0
     for part in actual:
         rows_seen += part.height
-        # one conversion of the part (null and NaN alike as NaN), then numpy column by column
-        matrix = part.select(
-            pl.col(name).cast(pl.Float64).fill_nan(None) for name in features
-        ).to_numpy()
-        for j, name in enumerate(features):
-            values = matrix[:, j]
-            counts[name] += bin_counts(values, edges[name])
-            known = values[~np.isnan(values)]
-            total[name] += float(known.sum())
-            finite[name] |= bool(np.isfinite(known).any())
+        observed = _matrix(part, features)
+        for j in range(len(features)):
+            counts[j] += bin_counts(observed[:, j], edges[j])
+            present = observed[~np.isnan(observed[:, j]), j]
+            total[j] += float(present.sum())
+            finite[j] |= bool(np.isfinite(present).any())
     rows = []
-    for name in features:
-        ref = _values(reference, name)
-        known = int(rows_seen - counts[name][-1])
+    for j, name in enumerate(features):
+        ref, missing = expected[:, j], int(counts[j][-1])
         rows.append(
             {
                 "feature": name,
-                "psi": _psi(shares(ref, edges[name]), _shares(counts[name], rows_seen)),
+                "psi": _psi(shares(ref, edges[j]), _shares(counts[j], rows_seen)),
                 "reference_mean": float(np.nanmean(ref)) if np.isfinite(ref).any() else None,
-                "actual_mean": _mean(total[name], known, finite[name]),
+                "actual_mean": _mean(total[j], rows_seen - missing, finite[j]),
                 "reference_missing": float(np.isnan(ref).mean()) if ref.size else 0.0,
-                "actual_missing": float(counts[name][-1] / rows_seen) if rows_seen else 0.0,
+                "actual_missing": missing / rows_seen if rows_seen else 0.0,
             }
         )
     schema = {
@@ -177,24 +178,26 @@ def drift_table(
     scoring should resemble most: like with like (`established`, over customers known for
     `window_days`, unless one side has none, a young business), over the features whose drift
     says something (`drift_features`). The scoring features come as scans of their buckets, read
-    one at a time, and only as many buckets as hold DRIFT_ROWS customers: a bucket is a hash
-    sample of the customers already, and the shares of ten bins are as sure at 200,000 customers
-    as at a million (binning every customer took 6 s at 839,000, twice a run)."""
+    one at a time, and only as many buckets as hold DRIFT_ROWS of the customers compared: a
+    bucket is a hash sample of the customers already, and the shares of ten bins are as sure at
+    200,000 customers as at a million (binning every customer took 6 s at 839,000, twice a
+    run)."""
     reference = training_snapshots.filter(pl.col("cutoff") == pl.col("cutoff").max()).collect()
-    scoring_features, rows = list(scoring_features), 0
-    for taken, part in enumerate(scoring_features):
-        if rows >= DRIFT_ROWS:
-            scoring_features = scoring_features[:taken]
+    known = established(reference, window_days)
+    settled = [established(part, window_days) for part in scoring_features]
+    if not known.is_empty() and any(_height(part) for part in settled):
+        reference, scoring_features = known, settled
+    taken: list[pl.LazyFrame] = []
+    compared = 0
+    for part in scoring_features:
+        if compared >= DRIFT_ROWS:
             break
-        rows += part.select(pl.len()).collect().item()
-    known = (
-        established(reference, window_days),
-        [established(part, window_days) for part in scoring_features],
-    )
-    if not known[0].is_empty() and any(p.select(pl.len()).collect().item() for p in known[1]):
-        reference, scoring_features = known
-    features = drift_features(
-        registry, reference, scoring_features[0] if scoring_features else reference.clear()
-    )
-    parts = (part.select(features).collect() for part in scoring_features)
+        taken.append(part)
+        compared += _height(part)
+    features = drift_features(registry, reference, taken[0] if taken else reference.clear())
+    parts = (part.select(features).collect() for part in taken)
     return psi_table(reference, parts, features, bins)
+
+
+def _height(scan: pl.LazyFrame) -> int:
+    return scan.select(pl.len()).collect().item()

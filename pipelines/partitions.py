@@ -85,7 +85,7 @@ def stored_table(data_root: DataRoot, asset: str, buckets: int) -> pl.LazyFrame:
 def stored_parts(data_root: DataRoot, asset: str, buckets: int) -> list[pl.LazyFrame]:
     """`stored_buckets` as one scan per bucket: for a step that reads the buckets one at a time,
     in memory bounded by a bucket."""
-    return [pl.scan_parquet(files) for files in stored_buckets(data_root, asset, buckets) if files]
+    return [pl.scan_parquet(files) for files in stored_buckets(data_root, asset, buckets)]
 
 
 def every_bucket(buckets: int) -> dg.PartitionKeyRange:

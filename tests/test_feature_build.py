@@ -35,6 +35,7 @@ from features.snapshots import (
     parts,
     support_with_switches,
 )
+from features.touchpoint_days import DAY as DAY_COLUMN
 from features.touchpoint_days import PURCHASES as PURCHASES_COLUMN
 from features.touchpoint_days import (
     clickstream_routes,
@@ -462,18 +463,23 @@ def test_durations_are_never_negative_even_from_rows_ingest_would_quarantine(wor
     assert lowest is not None and lowest >= 0
 
 
-def test_the_bgnbd_fit_reads_a_hash_sample_of_whole_buyers():
-    """Past FIT_BUYERS buyers, the fits' histories are built for about that many of them, every
-    day of each; fewer, and every buyer is kept."""
+def test_the_bgnbd_fit_reads_a_hash_sample_of_the_buyers_known_by_its_cutoff():
+    """Past FIT_BUYERS buyers before a cutoff, its fit reads about that many of them, every
+    purchase day of each before the cutoff; fewer (a young shop's first months), every one."""
+    early, late = datetime(2025, 5, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)
     buyers = 3 * FIT_BUYERS
+    ids = [f"C{i:07d}" for i in range(buyers)]
     days = pl.DataFrame(
         {
-            "customer_id": [f"C{i:07d}" for i in range(buyers)] * 2,
-            PURCHASES_COLUMN: [1] * buyers + [0] * buyers,
+            "customer_id": ids * 2,
+            # 600 customers bought before the early cutoff; everyone bought twice before the late
+            DAY_COLUMN: [early - timedelta(days=1 if i < 600 else -30) for i in range(buyers)]
+            + [late - timedelta(days=10)] * buyers,
+            PURCHASES_COLUMN: [1] * (2 * buyers),
         }
     )
-    sample = fit_sample(days)
+    assert fit_sample(days, early)["customer_id"].n_unique() == 600
+    sample = fit_sample(days, late)
     kept = sample["customer_id"].n_unique()
     assert abs(kept - FIT_BUYERS) < 0.03 * FIT_BUYERS
     assert sample.group_by("customer_id").len()["len"].unique().to_list() == [2]
-    assert_frame_equal(fit_sample(days.head(1000)), days.head(1000))  # fewer: every one

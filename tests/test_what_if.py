@@ -5,7 +5,9 @@ from __future__ import annotations
 import polars as pl
 from polars.testing import assert_frame_equal
 
+from features.families import is_theme_feature
 from models.explain.what_if import no_friction_values, what_if_table
+from pipelines.assets.explain import unheard_themes
 from pipelines.notebook import champion, settings
 
 
@@ -64,3 +66,27 @@ def test_the_what_if_read_bucket_by_bucket_equals_one_pass_over_every_customer(p
         stored,
         rel_tol=1e-9,
     )
+
+
+def test_a_theme_the_champion_knows_and_the_scoring_table_lacks_counts_as_no_comments(
+    pipeline_run,
+):
+    """This month's comments may no longer form a theme the champion learned; the what-if, like
+    the SHAP step, scores such a theme as nobody having written in it, instead of failing."""
+    model, _, _ = champion(pipeline_run.defs)
+    themes = [n for n in model.feature_names if is_theme_feature(n)]
+    features, shap = (pipeline_run.output(a) for a in ("scoring_features", "shap_attributions"))
+    assert themes and unheard_themes(model.feature_names, features.drop(themes[0]).columns) == [
+        themes[0]
+    ]
+    registry = pipeline_run.output("feature_plan").registry(settings(pipeline_run.defs).catalogue())
+    scan = features.drop(themes[0]).lazy().with_columns(pl.lit(0.0).alias(themes[0]))
+    estimate = what_if_table(
+        model,
+        [scan],
+        [shap.lazy()],
+        registry,
+        pipeline_run.output("touchpoint_drivers")["touchpoint"].to_list(),
+        pipeline_run.output("scored_customers").select("customer_id", "monthly_value"),
+    )
+    assert estimate.height > 0

@@ -1,5 +1,6 @@
 """What removing a touchpoint's friction is worth, by the model's estimate: its friction features
-set to the values of the customers it serves best, every customer re-scored by the same model.
+set to the values of the customers it serves best, every customer whose friction that changes
+scored again by the model that scored the list (the others keep their score).
 
 A model estimate, not a causal effect: the model learned which customers leave, not what happens
 when a touchpoint improves, and customers with little friction may differ in other ways.
@@ -23,6 +24,14 @@ from models.calibration import CalibratedModel, model_input
 
 FRICTION_FAMILIES = ("friction", "support_quality", "survey_voice", "voice_themes")
 BEST_SERVED = 0.1
+WHAT_IF_SCHEMA = {
+    "touchpoint": pl.String,
+    "features_changed": pl.Int64,
+    "churn_rate_now": pl.Float64,
+    "churn_rate_without_friction": pl.Float64,
+    "value_at_risk_now": pl.Float64,
+    "value_at_risk_without_friction": pl.Float64,
+}
 
 
 def no_friction_values(
@@ -85,6 +94,8 @@ def what_if_table(
     x, shap = (pl.concat([part[side] for part in columns]) for side in (0, 1))
     targets = {t: no_friction_values(x, shap, group) for t, group in friction.items()}
     targets = {t: chosen for t, chosen in targets.items() if chosen}
+    if not targets:
+        return pl.DataFrame(schema=WHAT_IF_SCHEMA)
     scored, now, value_now = 0, 0.0, 0.0
     without = dict.fromkeys(targets, 0.0)
     value_without = dict.fromkeys(targets, 0.0)
@@ -117,15 +128,7 @@ def what_if_table(
         }
         for touchpoint, chosen in targets.items()
     ]
-    schema = {
-        "touchpoint": pl.String,
-        "features_changed": pl.Int64,
-        "churn_rate_now": pl.Float64,
-        "churn_rate_without_friction": pl.Float64,
-        "value_at_risk_now": pl.Float64,
-        "value_at_risk_without_friction": pl.Float64,
-    }
-    return pl.DataFrame(rows_out, schema=schema)
+    return pl.DataFrame(rows_out, schema=WHAT_IF_SCHEMA)
 
 
 def _rescored(

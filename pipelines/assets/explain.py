@@ -1,6 +1,7 @@
 """SHAP attributions, the touchpoint driver table, the scored list and the report."""
 
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -136,6 +137,13 @@ def shap_attributions_asset(
     return shap_attributions
 
 
+def unheard_themes(features: Sequence[str], columns: Sequence[str]) -> list[str]:
+    """The comment themes among the model's `features` that the scoring table's `columns` lack:
+    themes the champion learned that this month's comments no longer form. Nobody wrote in them,
+    so they count as no comments (0.0)."""
+    return [name for name in features if name not in columns and is_theme_feature(name)]
+
+
 def explained(
     context: dg.AssetExecutionContext,
     champion: CalibratedModel,
@@ -145,17 +153,14 @@ def explained(
     """One bucket's customers with their probability, base value and SHAP value per feature."""
     features = champion.feature_names
     missing = sorted(set(features) - set(scoring_features.columns))
-    # a theme the champion learned that this month's comments no longer form: nobody wrote in it
-    unheard = [name for name in missing if is_theme_feature(name)]
+    unheard = unheard_themes(features, scoring_features.columns)
     if unheard:
         context.log.warning(
             f"the champion (v{version}) knows {len(unheard)} comment themes this run's feature "
             f"plan does not ({', '.join(unheard[:3])}); they count as no comments until "
             "weekly_retraining trains on the current themes"
         )
-        scoring_features = scoring_features.with_columns(
-            [pl.lit(0.0).alias(name) for name in unheard]
-        )
+        scoring_features = scoring_features.with_columns(pl.lit(0.0).alias(n) for n in unheard)
         missing = sorted(set(missing) - set(unheard))
     if missing:
         raise ValueError(
@@ -197,6 +202,13 @@ def touchpoint_drivers(
         attribution = attribution_of(
             pl.read_parquet(data_root.stored_bucket("shap_attributions", bucket)), registry
         )
+        if names and attribution.touchpoints != names:
+            raise ValueError(
+                f"shap_attributions bucket {bucket} holds other touchpoints than the buckets "
+                f"before it ({attribution.touchpoints[:3]}... against {names[:3]}...): its "
+                "buckets come from different models; materialize every bucket of "
+                "shap_attributions again (the daily_scoring job does)"
+            )
         names = attribution.touchpoints
         rolled.append(attribution.touchpoint_shap)
         tops.append(top_touchpoints(attribution, touchpoints))
@@ -324,9 +336,11 @@ def friction_what_if(
     model, _ = scoring_model(context, mlflow_tracking, churn_model)
     flagged = touchpoint_drivers.filter(pl.col("flagged"))["touchpoint"].to_list()
     buckets = bucket_keys(settings.buckets)
+    features = [pl.scan_parquet(data_root.stored_bucket("scoring_features", b)) for b in buckets]
+    unheard = unheard_themes(model.feature_names, features[0].collect_schema().names())
     estimate = what_if_table(
         model,
-        [pl.scan_parquet(data_root.stored_bucket("scoring_features", b)) for b in buckets],
+        [scan.with_columns(pl.lit(0.0).alias(n) for n in unheard) for scan in features],
         [pl.scan_parquet(data_root.stored_bucket("shap_attributions", b)) for b in buckets],
         feature_plan.registry(settings.catalogue()),
         flagged,
