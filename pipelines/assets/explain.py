@@ -78,6 +78,12 @@ def scoring_model(
     return load_champion(tracking)
 
 
+def bucket_scans(data_root: DataRoot, asset: str, buckets: int) -> list[pl.LazyFrame]:
+    """A scan of each stored bucket of `asset`, in bucket order, for a step that reads them one
+    at a time; a bucket not stored stops it (`DataRoot.stored_bucket`)."""
+    return [pl.scan_parquet(data_root.stored_bucket(asset, key)) for key in bucket_keys(buckets)]
+
+
 def scored_by(context: dg.AssetExecutionContext) -> str:
     """The registered model version behind the stored `shap_attributions` (its materialization's
     `champion_version`): what scored the probabilities an output is built from, even when that
@@ -335,13 +341,12 @@ def friction_what_if(
     time."""
     model, _ = scoring_model(context, mlflow_tracking, churn_model)
     flagged = touchpoint_drivers.filter(pl.col("flagged"))["touchpoint"].to_list()
-    buckets = bucket_keys(settings.buckets)
-    features = [pl.scan_parquet(data_root.stored_bucket("scoring_features", b)) for b in buckets]
+    features = bucket_scans(data_root, "scoring_features", settings.buckets)
     unheard = unheard_themes(model.feature_names, features[0].collect_schema().names())
     estimate = what_if_table(
         model,
         [scan.with_columns(pl.lit(0.0).alias(n) for n in unheard) for scan in features],
-        [pl.scan_parquet(data_root.stored_bucket("shap_attributions", b)) for b in buckets],
+        bucket_scans(data_root, "shap_attributions", settings.buckets),
         feature_plan.registry(settings.catalogue()),
         flagged,
         scored_customers.select("customer_id", "monthly_value").collect(),
@@ -414,18 +419,11 @@ def churn_report(
     metadata."""
     catalogue = settings.catalogue()
     registry = feature_plan.registry(catalogue)
-    buckets = bucket_keys(settings.buckets)
     sums = pl.concat(
-        feature_sums(
-            attribution_of(
-                pl.read_parquet(data_root.stored_bucket("shap_attributions", bucket)), registry
-            )
-        )
-        for bucket in buckets
+        feature_sums(attribution_of(shap.collect(), registry))
+        for shap in bucket_scans(data_root, "shap_attributions", settings.buckets)
     )
-    scoring_features = [
-        pl.scan_parquet(data_root.stored_bucket("scoring_features", bucket)) for bucket in buckets
-    ]
+    scoring_features = bucket_scans(data_root, "scoring_features", settings.buckets)
     tracking = mlflow_tracking.tracking()
     run_id = version_run_id(tracking, scored_by(context))
     logged = run_plots(tracking, run_id) if run_id else {}
