@@ -30,6 +30,10 @@ def _feature(name: str, touchpoint: str, reason: str = "{value:.0f} things") -> 
     )
 
 
+def _registry(*features: FeatureDef) -> dict[str, FeatureDef]:
+    return {f.name: f for f in features}
+
+
 def test_shap_values_add_up_to_the_model_margin():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
@@ -85,15 +89,12 @@ def test_scoring_and_explaining_in_batches_equals_one_call():
 
 
 def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
-    registry = {
-        f.name: f
-        for f in [
-            _feature("checkout_errors", "checkout"),
-            _feature("checkout_visits", "checkout"),
-            _feature("newsletter_opens", "newsletter"),
-            _feature("profile_tenure_days", "profile"),
-        ]
-    }
+    registry = _registry(
+        _feature("checkout_errors", "checkout"),
+        _feature("checkout_visits", "checkout"),
+        _feature("newsletter_opens", "newsletter"),
+        _feature("profile_tenure_days", "profile"),
+    )
     features = list(registry)
     # customers 0-2 are at risk because of checkout; newsletter protects everyone; profile is large
     # but not a touchpoint
@@ -124,13 +125,10 @@ def test_touchpoints_sum_their_features_and_only_risk_raisers_are_flagged():
 def test_in_a_purchase_only_business_lapsed_buyers_do_not_name_the_drivers():
     """Lapsed buyers' risk is their silence at the touchpoints they no longer visit; the drivers
     are what raises risk for the customers still there."""
-    registry = {
-        f.name: f
-        for f in [
-            _feature("newsletter_opens", "newsletter"),
-            _feature("checkout_errors", "checkout"),
-        ]
-    }
+    registry = _registry(
+        _feature("newsletter_opens", "newsletter"),
+        _feature("checkout_errors", "checkout"),
+    )
     # a and b have lapsed (silent at the newsletter); c and d are active, with checkout errors
     shap = np.array([[2.0, 0.0], [2.0, 0.0], [0.1, 1.0], [0.0, 1.2]])
     attribution = attribute(["a", "b", "c", "d"], list(registry), shap, registry)
@@ -159,21 +157,18 @@ def test_in_a_purchase_only_business_lapsed_buyers_do_not_name_the_drivers():
 
 
 def test_reasons_name_touchpoints_and_use_the_customers_own_values():
-    registry = {
-        f.name: f
-        for f in [
-            _feature(
-                "checkout_payment_errors_30d",
-                "checkout",
-                "{value:.0f} payment errors at checkout in the last 30 days",
-            ),
-            _feature(
-                "pricing_exit_intents_30d",
-                "pricing",
-                "{value:.0f} {value:exit|exits} from the pricing page",
-            ),
-        ]
-    }
+    registry = _registry(
+        _feature(
+            "checkout_payment_errors_30d",
+            "checkout",
+            "{value:.0f} payment errors at checkout in the last 30 days",
+        ),
+        _feature(
+            "pricing_exit_intents_30d",
+            "pricing",
+            "{value:.0f} {value:exit|exits} from the pricing page",
+        ),
+    )
     shap = np.array([[0.9, 0.4], [-0.2, 0.6], [-0.1, -0.3]])
     attribution = attribute(["a", "b", "c"], list(registry), shap, registry)
     values = np.array([[3.0, 1.0], [0.0, 4.0], [0.0, 0.0]])
@@ -201,14 +196,11 @@ def test_reasons_name_touchpoints_and_use_the_customers_own_values():
 def test_a_touchpoint_raising_risk_by_a_sliver_is_no_reason():
     """A reason needs a material contribution: the tiny positive SHAP most touchpoints have for most
     customers ("0 touches at chatbot") is noise, not something to call a customer about."""
-    registry = {
-        f.name: f
-        for f in [
-            _feature("checkout_errors", "checkout"),
-            _feature("chatbot_visits", "chatbot"),
-            _feature("pricing_exits", "pricing"),
-        ]
-    }
+    registry = _registry(
+        _feature("checkout_errors", "checkout"),
+        _feature("chatbot_visits", "chatbot"),
+        _feature("pricing_exits", "pricing"),
+    )
     sliver = MIN_REASON_LOG_ODDS / 2
     shap = np.array(
         [
@@ -245,7 +237,7 @@ def _scored(probability: list[float]) -> pl.DataFrame:
     """The scored list of one customer per probability, each with 2 checkout errors as the
     reason."""
     ids = [str(i) for i in range(len(probability))]
-    registry = {f.name: f for f in [_feature("checkout_errors", "checkout")]}
+    registry = _registry(_feature("checkout_errors", "checkout"))
     attribution = attribute(ids, list(registry), np.full((len(ids), 1), 1.0), registry)
     why = reasons(
         attribution,
@@ -275,14 +267,11 @@ def test_the_csv_rounds_probabilities_and_money():
 
 def test_a_touchpoint_whose_interval_spans_zero_is_not_flagged():
     """One customer with a huge push and many with small pulls: a large mean share, but unstable."""
-    registry = {
-        f.name: f
-        for f in [
-            _feature("checkout_errors", "checkout"),
-            _feature("search_fails", "search"),
-            _feature("pricing_exits", "pricing"),
-        ]
-    }
+    registry = _registry(
+        _feature("checkout_errors", "checkout"),
+        _feature("search_fails", "search"),
+        _feature("pricing_exits", "pricing"),
+    )
     rng = np.random.default_rng(1)
     n = 60
     shap = np.column_stack(
@@ -360,14 +349,11 @@ def test_xgboost_treeshap_equals_shap_treeexplainer():
 def test_the_feature_summary_of_buckets_equals_the_whole_tables():
     """The report sums each bucket's SHAP values rather than loading every customer's; a bucket's
     touchpoint sums are its rows of the whole table's, exactly."""
-    registry = {
-        f.name: f
-        for f in [
-            _feature("checkout_errors", "checkout"),
-            _feature("checkout_exits", "checkout"),
-            _feature("search_fails", "search"),
-        ]
-    }
+    registry = _registry(
+        _feature("checkout_errors", "checkout"),
+        _feature("checkout_exits", "checkout"),
+        _feature("search_fails", "search"),
+    )
     shap = np.random.default_rng(2).normal(0, 1, (300, 3)).astype(np.float32)
     ids = [str(i) for i in range(300)]
     whole = attribute(ids, list(registry), shap, registry)
